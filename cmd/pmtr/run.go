@@ -1,0 +1,26 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// run is main without the exit: it returns the process exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		switch args[1] {
+		case "-h", "--help", "help":
+			fmt.Fprint(stdout, usageText)
+			return 0
+		}
+	}
+	o, err := parseFlags(args[1:])
+	if err != nil {
+		return usage(stderr, err)
+	}
+	if o.test {
+		return testConfig(o, stdout, stderr)
+	}
+	fmt.Fprintln(stderr, "pmtr: the daemon is not built yet")
+	return 1
+}

@@ -1,0 +1,90 @@
+// Package confgrammar reads pmtr.conf: bytes in, a typed and validated Config
+// or a list of positioned errors out. It is pure: no file system, no clock,
+// no DNS. Resolving relative paths and checking interfaces happen in live.
+package confgrammar
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Config is one parsed pmtr.conf.
+type Config struct {
+	// Jobs in start order: sorted by Order, ties in file order.
+	Jobs    []Job
+	Reports []Report // "report to" lines, in file order
+	Listens []Listen // "listen on" lines, in file order
+}
+
+// Pos is a 1-based line and byte column in the config file.
+type Pos struct{ Line, Col int }
+
+// Job is one job block. The zero value of each optional field means "not set".
+type Job struct {
+	Name     string
+	Cmd      []string // argv; Cmd[0] is the executable (no PATH search)
+	Dir      string   // working directory; relative to pmtr's cwd
+	Out      string   // stdout file; "" = pmtr's log, "syslog" likewise
+	Err      string   // stderr file; "" = pmtr's log, "syslog" likewise
+	In       string   // stdin file; "" = /dev/null
+	Env      []string // VAR=VALUE, in file order
+	User     string   // user name, resolved at spawn time
+	Order    int
+	Nice     int
+	CPUs     []int    // sorted, unique CPU numbers; nil = no affinity
+	Ulimits  []Ulimit // in file order; the last one for a resource wins
+	Bounce   time.Duration
+	Depends  []string // as written; see DependPaths
+	Disabled bool
+	Wait     bool
+	Once     bool
+
+	Pos Pos // the "job" keyword; not part of the job's identity
+}
+
+// Ulimit is one resource limit; soft and hard are both set to Value.
+type Ulimit struct {
+	Flag     string // as written: "-n" or "RLIMIT_NOFILE"
+	Resource int    // RLIMIT_* number (Linux)
+	Value    uint64 // meaningful when !Infinite
+	Infinite bool
+}
+
+// Report is a "report to udp://HOST:PORT[@IFACE]" destination.
+type Report struct {
+	Host  string
+	Port  int
+	Iface string // multicast egress interface, or ""
+	Pos   Pos
+}
+
+// Listen is a "listen on udp://HOST:PORT [key FILE]" control socket.
+type Listen struct {
+	Host    string
+	Port    int
+	KeyFile string // shared key for authenticated control, or ""
+	Pos     Pos
+}
+
+// DependPaths resolves the job's dependency files as C pmtr does: absolute
+// paths as written; relative ones against Dir when set, else against cwd.
+func (j *Job) DependPaths(cwd string) []string {
+	out := make([]string, len(j.Depends))
+	for i, d := range j.Depends {
+		out[i] = resolve(d, j.Dir, cwd)
+	}
+	return out
+}
+
+func resolve(p, dir, cwd string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	if dir != "" {
+		if filepath.IsAbs(dir) {
+			return filepath.Join(dir, p)
+		}
+		return filepath.Join(cwd, dir, p)
+	}
+	return filepath.Join(cwd, p)
+}

@@ -1,0 +1,103 @@
+package confgrammar
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+const specHint = "required format: udp://HOST:PORT"
+
+func (p *parser) parseReport() {
+	kw := p.tok
+	p.advance()
+	if !p.isKw("to") {
+		p.errAt(kw.pos, "report must be followed by to (write: report to udp://HOST:PORT[@IFACE])")
+		p.skipTop()
+		return
+	}
+	v, ok := p.value(p.tok)
+	if !ok {
+		return
+	}
+	host, port, iface, err := parseSpec(v.text)
+	if err != nil {
+		p.errAt(v.pos, "%v (%s[@IFACE])", err, specHint)
+		return
+	}
+	p.cfg.Reports = append(p.cfg.Reports, Report{Host: host, Port: port, Iface: iface, Pos: v.pos})
+}
+
+func (p *parser) parseListen() {
+	kw := p.tok
+	p.advance()
+	if !p.isKw("on") {
+		p.errAt(kw.pos, "listen must be followed by on (write: listen on udp://HOST:PORT)")
+		p.skipTop()
+		return
+	}
+	v, ok := p.value(p.tok)
+	if !ok {
+		return
+	}
+	l := Listen{Pos: v.pos}
+	host, port, iface, err := parseSpec(v.text)
+	switch {
+	case err != nil:
+		p.errAt(v.pos, "%v (%s [key FILE])", err, specHint)
+	case iface != "":
+		p.errAt(v.pos, "listen on takes no @interface (%s [key FILE])", specHint)
+	default:
+		l.Host, l.Port = host, port
+	}
+	// An optional "key FILE" on the same line turns on authenticated control.
+	if p.tok.kind == tkBare && p.tok.text == "key" && p.tok.pos.Line == v.pos.Line {
+		keyTok := p.tok
+		p.advance()
+		if p.tok.kind != tkBare || p.tok.pos.Line != keyTok.pos.Line {
+			p.errAt(keyTok.pos, "missing key file after key (write: listen on udp://HOST:PORT key /etc/pmtr.key)")
+		} else {
+			l.KeyFile = p.tok.text
+			p.advance()
+		}
+	}
+	if err == nil && iface == "" {
+		p.cfg.Listens = append(p.cfg.Listens, l)
+	}
+}
+
+func (p *parser) skipTop() {
+	for p.tok.kind != tkEOF && !p.isKw("job") && !p.isKw("report") && !p.isKw("listen") {
+		p.advance()
+	}
+}
+
+// parseSpec splits udp://HOST:PORT[@IFACE]; HOST may be [IPv6].
+func parseSpec(s string) (host string, port int, iface string, err error) {
+	rest, ok := strings.CutPrefix(s, "udp://")
+	if !ok {
+		return "", 0, "", fmt.Errorf("address %q must start with udp://", s)
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest, iface = rest[:at], rest[at+1:]
+		if iface == "" || len(iface) > 15 {
+			return "", 0, "", fmt.Errorf("bad interface name %q in %q", iface, s)
+		}
+	}
+	colon := strings.LastIndexByte(rest, ':')
+	if colon < 0 {
+		return "", 0, "", fmt.Errorf("address %q has no port", s)
+	}
+	host, portText := rest[:colon], rest[colon+1:]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if host == "" {
+		return "", 0, "", fmt.Errorf("address %q has no host (use 0.0.0.0 for any address)", s)
+	}
+	n, perr := strconv.Atoi(portText)
+	if perr != nil || n < 1 || n > 65535 {
+		return "", 0, "", fmt.Errorf("port %q in %q out of range 1 to 65535", portText, s)
+	}
+	return host, n, iface, nil
+}

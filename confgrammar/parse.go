@@ -1,0 +1,117 @@
+package confgrammar
+
+import (
+	"fmt"
+	"sort"
+)
+
+// MaxSize is the largest config file pmtr reads, as in C pmtr.
+const MaxSize = 10 << 20
+
+// Parse reads a whole config file. file is the name used in error messages.
+// On failure the error is an ErrorList with every problem found.
+func Parse(file string, src []byte) (*Config, error) {
+	if len(src) > MaxSize {
+		return nil, ErrorList{{File: file, Pos: Pos{1, 1},
+			Msg: fmt.Sprintf("file too large (%d bytes; the limit is %d bytes)", len(src), MaxSize)}}
+	}
+	p := &parser{file: file, lx: newLexer(src)}
+	p.advance()
+	p.parseFile()
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, k int) bool { return less(p.errs[i].Pos, p.errs[k].Pos) })
+		return nil, p.errs
+	}
+	sort.SliceStable(p.cfg.Jobs, func(i, k int) bool { return p.cfg.Jobs[i].Order < p.cfg.Jobs[k].Order })
+	return &p.cfg, nil
+}
+
+func less(a, b Pos) bool { return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col }
+
+type parser struct {
+	file string
+	lx   *lexer
+	tok  token
+	errs ErrorList
+	cfg  Config
+
+	namePos []Pos // where each job of cfg.Jobs set its name, before sorting
+}
+
+func (p *parser) advance() {
+	p.tok = p.lx.next()
+	for _, e := range p.lx.errs {
+		p.errAt(e.pos, "%s", e.msg)
+	}
+	p.lx.errs = p.lx.errs[:0]
+}
+
+func (p *parser) errAt(pos Pos, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) isKw(name string) bool { return p.tok.kind == tkKeyword && p.tok.text == name }
+
+func (p *parser) parseFile() {
+	for p.tok.kind != tkEOF {
+		switch {
+		case p.isKw("job"):
+			p.parseJob()
+		case p.isKw("report"):
+			p.parseReport()
+		case p.isKw("listen"):
+			p.parseListen()
+		default:
+			p.topLevelJunk()
+		}
+	}
+	p.checkDuplicates()
+}
+
+// topLevelJunk reports a token that cannot start a declaration and skips
+// to the next one.
+func (p *parser) topLevelJunk() {
+	t := p.tok
+	switch {
+	case t.kind == tkKeyword:
+		p.errAt(t.pos, "option %q outside a job block (put it inside job { ... })", t.text)
+	case t.kind == tkClose:
+		p.errAt(t.pos, "unexpected \"}\" (no block is open)")
+	case t.kind == tkBare && t.text == "job{":
+		p.errAt(t.pos, "unexpected %q (write \"job {\" with a space)", t.text)
+	case t.kind == tkBare && (t.text == "job" || t.text == "report" || t.text == "listen"):
+		p.errAt(t.pos, "%q must be the first word on its line", t.text)
+	default:
+		p.errAt(t.pos, "unexpected %s at top level (expected job, report to or listen on)%s",
+			describe(t), suggest(t.text, []string{"job", "report", "listen"}))
+	}
+	p.advance()
+	for p.tok.kind != tkEOF && !p.isKw("job") && !p.isKw("report") && !p.isKw("listen") {
+		p.advance()
+	}
+}
+
+func describe(t token) string {
+	switch t.kind {
+	case tkEOF:
+		return "end of file"
+	case tkOpen:
+		return "\"{\""
+	case tkClose:
+		return "\"}\""
+	case tkQuoted:
+		return fmt.Sprintf("quoted string %q", t.text)
+	}
+	return fmt.Sprintf("%q", t.text)
+}
+
+func (p *parser) checkDuplicates() {
+	first := map[string]Pos{}
+	for i, j := range p.cfg.Jobs {
+		if at, ok := first[j.Name]; ok {
+			p.errAt(p.namePos[i], "duplicate job name %q (first used by the job at line %d; names must be unique)", j.Name, at.Line)
+			continue
+		}
+		first[j.Name] = j.Pos
+	}
+}
