@@ -11,6 +11,7 @@ func (p *parser) parseDepends(kw token) []string {
 	p.advance()
 	if p.tok.kind != tkOpen {
 		p.errAt(kw.pos, "depends needs a block: depends { FILE ... }")
+		p.skipToOption()
 		return nil
 	}
 	open := p.tok.pos
@@ -74,7 +75,13 @@ func (p *parser) parseUlimits(kw token) []Ulimit {
 // ulimitPair reads FLAG VALUE starting at the current token.
 func (p *parser) ulimitPair(kw token) (Ulimit, bool) {
 	flag := p.tok
-	if flag.kind != tkBare {
+	switch flag.kind {
+	case tkQuoted:
+		p.errAt(flag.pos, "ulimit flags cannot be quoted (write e.g. ulimit -n 1024)")
+		p.advance()
+		return Ulimit{}, false
+	case tkBare:
+	default:
 		p.errAt(kw.pos, "missing ulimit flag and value (write e.g. ulimit -n 1024)")
 		return Ulimit{}, false
 	}
@@ -82,6 +89,9 @@ func (p *parser) ulimitPair(kw token) (Ulimit, bool) {
 	val := p.tok
 	if val.kind != tkBare {
 		p.errAt(flag.pos, "missing value after ulimit %s", flag.text)
+		if val.kind == tkQuoted {
+			p.advance()
+		}
 		return Ulimit{}, false
 	}
 	p.advance()
@@ -106,8 +116,6 @@ var rlimitByFlag = map[string]int{
 	"-e": 13, "RLIMIT_NICE": 13, "-r": 14, "RLIMIT_RTPRIO": 14,
 }
 
-const rlimitNofile = 7
-
 func parseUlimit(flag, val string) (Ulimit, error) {
 	res, ok := rlimitByFlag[flag]
 	if !ok {
@@ -116,9 +124,6 @@ func parseUlimit(flag, val string) (Ulimit, error) {
 	}
 	u := Ulimit{Flag: flag, Resource: res}
 	if val == "infinity" || val == "unlimited" {
-		if res == rlimitNofile {
-			return Ulimit{}, fmt.Errorf("ulimit %s must be finite (give a number such as 65536)", flag)
-		}
 		u.Infinite = true
 		return u, nil
 	}

@@ -47,6 +47,8 @@ type Ulimit struct {
 	Flag     string // as written: "-n" or "RLIMIT_NOFILE"
 	Resource int    // RLIMIT_* number (Linux)
 	Value    uint64 // meaningful when !Infinite
+	// Infinite is RLIM_INFINITY, except for RLIMIT_NOFILE, which the kernel
+	// cannot make infinite: there it means the kernel's maximum (fs.nr_open).
 	Infinite bool
 }
 

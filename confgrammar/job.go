@@ -8,6 +8,8 @@ type jobBuilder struct {
 	job  Job
 	seen map[string]Pos
 	opts int
+
+	namePos Pos // the name's value, for duplicate-name errors
 }
 
 func (p *parser) parseJob() {
@@ -36,7 +38,7 @@ func (p *parser) parseJob() {
 		p.errAt(b.job.Pos, "job %q has no cmd (add: cmd /full/path/to/program [args])", b.job.Name)
 	}
 	p.cfg.Jobs = append(p.cfg.Jobs, b.job)
-	p.namePos = append(p.namePos, b.seen["name"])
+	p.namePos = append(p.namePos, b.namePos)
 }
 
 // parseBody reads options up to the closing brace. It returns false when
@@ -124,6 +126,9 @@ func (p *parser) parseOption(b *jobBuilder) {
 		first := p.once(b, kw)
 		if v, ok := p.value(kw); ok && first {
 			p.setString(j, kw.text, v)
+			if kw.text == "name" {
+				b.namePos = v.pos
+			}
 		}
 	case "cmd":
 		first := p.once(b, kw)
