@@ -1,0 +1,76 @@
+package core
+
+// onControl applies enable, disable and restart commands. Enable and
+// disable last until the next successful reload.
+func (m *Machine) onControl(e Control) {
+	for _, name := range e.Names {
+		j := m.byName[name]
+		if j == nil {
+			m.logf(Info, "control msg for unknown job %s", name)
+			continue
+		}
+		switch e.Verb {
+		case "enable":
+			m.enable(j)
+		case "disable":
+			m.disable(j)
+		case "restart":
+			m.restart(j)
+		default:
+			m.logf(Error, "invalid control msg")
+			m.scanAll()
+			return
+		}
+	}
+	// One rescan after the whole message, so "disable a b" is atomic: the
+	// wait gate moving for a cannot start b in between.
+	m.scanAll()
+}
+
+func (m *Machine) enable(j *job) {
+	if j.enabled() {
+		return
+	}
+	m.logf(Info, "enabling %s", j.name)
+	j.control = forceEnabled
+	j.nextStart = min(j.nextStart, m.now)
+	m.reportDirty = true
+}
+
+func (m *Machine) disable(j *job) {
+	if !j.enabled() {
+		return
+	}
+	m.logf(Info, "disabling %s", j.name)
+	j.control = forceDisabled
+	m.reportDirty = true
+	m.stop(j)
+}
+
+func (m *Machine) restart(j *job) {
+	if !j.enabled() {
+		m.logf(Info, "job %s is disabled; not restarting it", j.name)
+		return
+	}
+	m.logf(Info, "restarting job %s", j.name)
+	j.done = false
+	j.nextStart = min(j.nextStart, m.now)
+	m.stop(j)
+}
+
+// onShutdown stops every job; nothing starts again, and Ready reports Done
+// once every process has been reaped.
+func (m *Machine) onShutdown(e Shutdown) {
+	if m.shutdown {
+		return
+	}
+	if e.Signal != 0 {
+		m.logf(Info, "pmtr: exiting on signal %d", e.Signal)
+	} else {
+		m.logf(Info, "pmtr: exiting")
+	}
+	m.shutdown = true
+	for _, j := range m.jobs {
+		m.stop(j)
+	}
+}

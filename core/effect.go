@@ -1,0 +1,84 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+
+	"pmtr/confgrammar"
+)
+
+// Effect is a request to the driver. The core never assumes it happened
+// until the matching event comes back (Spawn -> Spawned or SpawnFailed;
+// Signal -> Exited).
+type Effect interface {
+	fmt.Stringer
+	isEffect()
+}
+
+// Signal numbers (Linux), so that core needs no syscall import.
+const (
+	SIGKILL = 9
+	SIGTERM = 15
+)
+
+// Spawn starts a job's process, in its own process group.
+type Spawn struct {
+	Job     string
+	Attempt uint64
+	Spec    *confgrammar.Job
+}
+
+// Kill signals a job's whole process group (pid is the group leader).
+type Kill struct {
+	Job    string
+	PID    int
+	Signal int
+}
+
+// Report sends the status report; Body holds one line per job
+// ("NAME e|d SECONDS PID ARGV0\n"), the driver adds the "report ID" header.
+type Report struct{ Body string }
+
+// Level is a log severity.
+type Level int
+
+const (
+	Info Level = iota
+	Error
+	Debug
+)
+
+func (l Level) String() string { return [...]string{"info", "error", "debug"}[l] }
+
+// Log is one line for pmtr's log, in the wording of C pmtr.
+type Log struct {
+	Level Level
+	Text  string
+}
+
+func (Spawn) isEffect()  {}
+func (Kill) isEffect()   {}
+func (Report) isEffect() {}
+func (Log) isEffect()    {}
+
+func (e Spawn) String() string {
+	argv := ""
+	if e.Spec != nil {
+		argv = strings.Join(e.Spec.Cmd, " ")
+	}
+	return fmt.Sprintf("spawn %s attempt=%d cmd=%q", e.Job, e.Attempt, argv)
+}
+
+func (e Kill) String() string {
+	name := map[int]string{SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"}[e.Signal]
+	if name == "" {
+		name = fmt.Sprintf("signal %d", e.Signal)
+	}
+	return fmt.Sprintf("kill %s pgid=%d %s", e.Job, e.PID, name)
+}
+
+func (e Report) String() string {
+	return fmt.Sprintf("report %q", e.Body)
+}
+
+func (e Log) String() string { return fmt.Sprintf("log %s: %s", e.Level, e.Text) }

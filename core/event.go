@@ -1,0 +1,122 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+
+	"pmtr/confgrammar"
+)
+
+// Event is a fact reported by the driver: something that happened.
+type Event interface {
+	fmt.Stringer
+	isEvent()
+}
+
+// DepState is the content of one dependency file at a moment.
+type DepState struct {
+	Path    string // resolved path, as in ConfigLoaded's jobs
+	Hash    string // content hash; compared for equality only
+	Missing bool
+}
+
+// ConfigLoaded delivers a successfully parsed config. Its jobs' Depends must
+// already be resolved paths (confgrammar.Config.ResolveDepends), and Deps
+// gives the content of each of those files now.
+type ConfigLoaded struct {
+	Gen    uint64
+	Config *confgrammar.Config
+	Deps   []DepState
+}
+
+// ConfigRejected reports a reload that failed; the previous config stays.
+type ConfigRejected struct {
+	File   string
+	Errors []string
+}
+
+// Spawned: the process for attempt Attempt of Job is running as PID.
+type Spawned struct {
+	Job     string
+	Attempt uint64
+	PID     int
+}
+
+// SpawnFailed: the process could not be started; Reason is the log line
+// (e.g. "can't exec /x: No such file or directory"). It counts as an exit
+// with status 255.
+type SpawnFailed struct {
+	Job     string
+	Attempt uint64
+	PID     int // the helper's pid when one existed, else 0
+	Reason  string
+}
+
+// Exited: a child was reaped. Signal is non-zero when it was killed.
+type Exited struct {
+	PID    int
+	Status int
+	Signal int
+}
+
+// DepChanged: a dependency file's content changed, vanished or came back.
+type DepChanged DepState
+
+// Control is an operator command from UDP or the CLI.
+type Control struct {
+	Verb  string // enable, disable or restart
+	Names []string
+	From  string // the sender, for the log
+}
+
+// Shutdown asks for an orderly stop; Signal is the signal that asked, or 0.
+type Shutdown struct{ Signal int }
+
+func (ConfigLoaded) isEvent()   {}
+func (ConfigRejected) isEvent() {}
+func (Spawned) isEvent()        {}
+func (SpawnFailed) isEvent()    {}
+func (Exited) isEvent()         {}
+func (DepChanged) isEvent()     {}
+func (Control) isEvent()        {}
+func (Shutdown) isEvent()       {}
+
+func (e ConfigLoaded) String() string {
+	n := 0
+	if e.Config != nil {
+		n = len(e.Config.Jobs)
+	}
+	return fmt.Sprintf("config-loaded gen=%d jobs=%d deps=%d", e.Gen, n, len(e.Deps))
+}
+
+func (e ConfigRejected) String() string {
+	return fmt.Sprintf("config-rejected file=%s errors=%d", e.File, len(e.Errors))
+}
+
+func (e Spawned) String() string {
+	return fmt.Sprintf("spawned %s attempt=%d pid=%d", e.Job, e.Attempt, e.PID)
+}
+
+func (e SpawnFailed) String() string {
+	return fmt.Sprintf("spawn-failed %s attempt=%d pid=%d reason=%q", e.Job, e.Attempt, e.PID, e.Reason)
+}
+
+func (e Exited) String() string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("exited pid=%d signal=%d", e.PID, e.Signal)
+	}
+	return fmt.Sprintf("exited pid=%d status=%d", e.PID, e.Status)
+}
+
+func (e DepChanged) String() string {
+	if e.Missing {
+		return fmt.Sprintf("dep-missing %s", e.Path)
+	}
+	return fmt.Sprintf("dep-changed %s hash=%s", e.Path, e.Hash)
+}
+
+func (e Control) String() string {
+	return fmt.Sprintf("control %s %s from=%s", e.Verb, strings.Join(e.Names, " "), e.From)
+}
+
+func (e Shutdown) String() string { return fmt.Sprintf("shutdown signal=%d", e.Signal) }

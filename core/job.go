@@ -1,0 +1,90 @@
+package core
+
+import "pmtr/confgrammar"
+
+// phase is where a job's process is in its life.
+type phase int
+
+const (
+	idle     phase = iota // no process
+	starting              // Spawn emitted, waiting for Spawned or SpawnFailed
+	running               // process alive
+	stopping              // SIGTERM (and maybe SIGKILL) sent, waiting for the exit
+)
+
+func (p phase) String() string { return [...]string{"idle", "starting", "running", "stopping"}[p] }
+
+// override is a temporary enable/disable from a Control event; a successful
+// reload clears it.
+type override int8
+
+const (
+	noOverride override = iota
+	forceEnabled
+	forceDisabled
+)
+
+type job struct {
+	spec    confgrammar.Job
+	name    string // the name in log lines; "NAME(deleted)" once removed
+	index   int    // position in start order
+	deleted bool
+
+	phase         phase
+	pid           int
+	attempt       uint64
+	startedAt     Time
+	everStarted   bool
+	since         Time // last change of phase
+	nextStart     Time // earliest start while idle
+	killAt        Time // stopping: when SIGKILL is due; Never once sent
+	stopRequested bool // the running process is being stopped by pmtr
+	done          bool // once or exit 33: not started again until edited
+	waitPending   bool // a wait job before its first exit: later jobs are held
+	control       override
+	held          bool // a dependency file is missing
+	starts        int
+	lastExit      string
+	wakeAt        Time // the deadline pushed on the heap for this job, or Never
+	gone          bool // dropped from the machine
+}
+
+// enabled is the config's disable flag, unless a Control event overrides it.
+func (j *job) enabled() bool {
+	switch j.control {
+	case forceEnabled:
+		return true
+	case forceDisabled:
+		return false
+	}
+	return !j.spec.Disabled
+}
+
+// runnable: nothing but time or gating keeps the job from starting.
+func (j *job) runnable() bool {
+	return j.phase == idle && !j.deleted && !j.done && !j.held && j.enabled()
+}
+
+// gates: this job is a wait job whose first run later jobs must wait for.
+func (j *job) gates() bool {
+	return j.spec.Wait && j.waitPending && !j.deleted && !j.done && !j.held && j.enabled()
+}
+
+// deadline is when the job next needs the machine's attention, or Never.
+// An idle job whose start time has passed but that did not start (gated,
+// shutting down) needs no timer: the change that frees it rescans the jobs.
+func (j *job) deadline(now Time) Time {
+	switch j.phase {
+	case idle:
+		if j.runnable() && j.nextStart > now {
+			return j.nextStart
+		}
+	case running:
+		if j.spec.Bounce > 0 && !j.stopRequested {
+			return j.startedAt + Time(j.spec.Bounce)
+		}
+	case stopping:
+		return j.killAt
+	}
+	return Never
+}

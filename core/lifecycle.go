@@ -1,0 +1,190 @@
+package core
+
+import "strconv"
+
+// consider starts j if nothing keeps it from starting now; otherwise it
+// arms j's deadline.
+func (m *Machine) consider(j *job) {
+	if j.runnable() && !m.shutdown && !m.gated(j) && j.nextStart <= m.now {
+		m.spawn(j)
+	}
+	m.arm(j)
+}
+
+// gated: a wait job earlier in start order has not finished its first run.
+func (m *Machine) gated(j *job) bool { return m.gate >= 0 && j.index > m.gate }
+
+// scanAll walks every job in start order, recomputing the wait gate as it
+// goes (a wait job started in this pass holds the jobs after it).
+func (m *Machine) scanAll() {
+	m.gate = -1
+	for i, j := range m.jobs {
+		j.index = i
+		m.consider(j)
+		if m.gate < 0 && j.gates() {
+			m.gate = i
+		}
+	}
+}
+
+// regate rescans when a change to j may have moved the wait gate.
+func (m *Machine) regate(j *job) {
+	if j.spec.Wait || m.gate == j.index {
+		m.scanAll()
+	}
+}
+
+func (m *Machine) setPhase(j *job, p phase) {
+	j.phase = p
+	j.since = m.now
+	m.reportDirty = true
+}
+
+func (m *Machine) spawn(j *job) {
+	j.attempt++
+	j.stopRequested = false
+	m.setPhase(j, starting)
+	spec := j.spec
+	m.spawning[spawnKey{j.spec.Name, j.attempt}] = j
+	m.emit(Spawn{Job: j.spec.Name, Attempt: j.attempt, Spec: &spec})
+}
+
+// stop asks j's process to end: SIGTERM to its group now, SIGKILL after
+// KillGrace. What happens after the exit depends on the job's state then.
+func (m *Machine) stop(j *job) {
+	switch j.phase {
+	case starting:
+		j.stopRequested = true // SIGTERM as soon as the pid is known
+	case running:
+		j.stopRequested = true
+		m.logf(Info, "sending SIGTERM to job %s [%d]", j.name, j.pid)
+		m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: SIGTERM})
+		m.setPhase(j, stopping)
+		j.killAt = m.now + KillGrace
+	}
+	m.arm(j)
+}
+
+// findStarting returns the job whose spawn attempt this is, or nil.
+func (m *Machine) findStarting(name string, attempt uint64) *job {
+	k := spawnKey{name, attempt}
+	j := m.spawning[k]
+	delete(m.spawning, k)
+	return j
+}
+
+type spawnKey struct {
+	name    string
+	attempt uint64
+}
+
+func (m *Machine) onSpawned(e Spawned) {
+	j := m.findStarting(e.Job, e.Attempt)
+	if j == nil {
+		// A process the machine did not ask for (a driver bug): do not leak it.
+		m.logf(Error, "core: unexpected process %d for job %s; killing it", e.PID, e.Job)
+		m.emit(Kill{Job: e.Job, PID: e.PID, Signal: SIGKILL})
+		return
+	}
+	j.pid, j.startedAt, j.everStarted = e.PID, m.now, true
+	j.starts++
+	m.byPID[e.PID] = j
+	m.setPhase(j, running)
+	m.logf(Info, "started job %s [%d]", j.name, j.pid)
+	if j.gates() {
+		m.logf(Info, "pausing for job %s to finish", j.name)
+	}
+	if j.stopRequested {
+		j.stopRequested = false
+		m.stop(j)
+	}
+	m.arm(j)
+}
+
+func (m *Machine) onSpawnFailed(e SpawnFailed) {
+	j := m.findStarting(e.Job, e.Attempt)
+	m.logf(Error, "%s", e.Reason)
+	if e.PID > 0 {
+		m.failed[e.PID] = true
+	}
+	if j == nil {
+		return
+	}
+	if e.PID > 0 {
+		m.logf(Info, "job %s [%d] exited after 0 sec: exit status 255", j.name, e.PID)
+	}
+	j.lastExit = "exit status 255"
+	// A stop asked for while starting has nothing left to stop: the failed
+	// spawn counts as the job's own exit.
+	j.stopRequested = false
+	m.setPhase(j, idle)
+	m.afterExit(j, 255, 0, 0)
+}
+
+func (m *Machine) onExited(e Exited) {
+	j := m.byPID[e.PID]
+	if j == nil {
+		if m.failed[e.PID] {
+			delete(m.failed, e.PID)
+			return
+		}
+		m.logf(Debug, "reaped orphan process %d", e.PID)
+		return
+	}
+	delete(m.byPID, e.PID)
+	lived := m.now - j.startedAt
+	j.lastExit = exitText(e.Status, e.Signal)
+	m.logf(Info, "job %s [%d] exited after %d sec: %s", j.name, e.PID, lived.Seconds(), j.lastExit)
+	j.pid, j.killAt = 0, Never
+	m.setPhase(j, idle)
+	m.afterExit(j, e.Status, e.Signal, lived)
+}
+
+func exitText(status, signal int) string {
+	if signal != 0 {
+		return "signal " + strconv.Itoa(signal)
+	}
+	return "exit status " + strconv.Itoa(status)
+}
+
+// afterExit applies the restart rules to a job whose process is gone.
+func (m *Machine) afterExit(j *job, status, signal int, lived Time) {
+	wasGate := j.gates()
+	if j.waitPending && j.spec.Wait {
+		m.logf(Info, "job %s finished", j.name)
+	}
+	j.waitPending = false
+	switch {
+	case j.deleted:
+		m.drop(j)
+		return
+	case j.stopRequested:
+		j.nextStart = m.now // pmtr caused this exit: no penalty, and not "finished"
+	case j.spec.Once || signal == 0 && status == 33:
+		j.done = true
+	case lived < QuickExit:
+		j.nextStart = m.now + RestartWait
+	default:
+		j.nextStart = m.now
+	}
+	j.stopRequested = false
+	if wasGate {
+		m.scanAll()
+		return
+	}
+	m.consider(j)
+}
+
+// drop removes a job (deleted from the config) whose process has ended.
+func (m *Machine) drop(j *job) {
+	j.gone = true
+	for i, o := range m.jobs {
+		if o == j {
+			m.jobs = append(m.jobs[:i], m.jobs[i+1:]...)
+			break
+		}
+	}
+	for i, o := range m.jobs {
+		o.index = i
+	}
+}

@@ -1,0 +1,163 @@
+package core
+
+import (
+	"container/heap"
+	"fmt"
+)
+
+// Machine is the supervisor's state. It is not safe for concurrent use: one
+// driver goroutine owns it.
+type Machine struct {
+	now      Time
+	jobs     []*job            // start order; removed-but-alive jobs at the end
+	byName   map[string]*job   // current (not deleted) jobs; lookup only
+	byPID    map[int]*job      // jobs with a live process; lookup only
+	failed   map[int]bool      // pids of failed spawns whose exit is expected
+	spawning map[spawnKey]*job // Spawn emitted, no answer yet
+	deps     map[string]DepState
+	wakes    wakeHeap
+	seq      uint64
+	gate     int // index of the first gating wait job, or -1
+	loaded   bool
+	effects  []Effect
+
+	reports      bool // the config has report destinations
+	nextReport   Time
+	lastReport   Time
+	reportDirty  bool
+	reportedOnce bool
+
+	shutdown bool
+	done     bool
+}
+
+// New returns a machine with no config; the first event should be ConfigLoaded.
+func New() *Machine {
+	return &Machine{
+		byName:   map[string]*job{},
+		byPID:    map[int]*job{},
+		failed:   map[int]bool{},
+		spawning: map[spawnKey]*job{},
+		deps:     map[string]DepState{},
+		gate:     -1,
+	}
+}
+
+// Ready is what the driver must do now, and when to call Tick next.
+type Ready struct {
+	Effects  []Effect
+	Deadline Time // call Tick once now >= Deadline; Never = nothing scheduled
+	Done     bool // shutdown complete: every job is reaped; exit now
+}
+
+// Step feeds one event at time now.
+func (m *Machine) Step(now Time, ev Event) {
+	m.advance(now)
+	switch e := ev.(type) {
+	case ConfigLoaded:
+		m.onConfig(e)
+	case ConfigRejected:
+		m.onRejected(e)
+	case Spawned:
+		m.onSpawned(e)
+	case SpawnFailed:
+		m.onSpawnFailed(e)
+	case Exited:
+		m.onExited(e)
+	case DepChanged:
+		m.onDep(DepState(e))
+	case Control:
+		m.onControl(e)
+	case Shutdown:
+		m.onShutdown(e)
+	default:
+		m.logf(Error, "core: unknown event %T", ev)
+	}
+	m.fire()
+}
+
+// Tick tells the machine that time has passed; deadlines due by now fire.
+func (m *Machine) Tick(now Time) {
+	m.advance(now)
+	m.fire()
+}
+
+// Ready drains the pending effects and gives the next deadline, which is
+// always later than the last time passed in.
+func (m *Machine) Ready() Ready {
+	m.dropStale()
+	rd := Ready{Effects: m.effects, Done: m.done}
+	m.effects = nil
+	if m.done {
+		return rd
+	}
+	if len(m.wakes) > 0 {
+		rd.Deadline = m.wakes[0].at
+	}
+	if m.reports && !m.shutdown && (rd.Deadline == Never || m.nextReport < rd.Deadline) {
+		rd.Deadline = m.nextReport
+	}
+	return rd
+}
+
+// Now is the latest time the machine has seen.
+func (m *Machine) Now() Time { return m.now }
+
+func (m *Machine) advance(now Time) {
+	if now > m.now {
+		m.now = now
+	}
+}
+
+// fire handles every deadline due by now, then a due status report.
+func (m *Machine) fire() {
+	for {
+		m.dropStale()
+		if len(m.wakes) == 0 || m.wakes[0].at > m.now {
+			break
+		}
+		w := heap.Pop(&m.wakes).(wake)
+		w.job.wakeAt = Never
+		m.due(w.job)
+	}
+	m.maybeReport()
+	m.checkDone()
+}
+
+// due acts on a job whose deadline has come.
+func (m *Machine) due(j *job) {
+	switch j.phase {
+	case idle:
+		m.consider(j)
+	case running:
+		if j.spec.Bounce > 0 && !j.stopRequested && m.now >= j.startedAt+Time(j.spec.Bounce) {
+			m.logf(Info, "bouncing job %s [%d] after %d sec", j.name, j.pid, (m.now - j.startedAt).Seconds())
+			m.stop(j)
+		}
+	case stopping:
+		if j.killAt != Never && m.now >= j.killAt {
+			m.logf(Info, "sending SIGKILL to job %s [%d]", j.name, j.pid)
+			m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: SIGKILL})
+			j.killAt = Never
+		}
+	}
+	m.arm(j)
+}
+
+func (m *Machine) emit(e Effect) { m.effects = append(m.effects, e) }
+
+func (m *Machine) logf(l Level, format string, args ...any) {
+	m.emit(Log{Level: l, Text: fmt.Sprintf(format, args...)})
+}
+
+func (m *Machine) checkDone() {
+	if !m.shutdown || m.done {
+		return
+	}
+	for _, j := range m.jobs {
+		if j.phase != idle {
+			return
+		}
+	}
+	m.done = true
+}

@@ -1,0 +1,128 @@
+package core
+
+import (
+	"reflect"
+	"slices"
+
+	"pmtr/confgrammar"
+)
+
+// onConfig applies a new config: unchanged jobs keep running untouched,
+// changed jobs restart with the new definition, removed jobs stop and are
+// forgotten, new jobs start. Control overrides end here.
+func (m *Machine) onConfig(e ConfigLoaded) {
+	if e.Config == nil {
+		return
+	}
+	if m.loaded {
+		m.logf(Info, "rescanning job configuration")
+	} else {
+		m.logf(Info, "pmtr: starting")
+	}
+	m.loaded = true
+	old := m.jobs
+	next := make([]*job, 0, len(e.Config.Jobs)+len(old))
+	seen := map[string]bool{}
+	for _, spec := range e.Config.Jobs {
+		seen[spec.Name] = true
+		if j := m.byName[spec.Name]; j != nil {
+			m.update(j, spec)
+			next = append(next, j)
+			continue
+		}
+		j := &job{spec: spec, name: spec.Name, waitPending: spec.Wait, nextStart: m.now}
+		m.byName[spec.Name] = j
+		next = append(next, j)
+	}
+	for _, j := range old {
+		if !j.deleted && seen[j.spec.Name] {
+			continue
+		}
+		if m.remove(j) {
+			next = append(next, j)
+		}
+	}
+	m.jobs = next
+	m.setReports(len(e.Config.Reports) > 0)
+	m.applyDeps(e.Deps)
+	m.scanAll()
+}
+
+// update moves an existing job to its new definition.
+func (m *Machine) update(j *job, spec confgrammar.Job) {
+	j.control = noOverride
+	switch {
+	case processChanged(&j.spec, &spec):
+		j.spec = spec
+		j.done = false
+		j.waitPending = spec.Wait
+		j.nextStart = m.now
+		m.stop(j)
+	case !reflect.DeepEqual(withoutPos(j.spec), withoutPos(spec)):
+		// order, wait, once, bounce or disable changed: no restart needed,
+		// but an edited job that had finished for good runs again.
+		if flagsChanged(&j.spec, &spec) {
+			j.done = false
+			j.nextStart = min(j.nextStart, m.now)
+		}
+		j.spec = spec
+	default:
+		j.spec = spec
+	}
+	if !j.enabled() {
+		m.stop(j)
+	}
+	m.arm(j)
+}
+
+// remove handles a job that is no longer in the config. It reports whether
+// the job must be kept until its process has exited.
+func (m *Machine) remove(j *job) bool {
+	if !j.deleted {
+		delete(m.byName, j.spec.Name)
+		j.deleted = true
+		j.name = j.spec.Name + "(deleted)"
+	}
+	if j.phase == idle {
+		j.gone = true
+		return false
+	}
+	m.stop(j)
+	return true
+}
+
+// processChanged compares every field that affects the process itself.
+func processChanged(a, b *confgrammar.Job) bool {
+	return !slices.Equal(a.Cmd, b.Cmd) || a.Dir != b.Dir || a.Out != b.Out || a.Err != b.Err ||
+		a.In != b.In || !slices.Equal(a.Env, b.Env) || a.User != b.User || a.Nice != b.Nice ||
+		!slices.Equal(a.CPUs, b.CPUs) || !slices.Equal(a.Ulimits, b.Ulimits) ||
+		!slices.Equal(a.Depends, b.Depends)
+}
+
+// flagsChanged: an edit other than disable/enable (which is not an "edit
+// of the job" but a switch).
+func flagsChanged(a, b *confgrammar.Job) bool {
+	return a.Order != b.Order || a.Wait != b.Wait || a.Once != b.Once || a.Bounce != b.Bounce
+}
+
+func withoutPos(j confgrammar.Job) confgrammar.Job {
+	j.Pos = confgrammar.Pos{}
+	return j
+}
+
+func (m *Machine) onRejected(e ConfigRejected) {
+	m.logf(Info, "rescanning job configuration")
+	m.logf(Error, "FAILED to parse %s", e.File)
+	for _, msg := range e.Errors {
+		m.logf(Error, "ERROR: %s", msg)
+	}
+	m.logf(Error, "NOTE: using PREVIOUS job config")
+}
+
+func (m *Machine) setReports(on bool) {
+	if on && !m.reports {
+		m.reportDirty = true
+		m.nextReport = m.now
+	}
+	m.reports = on
+}

@@ -1,0 +1,103 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+)
+
+// JobStatus is one job's state for reports, pmtr sim and status commands.
+type JobStatus struct {
+	Name      string
+	State     string // running, starting, stopping, waiting, gated, held, disabled, done, stopped
+	PID       int
+	Since     Time // start of the current state
+	Starts    int
+	NextStart Time // when waiting
+	LastExit  string
+	Enabled   bool
+}
+
+// Status returns every job in start order, removed-but-alive ones last.
+func (m *Machine) Status() []JobStatus {
+	out := make([]JobStatus, 0, len(m.jobs))
+	for _, j := range m.jobs {
+		out = append(out, JobStatus{
+			Name: j.name, State: m.state(j), PID: j.pid, Since: j.since, Starts: j.starts,
+			NextStart: j.nextStart, LastExit: j.lastExit, Enabled: j.enabled() && !j.held,
+		})
+	}
+	return out
+}
+
+func (m *Machine) state(j *job) string {
+	switch {
+	case j.phase != idle:
+		return j.phase.String()
+	case j.done:
+		return "done"
+	case !j.enabled():
+		return "disabled"
+	case j.held:
+		return "held"
+	case m.shutdown:
+		return "stopped"
+	case m.gated(j):
+		return "gated"
+	case j.nextStart > m.now:
+		return "waiting"
+	}
+	return "stopped"
+}
+
+// Done reports whether shutdown has completed.
+func (m *Machine) Done() bool { return m.done }
+
+// reportBody is the C pmtr report payload after its header line: one line
+// per job that may still run, "NAME e|d SECONDS PID ARGV0".
+func (m *Machine) reportBody() string {
+	var b strings.Builder
+	for _, j := range m.jobs {
+		if j.done || j.deleted {
+			continue
+		}
+		flag := "e"
+		if !j.enabled() || j.held {
+			flag = "d"
+		}
+		var secs int64
+		if j.everStarted {
+			secs = (m.now - j.startedAt).Seconds()
+		}
+		argv0 := ""
+		if len(j.spec.Cmd) > 0 {
+			argv0 = j.spec.Cmd[0]
+		}
+		fmt.Fprintf(&b, "%s %s %d %d %s\n", j.spec.Name, flag, secs, j.pid, argv0)
+	}
+	return b.String()
+}
+
+// maybeReport sends the periodic report, and one soon after a change of job
+// state (at most one change-driven report per second, so a crash loop cannot
+// flood the collectors).
+func (m *Machine) maybeReport() {
+	if !m.reports || m.shutdown {
+		return
+	}
+	due := m.now >= m.nextReport
+	if m.reportDirty && !due {
+		soon := m.lastReport + Time(1e9)
+		if !m.reportedOnce || m.now >= soon {
+			due = true
+		} else if soon < m.nextReport {
+			m.nextReport = soon
+		}
+	}
+	if !due {
+		return
+	}
+	m.emit(Report{Body: m.reportBody()})
+	m.reportDirty, m.reportedOnce = false, true
+	m.lastReport = m.now
+	m.nextReport = m.now + ReportEvery
+}

@@ -1,0 +1,103 @@
+package property
+
+import (
+	"fmt"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"pmtr/core"
+)
+
+// Advance moves virtual time forward, delivering every exit and deadline on
+// the way in time order.
+func (s *Model) Advance(t *rapid.T) {
+	target := s.now + core.Time(time.Duration(rapid.IntRange(0, 25000).Draw(t, "ms"))*time.Millisecond)
+	for {
+		next, due := s.deadline(t), true
+		if b, ok := s.be.Next(); ok && (next == core.Never || b < next) {
+			next = b
+		} else if next == core.Never {
+			due = false
+		}
+		if !due || next > target {
+			break
+		}
+		s.now = next
+		for _, ev := range s.be.Due(s.now) {
+			s.step(t, ev)
+		}
+		s.tick(t)
+	}
+	s.now = target
+	s.tick(t)
+}
+
+// Crash ends a random live process with a random status or signal.
+func (s *Model) Crash(t *rapid.T) {
+	live := s.be.Live()
+	if len(live) == 0 {
+		t.Skip("nothing running")
+	}
+	pid := rapid.SampledFrom(live).Draw(t, "pid")
+	status := rapid.SampledFrom([]int{0, 1, 33, 255}).Draw(t, "status")
+	signal := rapid.SampledFrom([]int{0, 0, 9, 11}).Draw(t, "signal")
+	s.be.Crash(s.now, pid, status, signal)
+	for _, ev := range s.be.Due(s.now) {
+		s.step(t, ev)
+	}
+}
+
+// FailSpawn makes the next spawn fail as exec would.
+func (s *Model) FailSpawn(t *rapid.T) {
+	s.be.FailNextSpawn(rapid.SampledFrom([]string{"ENOENT", "EACCES"}).Draw(t, "errno"))
+}
+
+// Reload delivers a new random config.
+func (s *Model) Reload(t *rapid.T) {
+	if s.shutdown {
+		t.Skip("shutting down")
+	}
+	s.load(t, genConfig(t))
+}
+
+// Control sends enable, disable or restart for one or two names.
+func (s *Model) Control(t *rapid.T) {
+	verb := rapid.SampledFrom([]string{"enable", "disable", "restart"}).Draw(t, "verb")
+	names := rapid.SliceOfN(rapid.SampledFrom(append(jobNames, "zz")), 1, 2).Draw(t, "names")
+	s.step(t, core.Control{Verb: verb, Names: names, From: "test"})
+}
+
+// Dep changes, removes or restores a dependency file.
+func (s *Model) Dep(t *rapid.T) {
+	p := rapid.SampledFrom(depPaths).Draw(t, "path")
+	st := core.DepState{Path: p}
+	switch rapid.SampledFrom([]string{"change", "remove", "same"}).Draw(t, "how") {
+	case "change":
+		s.depRev++
+		st.Hash = fmt.Sprintf("h%d", s.depRev)
+	case "remove":
+		st.Missing = true
+	case "same":
+		st = s.deps[p]
+	}
+	s.step(t, core.DepChanged(st))
+}
+
+// Shutdown asks for an orderly stop.
+func (s *Model) Shutdown(t *rapid.T) {
+	if rapid.IntRange(0, 3).Draw(t, "really") != 0 {
+		t.Skip("shutdown drawn rarely")
+	}
+	s.step(t, core.Shutdown{Signal: 15})
+}
+
+// deadline reads the machine's next deadline; pump has left no effects.
+func (s *Model) deadline(t *rapid.T) core.Time {
+	s.ops = append(s.ops, op{now: s.now, read: true})
+	rd := s.m.Ready()
+	if len(rd.Effects) > 0 {
+		t.Fatalf("effects left behind: %v", rd.Effects)
+	}
+	return rd.Deadline
+}
