@@ -108,6 +108,9 @@ func describe(t token) string {
 func (p *parser) checkDuplicates() {
 	first := map[string]Pos{}
 	for i, j := range p.cfg.Jobs {
+		if j.Name == "" {
+			continue // already reported as a job without a name
+		}
 		if at, ok := first[j.Name]; ok {
 			p.errAt(p.namePos[i], "duplicate job name %q (first used by the job at line %d; names must be unique)", j.Name, at.Line)
 			continue

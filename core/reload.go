@@ -1,7 +1,6 @@
 package core
 
 import (
-	"reflect"
 	"slices"
 
 	"pmtr/confgrammar"
@@ -58,16 +57,14 @@ func (m *Machine) update(j *job, spec confgrammar.Job) {
 		j.waitPending = spec.Wait
 		j.nextStart = m.now
 		m.stop(j)
-	case !reflect.DeepEqual(withoutPos(j.spec), withoutPos(spec)):
-		// order, wait, once, bounce or disable changed: no restart needed,
-		// but an edited job that had finished for good runs again.
-		if flagsChanged(&j.spec, &spec) {
-			j.done = false
-			j.nextStart = min(j.nextStart, m.now)
-		}
+	case flagsChanged(&j.spec, &spec):
+		// order, wait, once or bounce changed: no restart needed, but an
+		// edited job that had finished for good runs again.
+		j.done = false
+		j.nextStart = min(j.nextStart, m.now)
 		j.spec = spec
 	default:
-		j.spec = spec
+		j.spec = spec // at most disable changed, or the position
 	}
 	if !j.enabled() {
 		m.stop(j)
@@ -103,11 +100,6 @@ func processChanged(a, b *confgrammar.Job) bool {
 // of the job" but a switch).
 func flagsChanged(a, b *confgrammar.Job) bool {
 	return a.Order != b.Order || a.Wait != b.Wait || a.Once != b.Once || a.Bounce != b.Bounce
-}
-
-func withoutPos(j confgrammar.Job) confgrammar.Job {
-	j.Pos = confgrammar.Pos{}
-	return j
 }
 
 func (m *Machine) onRejected(e ConfigRejected) {

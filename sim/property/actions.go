@@ -12,45 +12,29 @@ import (
 // Advance moves virtual time forward, delivering every exit and deadline on
 // the way in time order.
 func (s *Model) Advance(t *rapid.T) {
-	target := s.now + core.Time(time.Duration(rapid.IntRange(0, 25000).Draw(t, "ms"))*time.Millisecond)
-	for {
-		next, due := s.deadline(t), true
-		if b, ok := s.be.Next(); ok && (next == core.Never || b < next) {
-			next = b
-		} else if next == core.Never {
-			due = false
-		}
-		if !due || next > target {
-			break
-		}
-		s.now = next
-		for _, ev := range s.be.Due(s.now) {
-			s.step(t, ev)
-		}
-		s.tick(t)
-	}
-	s.now = target
-	s.tick(t)
+	ms := rapid.IntRange(0, 25000).Draw(t, "ms")
+	s.w.RunUntil(s.now() + core.Time(time.Duration(ms)*time.Millisecond))
+	s.fail(t)
 }
 
 // Crash ends a random live process with a random status or signal.
 func (s *Model) Crash(t *rapid.T) {
-	live := s.be.Live()
+	live := s.w.B.Live()
 	if len(live) == 0 {
 		t.Skip("nothing running")
 	}
 	pid := rapid.SampledFrom(live).Draw(t, "pid")
 	status := rapid.SampledFrom([]int{0, 1, 33, 255}).Draw(t, "status")
 	signal := rapid.SampledFrom([]int{0, 0, 9, 11}).Draw(t, "signal")
-	s.be.Crash(s.now, pid, status, signal)
-	for _, ev := range s.be.Due(s.now) {
+	s.w.B.Crash(s.now(), pid, status, signal)
+	for _, ev := range s.w.B.Due(s.now()) {
 		s.step(t, ev)
 	}
 }
 
 // FailSpawn makes the next spawn fail as exec would.
 func (s *Model) FailSpawn(t *rapid.T) {
-	s.be.FailNextSpawn(rapid.SampledFrom([]string{"ENOENT", "EACCES"}).Draw(t, "errno"))
+	s.w.B.FailNextSpawn(rapid.SampledFrom([]string{"ENOENT", "EACCES"}).Draw(t, "errno"))
 }
 
 // Reload delivers a new random config.
@@ -90,14 +74,4 @@ func (s *Model) Shutdown(t *rapid.T) {
 		t.Skip("shutdown drawn rarely")
 	}
 	s.step(t, core.Shutdown{Signal: 15})
-}
-
-// deadline reads the machine's next deadline; pump has left no effects.
-func (s *Model) deadline(t *rapid.T) core.Time {
-	s.ops = append(s.ops, op{now: s.now, read: true})
-	rd := s.m.Ready()
-	if len(rd.Effects) > 0 {
-		t.Fatalf("effects left behind: %v", rd.Effects)
-	}
-	return rd.Deadline
 }

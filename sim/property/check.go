@@ -2,8 +2,8 @@ package property
 
 import (
 	"fmt"
+	"pmtr/sim"
 	"slices"
-	"strings"
 
 	"pgregory.net/rapid"
 
@@ -11,10 +11,10 @@ import (
 )
 
 // observe updates the model from an event before the machine sees it.
-func (s *Model) observe(t *rapid.T, ev core.Event) {
+func (s *Model) observe(ev core.Event) {
 	switch e := ev.(type) {
 	case core.Spawned:
-		s.pidJob[e.PID], s.pidCur[e.PID], s.pidStart[e.PID] = e.Job, true, s.now
+		s.pidJob[e.PID], s.pidCur[e.PID], s.pidStart[e.PID] = e.Job, true, s.now()
 	case core.SpawnFailed:
 		s.exited(e.Job, true, 255, 0, 0, false)
 	case core.Exited:
@@ -23,7 +23,7 @@ func (s *Model) observe(t *rapid.T, ev core.Event) {
 			return // an orphan
 		}
 		_, termed := s.termAt[e.PID]
-		s.exited(name, s.pidCur[e.PID], e.Status, e.Signal, s.now-s.pidStart[e.PID], termed || s.killed[e.PID])
+		s.exited(name, s.pidCur[e.PID], e.Status, e.Signal, s.now()-s.pidStart[e.PID], termed || s.killed[e.PID])
 		for _, m := range []map[int]core.Time{s.pidStart, s.termAt} {
 			delete(m, e.PID)
 		}
@@ -41,23 +41,25 @@ func (s *Model) observe(t *rapid.T, ev core.Event) {
 
 // exited applies the restart rules of the manual to the model.
 func (s *Model) exited(name string, current bool, status, signal int, lived core.Time, byPmtr bool) {
+	now := s.now()
 	spec, ok := s.specs[name]
 	if !current || !ok {
 		return
 	}
 	switch {
 	case byPmtr:
-		s.notBefore[name] = s.now
+		s.notBefore[name] = now
 	case spec.Once || signal == 0 && status == 33:
 		s.done[name] = true
 	case lived < core.QuickExit:
-		s.notBefore[name] = s.now + core.RestartWait
+		s.notBefore[name] = now + core.RestartWait
 	default:
-		s.notBefore[name] = s.now
+		s.notBefore[name] = now
 	}
 }
 
 func (s *Model) control(e core.Control) {
+	now := s.now()
 	for _, n := range e.Names {
 		if _, ok := s.specs[n]; !ok {
 			continue
@@ -66,39 +68,40 @@ func (s *Model) control(e core.Control) {
 		case "enable":
 			if !s.enabled[n] {
 				s.enabled[n] = true
-				s.notBefore[n] = min(s.notBefore[n], s.now)
+				s.notBefore[n] = min(s.notBefore[n], now)
 			}
 		case "disable":
 			s.enabled[n] = false
 		case "restart":
 			if s.enabled[n] {
 				s.done[n] = false
-				s.notBefore[n] = min(s.notBefore[n], s.now)
+				s.notBefore[n] = min(s.notBefore[n], now)
 			}
 		}
 	}
 }
 
 // checkEffect holds every effect to the rules as it is emitted.
-func (s *Model) checkEffect(t *rapid.T, e core.Effect) {
+func (s *Model) checkEffect(e core.Effect) {
+	now := s.now()
 	switch e := e.(type) {
 	case core.Spawn:
 		if why := s.forbidden(e.Job); why != "" {
-			t.Fatalf("%v: spawn of %s, which %s\n%s", s.now, e.Job, why, s.Transcript())
+			s.failf("spawn of %s, which %s", e.Job, why)
 		}
 	case core.Kill:
 		if _, live := s.pidJob[e.PID]; !live {
-			t.Fatalf("%v: kill of pid %d, which is not live", s.now, e.PID)
+			s.failf("kill of pid %d, which is not live", e.PID)
 		}
 		switch e.Signal {
 		case core.SIGTERM:
 			if _, ok := s.termAt[e.PID]; !ok {
-				s.termAt[e.PID] = s.now
+				s.termAt[e.PID] = now
 			}
 		case core.SIGKILL:
 			at, ok := s.termAt[e.PID]
-			if !ok || s.now != at+core.KillGrace {
-				t.Fatalf("%v: SIGKILL to %d not exactly %v after its SIGTERM (sent at %v, %v)", s.now, e.PID, core.KillGrace, at, ok)
+			if !ok || now != at+core.KillGrace {
+				s.failf("SIGKILL to %d not exactly %v after its SIGTERM (sent at %v, %v)", e.PID, core.KillGrace, at, ok)
 			}
 			s.killed[e.PID] = true
 		}
@@ -107,6 +110,7 @@ func (s *Model) checkEffect(t *rapid.T, e core.Effect) {
 
 // forbidden says why job may not be spawned now, or "".
 func (s *Model) forbidden(name string) string {
+	now := s.now()
 	spec, ok := s.specs[name]
 	switch {
 	case !ok:
@@ -117,7 +121,7 @@ func (s *Model) forbidden(name string) string {
 		return "is disabled"
 	case s.done[name]:
 		return "finished for good (once or exit 33)"
-	case s.now < s.notBefore[name]:
+	case now < s.notBefore[name]:
 		return fmt.Sprintf("may not restart before %v (quick-exit rule)", s.notBefore[name])
 	}
 	for _, d := range spec.Depends {
@@ -135,48 +139,28 @@ func (s *Model) forbidden(name string) string {
 
 // Check is rapid's invariant, run after every action.
 func (s *Model) Check(t *rapid.T) {
+	s.fail(t)
 	var corePIDs []int
-	for _, st := range s.m.Status() {
+	for _, st := range s.w.M.Status() {
 		if st.PID != 0 {
 			corePIDs = append(corePIDs, st.PID)
 		}
 	}
 	slices.Sort(corePIDs)
-	if live := s.be.Live(); !slices.Equal(corePIDs, live) {
+	if live := s.w.B.Live(); !slices.Equal(corePIDs, live) {
 		t.Fatalf("core believes %v live, backend has %v\n%s", corePIDs, live, s.Transcript())
 	}
 	for pid, at := range s.termAt {
-		if !s.killed[pid] && s.now >= at+core.KillGrace {
-			t.Fatalf("pid %d got SIGTERM at %v and neither exited nor got SIGKILL by %v", pid, at, s.now)
+		if !s.killed[pid] && s.now() >= at+core.KillGrace {
+			t.Fatalf("pid %d got SIGTERM at %v and neither exited nor got SIGKILL by %v", pid, at, s.now())
 		}
 	}
-	if s.finished && len(s.be.Live()) > 0 {
+	if s.finished && len(s.w.B.Live()) > 0 {
 		t.Fatalf("processes live after shutdown completed")
 	}
-	if len(s.ops)%7 == 0 {
-		s.checkReplay(t)
-	}
-}
-
-// checkReplay runs the recorded calls on a fresh machine: the transcript
-// must be byte-identical.
-func (s *Model) checkReplay(t *rapid.T) {
-	m := core.New()
-	var lines []string
-	for _, o := range s.ops {
-		switch {
-		case o.read:
-			for _, e := range m.Ready().Effects {
-				lines = append(lines, fmt.Sprintf("%v < %v", o.now, e))
-			}
-		case o.ev != nil:
-			lines = append(lines, fmt.Sprintf("%v > %v", o.now, o.ev))
-			m.Step(o.now, o.ev)
-		default:
-			m.Tick(o.now)
+	if j := s.w.Journal(); len(j)%7 == 0 {
+		if got := sim.Replay(j); got != s.Transcript() {
+			t.Fatalf("replay differs:\n%s\n---- original:\n%s", got, s.Transcript())
 		}
-	}
-	if got := strings.Join(lines, "\n"); got != s.Transcript() {
-		t.Fatalf("replay differs:\n%s\n---- original:\n%s", got, s.Transcript())
 	}
 }

@@ -3,7 +3,6 @@ package property
 import (
 	"fmt"
 	"reflect"
-	"strings"
 
 	"pgregory.net/rapid"
 
@@ -12,25 +11,13 @@ import (
 	"pmtr/sim"
 )
 
-// op is one call made on the machine, kept so the run can be replayed.
-type op struct {
-	now  core.Time
-	ev   core.Event // nil: a Tick
-	read bool       // a Ready call
-}
-
-// Model drives a core.Machine over a sim.Backend and checks, after every
-// action, the invariants the manual and the compatibility policy promise.
+// Model drives a sim.World and checks, after every action, the invariants
+// the manual and the compatibility policy promise.
 type Model struct {
-	m   *core.Machine
-	be  *sim.Backend
-	now core.Time
-	gen uint64
-
+	w      *sim.World
+	gen    uint64
 	deps   map[string]core.DepState
 	depRev int
-	ops    []op
-	lines  []string
 
 	specs     map[string]confgrammar.Job // the current config
 	enabled   map[string]bool
@@ -43,6 +30,7 @@ type Model struct {
 	killed    map[int]bool
 	shutdown  bool
 	finished  bool
+	failure   string // the first broken rule seen inside a hook
 }
 
 // New builds a model inside rapid.Check (never outside: state must not leak
@@ -61,13 +49,18 @@ func New(t *rapid.T) *Model {
 	for _, p := range depPaths {
 		s.deps[p] = core.DepState{Path: p, Hash: "h0", Missing: rapid.IntRange(0, 4).Draw(t, "missing"+p) == 0}
 	}
-	s.m, s.be = core.New(), sim.NewBackend(scripts)
+	s.w = sim.NewWorld(scripts)
+	s.w.OnEvent = func(_ core.Time, ev core.Event) { s.observe(ev) }
+	s.w.OnEffect = func(_ core.Time, e core.Effect) { s.checkEffect(e) }
+	s.w.OnReady = func(now core.Time, rd core.Ready) { s.checkReady(now, rd) }
 	s.load(t, genConfig(t))
 	return s
 }
 
 // Transcript is every event and effect so far, one per line.
-func (s *Model) Transcript() string { return strings.Join(s.lines, "\n") }
+func (s *Model) Transcript() string { return s.w.Transcript() }
+
+func (s *Model) now() core.Time { return s.w.Now }
 
 func (s *Model) load(t *rapid.T, cfg *confgrammar.Config) {
 	s.gen++
@@ -78,7 +71,7 @@ func (s *Model) load(t *rapid.T, cfg *confgrammar.Config) {
 		s.enabled[j.Name] = !j.Disabled
 		if !had || edited(old, j) {
 			s.done[j.Name] = false
-			s.notBefore[j.Name] = s.now
+			s.notBefore[j.Name] = s.now()
 		}
 	}
 	for pid, name := range s.pidJob {
@@ -102,47 +95,31 @@ func edited(a, b confgrammar.Job) bool {
 
 // step feeds one event and then everything it leads to.
 func (s *Model) step(t *rapid.T, ev core.Event) {
-	s.observe(t, ev)
-	s.ops = append(s.ops, op{now: s.now, ev: ev})
-	s.lines = append(s.lines, fmt.Sprintf("%v > %v", s.now, ev))
-	s.m.Step(s.now, ev)
-	s.pump(t)
+	s.w.Step(ev)
+	s.fail(t)
 }
 
-func (s *Model) tick(t *rapid.T) {
-	s.ops = append(s.ops, op{now: s.now})
-	s.m.Tick(s.now)
-	s.pump(t)
+// fail stops the test with the first rule a hook saw broken.
+func (s *Model) fail(t *rapid.T) {
+	if s.failure != "" {
+		t.Fatalf("%s\n%s", s.failure, s.Transcript())
+	}
 }
 
-// pump drains Ready, checks each effect, and feeds back the backend's
-// immediate answers until the machine is quiet.
-func (s *Model) pump(t *rapid.T) {
-	for {
-		s.ops = append(s.ops, op{now: s.now, read: true})
-		rd := s.m.Ready()
-		if rd.Deadline != core.Never && rd.Deadline <= s.now {
-			t.Fatalf("deadline %v is not after now %v", rd.Deadline, s.now)
-		}
-		for _, e := range rd.Effects {
-			s.lines = append(s.lines, fmt.Sprintf("%v < %v", s.now, e))
-			s.checkEffect(t, e)
-		}
-		if rd.Done && !s.finished {
-			s.finished = true
-			if live := s.be.Live(); len(live) > 0 {
-				t.Fatalf("shutdown done with live processes %v", live)
-			}
-		}
-		answers := s.be.Apply(s.now, rd.Effects)
-		if len(answers) == 0 {
-			return
-		}
-		for _, ev := range answers {
-			s.observe(t, ev)
-			s.ops = append(s.ops, op{now: s.now, ev: ev})
-			s.lines = append(s.lines, fmt.Sprintf("%v > %v", s.now, ev))
-			s.m.Step(s.now, ev)
+func (s *Model) failf(format string, args ...any) {
+	if s.failure == "" {
+		s.failure = fmt.Sprintf("%v: ", s.now()) + fmt.Sprintf(format, args...)
+	}
+}
+
+func (s *Model) checkReady(now core.Time, rd core.Ready) {
+	if rd.Deadline != core.Never && rd.Deadline <= now {
+		s.failf("deadline %v is not after now", rd.Deadline)
+	}
+	if rd.Done && !s.finished {
+		s.finished = true
+		if live := s.w.B.Live(); len(live) > 0 {
+			s.failf("shutdown done with live processes %v", live)
 		}
 	}
 }
