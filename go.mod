@@ -1,11 +1,9 @@
 module pmtr
 
-go 1.26
+go 1.26.0
 
 require (
-	github.com/benbjohnson/clock v1.3.5 // indirect
-	github.com/fsnotify/fsnotify v1.10.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/benbjohnson/clock v1.3.5
+	golang.org/x/sys v0.50.0
+	pgregory.net/rapid v1.3.0
 )

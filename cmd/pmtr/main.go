@@ -4,8 +4,13 @@ package main
 
 import (
 	"os"
+
+	"pmtr/live"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == live.HelperArg {
+		os.Exit(live.RunHelper())
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }

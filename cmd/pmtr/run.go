@@ -21,6 +21,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.test {
 		return testConfig(o, stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "pmtr: the daemon is not built yet")
-	return 1
+	return daemon(o, args, stderr)
 }

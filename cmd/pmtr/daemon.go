@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+	"pmtr/live"
+)
+
+// readyEnv names the fd on which a detached daemon tells its launcher that
+// it is running; the launcher exits 0 only then.
+const readyEnv = "PMTR_READY_FD"
+
+// daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
+func daemon(o options, args []string, stderr io.Writer) int {
+	cfg, _, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
+	if err != nil {
+		reportParseError(stderr, o.config, err)
+		return 1
+	}
+	readyFD := os.Getenv(readyEnv)
+	if !o.foreground && readyFD == "" && os.Getpid() != 1 {
+		return detach(args, stderr)
+	}
+	os.Unsetenv(readyEnv)
+	closeInheritedFDs()
+	log := live.NewStderrLogger(stderr, o.verbose)
+	if readyFD != "" {
+		log = live.NewSyslogLogger(stderr, o.verbose)
+	}
+	return supervise(o, cfg, log, readyFD)
+}
+
+func supervise(o options, cfg *confgrammar.Config, log *live.Logger, readyFD string) int {
+	if o.pidfile != "" {
+		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Logf(core.Error, "can't open %s: %v", o.pidfile, err)
+			return 1
+		}
+		defer os.Remove(o.pidfile)
+	}
+	ready := func() {
+		if fd, err := strconv.Atoi(readyFD); err == nil {
+			f := os.NewFile(uintptr(fd), "ready")
+			f.Write([]byte("ok"))
+			f.Close()
+		}
+	}
+	err := live.Run(context.Background(), live.Options{ConfigPath: o.config, Config: cfg, Log: log, Ready: ready})
+	if err != nil {
+		log.Logf(core.Error, "%v", err)
+		return 1
+	}
+	return 0
+}
+
+func reportParseError(w io.Writer, file string, err error) {
+	var list confgrammar.ErrorList
+	if errors.As(err, &list) {
+		fmt.Fprintln(w, list.Error())
+		fmt.Fprintf(w, "pmtr: parse failed: %d %s in %s\n", len(list), plural(len(list), "error"), file)
+		return
+	}
+	fmt.Fprintf(w, "pmtr: parse failed: %v\n", err)
+}
+
+// detach starts the daemon in a new session with stdio on /dev/null and the
+// same arguments, and returns 0 once it reports that it runs.
+func detach(args []string, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr: can't find own binary: %v\n", err)
+		return 1
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr: pipe: %v\n", err)
+		return 1
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr: open %s: %v\n", os.DevNull, err)
+		return 1
+	}
+	env := append(os.Environ(), readyEnv+"=3")
+	p, err := os.StartProcess(self, args, &os.ProcAttr{Env: env, Files: []*os.File{null, null, null, w},
+		Sys: &syscall.SysProcAttr{Setsid: true}})
+	w.Close()
+	null.Close()
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr: can't start the daemon: %v\n", err)
+		return 1
+	}
+	p.Release()
+	msg, _ := io.ReadAll(r)
+	if string(msg) != "ok" {
+		fmt.Fprintln(stderr, "pmtr: the daemon exited during startup (see syslog)")
+		return 1
+	}
+	return 0
+}
+
+// closeInheritedFDs marks descriptors inherited from whoever started pmtr
+// close-on-exec, so they do not leak into jobs.
+func closeInheritedFDs() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}

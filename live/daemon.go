@@ -1,0 +1,268 @@
+// Package live is pmtr's Linux backend: it runs the core with real
+// processes, real time and real signals. One goroutine (Run) owns the core;
+// the reaper, signal, exec-status and output goroutines only turn OS events
+// into values on one channel.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"golang.org/x/sys/unix"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+)
+
+// Options configure a daemon run.
+type Options struct {
+	ConfigPath string
+	Config     *confgrammar.Config // already parsed (the caller reports parse errors)
+	Log        *Logger
+	Clock      clock.Clock // nil: the real clock
+	// Ready, if set, is called once the first jobs have been started.
+	Ready func()
+}
+
+// execResult: the helper of pid exec'd the job (msg "") or failed (msg).
+type execResult struct {
+	pid int
+	msg string
+}
+
+type reloadRequest struct{}
+
+type shutdownRequest struct{ sig int }
+
+// daemon is the state owned by Run's goroutine.
+type daemon struct {
+	o        Options
+	m        *core.Machine
+	sp       *spawner
+	rep      *reporter
+	clk      clock.Clock
+	boot     time.Time
+	cwd      string
+	events   chan any
+	awaiting map[int]bool        // helpers whose exec status is not in yet
+	deferred map[int]core.Exited // their exits, held until the status arrives
+	gen      uint64
+}
+
+// Run supervises the jobs of o.Config until ctx ends or a TERM, INT or QUIT
+// arrives, then stops every job and returns once all are reaped.
+func Run(ctx context.Context, o Options) error {
+	d, err := newDaemon(o)
+	if err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		d.o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	kick := make(chan struct{}, 1)
+	d.watchSignals(kick, stop)
+	go reap(kick, d.events, stop)
+	d.load(o.Config)
+	if o.Ready != nil {
+		o.Ready()
+	}
+	return d.loop(ctx)
+}
+
+func newDaemon(o Options) (*daemon, error) {
+	if o.Clock == nil {
+		o.Clock = clock.New()
+	}
+	sp, err := newSpawner(o.Log)
+	if err != nil {
+		return nil, err
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("live: working directory: %w", err)
+	}
+	return &daemon{
+		o: o, m: core.New(), sp: sp, rep: newReporter(o.Log), clk: o.Clock, boot: o.Clock.Now(),
+		cwd: cwd, events: make(chan any, 256), awaiting: map[int]bool{}, deferred: map[int]core.Exited{},
+	}, nil
+}
+
+func (d *daemon) now() core.Time { return core.Time(d.clk.Since(d.boot)) }
+
+// watchSignals turns signals into events. Every signal pmtr does not act on
+// is caught and dropped (not ignored), so jobs still start with defaults.
+func (d *daemon) watchSignals(kick chan<- struct{}, stop <-chan struct{}) {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGIO, syscall.SIGWINCH)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case s := <-ch:
+				d.onSignal(s.(syscall.Signal), kick)
+			case <-stop:
+				return
+			}
+		}
+	}()
+}
+
+func (d *daemon) onSignal(s syscall.Signal, kick chan<- struct{}) {
+	switch s {
+	case syscall.SIGCHLD:
+		select {
+		case kick <- struct{}{}:
+		default: // a drain is already due
+		}
+	case syscall.SIGHUP:
+		d.events <- reloadRequest{}
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT:
+		d.events <- shutdownRequest{sig: int(s)}
+	}
+}
+
+// loop is the one owner of the core: perform effects, then wait for the
+// next event or deadline.
+func (d *daemon) loop(ctx context.Context) error {
+	timer := d.clk.Timer(time.Hour)
+	done := ctx.Done()
+	for {
+		rd := d.m.Ready()
+		for _, e := range rd.Effects {
+			d.perform(e)
+		}
+		if rd.Done {
+			timer.Stop()
+			return nil
+		}
+		d.arm(timer, rd.Deadline)
+		select {
+		case ev := <-d.events:
+			d.handle(ev)
+		case <-timer.C:
+			d.m.Tick(d.now())
+		case <-done:
+			done = nil
+			d.m.Step(d.now(), core.Shutdown{})
+		}
+	}
+}
+
+// arm sets the timer to the core's deadline; no deadline, no wake-up.
+func (d *daemon) arm(t *clock.Timer, at core.Time) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	if at != core.Never {
+		t.Reset(max(time.Duration(at-d.now()), 0))
+	}
+}
+
+func (d *daemon) handle(ev any) {
+	switch e := ev.(type) {
+	case core.Exited:
+		if d.awaiting[e.PID] {
+			d.deferred[e.PID] = e
+			return
+		}
+		d.m.Step(d.now(), e)
+	case execResult:
+		d.onExecResult(e)
+	case reloadRequest:
+		d.reload()
+	case shutdownRequest:
+		d.m.Step(d.now(), core.Shutdown{Signal: e.sig})
+	case core.Event:
+		d.m.Step(d.now(), e)
+	}
+}
+
+// onExecResult logs why a helper failed, then releases its held exit, so
+// the reason always comes before the exit line.
+func (d *daemon) onExecResult(e execResult) {
+	delete(d.awaiting, e.pid)
+	if e.msg != "" {
+		d.o.Log.Log(core.Error, e.msg)
+	}
+	if ex, ok := d.deferred[e.pid]; ok {
+		delete(d.deferred, e.pid)
+		d.m.Step(d.now(), ex)
+	}
+}
+
+func (d *daemon) perform(e core.Effect) {
+	switch e := e.(type) {
+	case core.Log:
+		d.o.Log.Log(e.Level, e.Text)
+	case core.Spawn:
+		d.spawn(e)
+	case core.Kill:
+		d.kill(e)
+	case core.Report:
+		d.rep.send(e.Body)
+	}
+}
+
+func (d *daemon) spawn(e core.Spawn) {
+	st, err := d.sp.start(e.Spec)
+	if err != nil {
+		d.m.Step(d.now(), core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: err.Error()})
+		return
+	}
+	d.awaiting[st.pid] = true
+	d.m.Step(d.now(), core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: st.pid})
+	go func() { d.events <- execResult{pid: st.pid, msg: <-st.status} }()
+}
+
+// kill signals the job's whole process group. The core only asks for pids
+// it has not seen exit, and only this process reaps, so the number is ours.
+func (d *daemon) kill(e core.Kill) {
+	err := unix.Kill(-e.PID, syscall.Signal(e.Signal))
+	if errors.Is(err, unix.ESRCH) {
+		err = unix.Kill(e.PID, syscall.Signal(e.Signal))
+	}
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		d.o.Log.Logf(core.Error, "error: %s", strerror(err))
+	}
+}
+
+// load hands a parsed config to the core, with its dependencies read now.
+func (d *daemon) load(cfg *confgrammar.Config) {
+	resolveDepends(cfg, d.cwd)
+	d.rep.configure(cfg.Reports)
+	d.gen++
+	d.m.Step(d.now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: depStates(cfg)})
+}
+
+// reload rereads the config file; a bad file keeps the running config.
+func (d *daemon) reload() {
+	cfg, _, err := ReadConfig(d.o.ConfigPath, func(s string) { d.o.Log.Log(core.Info, s) })
+	if err != nil {
+		d.m.Step(d.now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: errorLines(err)})
+		return
+	}
+	d.load(cfg)
+}
+
+func errorLines(err error) []string {
+	var list confgrammar.ErrorList
+	if errors.As(err, &list) {
+		out := make([]string, len(list))
+		for i, e := range list {
+			out[i] = e.Error()
+		}
+		return out
+	}
+	return []string{err.Error()}
+}

@@ -1,0 +1,48 @@
+package live
+
+import (
+	"bufio"
+	"errors"
+	"io"
+
+	"pmtr/core"
+)
+
+// maxLine is the longest job output line logged as one entry; longer lines
+// are split, as C pmtr's 1000-byte reads split them.
+const maxLine = 1000
+
+// copyOutput logs each non-empty line a job writes as "NAME[PID]: line",
+// with control bytes shown as '?'. It runs until every writer has closed the
+// pipe (the job and any children that kept it). A job that floods its
+// output only slows its own reader: the driver never waits for it.
+func copyOutput(log *Logger, name string, pid int, r io.ReadCloser) {
+	defer r.Close()
+	br := bufio.NewReaderSize(r, maxLine)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			if text := sanitize(line); text != "" {
+				log.Logf(core.Info, "%s[%d]: %s", name, pid, text)
+			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// sanitize drops the line end and replaces control bytes (but tab) with '?'.
+func sanitize(b []byte) string {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			c = '?'
+		}
+		out[i] = c
+	}
+	return string(out)
+}
