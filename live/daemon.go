@@ -51,6 +51,7 @@ type daemon struct {
 	cwd      string
 	events   chan any
 	awaiting map[int]bool        // helpers whose exec status is not in yet
+	stopping map[int]bool        // job groups pmtr has signalled
 	deferred map[int]core.Exited // their exits, held until the status arrives
 	gen      uint64
 }
@@ -92,6 +93,7 @@ func newDaemon(o Options) (*daemon, error) {
 	return &daemon{
 		o: o, m: core.New(), sp: sp, rep: newReporter(o.Log), clk: o.Clock, boot: o.Clock.Now(),
 		cwd: cwd, events: make(chan any, 256), awaiting: map[int]bool{}, deferred: map[int]core.Exited{},
+		stopping: map[int]bool{},
 	}, nil
 }
 
@@ -136,10 +138,7 @@ func (d *daemon) loop(ctx context.Context) error {
 	timer := d.clk.Timer(time.Hour)
 	done := ctx.Done()
 	for {
-		rd := d.m.Ready()
-		for _, e := range rd.Effects {
-			d.perform(e)
-		}
+		rd := d.drain()
 		if rd.Done {
 			timer.Stop()
 			return nil
@@ -153,6 +152,24 @@ func (d *daemon) loop(ctx context.Context) error {
 		case <-done:
 			done = nil
 			d.m.Step(d.now(), core.Shutdown{})
+		}
+	}
+}
+
+// drain performs effects until the core has none left (performing a spawn
+// feeds an event back), so every log line of one step is out before the
+// next event is handled.
+func (d *daemon) drain() core.Ready {
+	for {
+		rd := d.m.Ready()
+		if len(rd.Effects) == 0 || rd.Done {
+			for _, e := range rd.Effects {
+				d.perform(e)
+			}
+			return rd
+		}
+		for _, e := range rd.Effects {
+			d.perform(e)
 		}
 	}
 }
@@ -176,6 +193,7 @@ func (d *daemon) handle(ev any) {
 			d.deferred[e.PID] = e
 			return
 		}
+		d.finishGroup(e.PID)
 		d.m.Step(d.now(), e)
 	case execResult:
 		d.onExecResult(e)
@@ -225,9 +243,19 @@ func (d *daemon) spawn(e core.Spawn) {
 	go func() { d.events <- execResult{pid: st.pid, msg: <-st.status} }()
 }
 
+// finishGroup: once the leader of a group pmtr stopped is gone, whatever
+// is left of its group gets SIGKILL, so no process of a stopped job survives.
+func (d *daemon) finishGroup(pid int) {
+	if d.stopping[pid] {
+		delete(d.stopping, pid)
+		unix.Kill(-pid, unix.SIGKILL)
+	}
+}
+
 // kill signals the job's whole process group. The core only asks for pids
 // it has not seen exit, and only this process reaps, so the number is ours.
 func (d *daemon) kill(e core.Kill) {
+	d.stopping[e.PID] = true
 	err := unix.Kill(-e.PID, syscall.Signal(e.Signal))
 	if errors.Is(err, unix.ESRCH) {
 		err = unix.Kill(e.PID, syscall.Signal(e.Signal))

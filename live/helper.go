@@ -51,14 +51,17 @@ type limit struct {
 // status 255, after writing the reason to the status pipe.
 func RunHelper() int {
 	status := os.NewFile(statusFD, "status")
+	var spec procSpec
 	fail := func(msg string) int {
 		if status != nil {
 			status.WriteString(msg)
 		}
-		fmt.Fprintf(os.Stderr, "pmtr[%d]: %s\n", os.Getpid(), msg)
+		if spec.Err != "" && strings.HasPrefix(msg, "can't exec") {
+			// As in C pmtr, an exec failure also lands in the job's err file.
+			fmt.Fprintf(os.Stderr, "pmtr[%d]: %s\n", os.Getpid(), msg)
+		}
 		return 255
 	}
-	var spec procSpec
 	if err := json.Unmarshal([]byte(os.Getenv(helperEnv)), &spec); err != nil || !spec.IsChild {
 		return fail("pmtr: internal helper started without a job spec")
 	}

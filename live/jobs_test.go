@@ -1,0 +1,171 @@
+package live
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestLiveStartAndArgvIsExact(t *testing.T) {
+	r := startDaemon(t, "job {\nname s\ncmd /bin/sleep 61\n}\n")
+	pid := pidOf(t, r.waitLog(`started job s \[(\d+)\]`, 5*time.Second)[1])
+	time.Sleep(100 * time.Millisecond) // let the helper exec
+	b, err := os.ReadFile("/proc/" + strings.TrimSpace(itoa(pid)) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); got != "/bin/sleep\x0061\x00" {
+		t.Fatalf("cmdline %q, want the configured argv", got)
+	}
+	if pg, _ := syscall.Getpgid(pid); pg != pid {
+		t.Fatalf("job pgid %d, want its own group %d", pg, pid)
+	}
+}
+
+func TestLiveExit33AndOnceAreNotRestarted(t *testing.T) {
+	r := startDaemon(t, `job {
+name x
+cmd /bin/sh -c "exit 33"
+}
+job {
+name o
+cmd /bin/sh -c "exit 0"
+once
+}
+`)
+	r.waitLog(`job x \[\d+\] exited after 0 sec: exit status 33`, 5*time.Second)
+	r.waitLog(`job o \[\d+\] exited after 0 sec: exit status 0`, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if n := r.count(`started job [xo] `); n != 2 {
+		t.Fatalf("%d starts, want 2\n%s", n, r.out)
+	}
+}
+
+func TestLiveWaitHoldsLaterJobs(t *testing.T) {
+	r := startDaemon(t, `job {
+name setup
+cmd /bin/sh -c "sleep 0.3; echo done > {{dir}}/setup"
+wait
+once
+}
+job {
+name main
+cmd /bin/sh -c "cat {{dir}}/setup > {{dir}}/seen; sleep 60"
+}
+`)
+	r.waitLog(`pausing for job setup to finish`, 5*time.Second)
+	r.waitLog(`job setup finished`, 5*time.Second)
+	r.waitFile("seen", "done", 5*time.Second)
+}
+
+func TestLiveDirEnvInOutErr(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/input", []byte("from-stdin\n"), 0o644)
+	r := startDaemon(t, `job {
+name io
+dir `+dir+`
+env GREETING=hello
+env EMPTY=
+cmd /bin/sh -c "pwd; echo $GREETING; read line; echo $line; echo oops >&2; umask; sleep 60"
+in input
+out out.txt
+err {{dir}}/err.txt
+}
+`)
+	r.waitLog(`started job io`, 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	want := dir + "\nhello\nfrom-stdin\n0022\n"
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(dir + "/out.txt"); string(b) == want {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(dir + "/out.txt"); string(b) != want {
+		t.Fatalf("out.txt = %q, want %q", b, want)
+	}
+	r.waitFile("err.txt", "oops", 5*time.Second)
+	if st, err := os.Stat(dir + "/out.txt"); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("out.txt mode %v (%v), want 0644", st.Mode().Perm(), err)
+	}
+}
+
+func TestLiveOutputGoesToLogSanitised(t *testing.T) {
+	r := startDaemon(t, `job {
+name talk
+cmd /bin/sh -c "printf 'a\tb\001c\n\nd\n'; echo to-stderr >&2; sleep 60"
+}
+`)
+	pid := r.waitLog(`started job talk \[(\d+)\]`, 5*time.Second)[1]
+	r.waitLog(`talk\[`+pid+`\]: a\tb\?c\n`, 5*time.Second)
+	r.waitLog(`talk\[`+pid+`\]: d\n`, 5*time.Second)
+	r.waitLog(`talk\[`+pid+`\]: to-stderr\n`, 5*time.Second)
+	if strings.Contains(r.out.String(), "talk["+pid+"]: \n") {
+		t.Fatalf("empty line logged:\n%s", r.out)
+	}
+}
+
+func TestLiveExecFailureWording(t *testing.T) {
+	r := startDaemon(t, "job {\nname bad\ncmd /nonexistent/bin\n}\njob {\nname nodir\ndir /nonexistent/dir\ncmd /bin/true\n}\n")
+	r.waitLog(`(?s)can't exec /nonexistent/bin: No such file or directory\n.*job bad \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
+	r.waitLog(`(?s)can't chdir /nonexistent/dir: No such file or directory\n.*job nodir \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
+}
+
+func TestLiveStopLeavesNoSurvivorInTheGroup(t *testing.T) {
+	r := startDaemon(t, "job {\nname fam\ncmd /bin/sh -c \"sleep 100 & sleep 100\"\n}\n")
+	pid := pidOf(t, r.waitLog(`started job fam \[(\d+)\]`, 5*time.Second)[1])
+	deadline := time.Now().Add(5 * time.Second)
+	for len(groupMembers(pid)) < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	members := groupMembers(pid)
+	if len(members) < 3 {
+		t.Fatalf("group %d has %v, want sh and two sleeps", pid, members)
+	}
+	r.stop()
+	deadline = time.Now().Add(2 * time.Second) // SIGKILL is sent; give the kernel a moment
+	for _, p := range members {
+		for alive(p) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if alive(p) {
+			t.Errorf("process %d of the stopped job survived", p)
+		}
+	}
+}
+
+func TestLiveReloadAddRemoveChangeKeep(t *testing.T) {
+	conf := "job {\nname keep\ncmd /bin/sleep 62\n}\njob {\nname change\ncmd /bin/sleep 63\n}\njob {\nname gone\ncmd /bin/sleep 64\n}\n"
+	r := startDaemon(t, conf)
+	keep := r.waitLog(`started job keep \[(\d+)\]`, 5*time.Second)[1]
+	r.waitLog(`started job gone \[(\d+)\]`, 5*time.Second)
+	r.reload("job {\nname keep\ncmd /bin/sleep 62\n}\njob {\nname change\ncmd /bin/sleep 65\n}\njob {\nname new\ncmd /bin/sleep 66\n}\n")
+	r.waitLog(`rescanning job configuration`, 5*time.Second)
+	r.waitLog(`job gone\(deleted\) \[\d+\] exited after \d+ sec: signal 15`, 5*time.Second)
+	r.waitLog(`started job new \[`, 5*time.Second)
+	r.waitLog(`job change \[\d+\] exited[^\n]*\n(.*\n)*.*started job change \[`, 5*time.Second)
+	if n := r.count(`started job keep `); n != 1 {
+		t.Fatalf("unchanged job restarted (%d starts)\n%s", n, r.out)
+	}
+	if !alive(pidOf(t, keep)) {
+		t.Fatalf("unchanged job's pid %s is gone", keep)
+	}
+	r.reload("job {\nname broken\n")
+	r.waitLog(`NOTE: using PREVIOUS job config`, 5*time.Second)
+	if !alive(pidOf(t, keep)) {
+		t.Fatalf("an invalid config stopped a job")
+	}
+}
+
+func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
+
+func fmtInt(n int) string {
+	b := []byte{}
+	for n > 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}

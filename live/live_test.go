@@ -1,0 +1,174 @@
+package live
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the daemon in-process with real children (/bin/sh,
+// /bin/sleep). They run one at a time: the daemon's reaper waits for every
+// child of the test process. They signal only processes their daemon started.
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == HelperArg {
+		os.Exit(RunHelper())
+	}
+	os.Exit(m.Run())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// running is one in-process daemon under test.
+type running struct {
+	t      *testing.T
+	dir    string
+	conf   string
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startDaemon(t *testing.T, conf string) *running {
+	t.Helper()
+	dir := t.TempDir()
+	r := &running{t: t, dir: dir, conf: filepath.Join(dir, "pmtr.conf"), out: &syncBuffer{}, done: make(chan error, 1)}
+	r.write(conf)
+	cfg, _, err := ReadConfig(r.conf, func(string) {})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.done <- Run(ctx, Options{ConfigPath: r.conf, Config: cfg, Log: NewStderrLogger(r.out, 0)})
+	}()
+	t.Cleanup(r.stop)
+	return r
+}
+
+// write replaces the config text; {{dir}} stands for the test's directory.
+func (r *running) write(conf string) {
+	if err := os.WriteFile(r.conf, []byte(strings.ReplaceAll(conf, "{{dir}}", r.dir)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// reload asks the daemon to rescan, as SIGHUP does.
+func (r *running) reload(conf string) {
+	r.write(conf)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		r.t.Errorf("daemon did not stop within 15 s\n%s", r.out)
+	}
+}
+
+// waitLog waits for a log line matching re and returns its submatches.
+func (r *running) waitLog(re string, within time.Duration) []string {
+	r.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if m := rx.FindStringSubmatch(r.out.String()); m != nil {
+			return m
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatalf("no log line matching %q within %v; log:\n%s", re, within, r.out)
+	return nil
+}
+
+func (r *running) count(re string) int {
+	return len(regexp.MustCompile(re).FindAllString(r.out.String(), -1))
+}
+
+func (r *running) file(name string) string {
+	b, _ := os.ReadFile(filepath.Join(r.dir, name))
+	return string(b)
+}
+
+func (r *running) waitFile(name, want string, within time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if strings.Contains(r.file(name), want) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatalf("%s does not contain %q within %v (has %q); log:\n%s", name, want, within, r.file(name), r.out)
+}
+
+func pidOf(t *testing.T, s string) int {
+	pid, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// groupMembers lists live processes whose process group is pgid.
+func groupMembers(pgid int) []int {
+	var out []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+			out = append(out, pid)
+		}
+	}
+	return out
+}
