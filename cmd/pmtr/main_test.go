@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// These tests run the real pmtr binary, built once, as a user would.
+
+var pmtrBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pmtr-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pmtrBin = filepath.Join(dir, "pmtr")
+	if out, err := exec.Command("go", "build", "-o", pmtrBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build pmtr: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func writeConf(t *testing.T, text string) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "pmtr.conf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}
+
+func runPmtr(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(pmtrBin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
+}
+
+func TestCheckValidInvalidAndCreated(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname a\ncmd /bin/true\n}\n")
+	if out, _, code := runPmtr(t, "-t", "-c", conf); code != 0 || !strings.Contains(out, "ok (1 job)") {
+		t.Fatalf("valid: code %d, out %q", code, out)
+	}
+	bad := filepath.Join(dir, "bad.conf")
+	os.WriteFile(bad, []byte("job {\nname a\ncmd /bin/true\n"), 0o644)
+	if _, errOut, code := runPmtr(t, "-t", "-c", bad); code != 1 || !strings.Contains(errOut, "parse failed") {
+		t.Fatalf("invalid: code %d, stderr %q", code, errOut)
+	}
+	if _, errOut, code := runPmtr(t, "-F", "-c", bad); code != 1 || !strings.Contains(errOut, "parse failed") {
+		t.Fatalf("invalid at start: code %d, stderr %q", code, errOut)
+	}
+	created := filepath.Join(dir, "new.conf")
+	if _, _, code := runPmtr(t, "-tc", created); code != 0 {
+		t.Fatalf("missing file: code %d", code)
+	}
+	if st, err := os.Stat(created); err != nil || st.Mode().Perm() != 0o600 || st.Size() != 0 {
+		t.Fatalf("created config: %v %v", st, err)
+	}
+	if _, _, code := runPmtr(t, "-Z"); code != 2 {
+		t.Fatalf("usage error: code %d, want 2", code)
+	}
+}
+
+func readPid(t *testing.T, path string, within time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(path)
+		if err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err == nil {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no pidfile %s within %v", path, within)
+	return 0
+}
+
+func gone(pid int, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func TestForegroundPidfileAndOrderlyExit(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname s\ncmd /bin/sh -c \"echo $$ > job.pid; exec /bin/sleep 71\"\ndir .\n}\n")
+	pidfile := filepath.Join(dir, "pmtr.pid")
+	cmd := exec.Command(pmtrBin, "-F", "-p", pidfile, "-c", conf)
+	cmd.Dir = dir
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if pid := readPid(t, pidfile, 5*time.Second); pid != cmd.Process.Pid {
+		t.Fatalf("pidfile holds %d, want %d", pid, cmd.Process.Pid)
+	}
+	job := readPid(t, filepath.Join(dir, "job.pid"), 5*time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("pmtr exit: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("pmtr did not exit on SIGTERM\n%s", errOut.String())
+	}
+	if !gone(job, time.Second) {
+		t.Fatalf("job %d outlived pmtr", job)
+	}
+	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
+		t.Fatalf("pidfile not removed: %v", err)
+	}
+	if !strings.Contains(errOut.String(), "pmtr: exiting on signal 15") {
+		t.Fatalf("log: %s", errOut.String())
+	}
+}
+
+func TestDetachReturnsOnceRunning(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname s\ncmd /bin/sleep 72\n}\n")
+	pidfile := filepath.Join(dir, "pmtr.pid")
+	start := time.Now()
+	if _, errOut, code := runPmtr(t, "-c", conf, "-p", pidfile); code != 0 {
+		t.Fatalf("launcher exit %d: %s", code, errOut)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("launcher took %v", d)
+	}
+	pid := readPid(t, pidfile, time.Second)
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatalf("daemon %d is not running", pid)
+	}
+	if sid, _ := unix.Getsid(pid); sid != pid {
+		t.Fatalf("daemon session %d, want a new session led by %d", sid, pid)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	if !gone(pid, 5*time.Second) {
+		t.Fatalf("daemon did not exit")
+	}
+	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
+		t.Fatalf("pidfile not removed: %v", err)
+	}
+}
+
+// TestPID1ReapsOrphans runs pmtr as PID 1 of a new PID namespace with a job
+// that leaves orphans behind, and checks that no zombie is left.
+func TestPID1ReapsOrphans(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a PID namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare not installed")
+	}
+	_, conf := writeConf(t, "job {\nname orphans\ncmd /bin/sh -c \"/bin/sleep 0.2 & /bin/sleep 0.3 & sleep 0.1; exit 0\"\n}\n")
+	cmd := exec.Command(unshare, "--pid", "--fork", "--kill-child", pmtrBin, "-c", conf)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Skipf("unshare: %v", err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	time.Sleep(1500 * time.Millisecond) // two runs of the job and their orphans
+	pmtr := childOf(cmd.Process.Pid)
+	if pmtr == 0 {
+		t.Skipf("pmtr did not start in the namespace (not permitted here?)\n%s", errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "started job orphans") {
+		t.Fatalf("job did not start:\n%s", errOut.String())
+	}
+	if z := zombiesUnder(pmtr); len(z) > 0 {
+		t.Fatalf("zombies left under pmtr (PID 1): %v\n%s", z, errOut.String())
+	}
+	syscall.Kill(pmtr, syscall.SIGTERM)
+	if !gone(pmtr, 5*time.Second) {
+		t.Fatalf("pmtr as PID 1 did not exit on SIGTERM")
+	}
+}
+
+// procStat returns the state and parent pid of a process.
+func procStat(pid int) (state string, ppid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return "", 0
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0], ppid
+}
+
+func allPids() []int {
+	var out []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func childOf(parent int) int {
+	for _, pid := range allPids() {
+		if _, pp := procStat(pid); pp == parent {
+			return pid
+		}
+	}
+	return 0
+}
+
+func zombiesUnder(parent int) []int {
+	var z []int
+	for _, pid := range allPids() {
+		if st, pp := procStat(pid); pp == parent && st == "Z" {
+			z = append(z, pid)
+		}
+	}
+	return z
+}
