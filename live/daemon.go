@@ -6,10 +6,13 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -51,9 +54,13 @@ type daemon struct {
 	cwd      string
 	events   chan any
 	awaiting map[int]bool        // helpers whose exec status is not in yet
-	stopping map[int]bool        // job groups pmtr has signalled
 	deferred map[int]core.Exited // their exits, held until the status arrives
+	stopping map[int]bool        // job groups pmtr has signalled
 	gen      uint64
+	w        *watcher
+	confPath string                   // absolute, for the watcher
+	confSum  [32]byte                 // content of the config in force
+	deps     map[string]core.DepState // last seen content of each dependency
 }
 
 // Run supervises the jobs of o.Config until ctx ends or a TERM, INT or QUIT
@@ -71,6 +78,11 @@ func Run(ctx context.Context, o Options) error {
 	kick := make(chan struct{}, 1)
 	d.watchSignals(kick, stop)
 	go reap(kick, d.events, stop)
+	d.w = newWatcher(d.clk, o.Log, d.events)
+	defer d.w.close()
+	if src, err := readLimited(o.ConfigPath); err == nil {
+		d.confSum = sha256.Sum256(src)
+	}
 	d.load(o.Config)
 	if o.Ready != nil {
 		o.Ready()
@@ -90,10 +102,14 @@ func newDaemon(o Options) (*daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: working directory: %w", err)
 	}
+	confPath, err := filepath.Abs(o.ConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("live: config path: %w", err)
+	}
 	return &daemon{
 		o: o, m: core.New(), sp: sp, rep: newReporter(o.Log), clk: o.Clock, boot: o.Clock.Now(),
 		cwd: cwd, events: make(chan any, 256), awaiting: map[int]bool{}, deferred: map[int]core.Exited{},
-		stopping: map[int]bool{},
+		stopping: map[int]bool{}, confPath: confPath, deps: map[string]core.DepState{},
 	}, nil
 }
 
@@ -198,7 +214,10 @@ func (d *daemon) handle(ev any) {
 	case execResult:
 		d.onExecResult(e)
 	case reloadRequest:
-		d.reload()
+		d.reload(true)
+	case fsChange:
+		d.reload(false)
+		d.checkDeps()
 	case shutdownRequest:
 		d.m.Step(d.now(), core.Shutdown{Signal: e.sig})
 	case core.Event:
@@ -265,22 +284,59 @@ func (d *daemon) kill(e core.Kill) {
 	}
 }
 
-// load hands a parsed config to the core, with its dependencies read now.
+// load hands a parsed config to the core, with its dependencies read now,
+// and watches the files it names.
 func (d *daemon) load(cfg *confgrammar.Config) {
 	resolveDepends(cfg, d.cwd)
 	d.rep.configure(cfg.Reports)
+	states := depStates(cfg)
+	d.deps = map[string]core.DepState{}
+	files := []string{d.confPath}
+	for _, st := range states {
+		d.deps[st.Path] = st
+		files = append(files, st.Path)
+	}
+	d.w.set(files)
 	d.gen++
-	d.m.Step(d.now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: depStates(cfg)})
+	d.m.Step(d.now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: states})
 }
 
-// reload rereads the config file; a bad file keeps the running config.
-func (d *daemon) reload() {
-	cfg, _, err := ReadConfig(d.o.ConfigPath, func(s string) { d.o.Log.Log(core.Info, s) })
+// reload rereads the config file. Unless forced (SIGHUP), a file whose
+// content has not changed is left alone. A bad or missing file keeps the
+// running config.
+func (d *daemon) reload(force bool) {
+	src, err := readLimited(d.o.ConfigPath)
+	if err == nil && !force && sha256.Sum256(src) == d.confSum {
+		return
+	}
+	var cfg *confgrammar.Config
+	if err == nil {
+		cfg, err = confgrammar.Parse(d.o.ConfigPath, src)
+	} else {
+		err = fmt.Errorf("can't open %s: %s", d.o.ConfigPath, strerror(err))
+	}
 	if err != nil {
 		d.m.Step(d.now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: errorLines(err)})
 		return
 	}
+	d.confSum = sha256.Sum256(src)
 	d.load(cfg)
+}
+
+// checkDeps tells the core about every dependency whose content changed,
+// vanished or came back since last seen.
+func (d *daemon) checkDeps() {
+	paths := make([]string, 0, len(d.deps))
+	for p := range d.deps {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		if st := depState(p); st != d.deps[p] {
+			d.deps[p] = st
+			d.m.Step(d.now(), core.DepChanged(st))
+		}
+	}
 }
 
 func errorLines(err error) []string {

@@ -1,0 +1,177 @@
+package live
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/fsnotify/fsnotify"
+
+	"pmtr/core"
+)
+
+// Watch timings: a burst of events settles for debounce before pmtr looks;
+// under endless churn it still looks every maxDelay; without inotify it
+// looks every pollEvery.
+const (
+	debounce  = 75 * time.Millisecond
+	maxDelay  = 2 * time.Second
+	pollEvery = 3 * time.Second
+)
+
+// fsChange tells the driver that watched files may have changed: it
+// compares their contents and acts only on real changes.
+type fsChange struct{}
+
+// watcher watches the parent directories of the config file and of every
+// dependency (one inotify instance, each directory once), so rename saves,
+// delete and re-create, and symlink swaps are all seen. Any event in a
+// watched directory, after a debounce, becomes one fsChange.
+type watcher struct {
+	clk  clock.Clock
+	log  *Logger
+	out  chan<- any
+	fsw  *fsnotify.Watcher // nil: inotify unavailable, polling only
+	mu   sync.Mutex
+	dirs []string     // wanted directories, sorted
+	poll *clock.Timer // armed only while some directory is not watched
+	stop chan struct{}
+}
+
+func newWatcher(clk clock.Clock, log *Logger, out chan<- any) *watcher {
+	w := &watcher{clk: clk, log: log, out: out, stop: make(chan struct{})}
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Logf(core.Error, "can't watch files (%v); checking them every %v instead", err, pollEvery)
+	}
+	w.fsw = fsw
+	w.poll = clk.Timer(pollEvery)
+	w.poll.Stop()
+	go w.run()
+	return w
+}
+
+// set replaces the watched files; their directories are watched.
+func (w *watcher) set(files []string) {
+	var dirs []string
+	for _, f := range files {
+		d := filepath.Dir(filepath.Clean(f))
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	slices.Sort(dirs)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dirs = dirs
+	w.sync()
+}
+
+// rearm polls only while needed, so an idle pmtr does not wake up.
+func (w *watcher) rearm(ok bool) {
+	if ok {
+		w.poll.Stop()
+	} else {
+		w.poll.Reset(pollEvery)
+	}
+}
+
+// sync adds missing directory watches and drops unwanted ones, and polls
+// while any is missing; w.mu held.
+func (w *watcher) sync() {
+	if w.fsw == nil {
+		w.rearm(len(w.dirs) == 0)
+		return
+	}
+	have := w.fsw.WatchList()
+	for _, d := range have {
+		if !slices.Contains(w.dirs, d) {
+			w.fsw.Remove(d)
+		}
+	}
+	ok := true
+	for _, d := range w.dirs {
+		if !slices.Contains(have, d) {
+			if err := w.fsw.Add(d); err != nil {
+				ok = false // missing or not watchable: polling covers it
+			}
+		}
+	}
+	w.rearm(ok)
+}
+
+func (w *watcher) close() {
+	close(w.stop)
+	w.poll.Stop()
+	if w.fsw != nil {
+		w.fsw.Close()
+	}
+}
+
+// run debounces events into fsChange and polls as a fallback.
+func (w *watcher) run() {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w.fsw != nil {
+		events, errs = w.fsw.Events, w.fsw.Errors
+	}
+	settle := w.clk.Timer(time.Hour)
+	settle.Stop()
+	var first time.Time // start of the pending burst, zero when none
+	warned := false
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			first = w.pend(settle, first)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			if !errors.Is(err, fsnotify.ErrEventOverflow) && !warned {
+				w.log.Logf(core.Error, "file watch error: %v; also checking every %v", err, pollEvery)
+				warned = true
+			}
+			first = w.pend(settle, first)
+		case <-settle.C:
+			first = time.Time{}
+			w.fire()
+		case <-w.poll.C:
+			w.fire()
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+// pend (re)starts the debounce, unless the burst is already maxDelay old.
+func (w *watcher) pend(settle *clock.Timer, first time.Time) time.Time {
+	now := w.clk.Now()
+	if first.IsZero() {
+		first = now
+	}
+	if now.Sub(first) < maxDelay {
+		settle.Reset(debounce)
+	}
+	return first
+}
+
+func (w *watcher) fire() {
+	w.mu.Lock()
+	w.sync() // re-add directories that were replaced
+	w.mu.Unlock()
+	select {
+	case w.out <- fsChange{}:
+	case <-w.stop:
+	}
+}

@@ -1,0 +1,169 @@
+package live
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Each save test checks that the change applies and that nothing else
+// restarts: the job "keep" must be started exactly once.
+
+const keepJob = "job {\nname keep\ncmd /bin/sleep 81\n}\n"
+
+func varying(arg string) string {
+	return keepJob + "job {\nname v\ncmd /bin/sleep " + arg + "\n}\n"
+}
+
+func (r *running) expectKeepUntouched() {
+	r.t.Helper()
+	if n := r.count(`started job keep `); n != 1 {
+		r.t.Fatalf("an unchanged job was restarted (%d starts)\n%s", n, r.out)
+	}
+}
+
+func (r *running) waitVersion(arg string) {
+	r.t.Helper()
+	r.waitLog(`started job v \[(\d+)\]`, 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if r.count(`(?s)rescanning job configuration\n.*started job v `) > 0 && r.runsArg(arg) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatalf("job v never ran with argument %s\n%s", arg, r.out)
+}
+
+// runsArg: some process started by this test's daemon runs "sleep ARG".
+func (r *running) runsArg(arg string) bool {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		if b, err := os.ReadFile(d); err == nil && string(b) == "/bin/sleep\x00"+arg+"\x00" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWatchInPlaceWrite(t *testing.T) {
+	r := startDaemon(t, varying("82"))
+	r.waitLog(`started job v `, 5*time.Second)
+	r.write(varying("83"))
+	r.waitVersion("83")
+	r.expectKeepUntouched()
+}
+
+func TestWatchRenameOver(t *testing.T) {
+	r := startDaemon(t, varying("84"))
+	r.waitLog(`started job v `, 5*time.Second)
+	tmp := filepath.Join(r.dir, ".pmtr.conf.swp")
+	os.WriteFile(tmp, []byte(varying("85")), 0o644)
+	if err := os.Rename(tmp, r.conf); err != nil {
+		t.Fatal(err)
+	}
+	r.waitVersion("85")
+	r.expectKeepUntouched()
+}
+
+func TestWatchDeleteThenRecreate(t *testing.T) {
+	r := startDaemon(t, varying("86"))
+	r.waitLog(`started job v `, 5*time.Second)
+	os.Remove(r.conf)
+	r.waitLog(`NOTE: using PREVIOUS job config`, 5*time.Second)
+	r.write(varying("87"))
+	r.waitVersion("87")
+	r.expectKeepUntouched()
+}
+
+func TestWatchSymlinkSwap(t *testing.T) {
+	r := startDaemon(t, "")
+	r.waitLog(`pmtr: starting`, 5*time.Second) // the watch is in place
+	// Kubernetes ConfigMap layout: pmtr.conf -> ..data/pmtr.conf, ..data -> v1.
+	for _, v := range []string{"v1", "v2"} {
+		os.Mkdir(filepath.Join(r.dir, v), 0o755)
+	}
+	os.WriteFile(filepath.Join(r.dir, "v1", "pmtr.conf"), []byte(varying("88")), 0o644)
+	os.WriteFile(filepath.Join(r.dir, "v2", "pmtr.conf"), []byte(varying("89")), 0o644)
+	os.Symlink("v1", filepath.Join(r.dir, "..data"))
+	os.Remove(r.conf)
+	os.Symlink("..data/pmtr.conf", r.conf)
+	r.waitVersion("88")
+	os.Symlink("v2", filepath.Join(r.dir, "..data_tmp"))
+	if err := os.Rename(filepath.Join(r.dir, "..data_tmp"), filepath.Join(r.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitVersion("89")
+	r.expectKeepUntouched()
+}
+
+func TestWatchSameContentDoesNothing(t *testing.T) {
+	r := startDaemon(t, varying("90"))
+	r.waitLog(`started job v `, 5*time.Second)
+	r.write(varying("90"))
+	now := time.Now()
+	os.Chtimes(r.conf, now, now)
+	time.Sleep(500 * time.Millisecond)
+	if n := r.count(`rescanning`); n != 0 {
+		t.Fatalf("same-content save rescanned %d times\n%s", n, r.out)
+	}
+	r.expectKeepUntouched()
+}
+
+func TestWatchBurstAppliesOnceWithFinalContent(t *testing.T) {
+	r := startDaemon(t, varying("91"))
+	r.waitLog(`started job v `, 5*time.Second)
+	for i := 0; i < 100; i++ {
+		r.write(varying(fmt.Sprint(1000 + i)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.waitVersion("1099")
+	time.Sleep(300 * time.Millisecond)
+	if n := r.count(`rescanning`); n != 1 {
+		t.Fatalf("a burst of 100 writes rescanned %d times, want 1\n%s", n, r.out)
+	}
+	r.expectKeepUntouched()
+}
+
+func TestWatchInvalidSaveKeepsConfigThenValidApplies(t *testing.T) {
+	r := startDaemon(t, varying("92"))
+	r.waitLog(`started job v `, 5*time.Second)
+	r.write(keepJob + "job {\nname v\ncmd /bin/sleep 93\n") // no closing brace
+	r.waitLog(`FAILED to parse`, 5*time.Second)
+	r.waitLog(`ERROR: .*pmtr.conf:\d+:\d+: `, time.Second)
+	r.waitLog(`NOTE: using PREVIOUS job config`, time.Second)
+	if r.count(`SIGTERM`) != 0 {
+		t.Fatalf("an invalid save stopped a job\n%s", r.out)
+	}
+	r.write(varying("94"))
+	r.waitVersion("94")
+	r.expectKeepUntouched()
+}
+
+func TestWatchDependency(t *testing.T) {
+	r := startDaemon(t, keepJob+"job {\nname d\ncmd /bin/sleep 95\ndir {{dir}}\ndepends {\ndep.txt\n}\n}\n")
+	dep := filepath.Join(r.dir, "dep.txt")
+	r.waitLog(`can't open dependency .*dep.txt; holding the job stopped`, 5*time.Second)
+	os.WriteFile(dep, []byte("one"), 0o644)
+	r.waitLog(`started job d \[`, 5*time.Second)
+	os.WriteFile(dep, []byte("one"), 0o644) // same content: nothing
+	time.Sleep(400 * time.Millisecond)
+	if r.count(`SIGTERM`) != 0 {
+		t.Fatalf("a same-content dependency write restarted the job\n%s", r.out)
+	}
+	os.WriteFile(dep, []byte("two"), 0o644)
+	r.waitLog(`(?s)dependency .*dep.txt changed; restarting.*sending SIGTERM to job d.*started job d \[`, 5*time.Second)
+	os.Remove(dep)
+	r.waitLog(`(?s)changed; restarting.*can't open dependency .*dep.txt; holding`, 5*time.Second)
+	os.WriteFile(dep, []byte("three"), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.count(`started job d `) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r.count(`started job d `) != 3 {
+		t.Fatalf("job d did not start again when its dependency came back\n%s", r.out)
+	}
+	r.expectKeepUntouched()
+}
