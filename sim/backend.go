@@ -3,6 +3,7 @@ package sim
 import (
 	"container/heap"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 // Run is one simulated process lifetime.
 type Run struct {
 	For        time.Duration // how long it runs before exiting by itself; 0 = until stopped
+	ForMax     time.Duration // if set, For is drawn from [For, ForMax] with the backend's seed
 	Exit       int           // its exit status when it ends by itself
 	Signal     int           // or the signal it dies of (non-zero wins)
 	IgnoreTerm bool          // SIGTERM does nothing; only SIGKILL ends it
@@ -51,6 +53,7 @@ type Backend struct {
 	scripts  map[string]*Script
 	runs     map[string]int // spawns so far, per job
 	failNext string         // one-shot spawn failure, for property tests
+	rng      *rand.Rand
 }
 
 // NewBackend returns an empty process table; pids start at 100.
@@ -58,8 +61,13 @@ func NewBackend(scripts map[string]*Script) *Backend {
 	if scripts == nil {
 		scripts = map[string]*Script{}
 	}
-	return &Backend{nextPID: 100, procs: map[int]*proc{}, scripts: scripts, runs: map[string]int{}}
+	return &Backend{nextPID: 100, procs: map[int]*proc{}, scripts: scripts, runs: map[string]int{},
+		rng: rand.New(rand.NewPCG(1, 2))}
 }
+
+// Seed sets the source of random run lengths (ForMax); the same seed gives
+// the same run.
+func (b *Backend) Seed(seed uint64) { b.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 
 // FailNextSpawn makes the next spawn fail with errno (e.g. "ENOENT").
 func (b *Backend) FailNextSpawn(errno string) { b.failNext = errno }
@@ -101,6 +109,9 @@ func (b *Backend) spawn(now core.Time, e core.Spawn) core.Event {
 		}
 		return core.SpawnFailed{Job: e.Job, Attempt: e.Attempt,
 			Reason: fmt.Sprintf("can't exec %s: %s", argv0(e), text)}
+	}
+	if r.ForMax > r.For {
+		r.For += time.Duration(b.rng.Int64N(int64(r.ForMax - r.For + 1)))
 	}
 	p := &proc{pid: b.nextPID, job: e.Job, run: r, exitAt: core.Never}
 	b.nextPID++

@@ -253,3 +253,29 @@ func zombiesUnder(parent int) []int {
 	}
 	return z
 }
+
+// TestSimRunsEveryScenario runs the scenario folder through pmtr sim, as a
+// user would, and checks a failing expectation gives exit 1 naming it.
+func TestSimRunsEveryScenario(t *testing.T) {
+	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no scenarios")
+	}
+	out, errOut, code := runPmtr(t, append([]string{"sim", "-q"}, files...)...)
+	if code != 0 {
+		t.Fatalf("pmtr sim exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Count(out, "ok: ") != len(files) {
+		t.Fatalf("%d ok lines for %d scenarios\n%s", strings.Count(out, "ok: "), len(files), out)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: wrong\nconfig: |\n  job {\n  name a\n  cmd /bin/a\n  }\nrun_for: 5s\nexpect:\n  - at: 2s\n    stopped: a\n"), 0o644)
+	out, _, code = runPmtr(t, "sim", "--timeline", "--svg", filepath.Join(dir, "t.svg"), bad)
+	if code != 1 || !strings.Contains(out, "FAIL: wrong: "+bad+":9: at +2.000s: expected job a stopped") {
+		t.Fatalf("failing scenario: exit %d\n%s", code, out)
+	}
+	if svg, err := os.ReadFile(filepath.Join(dir, "t.svg")); err != nil || !strings.Contains(string(svg), "<svg") {
+		t.Fatalf("no SVG written: %v", err)
+	}
+}

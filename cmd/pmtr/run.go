@@ -12,6 +12,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "-h", "--help", "help":
 			fmt.Fprint(stdout, usageText)
 			return 0
+		case "sim":
+			return simCommand(args[2:], stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args[1:])

@@ -1,0 +1,309 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+)
+
+// RunOptions adjust a scenario run from the command line.
+type RunOptions struct {
+	Seed       *uint64 // overrides the scenario's seed
+	ConfigFile string  // overrides the scenario's config (pmtr sim -c)
+	Samples    int     // timeline samples to record (0 = none)
+}
+
+// Result is a finished scenario run.
+type Result struct {
+	Scenario *Scenario
+	Logs     []string // "+T text", the daemon's log lines
+	Failures []string // broken expectations, each naming file, line and time
+	Jobs     []JobSummary
+	Timeline Timeline
+	World    *World
+}
+
+// runner is the state of one scenario run.
+type runner struct {
+	s      *Scenario
+	w      *World
+	conf   string // config text in force
+	deps   map[string]core.DepState
+	res    *Result
+	tally  map[string]*JobSummary
+	starts map[int]core.Time // live pid -> start time
+	pidJob map[int]string
+}
+
+// RunScenario runs s in virtual time and checks its expectations.
+func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
+	conf, err := s.configText(o.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{s: s, conf: conf, deps: map[string]core.DepState{}, res: &Result{Scenario: s},
+		tally: map[string]*JobSummary{}, starts: map[int]core.Time{}, pidJob: map[int]string{}}
+	r.w = NewWorld(s.scripts())
+	seed := s.Seed
+	if o.Seed != nil {
+		seed = *o.Seed
+	}
+	r.w.B.Seed(seed)
+	r.w.OnEvent = r.observe
+	for path, d := range s.Deps {
+		r.deps[absDep(path)] = depState(absDep(path), d.Content, d.Missing)
+	}
+	cfg, err := confgrammar.Parse(s.configName(o.ConfigFile), []byte(conf))
+	if err != nil {
+		return nil, fmt.Errorf("sim: %s: the config does not parse:\n%w", s.File, err)
+	}
+	r.load(cfg)
+	r.play(o.Samples)
+	r.finish()
+	return r.res, nil
+}
+
+func (s *Scenario) configName(override string) string {
+	switch {
+	case override != "":
+		return override
+	case s.ConfigFile != "":
+		return s.ConfigFile
+	}
+	return s.File + " (config)"
+}
+
+func (s *Scenario) configText(override string) (string, error) {
+	path := override
+	if path == "" && s.ConfigFile != "" {
+		path = s.ConfigFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(s.File), path)
+		}
+	}
+	if path == "" {
+		return s.Config, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("sim: %s: read config: %w", s.File, err)
+	}
+	return string(b), nil
+}
+
+func (s *Scenario) scripts() map[string]*Script {
+	out := map[string]*Script{}
+	for name, plan := range s.Jobs {
+		sc := &Script{}
+		for _, p := range plan.Runs {
+			run := Run{For: time.Duration(p.For), Exit: p.Exit, Signal: p.Signal, IgnoreTerm: p.IgnoreTerm,
+				StopDelay: time.Duration(p.StopDelay), SpawnError: p.SpawnError, Orphans: p.Orphans}
+			if len(p.ForRandom) == 2 {
+				run.For, run.ForMax = time.Duration(p.ForRandom[0]), time.Duration(p.ForRandom[1])
+			}
+			sc.Runs = append(sc.Runs, run)
+		}
+		out[name] = sc
+	}
+	return out
+}
+
+// absDep resolves a dependency path as the simulated pmtr runs in "/".
+func absDep(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join("/", p)
+}
+
+func depState(path, content string, missing bool) core.DepState {
+	if missing {
+		return core.DepState{Path: path, Missing: true}
+	}
+	sum := sha256.Sum256([]byte(content))
+	return core.DepState{Path: path, Hash: hex.EncodeToString(sum[:8])}
+}
+
+// load delivers cfg with the state of each of its dependencies.
+func (r *runner) load(cfg *confgrammar.Config) {
+	var states []core.DepState
+	for i := range cfg.Jobs {
+		cfg.Jobs[i].Depends = cfg.Jobs[i].DependPaths("/")
+		for _, p := range cfg.Jobs[i].Depends {
+			st, ok := r.deps[p]
+			if !ok {
+				st = depState(p, "", false)
+				r.deps[p] = st
+			}
+			if !slices.ContainsFunc(states, func(s core.DepState) bool { return s.Path == p }) {
+				states = append(states, st)
+			}
+		}
+	}
+	r.w.Load(cfg, states...)
+}
+
+// agenda item kinds, in the order they run at one instant.
+const (
+	doEvent = iota
+	doCheck
+	doSample
+)
+
+type item struct {
+	at   core.Time
+	kind int
+	idx  int
+}
+
+// play runs events, timed checks and timeline samples in time order.
+func (r *runner) play(samples int) {
+	end := core.Time(r.s.RunFor)
+	var agenda []item
+	for i, e := range r.s.Events {
+		agenda = append(agenda, item{core.Time(e.At), doEvent, i})
+	}
+	for i, x := range r.s.Expect {
+		if x.At != nil {
+			agenda = append(agenda, item{core.Time(*x.At), doCheck, i})
+		}
+	}
+	for i := 0; i < samples && end > 0; i++ {
+		agenda = append(agenda, item{end * core.Time(i) / core.Time(samples), doSample, i})
+	}
+	slices.SortStableFunc(agenda, func(a, b item) int {
+		if a.at != b.at {
+			return int(a.at - b.at)
+		}
+		return a.kind - b.kind
+	})
+	r.res.Timeline.End = end
+	for _, it := range agenda {
+		r.w.RunUntil(it.at)
+		switch it.kind {
+		case doEvent:
+			r.apply(r.s.Events[it.idx])
+		case doCheck:
+			r.check(r.s.Expect[it.idx])
+		case doSample:
+			r.res.Timeline.add(r.w.Now, r.w.M.Status())
+		}
+	}
+	r.w.RunUntil(end)
+}
+
+// apply performs one outside event at the current time.
+func (r *runner) apply(e TimedEvent) {
+	switch {
+	case e.Edit != nil:
+		r.conf = *e.Edit
+		r.reload()
+	case e.Sighup:
+		r.reload()
+	case e.Dep != nil:
+		st := depState(absDep(e.Dep.Path), e.Dep.Content, e.Dep.Missing)
+		r.deps[st.Path] = st
+		r.w.Step(core.DepChanged(st))
+	case e.Control != "":
+		f := strings.Fields(e.Control)
+		r.w.Step(core.Control{Verb: f[0], Names: f[1:], From: "sim"})
+	case e.Shutdown:
+		r.w.Step(core.Shutdown{Signal: 15})
+	case e.Crash != nil:
+		r.crash(e.Crash)
+	}
+}
+
+func (r *runner) reload() {
+	cfg, err := confgrammar.Parse("pmtr.conf", []byte(r.conf))
+	if err != nil {
+		var list confgrammar.ErrorList
+		errors.As(err, &list)
+		var lines []string
+		for _, e := range list {
+			lines = append(lines, e.Error())
+		}
+		r.w.Step(core.ConfigRejected{File: "pmtr.conf", Errors: lines})
+		return
+	}
+	r.load(cfg)
+}
+
+func (r *runner) crash(c *Crash) {
+	for _, st := range r.w.M.Status() {
+		if st.Name == c.Job && st.PID != 0 {
+			r.w.B.Crash(r.w.Now, st.PID, c.Exit, c.Signal)
+			r.w.Pump()
+			return
+		}
+	}
+}
+
+// observe keeps the per-job tallies from the events the machine sees.
+func (r *runner) observe(now core.Time, ev core.Event) {
+	switch e := ev.(type) {
+	case core.Spawned:
+		r.starts[e.PID], r.pidJob[e.PID] = now, e.Job
+		r.job(e.Job).Starts++
+	case core.SpawnFailed:
+		r.job(e.Job).Starts++
+		r.job(e.Job).exit("spawn failed")
+	case core.Exited:
+		name, ok := r.pidJob[e.PID]
+		if !ok {
+			return
+		}
+		j := r.job(name)
+		j.Running += time.Duration(now - r.starts[e.PID])
+		j.exit(exitKey(e))
+		delete(r.starts, e.PID)
+		delete(r.pidJob, e.PID)
+	}
+}
+
+func exitKey(e core.Exited) string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("signal %d", e.Signal)
+	}
+	return fmt.Sprintf("exit %d", e.Status)
+}
+
+func (r *runner) job(name string) *JobSummary {
+	j := r.tally[name]
+	if j == nil {
+		j = &JobSummary{Name: name, Exits: map[string]int{}}
+		r.tally[name] = j
+	}
+	return j
+}
+
+// finish closes the tallies and checks the expectations about the whole run.
+func (r *runner) finish() {
+	for pid, at := range r.starts {
+		r.job(r.pidJob[pid]).Running += time.Duration(r.w.Now - at)
+	}
+	names := make([]string, 0, len(r.tally))
+	for n := range r.tally {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		r.res.Jobs = append(r.res.Jobs, *r.tally[n])
+	}
+	r.res.Logs = r.w.Logs()
+	r.res.World = r.w
+	for _, x := range r.s.Expect {
+		if x.At == nil {
+			r.check(x)
+		}
+	}
+}

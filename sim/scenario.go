@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Scenario is one what-if run: a config, how each job behaves, timed
+// outside events, and what must be true. See docs/SCENARIOS.md.
+type Scenario struct {
+	File       string              `yaml:"-"`
+	Name       string              `yaml:"name"`
+	Config     string              `yaml:"config"`      // inline pmtr.conf text
+	ConfigFile string              `yaml:"config_file"` // or a path to one
+	RunFor     Duration            `yaml:"run_for"`
+	Seed       uint64              `yaml:"seed"`
+	Jobs       map[string]JobPlan  `yaml:"jobs"`
+	Deps       map[string]DepSetup `yaml:"deps"`
+	Events     []TimedEvent        `yaml:"events"`
+	Expect     []Expectation       `yaml:"expect"`
+}
+
+// JobPlan is a job's behaviour: runs in order, the last one repeating.
+type JobPlan struct {
+	Runs []RunPlan `yaml:"runs"`
+}
+
+// RunPlan is one simulated process lifetime (see Run).
+type RunPlan struct {
+	For        Duration   `yaml:"for"`         // runs this long, then exits; 0 = until stopped
+	ForRandom  []Duration `yaml:"for_random"`  // [min, max]: a random length, from the seed
+	Exit       int        `yaml:"exit"`        // exit status
+	Signal     int        `yaml:"signal"`      // or death by this signal
+	IgnoreTerm bool       `yaml:"ignore_term"` // only SIGKILL ends it
+	StopDelay  Duration   `yaml:"stop_delay"`  // time from SIGTERM to exit
+	SpawnError string     `yaml:"spawn_error"` // ENOENT, EACCES: the exec fails
+	Orphans    int        `yaml:"orphans"`     // processes it leaves behind
+}
+
+// DepSetup is a dependency file's state at +0s: its content, or missing.
+type DepSetup struct {
+	Content string `yaml:"content"`
+	Missing bool   `yaml:"missing"`
+}
+
+// TimedEvent is something that happens from outside at a time.
+type TimedEvent struct {
+	At       Duration  `yaml:"at"`
+	Edit     *string   `yaml:"edit"`     // the config file is saved with this text
+	Dep      *DepEvent `yaml:"dep"`      // a dependency changes or vanishes
+	Control  string    `yaml:"control"`  // "enable NAME..." / "disable NAME..." / "restart NAME..."
+	Sighup   bool      `yaml:"sighup"`   // force a rescan
+	Shutdown bool      `yaml:"shutdown"` // SIGTERM to pmtr
+	Crash    *Crash    `yaml:"crash"`    // a job's process dies now
+	Line     int       `yaml:"-"`
+}
+
+// DepEvent changes a dependency: new content, or missing.
+type DepEvent struct {
+	Path    string `yaml:"path"`
+	Content string `yaml:"content"`
+	Missing bool   `yaml:"missing"`
+}
+
+// Crash ends a job's running process with a status or signal.
+type Crash struct {
+	Job    string `yaml:"job"`
+	Exit   int    `yaml:"exit"`
+	Signal int    `yaml:"signal"`
+}
+
+// Expectation is one thing that must hold. Exactly one kind is set.
+type Expectation struct {
+	At      *Duration   `yaml:"at"`      // for running / stopped / state
+	Running string      `yaml:"running"` // job has a live process at At
+	Stopped string      `yaml:"stopped"` // job has none at At
+	State   *StateWant  `yaml:"state"`   // job is in a named state at At (or at the end)
+	Starts  *StartsWant `yaml:"starts"`  // job was started N times in a window
+	Log     string      `yaml:"log"`     // a log line matching this regexp appears
+	NoLog   string      `yaml:"no_log"`  // no log line matches this regexp
+	Line    int         `yaml:"-"`
+}
+
+// StateWant names a job state: running, starting, stopping, waiting,
+// gated, held, disabled, done, stopped.
+type StateWant struct {
+	Job   string `yaml:"job"`
+	State string `yaml:"is"`
+}
+
+// StartsWant counts starts of Job in [From, To] (To 0 = the end).
+type StartsWant struct {
+	Job   string   `yaml:"job"`
+	Count *int     `yaml:"count"`
+	Min   *int     `yaml:"min"`
+	Max   *int     `yaml:"max"`
+	From  Duration `yaml:"from"`
+	To    Duration `yaml:"to"`
+}
+
+// Duration is a time.Duration written as Go writes it ("1h30m", "250ms").
+type Duration time.Duration
+
+// UnmarshalYAML reads "10s" style durations, and plain numbers as seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	if v, err := time.ParseDuration(s); err == nil && v >= 0 {
+		*d = Duration(v)
+		return nil
+	}
+	if v, err := time.ParseDuration(s + "s"); err == nil && v >= 0 {
+		*d = Duration(v)
+		return nil
+	}
+	return fmt.Errorf("line %d: bad duration %q (write it like 10s, 1m30s or 250ms)", n.Line, n.Value)
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// ParseScenario reads a scenario file. Unknown keys and bad values are
+// errors that name the file and line.
+func ParseScenario(file string, src []byte) (*Scenario, error) {
+	var s Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, positioned(file, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(src, &root); err == nil {
+		recordLines(&s, &root)
+	}
+	s.File = file
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+var lineRx = regexp.MustCompile(`line (\d+): `)
+
+// positioned rewrites yaml's "line N: msg" errors as "FILE:N: msg".
+func positioned(file string, err error) error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out []string
+	for _, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		if loc := lineRx.FindStringSubmatchIndex(m); loc != nil {
+			m = fmt.Sprintf("%s:%s: %s", file, m[loc[2]:loc[3]], m[:loc[0]]+m[loc[1]:])
+		} else {
+			m = file + ": " + m
+		}
+		out = append(out, "sim: "+m)
+	}
+	return errors.New(strings.Join(out, "\n"))
+}
+
+// recordLines notes the line of each event and expectation, for messages.
+func recordLines(s *Scenario, root *yaml.Node) {
+	if len(root.Content) == 0 {
+		return
+	}
+	doc := root.Content[0]
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		key, val := doc.Content[i].Value, doc.Content[i+1]
+		for k, item := range val.Content {
+			switch {
+			case key == "events" && k < len(s.Events):
+				s.Events[k].Line = item.Line
+			case key == "expect" && k < len(s.Expect):
+				s.Expect[k].Line = item.Line
+			}
+		}
+	}
+}
+
+func (s *Scenario) errorf(line int, format string, args ...any) error {
+	return fmt.Errorf("sim: %s:%d: %s", s.File, line, fmt.Sprintf(format, args...))
+}
+
+func (s *Scenario) validate() error {
+	if s.Config != "" && s.ConfigFile != "" {
+		return s.errorf(1, "give either config or config_file, not both")
+	}
+	for _, e := range s.Events {
+		if n := e.kinds(); n != 1 {
+			return s.errorf(e.Line, "an event needs exactly one of edit, dep, control, sighup, shutdown, crash (found %d)", n)
+		}
+	}
+	for _, x := range s.Expect {
+		if n := x.kinds(); n != 1 {
+			return s.errorf(x.Line, "an expectation needs exactly one of running, stopped, state, starts, log, no_log (found %d)", n)
+		}
+		if (x.Running != "" || x.Stopped != "") && x.At == nil {
+			return s.errorf(x.Line, "running and stopped need at: TIME")
+		}
+		if err := x.compile(); err != nil {
+			return s.errorf(x.Line, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (e TimedEvent) kinds() int {
+	return count(e.Edit != nil, e.Dep != nil, e.Control != "", e.Sighup, e.Shutdown, e.Crash != nil)
+}
+
+func (x Expectation) kinds() int {
+	return count(x.Running != "", x.Stopped != "", x.State != nil, x.Starts != nil, x.Log != "", x.NoLog != "")
+}
+
+func (x Expectation) compile() error {
+	for _, p := range []string{x.Log, x.NoLog} {
+		if _, err := regexp.Compile(p); err != nil {
+			return fmt.Errorf("bad pattern %q: %v", p, err)
+		}
+	}
+	return nil
+}
+
+func count(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}

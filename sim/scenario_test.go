@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the scenarios' golden transcripts")
+
+// TestScenarios runs every scenario file: its expectations must hold, and
+// its transcript and summary must equal the golden file beside it
+// (go test ./sim -update rewrites them; review the diff).
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob("../scenarios/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios found: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ParseScenario(file, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := RunScenario(s, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range res.Failures {
+				t.Error(f)
+			}
+			var got bytes.Buffer
+			got.WriteString(strings.Join(res.Logs, "\n") + "\n-- summary\n")
+			WriteSummary(&got, res.Jobs)
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				os.WriteFile(golden, got.Bytes(), 0o644)
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./sim -update to create it)", err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("transcript differs from %s (go test ./sim -update rewrites it):\n%s", golden, got.String())
+			}
+		})
+	}
+}
+
+func TestScenarioErrorsNameFileAndLine(t *testing.T) {
+	cases := map[string]string{
+		"name: x\nrun_for: 10s\nbogus: 1\n":                                    "s.yaml:3: field bogus not found",
+		"name: x\nrun_for: ten seconds\n":                                      "s.yaml:2: bad duration",
+		"name: x\nevents:\n  - at: 1s\n    sighup: true\n    shutdown: true\n": "s.yaml:3: an event needs exactly one",
+		"name: x\nexpect:\n  - running: a\n":                                   "s.yaml:3: running and stopped need at",
+		"name: x\nexpect:\n  - log: '('\n":                                     "s.yaml:3: bad pattern",
+	}
+	for src, want := range cases {
+		_, err := ParseScenario("s.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to contain %q", src, err, want)
+		}
+	}
+}
+
+func TestSameSeedSameRun(t *testing.T) {
+	src, _ := os.ReadFile("../scenarios/crash-loop-many-jobs.yaml")
+	run := func(seed uint64) string {
+		s, err := ParseScenario("c.yaml", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := RunScenario(s, RunOptions{Seed: &seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.World.Transcript()
+	}
+	if run(3) != run(3) {
+		t.Fatal("the same seed gave different transcripts")
+	}
+	if run(3) == run(4) {
+		t.Fatal("different seeds gave the same random run")
+	}
+}
