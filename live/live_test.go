@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,8 +56,18 @@ type running struct {
 
 func startDaemon(t *testing.T, conf string) *running {
 	t.Helper()
+	return startDaemonLog(t, conf, nil)
+}
+
+// startDaemonLog also copies the log to extra, when set.
+func startDaemonLog(t *testing.T, conf string, extra io.Writer) *running {
+	t.Helper()
 	dir := t.TempDir()
 	r := &running{t: t, dir: dir, conf: filepath.Join(dir, "pmtr.conf"), out: &syncBuffer{}, done: make(chan error, 1)}
+	var sink io.Writer = r.out
+	if extra != nil {
+		sink = io.MultiWriter(r.out, extra)
+	}
 	r.write(conf)
 	cfg, _, err := ReadConfig(r.conf, func(string) {})
 	if err != nil {
@@ -65,7 +76,7 @@ func startDaemon(t *testing.T, conf string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {
-		r.done <- Run(ctx, Options{ConfigPath: r.conf, Config: cfg, Log: NewStderrLogger(r.out, 0)})
+		r.done <- Run(ctx, Options{ConfigPath: r.conf, Config: cfg, Log: NewStderrLogger(sink, 0)})
 	}()
 	t.Cleanup(r.stop)
 	return r
@@ -171,4 +182,8 @@ func groupMembers(pgid int) []int {
 		}
 	}
 	return out
+}
+
+func fmtSscanf(stamp string, sec, ms *int64) (int, error) {
+	return fmt.Sscanf(stamp, "+%d.%03ds", sec, ms)
 }
