@@ -31,7 +31,7 @@ func (b *timedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var decisionRx = regexp.MustCompile(`(started job \S+|sending SIG\w+ to job \S+|job \S+ \[\d+\] exited after \d+ sec: .*)$`)
+var decisionRx = regexp.MustCompile(`(started job \S+ \[\d+\]|sending SIG\w+ to job \S+ \[\d+\]|job \S+ \[\d+\] exited after \d+ sec: .*)$`)
 
 // decision strips pids and uptimes, which legitimately differ.
 func decision(text string) string {
