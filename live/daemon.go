@@ -70,6 +70,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	unix.Umask(0o022) // jobs inherit it (C pmtr gave them 0)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		d.o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}

@@ -108,9 +108,29 @@ cmd /bin/sh -c "printf 'a\tb\001c\n\nd\n'; echo to-stderr >&2; sleep 60"
 }
 
 func TestLiveExecFailureWording(t *testing.T) {
-	r := startDaemon(t, "job {\nname bad\ncmd /nonexistent/bin\n}\njob {\nname nodir\ndir /nonexistent/dir\ncmd /bin/true\n}\n")
-	r.waitLog(`(?s)can't exec /nonexistent/bin: No such file or directory\n.*job bad \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
-	r.waitLog(`(?s)can't chdir /nonexistent/dir: No such file or directory\n.*job nodir \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
+	r := startDaemon(t, `job {
+name bad
+cmd /nonexistent/bin
+}
+job {
+name nodir
+dir /nonexistent/dir
+cmd /bin/true
+}
+job {
+name helped
+cmd /nonexistent/bin2
+nice 1
+}
+`)
+	// Started directly: the reason, and a retry 10 s later (no process existed).
+	r.waitLog(`can't exec /nonexistent/bin: No such file or directory\n`, 5*time.Second)
+	r.waitLog(`can't chdir /nonexistent/dir: No such file or directory\n`, 5*time.Second)
+	// Through the helper (nice): as in C, a process existed and exits 255.
+	r.waitLog(`(?s)started job helped \[(\d+)\].*can't exec /nonexistent/bin2: No such file or directory\n.*job helped \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
+	if r.count(`started job (bad|nodir) `) != 0 {
+		t.Fatalf("a job that could not start was logged as started\n%s", r.out)
+	}
 }
 
 func TestLiveStopLeavesNoSurvivorInTheGroup(t *testing.T) {

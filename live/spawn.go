@@ -2,9 +2,11 @@ package live
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,9 +42,128 @@ type started struct {
 	status <-chan string
 }
 
-// start launches the helper for job j in its own process group. Its stdout
-// and stderr, unless redirected to files, go to pmtr's log line by line.
+// needsHelper: the job asks for settings that must be made between fork
+// and exec (Go has no hook there), or files opened as another user.
+func needsHelper(j *confgrammar.Job) bool {
+	return j.User != "" || j.Nice != 0 || len(j.CPUs) > 0 || len(j.Ulimits) > 0
+}
+
+// start launches job j in its own process group: directly when it needs no
+// pre-exec setup (the common, fast case), else through the helper. Its
+// stdout and stderr, unless redirected to files, go to pmtr's log.
 func (s *spawner) start(j *confgrammar.Job) (started, error) {
+	if !needsHelper(j) {
+		return s.startDirect(j)
+	}
+	return s.startHelper(j)
+}
+
+// startDirect execs the job's program itself; exec errors come back from
+// StartProcess with the C wording. (The daemon's umask is 022 already.)
+func (s *spawner) startDirect(j *confgrammar.Job) (started, error) {
+	if j.Dir != "" { // StartProcess would word a bad dir as an exec error
+		if st, err := os.Stat(j.Dir); err != nil || !st.IsDir() {
+			if err == nil {
+				err = syscall.ENOTDIR
+			}
+			return started{}, fmt.Errorf("can't chdir %s: %s", j.Dir, strerror(err))
+		}
+	}
+	files, outR, err := s.directFiles(j)
+	if err != nil {
+		return started{}, err
+	}
+	defer closeAll(files)
+	env := os.Environ()
+	for _, kv := range j.Env {
+		env = setVar(env, kv)
+	}
+	attr := &os.ProcAttr{Dir: j.Dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
+	p, err := os.StartProcess(j.Cmd[0], j.Cmd, attr)
+	if err != nil {
+		outR.Close()
+		return started{}, execError(j, err)
+	}
+	pid := p.Pid
+	p.Release()
+	go copyOutput(s.log, j.Name, pid, outR)
+	done := make(chan string, 1)
+	done <- ""
+	return started{pid: pid, status: done}, nil
+}
+
+// directFiles opens stdin, stdout and stderr for a direct start: files
+// relative to the job's dir, appended and created 0644; the log pipe else.
+func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("live: output pipe: %w", err)
+	}
+	files := []*os.File{nil, outW, outW}
+	specs := []struct {
+		path  string
+		flags int
+	}{{j.In, os.O_RDONLY}, {logTarget(j.Out), os.O_WRONLY | os.O_CREATE | os.O_APPEND}, {logTarget(j.Err), os.O_WRONLY | os.O_CREATE | os.O_APPEND}}
+	if specs[0].path == "" {
+		specs[0].path = os.DevNull
+	}
+	for i, sp := range specs {
+		if sp.path == "" {
+			continue
+		}
+		f, err := os.OpenFile(inDir(j.Dir, sp.path), sp.flags, 0o644)
+		if err != nil {
+			closeAll(files)
+			outR.Close()
+			return nil, nil, fmt.Errorf("can't open/dup %s: %s", sp.path, strerror(err))
+		}
+		files[i] = f
+	}
+	return files, outR, nil
+}
+
+func closeAll(files []*os.File) {
+	seen := map[*os.File]bool{}
+	for _, f := range files {
+		if f != nil && !seen[f] {
+			seen[f] = true
+			f.Close()
+		}
+	}
+}
+
+// inDir resolves a relative path as the job would see it after chdir.
+func inDir(dir, path string) string {
+	if filepath.IsAbs(path) || dir == "" {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// setVar sets VAR=VALUE in env, replacing an earlier value.
+func setVar(env []string, kv string) []string {
+	k, _, _ := strings.Cut(kv, "=")
+	for i, e := range env {
+		if strings.HasPrefix(e, k+"=") {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
+
+// execError words a failed direct start as C pmtr does.
+func execError(j *confgrammar.Job, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("can't exec %s: %s", j.Cmd[0], strerror(err))
+}
+
+// startHelper launches the re-exec helper, which sets the job up in the C
+// order and then execs it, reporting any failure on the status pipe.
+func (s *spawner) startHelper(j *confgrammar.Job) (started, error) {
 	env, err := s.helperEnv(j)
 	if err != nil {
 		return started{}, err

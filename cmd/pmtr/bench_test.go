@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Benchmarks of the real daemon (make bench). Each starts pmtr -F on a
+// generated config of /bin/sleep jobs and measures it from outside.
+
+type daemonRun struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []stamped
+}
+
+type stamped struct {
+	at   time.Time
+	text string
+}
+
+func startBenchDaemon(b *testing.B, jobs int, extra string) *daemonRun {
+	b.Helper()
+	dir := b.TempDir()
+	var conf strings.Builder
+	for i := 0; i < jobs; i++ {
+		fmt.Fprintf(&conf, "job {\nname j%d\ncmd /bin/sleep %d\n%s}\n", i, 100000+i, extra)
+	}
+	path := filepath.Join(dir, "pmtr.conf")
+	os.WriteFile(path, []byte(conf.String()), 0o644)
+	d := &daemonRun{cmd: exec.Command(pmtrBin, "-F", "-c", path)}
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.lines = append(d.lines, stamped{time.Now(), sc.Text()})
+			d.mu.Unlock()
+		}
+	}()
+	b.Cleanup(func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		d.cmd.Wait()
+	})
+	return d
+}
+
+// waitCount waits until n log lines match re and returns when the n-th came.
+func (d *daemonRun) waitCount(b *testing.B, re *regexp.Regexp, n int, within time.Duration) time.Time {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		d.mu.Lock()
+		seen := 0
+		for _, l := range d.lines {
+			if re.MatchString(l.text) {
+				if seen++; seen == n {
+					d.mu.Unlock()
+					return l.at
+				}
+			}
+		}
+		d.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.Fatalf("fewer than %d lines matching %v within %v", n, re, within)
+	return time.Time{}
+}
+
+// children lists pmtr's child pids whose program is /bin/sleep (already
+// exec'd, not the helper any more).
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			p, _ := strconv.Atoi(f)
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); err == nil && strings.HasPrefix(string(b), "/bin/sleep\x00") {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func rssKB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkStartJobs: time from launch until every job runs its program
+// (targets: 1000 jobs within 1 s), and the daemon's RSS then (targets:
+// < 20 MB with 1000 jobs, < 8 MB with 10).
+func BenchmarkStartJobs(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var total time.Duration
+			var rss int
+			for b.Loop() {
+				start := time.Now()
+				d := startBenchDaemon(b, n, "")
+				for len(children(d.cmd.Process.Pid)) < n {
+					if time.Since(start) > 60*time.Second {
+						b.Fatalf("only %d of %d jobs running after 60 s", len(children(d.cmd.Process.Pid)), n)
+					}
+					time.Sleep(50 * time.Millisecond) // polling costs CPU the daemon needs
+				}
+				total += time.Since(start)
+				time.Sleep(500 * time.Millisecond) // let output readers settle
+				rss = rssKB(d.cmd.Process.Pid)
+				d.cmd.Process.Signal(syscall.SIGTERM)
+				d.cmd.Wait()
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all-running")
+			b.ReportMetric(float64(rss)/1024, "MB-RSS")
+		})
+	}
+}
+
+// BenchmarkExitToRestart: a job that lived over 10 s is killed; the time
+// until pmtr has started it again (its "started job" line). Targets: p50
+// < 2 ms, p99 < 10 ms. One 11 s warm-up, then 100 samples.
+func BenchmarkExitToRestart(b *testing.B) {
+	const jobs = 100
+	for b.Loop() {
+		d := startBenchDaemon(b, jobs, "")
+		d.waitCount(b, regexp.MustCompile(`started job j`), jobs, 30*time.Second)
+		time.Sleep(10500 * time.Millisecond)
+		var lat []time.Duration
+		for _, pid := range children(d.cmd.Process.Pid) {
+			d.mu.Lock()
+			name := ""
+			for _, l := range d.lines {
+				if m := regexp.MustCompile(`started job (j\d+) \[` + strconv.Itoa(pid) + `\]`).FindStringSubmatch(l.text); m != nil {
+					name = m[1]
+				}
+			}
+			d.mu.Unlock()
+			killed := time.Now()
+			syscall.Kill(pid, syscall.SIGKILL)
+			at := d.waitCount(b, regexp.MustCompile(`started job `+name+` \[`), 2, 5*time.Second)
+			lat = append(lat, at.Sub(killed))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "ms-p99")
+	}
+}
+
+// BenchmarkIdleWakeups: context switches of all pmtr threads over 20 s
+// with 100 sleeping jobs and no report, scaled to a minute (target: < 1).
+func BenchmarkIdleWakeups(b *testing.B) {
+	for b.Loop() {
+		d := startBenchDaemon(b, 100, "")
+		d.waitCount(b, regexp.MustCompile(`started job j`), 100, 30*time.Second)
+		time.Sleep(2 * time.Second)
+		before := switches(d.cmd.Process.Pid)
+		time.Sleep(20 * time.Second)
+		after := switches(d.cmd.Process.Pid)
+		b.ReportMetric(float64(after-before)*3, "wakeups/min")
+	}
+}
+
+// switches sums voluntary and involuntary context switches of every thread.
+func switches(pid int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	total := 0
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "voluntary_ctxt_switches:") || strings.HasPrefix(l, "nonvoluntary_ctxt_switches:") {
+				n, _ := strconv.Atoi(strings.Fields(l)[1])
+				total += n
+			}
+		}
+	}
+	return total
+}
