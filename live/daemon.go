@@ -21,6 +21,7 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/udp"
 )
 
 // Options configure a daemon run.
@@ -49,6 +50,7 @@ type daemon struct {
 	m        *core.Machine
 	sp       *spawner
 	rep      *reporter
+	ctl      *controller
 	clk      clock.Clock
 	boot     time.Time
 	cwd      string
@@ -81,6 +83,8 @@ func Run(ctx context.Context, o Options) error {
 	go reap(kick, d.events, stop)
 	d.w = newWatcher(d.clk, o.Log, d.events)
 	defer d.w.close()
+	defer d.rep.closeAll()
+	defer d.ctl.closeAll()
 	if src, err := readLimited(o.ConfigPath); err == nil {
 		d.confSum = sha256.Sum256(src)
 	}
@@ -108,7 +112,7 @@ func newDaemon(o Options) (*daemon, error) {
 		return nil, fmt.Errorf("live: config path: %w", err)
 	}
 	return &daemon{
-		o: o, m: core.New(), sp: sp, rep: newReporter(o.Log), clk: o.Clock, boot: o.Clock.Now(),
+		o: o, m: core.New(), sp: sp, rep: newReporter(o.Log), ctl: newController(o.Clock, o.Log), clk: o.Clock, boot: o.Clock.Now(),
 		cwd: cwd, events: make(chan any, 256), awaiting: map[int]bool{}, deferred: map[int]core.Exited{},
 		stopping: map[int]bool{}, confPath: confPath, deps: map[string]core.DepState{},
 	}, nil
@@ -164,6 +168,8 @@ func (d *daemon) loop(ctx context.Context) error {
 		select {
 		case ev := <-d.events:
 			d.handle(ev)
+		case m := <-d.ctl.out:
+			d.onControl(m)
 		case <-timer.C:
 			d.m.Tick(d.now())
 		case <-done:
@@ -239,6 +245,19 @@ func (d *daemon) onExecResult(e execResult) {
 	}
 }
 
+// onControl applies a control datagram: each run of names after an enable,
+// disable or restart word is one command.
+func (d *daemon) onControl(m controlMsg) {
+	d.o.Log.Logf(core.Debug, "received [%s] from %s", m.text, m.from)
+	cmds, err := udp.ParseControl(m.text)
+	for _, c := range cmds {
+		d.m.Step(d.now(), core.Control{Verb: c.Verb, Names: c.Names, From: m.from})
+	}
+	if err != nil {
+		d.o.Log.Logf(core.Error, "%v from %s", err, m.from)
+	}
+}
+
 func (d *daemon) perform(e core.Effect) {
 	switch e := e.(type) {
 	case core.Log:
@@ -290,6 +309,7 @@ func (d *daemon) kill(e core.Kill) {
 func (d *daemon) load(cfg *confgrammar.Config) {
 	resolveDepends(cfg, d.cwd)
 	d.rep.configure(cfg.Reports)
+	d.ctl.configure(cfg.Listens)
 	states := depStates(cfg)
 	d.deps = map[string]core.DepState{}
 	files := []string{d.confPath}
@@ -313,6 +333,9 @@ func (d *daemon) reload(force bool) {
 	var cfg *confgrammar.Config
 	if err == nil {
 		cfg, err = confgrammar.Parse(d.o.ConfigPath, src)
+		if err == nil {
+			err = CheckInterfaces(d.o.ConfigPath, cfg)
+		}
 	} else {
 		err = fmt.Errorf("can't open %s: %s", d.o.ConfigPath, strerror(err))
 	}

@@ -2,21 +2,31 @@ package live
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/udp"
 )
 
-// reporter sends the core's status reports to every "report to" address,
-// in the C pmtr datagram format: "report HOSTNAME\n" then one line per job.
+// reporter sends the core's status reports to every "report to" address in
+// the C pmtr datagram format. Sockets of unchanged lines survive a reload.
 type reporter struct {
-	log   *Logger
-	id    string
-	conns []net.Conn
+	log  *Logger
+	host string
+	open map[string]*dest // by the report line's identity
+	ids  []string         // open destinations in config order
+}
+
+type dest struct {
+	conn net.Conn
+	id   string // "HOSTNAME" or "HOSTNAME IP" with @IFACE
 }
 
 func newReporter(log *Logger) *reporter {
@@ -27,31 +37,124 @@ func newReporter(log *Logger) *reporter {
 	if len(host) > 99 {
 		host = host[:99]
 	}
-	return &reporter{log: log, id: host}
+	return &reporter{log: log, host: host, open: map[string]*dest{}}
 }
 
-// configure reopens the destinations of a newly loaded config.
-func (r *reporter) configure(dests []confgrammar.Report) {
-	for _, c := range r.conns {
-		c.Close()
+func reportID(r confgrammar.Report) string {
+	return net.JoinHostPort(r.Host, strconv.Itoa(r.Port)) + "@" + r.Iface
+}
+
+// configure opens new destinations and closes removed ones.
+func (r *reporter) configure(specs []confgrammar.Report) {
+	want := map[string]bool{}
+	r.ids = r.ids[:0]
+	for _, s := range specs {
+		id := reportID(s)
+		want[id] = true
+		if _, ok := r.open[id]; !ok {
+			d, err := r.dial(s)
+			if err != nil {
+				r.log.Logf(core.Error, "%v", err)
+				continue
+			}
+			r.open[id] = d
+		}
+		r.ids = append(r.ids, id)
 	}
-	r.conns = nil
-	for _, d := range dests {
-		addr := net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
-		c, err := net.Dial("udp", addr)
+	for id, d := range r.open {
+		if !want[id] {
+			d.conn.Close()
+			delete(r.open, id)
+		}
+	}
+}
+
+func (r *reporter) dial(s confgrammar.Report) (*dest, error) {
+	spec := "udp://" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	c, err := net.Dial("udp4", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("can't connect to %s: %s", spec, strerror(err))
+	}
+	d := &dest{conn: c, id: r.host}
+	if s.Iface != "" {
+		ip, err := multicastIface(c, s.Iface)
 		if err != nil {
-			r.log.Logf(core.Error, "can't connect to udp://%s: %v", addr, err)
+			c.Close()
+			return nil, fmt.Errorf("report to %s@%s: %w", spec, s.Iface, err)
+		}
+		d.id = r.host + " " + ip.String()
+	}
+	return d, nil
+}
+
+// CheckInterfaces verifies every "report to ...@IFACE" names an interface
+// that exists, can multicast and has an IPv4 address.
+func CheckInterfaces(file string, cfg *confgrammar.Config) error {
+	var errs confgrammar.ErrorList
+	for _, s := range cfg.Reports {
+		if s.Iface == "" {
 			continue
 		}
-		r.conns = append(r.conns, c)
+		if _, err := ifaceAddr(s.Iface); err != nil {
+			errs = append(errs, &confgrammar.Error{File: file, Pos: s.Pos, Msg: err.Error()})
+		}
 	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func ifaceAddr(name string) (net.IP, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s does not exist (see ip link)", name)
+	}
+	if ifi.Flags&net.FlagMulticast == 0 {
+		return nil, fmt.Errorf("%s does not multicast (pick another interface)", name)
+	}
+	addrs, _ := ifi.Addrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			return n.IP.To4(), nil
+		}
+	}
+	return nil, fmt.Errorf("interface %s has no IPv4 address", name)
+}
+
+// multicastIface sets the socket's multicast egress interface.
+func multicastIface(c net.Conn, name string) (net.IP, error) {
+	ip, err := ifaceAddr(name)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var serr error
+	raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, [4]byte(ip))
+	})
+	if serr != nil {
+		return nil, fmt.Errorf("setsockopt: %s", strerror(serr))
+	}
+	return ip, nil
 }
 
 func (r *reporter) send(body string) {
-	msg := []byte("report " + r.id + "\n" + body)
-	for _, c := range r.conns {
-		if _, err := c.Write(msg); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+	for _, id := range r.ids {
+		d := r.open[id]
+		if _, err := d.conn.Write(udp.FormatReport(d.id, body)); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 			r.log.Logf(core.Info, "write error: %s", strerror(err))
 		}
 	}
+}
+
+func (r *reporter) closeAll() {
+	for id, d := range r.open {
+		d.conn.Close()
+		delete(r.open, id)
+	}
+	r.ids = nil
 }

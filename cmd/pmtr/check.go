@@ -12,6 +12,9 @@ import (
 // file, exit 1 with every error and "parse failed" for an invalid one.
 func testConfig(o options, stdout, stderr io.Writer) int {
 	cfg, _, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr: %s\n", s) })
+	if err == nil {
+		err = live.CheckInterfaces(o.config, cfg)
+	}
 	if err != nil {
 		reportParseError(stderr, o.config, err)
 		return 1

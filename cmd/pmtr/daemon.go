@@ -23,6 +23,9 @@ const readyEnv = "PMTR_READY_FD"
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
 	cfg, _, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
+	if err == nil {
+		err = live.CheckInterfaces(o.config, cfg)
+	}
 	if err != nil {
 		reportParseError(stderr, o.config, err)
 		return 1
