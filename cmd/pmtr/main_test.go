@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -278,4 +280,78 @@ func TestSimRunsEveryScenario(t *testing.T) {
 	if svg, err := os.ReadFile(filepath.Join(dir, "t.svg")); err != nil || !strings.Contains(string(svg), "<svg") {
 		t.Fatalf("no SVG written: %v", err)
 	}
+}
+
+// TestCtlAndRptserver: pmtr ctl disables a job of a running pmtr, whose
+// reports pmtr rptserver shows; two senders appear in its table.
+func TestCtlAndRptserver(t *testing.T) {
+	rptPort, ctlPort := freePort(t), freePort(t)
+	_, conf := writeConf(t, fmt.Sprintf("report to udp://127.0.0.1:%d\nlisten on udp://127.0.0.1:%d\njob {\nname web\ncmd /bin/sleep 73\n}\n", rptPort, ctlPort))
+	srv := exec.Command(pmtrBin, "rptserver", "-p", strconv.Itoa(rptPort), "-b", "127.0.0.1")
+	var table syncBuf
+	srv.Stdout = &table
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	d := exec.Command(pmtrBin, "-F", "-c", conf)
+	var log syncBuf
+	d.Stderr = &log
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
+	waitFor(t, &table, "web                                      enabled", 5*time.Second)
+	if _, errOut, code := runPmtr(t, "ctl", "-p", strconv.Itoa(ctlPort), "disable", "web"); code != 0 {
+		t.Fatalf("pmtr ctl: %d %s", code, errOut)
+	}
+	waitFor(t, &log, "disabling web", 5*time.Second)
+	waitFor(t, &table, "web                                      disabled", 5*time.Second)
+	// A second host (another loopback source address) reports too.
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: rptPort})
+	if err != nil {
+		t.Skipf("no second loopback source address: %v", err)
+	}
+	c.Write([]byte("report otherhost\ndb e 3725 42 /usr/bin/db\n"))
+	c.Close()
+	waitFor(t, &table, "2 systems reporting", 5*time.Second)
+	waitFor(t, &table, "1h 2m 5s", time.Second)
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, b *syncBuf, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if strings.Contains(b.String(), want) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%q not seen within %v:\n%s", want, within, b.String())
+}
+
+func freePort(t *testing.T) int {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -14,6 +14,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "sim":
 			return simCommand(args[2:], stdout, stderr)
+		case "ctl":
+			return ctlCommand(args[2:], stderr)
+		case "rptserver":
+			return rptserverCommand(args[2:], stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args[1:])

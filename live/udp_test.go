@@ -1,0 +1,115 @@
+package live
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"pmtr/udp"
+)
+
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func sendUDP(t *testing.T, port int, b []byte) {
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(b)
+}
+
+func TestReportFormatPeriodAndChange(t *testing.T) {
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	port := rx.LocalAddr().(*net.UDPAddr).Port
+	r := startDaemon(t, fmt.Sprintf("report to udp://127.0.0.1:%d\njob {\nname a\ncmd /bin/sleep 97\n}\njob {\nname d\ncmd /bin/true\ndisable\n}\njob {\nname o\ncmd /bin/true\nonce\n}\n", port))
+	pid := r.waitLog(`started job a \[(\d+)\]`, 5*time.Second)[1]
+	host, _ := os.Hostname()
+	var got []string
+	var times []time.Time
+	buf := make([]byte, 4096)
+	rx.SetReadDeadline(time.Now().Add(12 * time.Second))
+	for len(got) < 3 {
+		n, _, err := rx.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("after %d reports: %v", len(got), err)
+		}
+		got = append(got, string(buf[:n]))
+		times = append(times, time.Now())
+	}
+	// At start every job is listed; once o has finished, it is left out.
+	want0 := regexp.MustCompile(`^report ` + regexp.QuoteMeta(host) + `\na e 0 \d+ /bin/sleep\nd d 0 0 /bin/true\n(o e 0 \d+ /bin/true\n)?$`)
+	if !want0.MatchString(got[0]) {
+		t.Fatalf("first report %q", got[0])
+	}
+	last := "report " + host + "\na e %s " + pid + " /bin/sleep\nd d 0 0 /bin/true\n"
+	if !regexp.MustCompile("^" + fmt.Sprintf(regexp.QuoteMeta(last), `\d+`) + "$").MatchString(got[2]) {
+		t.Fatalf("later report %q, want the form %q", got[2], last)
+	}
+	if d := times[2].Sub(times[1]); d < 9*time.Second || d > 11*time.Second {
+		t.Fatalf("periodic reports %v apart, want 10 s", d)
+	}
+}
+
+func TestControlEnableDisableUnknownMalformed(t *testing.T) {
+	port := freeUDPPort(t)
+	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d\njob {\nname a\ncmd /bin/sleep 98\n}\njob {\nname b\ncmd /bin/sleep 99\ndisable\n}\n", port))
+	r.waitLog(`started job a `, 5*time.Second)
+	sendUDP(t, port, []byte("enable b\n")) // as echo | nc -u sends it
+	r.waitLog(`enabling b\n.*started job b \[`, 5*time.Second)
+	sendUDP(t, port, []byte("disable a zz"))
+	r.waitLog(`disabling a\n.*sending SIGTERM to job a`, 5*time.Second)
+	r.waitLog(`control msg for unknown job zz`, 5*time.Second)
+	sendUDP(t, port, []byte("bogus a"))
+	r.waitLog(`invalid control msg from 127\.0\.0\.1:\d+`, 5*time.Second)
+	sendUDP(t, port, []byte(strings.Repeat("x", 70000)[:60000]))
+	sendUDP(t, port, []byte("enable a"))
+	r.waitLog(`enabling a\n`, 5*time.Second)
+	r.reload(fmt.Sprintf("listen on udp://127.0.0.1:%d\njob {\nname a\ncmd /bin/sleep 98\n}\njob {\nname b\ncmd /bin/sleep 99\ndisable\n}\n# edited\n", port))
+	r.waitLog(`rescanning job configuration\n(.*\n)*.*sending SIGTERM to job b`, 5*time.Second) // temporary until reload
+}
+
+func TestControlWithKey(t *testing.T) {
+	port := freeUDPPort(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "pmtr.key")
+	os.WriteFile(keyFile, []byte("correct horse\n"), 0o600)
+	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d key %s\njob {\nname a\ncmd /bin/sleep 96\n}\n", port, keyFile))
+	r.waitLog(`started job a `, 5*time.Second)
+	sendUDP(t, port, []byte("disable a"))
+	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: not signed`, 5*time.Second)
+	time.Sleep(1100 * time.Millisecond) // refusals are logged at most once a second
+	sendUDP(t, port, udp.Sign([]byte("correct horse"), "disable a", time.Now().Add(-time.Minute), "old"))
+	r.waitLog(`refused control datagram from .*: stale`, 5*time.Second)
+	signed := udp.Sign([]byte("correct horse"), "disable a", time.Now(), "n1")
+	sendUDP(t, port, signed)
+	r.waitLog(`disabling a\n`, 5*time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	sendUDP(t, port, signed)
+	r.waitLog(`refused control datagram from .*: replayed`, 5*time.Second)
+	if r.count(`control on .* has no key`) != 0 {
+		t.Fatalf("warned about a keyed socket\n%s", r.out)
+	}
+}
+
+func TestControlWithoutKeyOffLoopbackWarns(t *testing.T) {
+	port := freeUDPPort(t)
+	r := startDaemon(t, fmt.Sprintf("listen on udp://0.0.0.0:%d\n", port))
+	r.waitLog(`warning: control on udp://0\.0\.0\.0:\d+ has no key`, 5*time.Second)
+}
