@@ -37,14 +37,22 @@ bench:
 run: build
 	./$(BIN) -F -c examples/pmtr.conf
 
+BINDIR   = $(PREFIX)/bin
+MANDIR   = $(PREFIX)/share/man/man8
+UNITDIR ?= /lib/systemd/system
+
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/pmtr
-	install -d $(DESTDIR)/etc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/pmtr
+	install -m 0644 docs/pmtr.8 $(DESTDIR)$(MANDIR)/pmtr.8
+	sed 's|@BINDIR@|$(BINDIR)|' dist/pmtr.service > $(DESTDIR)$(UNITDIR)/pmtr.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pmtr.service
+	@# never overwrite an existing config
 	@if [ ! -e $(DESTDIR)/etc/pmtr.conf ]; then install -m 0600 /dev/null $(DESTDIR)/etc/pmtr.conf; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/pmtr
+	rm -f $(DESTDIR)$(BINDIR)/pmtr $(DESTDIR)$(MANDIR)/pmtr.8 $(DESTDIR)$(UNITDIR)/pmtr.service
+	@echo "kept $(DESTDIR)/etc/pmtr.conf (your jobs); remove it by hand if you want"
 
 clean:
 	rm -rf bin

@@ -194,7 +194,12 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Skipf("unshare: %v", err)
 	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	defer func() {
+		if cmd.Process != nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	}()
 	time.Sleep(1500 * time.Millisecond) // two runs of the job and their orphans
 	pmtr := childOf(cmd.Process.Pid)
 	if pmtr == 0 {
@@ -206,10 +211,18 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	if z := zombiesUnder(pmtr); len(z) > 0 {
 		t.Fatalf("zombies left under pmtr (PID 1): %v\n%s", z, errOut.String())
 	}
-	syscall.Kill(pmtr, syscall.SIGTERM)
-	if !gone(pmtr, 5*time.Second) {
+	syscall.Kill(pmtr, syscall.SIGTERM) // what docker stop sends
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil { // unshare exits with pmtr's status
+			t.Fatalf("pmtr as PID 1 exited with %v after SIGTERM, want 0\n%s", err, errOut.String())
+		}
+	case <-time.After(5 * time.Second):
 		t.Fatalf("pmtr as PID 1 did not exit on SIGTERM")
 	}
+	cmd.Process = nil
 }
 
 // procStat returns the state and parent pid of a process.
@@ -354,4 +367,56 @@ func freePort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestMakeInstall: make install DESTDIR=... lays out the binary, the man
+// page, the systemd unit (which systemd-analyze accepts) and an empty
+// config, and never overwrites an existing config.
+func TestMakeInstall(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	dest := t.TempDir()
+	os.MkdirAll(filepath.Join(dest, "etc"), 0o755)
+	install := func() {
+		out, err := exec.Command("make", "-C", "../..", "install", "DESTDIR="+dest).CombinedOutput()
+		if err != nil {
+			t.Fatalf("make install: %v\n%s", err, out)
+		}
+	}
+	install()
+	for path, mode := range map[string]os.FileMode{"usr/local/bin/pmtr": 0o755, "usr/local/share/man/man8/pmtr.8": 0o644,
+		"lib/systemd/system/pmtr.service": 0o644, "etc/pmtr.conf": 0o600} {
+		st, err := os.Stat(filepath.Join(dest, path))
+		if err != nil || st.Mode().Perm() != mode {
+			t.Errorf("%s: %v (mode %v, want %v)", path, err, st.Mode().Perm(), mode)
+		}
+	}
+	os.WriteFile(filepath.Join(dest, "etc/pmtr.conf"), []byte("# mine\n"), 0o600)
+	install()
+	if b, _ := os.ReadFile(filepath.Join(dest, "etc/pmtr.conf")); string(b) != "# mine\n" {
+		t.Fatalf("make install overwrote an existing config: %q", b)
+	}
+	verifyUnit(t, dest)
+	out, err := exec.Command("make", "-C", "../..", "uninstall", "DESTDIR="+dest).CombinedOutput()
+	if _, serr := os.Stat(filepath.Join(dest, "usr/local/bin/pmtr")); err != nil || !os.IsNotExist(serr) {
+		t.Fatalf("make uninstall: %v %v\n%s", err, serr, out)
+	}
+}
+
+func verifyUnit(t *testing.T, dest string) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze not installed: unit not verified")
+		return
+	}
+	unit, _ := os.ReadFile(filepath.Join(dest, "lib/systemd/system/pmtr.service"))
+	// Point ExecStart at the installed binary, as it will be on the real root.
+	local := filepath.Join(t.TempDir(), "pmtr.service")
+	os.WriteFile(local, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/pmtr", filepath.Join(dest, "usr/local/bin/pmtr"))), 0o644)
+	cmd := exec.Command(sa, "verify", local)
+	cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(dest, "usr/local/share/man"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
 }
