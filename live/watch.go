@@ -17,7 +17,7 @@ import (
 // under endless churn it still looks every maxDelay; without inotify it
 // looks every pollEvery.
 const (
-	debounce  = 75 * time.Millisecond
+	debounce  = 40 * time.Millisecond
 	maxDelay  = 2 * time.Second
 	pollEvery = 3 * time.Second
 )

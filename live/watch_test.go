@@ -167,3 +167,14 @@ func TestWatchDependency(t *testing.T) {
 	}
 	r.expectKeepUntouched()
 }
+
+// TestWatchDependencyInMissingDirectory: a dependency whose directory does
+// not exist yet cannot be watched; polling finds it once it appears.
+func TestWatchDependencyInMissingDirectory(t *testing.T) {
+	other := t.TempDir() // not watched: only the poll can see what appears here
+	r := startDaemon(t, "job {\nname late\ncmd /bin/sleep 78\ndepends {\n"+other+"/later/dep.conf\n}\n}\n")
+	r.waitLog(`holding the job stopped`, 5*time.Second)
+	os.Mkdir(filepath.Join(other, "later"), 0o755)
+	os.WriteFile(filepath.Join(other, "later", "dep.conf"), []byte("x"), 0o644)
+	r.waitLog(`started job late \[`, 2*pollEvery)
+}

@@ -199,3 +199,135 @@ func switches(pid int) int {
 	}
 	return total
 }
+
+func percentile(lat []time.Duration, p int) float64 {
+	slices.Sort(lat)
+	return float64(lat[(len(lat)-1)*p/100].Microseconds()) / 1000
+}
+
+// readStamp waits for a file holding a `date +%s%N` timestamp.
+func readStamp(b *testing.B, path string, within time.Duration) time.Time {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if s, err := os.ReadFile(path); err == nil && strings.HasSuffix(string(s), "\n") {
+			ns, err := strconv.ParseInt(strings.TrimSpace(string(s)), 10, 64)
+			if err == nil {
+				return time.Unix(0, ns)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatalf("no timestamp in %s within %v", path, within)
+	return time.Time{}
+}
+
+// BenchmarkSaveToStart: a job added to the config by an atomic rename save;
+// latency from the rename to the job's first instruction (a timestamp it
+// writes). Targets: p50 < 50 ms, p99 < 200 ms. 30 samples.
+func BenchmarkSaveToStart(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		conf := filepath.Join(dir, "pmtr.conf")
+		base := "job {\nname steady\ncmd /bin/sleep 100001\n}\n"
+		os.WriteFile(conf, []byte(base), 0o644)
+		d := exec.Command(pmtrBin, "-F", "-c", conf)
+		if err := d.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		var lat []time.Duration
+		text := base
+		for i := 0; i < 30; i++ {
+			stamp := filepath.Join(dir, fmt.Sprintf("probe%d", i))
+			text += fmt.Sprintf("job {\nname probe%d\ncmd /bin/sh -c \"date +%%s%%N > %s; exec /bin/sleep 100002\"\n}\n", i, stamp)
+			tmp := conf + ".tmp"
+			os.WriteFile(tmp, []byte(text), 0o644)
+			saved := time.Now()
+			os.Rename(tmp, conf)
+			lat = append(lat, readStamp(b, stamp, 5*time.Second).Sub(saved))
+			time.Sleep(100 * time.Millisecond)
+		}
+		d.Process.Signal(syscall.SIGTERM)
+		d.Wait()
+		b.ReportMetric(percentile(lat, 50), "ms-p50")
+		b.ReportMetric(percentile(lat, 99), "ms-p99")
+	}
+}
+
+// BenchmarkDepChangeToRestart: a dependency's content changes (in-place
+// write); latency until the restarted job's first instruction. 30 samples.
+func BenchmarkDepChangeToRestart(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		dep, stamp := filepath.Join(dir, "dep.txt"), filepath.Join(dir, "stamp")
+		os.WriteFile(dep, []byte("0"), 0o644)
+		conf := filepath.Join(dir, "pmtr.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf("job {\nname d\ncmd /bin/sh -c \"date +%%s%%N > %s.tmp; mv %s.tmp %s; exec /bin/sleep 100003\"\ndepends {\n%s\n}\n}\n", stamp, stamp, stamp, dep)), 0o644)
+		d := exec.Command(pmtrBin, "-F", "-c", conf)
+		if err := d.Start(); err != nil {
+			b.Fatal(err)
+		}
+		readStamp(b, stamp, 5*time.Second)
+		var lat []time.Duration
+		for i := 1; i <= 30; i++ {
+			os.Remove(stamp)
+			changed := time.Now()
+			os.WriteFile(dep, []byte(strconv.Itoa(i)), 0o644)
+			lat = append(lat, readStamp(b, stamp, 5*time.Second).Sub(changed))
+			time.Sleep(100 * time.Millisecond)
+		}
+		d.Process.Signal(syscall.SIGTERM)
+		d.Wait()
+		b.ReportMetric(percentile(lat, 50), "ms-p50")
+		b.ReportMetric(percentile(lat, 99), "ms-p99")
+	}
+}
+
+// cpuTicks is the daemon's user+system CPU time in clock ticks (1/100 s).
+func cpuTicks(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
+
+// BenchmarkReload1000OneChange: 1000 running jobs, a save that changes one
+// of them; daemon CPU per reload (target < 20 ms), averaged over 20 saves,
+// and only the changed job restarts.
+func BenchmarkReload1000OneChange(b *testing.B) {
+	for b.Loop() {
+		d := startBenchDaemon(b, 1000, "")
+		d.waitCount(b, regexp.MustCompile(`started job j`), 1000, 60*time.Second)
+		time.Sleep(2 * time.Second)
+		conf := d.cmd.Args[len(d.cmd.Args)-1]
+		src, _ := os.ReadFile(conf)
+		pid := d.cmd.Process.Pid
+		before := cpuTicks(pid)
+		for i := 0; i < 20; i++ {
+			edited := strings.Replace(string(src), "cmd /bin/sleep 100500\n", fmt.Sprintf("cmd /bin/sleep %d\n", 200000+i), 1)
+			os.WriteFile(conf+".tmp", []byte(edited), 0o644)
+			os.Rename(conf+".tmp", conf)
+			d.waitCount(b, regexp.MustCompile(`started job j`), 1001+i, 10*time.Second)
+			time.Sleep(200 * time.Millisecond)
+		}
+		spent := time.Duration(cpuTicks(pid)-before) * 10 * time.Millisecond
+		time.Sleep(500 * time.Millisecond)
+		if n := d.count(regexp.MustCompile(`started job j`)); n != 1020 {
+			b.Fatalf("%d starts, want 1000 + 20 (only the changed job restarts)", n)
+		}
+		b.ReportMetric(float64(spent.Milliseconds())/20, "ms-cpu/reload")
+	}
+}
+
+func (d *daemonRun) count(re *regexp.Regexp) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, l := range d.lines {
+		if re.MatchString(l.text) {
+			n++
+		}
+	}
+	return n
+}
