@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,8 +33,15 @@ type stamped struct {
 
 func startBenchDaemon(b *testing.B, jobs int, extra string) *daemonRun {
 	b.Helper()
+	return startBenchDaemonWith(b, "", jobs, extra)
+}
+
+// startBenchDaemonWith puts global lines before the jobs.
+func startBenchDaemonWith(b *testing.B, global string, jobs int, extra string) *daemonRun {
+	b.Helper()
 	dir := b.TempDir()
 	var conf strings.Builder
+	conf.WriteString(global)
 	for i := 0; i < jobs; i++ {
 		fmt.Fprintf(&conf, "job {\nname j%d\ncmd /bin/sleep %d\n%s}\n", i, 100000+i, extra)
 	}
@@ -330,4 +338,118 @@ func (d *daemonRun) count(re *regexp.Regexp) int {
 		}
 	}
 	return n
+}
+
+// BenchmarkControlFlood: exit-to-restart latency while pmtr receives about
+// 10 000 control datagrams a second (targets: unchanged, p50 < 2 ms and
+// p99 < 10 ms).
+func BenchmarkControlFlood(b *testing.B) {
+	const jobs = 50
+	for b.Loop() {
+		port := freeBenchPort(b)
+		d := startBenchDaemonWith(b, fmt.Sprintf("listen on udp://127.0.0.1:%d\n", port), jobs, "")
+		d.waitCount(b, regexp.MustCompile(`started job j`), jobs, 30*time.Second)
+		time.Sleep(10500 * time.Millisecond)
+		stop := make(chan struct{})
+		sent := make(chan int)
+		go flood(port, stop, sent)
+		var lat []time.Duration
+		for _, pid := range children(d.cmd.Process.Pid) {
+			name := d.jobOf(pid)
+			killed := time.Now()
+			syscall.Kill(pid, syscall.SIGKILL)
+			at := d.waitCount(b, regexp.MustCompile(`started job `+name+` \[`), 2, 5*time.Second)
+			lat = append(lat, at.Sub(killed))
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(stop)
+		rate := <-sent
+		b.ReportMetric(float64(rate), "datagrams/s")
+		b.ReportMetric(percentile(lat, 50), "ms-p50")
+		b.ReportMetric(percentile(lat, 99), "ms-p99")
+	}
+}
+
+// flood sends "enable j0" (a no-op: j0 runs) at about 10 000 a second.
+func flood(port int, stop <-chan struct{}, sent chan<- int) {
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		sent <- 0
+		return
+	}
+	defer c.Close()
+	start, n := time.Now(), 0
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			sent <- int(float64(n) / time.Since(start).Seconds())
+			return
+		case <-tick.C:
+			for i := 0; i < 10; i++ {
+				c.Write([]byte("enable j0"))
+				n++
+			}
+		}
+	}
+}
+
+func (d *daemonRun) jobOf(pid int) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	re := regexp.MustCompile(`started job (j\d+) \[` + strconv.Itoa(pid) + `\]`)
+	for _, l := range d.lines {
+		if m := re.FindStringSubmatch(l.text); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+func freeBenchPort(b *testing.B) int {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// BenchmarkRptserver1000Hosts: pmtr rptserver receiving a report from each
+// of 1000 hosts (distinct loopback source addresses) every 10 s, for 30 s;
+// its CPU use as a share of one core (target < 5%).
+func BenchmarkRptserver1000Hosts(b *testing.B) {
+	for b.Loop() {
+		port := freeBenchPort(b)
+		srv := exec.Command(pmtrBin, "rptserver", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-f", filepath.Join(b.TempDir(), "status.txt"))
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		conns := make([]*net.UDPConn, 0, 1000)
+		for i := 0; i < 1000; i++ {
+			src := &net.UDPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(i%250+1))}
+			c, err := net.DialUDP("udp", src, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+			if err != nil {
+				b.Skipf("cannot bind source address %v: %v", src.IP, err)
+			}
+			conns = append(conns, c)
+		}
+		body := "report host%d\nweb e 3600 100 /usr/bin/web\ndb e 7200 101 /usr/bin/db\ncron d 0 0 /usr/bin/cron\n"
+		before, start := cpuTicks(srv.Process.Pid), time.Now()
+		for round := 0; round < 3; round++ {
+			for i, c := range conns {
+				c.Write([]byte(fmt.Sprintf(body, i)))
+			}
+			time.Sleep(10 * time.Second)
+		}
+		share := float64(cpuTicks(srv.Process.Pid)-before) * 10e6 / float64(time.Since(start).Nanoseconds())
+		for _, c := range conns {
+			c.Close()
+		}
+		srv.Process.Kill()
+		srv.Wait()
+		b.ReportMetric(share*100, "%core")
+	}
 }
