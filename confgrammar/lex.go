@@ -38,7 +38,7 @@ var lineKeywords = map[string]bool{
 var follower = map[string]string{"listen": "on", "report": "to", "bounce": "every"}
 
 type lexer struct {
-	src       []byte
+	src       string // one copy of the file: tokens are substrings, not allocations
 	off       int
 	line      int
 	lineStart int  // offset of the current line's first byte
@@ -52,7 +52,7 @@ type lexError struct {
 	msg string
 }
 
-func newLexer(src []byte) *lexer { return &lexer{src: src, line: 1} }
+func newLexer(src []byte) *lexer { return &lexer{src: string(src), line: 1} }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
@@ -99,7 +99,7 @@ func (l *lexer) next() token {
 		}
 		l.off++
 	}
-	word := string(l.src[start:l.off])
+	word := l.src[start:l.off]
 	tok := token{kind: tkBare, text: word, pos: pos}
 	switch {
 	case word == "{":
@@ -129,7 +129,7 @@ func (l *lexer) quoted(pos Pos) token {
 		}
 		l.off++
 	}
-	text := string(l.src[start:l.off])
+	text := l.src[start:l.off]
 	if l.off < len(l.src) && l.src[l.off] == '"' {
 		l.off++
 	} else {

@@ -1,8 +1,9 @@
 package confgrammar
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // MaxSize is the largest config file pmtr reads, as in C pmtr.
@@ -19,14 +20,19 @@ func Parse(file string, src []byte) (*Config, error) {
 	p.advance()
 	p.parseFile()
 	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, k int) bool { return less(p.errs[i].Pos, p.errs[k].Pos) })
+		slices.SortStableFunc(p.errs, func(a, b *Error) int { return comparePos(a.Pos, b.Pos) })
 		return nil, p.errs
 	}
-	sort.SliceStable(p.cfg.Jobs, func(i, k int) bool { return p.cfg.Jobs[i].Order < p.cfg.Jobs[k].Order })
+	sortJobs(p.cfg.Jobs)
 	return &p.cfg, nil
 }
 
-func less(a, b Pos) bool { return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col }
+func comparePos(a, b Pos) int {
+	if c := cmp.Compare(a.Line, b.Line); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Col, b.Col)
+}
 
 type parser struct {
 	file string
@@ -117,4 +123,22 @@ func (p *parser) checkDuplicates() {
 		}
 		first[j.Name] = j.Pos
 	}
+}
+
+// sortJobs orders jobs by Order, file order breaking ties. It sorts indices,
+// not the large Job values.
+func sortJobs(jobs []Job) {
+	if slices.IsSortedFunc(jobs, func(a, b Job) int { return cmp.Compare(a.Order, b.Order) }) {
+		return
+	}
+	idx := make([]int, len(jobs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(jobs[a].Order, jobs[b].Order) })
+	sorted := make([]Job, len(jobs))
+	for i, k := range idx {
+		sorted[i] = jobs[k]
+	}
+	copy(jobs, sorted)
 }

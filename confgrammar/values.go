@@ -3,6 +3,7 @@ package confgrammar
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,20 +125,24 @@ func mergeCPUs(a, b []int) []int {
 	if len(a) == 0 && len(b) == 0 {
 		return a
 	}
-	var set [MaxCPU]bool
-	for _, c := range a {
-		set[c] = true
-	}
-	for _, c := range b {
-		set[c] = true
-	}
 	out := make([]int, 0, len(a)+len(b))
-	for c, on := range set {
-		if on {
-			out = append(out, c)
-		}
+	out = append(append(out, a...), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func intervalUnit(c byte) (time.Duration, bool) {
+	switch c {
+	case 's':
+		return time.Second, true
+	case 'm':
+		return time.Minute, true
+	case 'h':
+		return time.Hour, true
+	case 'd':
+		return 24 * time.Hour, true
 	}
-	return out
+	return 0, false
 }
 
 // parseInterval reads "<n><unit>", unit one of s m h d, n >= 1.
@@ -145,8 +150,7 @@ func parseInterval(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, errors.New("empty interval")
 	}
-	units := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}
-	unit, ok := units[s[len(s)-1]]
+	unit, ok := intervalUnit(s[len(s)-1])
 	num := s[:len(s)-1]
 	if !ok {
 		if _, err := strconv.ParseUint(s, 10, 64); err == nil {
