@@ -31,8 +31,15 @@ fuzz:
 		$(GO) test ./fuzz -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) || exit 1; \
 	done
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# make bench: Go benchmarks (parser, core, sim, then the real daemon), then
+# the side-by-side harness; PEERS=1 installs and measures supervisord, runit
+# and s6 too (never in CI). Figures go in docs/BENCHMARKS.md.
+PEERS ?=
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./confgrammar ./core ./sim
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./cmd/pmtr
+	@if [ -n "$(PEERS)" ]; then ./bench/install-peers.sh; fi
+	$(GO) run ./bench -pmtr $(BIN) $(if $(PEERS),-peers)
 
 run: build
 	./$(BIN) -F -c examples/pmtr.conf
