@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"pmtr/procfs"
 )
 
 type result map[string]string // metric -> value
@@ -136,7 +138,7 @@ func measure(s supervisor, window time.Duration) result {
 			r[metrics[0]] = fmt.Sprintf("%.2f s", took.Seconds())
 		}
 		time.Sleep(time.Second)
-		r[fmt.Sprintf("memory (PSS), %d jobs", n)] = fmt.Sprintf("%.1f MB", float64(memKB(supervisorProcs(s.main())))/1024)
+		r[fmt.Sprintf("memory (PSS), %d jobs", n)] = fmt.Sprintf("%.1f MB", float64(sum(supervisorProcs(s.main()), procfs.PSSKB))/1024)
 		s.stop()
 	}
 	measureHundred(s, r, window)
@@ -156,10 +158,10 @@ func measureHundred(s supervisor, r result, window time.Duration) {
 	defer s.stop()
 	time.Sleep(2 * time.Second)
 	procs := supervisorProcs(s.main())
-	r["memory (PSS), 100 jobs"] = fmt.Sprintf("%.1f MB", float64(memKB(procs))/1024)
-	before := switches(procs)
+	r["memory (PSS), 100 jobs"] = fmt.Sprintf("%.1f MB", float64(sum(procs, procfs.PSSKB))/1024)
+	before := sum(procs, procfs.ContextSwitches)
 	time.Sleep(window)
-	r[metrics[4]] = fmt.Sprintf("%.0f", float64(switches(procs)-before)*float64(time.Minute)/float64(window))
+	r[metrics[4]] = fmt.Sprintf("%.0f", float64(sum(procs, procfs.ContextSwitches)-before)*float64(time.Minute)/float64(window))
 	time.Sleep(max(0, 11*time.Second-window)) // every job has now run > 10 s
 	r[metrics[5]] = restartLatency(base)
 	r[metrics[6]] = saveToStart(s)
@@ -171,14 +173,14 @@ func restartLatency(base int) string {
 	var lat []time.Duration
 	for i := 0; i < 20; i++ {
 		pid := findMarker(base + i)
-		p, ok := readProc(pid)
+		p, ok := procfs.Stat(pid)
 		if pid == 0 || !ok {
 			continue
 		}
 		killed := time.Now()
 		exec.Command("kill", "-9", fmt.Sprint(pid)).Run()
 		for time.Since(killed) < 5*time.Second {
-			if childWithCmdline(p.ppid, marker(base+i), pid) != 0 {
+			if childWithCmdline(p.PPID, marker(base+i), pid) != 0 {
 				lat = append(lat, time.Since(killed))
 				break
 			}
@@ -227,9 +229,9 @@ func measureCrashLoop(s supervisor, r result, window time.Duration) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	procs := supervisorProcs(s.main())
-	before, spawned := cpuTicks(procs), lines(count)
+	before, spawned := sum(procs, procfs.CPUTicks), lines(count)
 	time.Sleep(window)
-	spent, spawns := cpuTicks(supervisorProcs(s.main()))-before, lines(count)-spawned
+	spent, spawns := sum(supervisorProcs(s.main()), procfs.CPUTicks)-before, lines(count)-spawned
 	s.stop()
 	r[metrics[7]] = fmt.Sprintf("%d in %v", spawns, window)
 	r[metrics[8]] = fmt.Sprintf("%.1f%% of a core", float64(spent)*10/float64(window.Milliseconds())*100)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pmtr/procfs"
 )
 
 // These tests run the daemon in-process with real children (/bin/sh,
@@ -157,32 +159,9 @@ func pidOf(t *testing.T, s string) int {
 	return pid
 }
 
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(f) > 0 && f[0] != "Z"
-}
+func alive(pid int) bool { return procfs.Alive(pid) }
 
-// groupMembers lists live processes whose process group is pgid.
-func groupMembers(pgid int) []int {
-	var out []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		b, err := os.ReadFile(d)
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
-			out = append(out, pid)
-		}
-	}
-	return out
-}
+func groupMembers(pgid int) []int { return procfs.GroupMembers(pgid) }
 
 func fmtSscanf(stamp string, sec, ms *int64) (int, error) {
 	return fmt.Sscanf(stamp, "+%d.%03ds", sec, ms)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pmtr/procfs"
 )
 
 // Benchmarks of the real daemon (make bench). Each starts pmtr -F on a
@@ -91,34 +93,6 @@ func (d *daemonRun) waitCount(b *testing.B, re *regexp.Regexp, n int, within tim
 	return time.Time{}
 }
 
-// children lists pmtr's child pids whose program is /bin/sleep (already
-// exec'd, not the helper any more).
-func children(pid int) []int {
-	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		for _, f := range strings.Fields(string(b)) {
-			p, _ := strconv.Atoi(f)
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); err == nil && strings.HasPrefix(string(b), "/bin/sleep\x00") {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-func rssKB(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			n, _ := strconv.Atoi(strings.Fields(l)[1])
-			return n
-		}
-	}
-	return 0
-}
-
 // BenchmarkStartJobs: time from launch until every job runs its program
 // (targets: 1000 jobs within 1 s), and the daemon's RSS then (targets:
 // < 20 MB with 1000 jobs, < 8 MB with 10).
@@ -138,7 +112,7 @@ func BenchmarkStartJobs(b *testing.B) {
 				}
 				total += time.Since(start)
 				time.Sleep(500 * time.Millisecond) // let output readers settle
-				rss = rssKB(d.cmd.Process.Pid)
+				rss = procfs.RSSKB(d.cmd.Process.Pid)
 				d.cmd.Process.Signal(syscall.SIGTERM)
 				d.cmd.Wait()
 			}
@@ -185,27 +159,11 @@ func BenchmarkIdleWakeups(b *testing.B) {
 		d := startBenchDaemon(b, 100, "")
 		d.waitCount(b, regexp.MustCompile(`started job j`), 100, 30*time.Second)
 		time.Sleep(2 * time.Second)
-		before := switches(d.cmd.Process.Pid)
+		before := procfs.ContextSwitches(d.cmd.Process.Pid)
 		time.Sleep(20 * time.Second)
-		after := switches(d.cmd.Process.Pid)
+		after := procfs.ContextSwitches(d.cmd.Process.Pid)
 		b.ReportMetric(float64(after-before)*3, "wakeups/min")
 	}
-}
-
-// switches sums voluntary and involuntary context switches of every thread.
-func switches(pid int) int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	total := 0
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "voluntary_ctxt_switches:") || strings.HasPrefix(l, "nonvoluntary_ctxt_switches:") {
-				n, _ := strconv.Atoi(strings.Fields(l)[1])
-				total += n
-			}
-		}
-	}
-	return total
 }
 
 func percentile(lat []time.Duration, p int) float64 {
@@ -291,15 +249,6 @@ func BenchmarkDepChangeToRestart(b *testing.B) {
 	}
 }
 
-// cpuTicks is the daemon's user+system CPU time in clock ticks (1/100 s).
-func cpuTicks(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	u, _ := strconv.Atoi(f[11])
-	s, _ := strconv.Atoi(f[12])
-	return u + s
-}
-
 // BenchmarkReload1000OneChange: 1000 running jobs, a save that changes one
 // of them; daemon CPU per reload (target < 20 ms), averaged over 20 saves,
 // and only the changed job restarts.
@@ -311,7 +260,7 @@ func BenchmarkReload1000OneChange(b *testing.B) {
 		conf := d.cmd.Args[len(d.cmd.Args)-1]
 		src, _ := os.ReadFile(conf)
 		pid := d.cmd.Process.Pid
-		before := cpuTicks(pid)
+		before := procfs.CPUTicks(pid)
 		for i := 0; i < 20; i++ {
 			edited := strings.Replace(string(src), "cmd /bin/sleep 100500\n", fmt.Sprintf("cmd /bin/sleep %d\n", 200000+i), 1)
 			os.WriteFile(conf+".tmp", []byte(edited), 0o644)
@@ -319,7 +268,7 @@ func BenchmarkReload1000OneChange(b *testing.B) {
 			d.waitCount(b, regexp.MustCompile(`started job j`), 1001+i, 10*time.Second)
 			time.Sleep(200 * time.Millisecond)
 		}
-		spent := time.Duration(cpuTicks(pid)-before) * 10 * time.Millisecond
+		spent := time.Duration(procfs.CPUTicks(pid)-before) * 10 * time.Millisecond
 		time.Sleep(500 * time.Millisecond)
 		if n := d.count(regexp.MustCompile(`started job j`)); n != 1020 {
 			b.Fatalf("%d starts, want 1000 + 20 (only the changed job restarts)", n)
@@ -346,7 +295,7 @@ func (d *daemonRun) count(re *regexp.Regexp) int {
 func BenchmarkControlFlood(b *testing.B) {
 	const jobs = 50
 	for b.Loop() {
-		port := freeBenchPort(b)
+		port := freePort(b)
 		d := startBenchDaemonWith(b, fmt.Sprintf("listen on udp://127.0.0.1:%d\n", port), jobs, "")
 		d.waitCount(b, regexp.MustCompile(`started job j`), jobs, 30*time.Second)
 		time.Sleep(10500 * time.Millisecond)
@@ -407,21 +356,12 @@ func (d *daemonRun) jobOf(pid int) string {
 	return ""
 }
 
-func freeBenchPort(b *testing.B) int {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 // BenchmarkRptserver1000Hosts: pmtr rptserver receiving a report from each
 // of 1000 hosts (distinct loopback source addresses) every 10 s, for 30 s;
 // its CPU use as a share of one core (target < 5%).
 func BenchmarkRptserver1000Hosts(b *testing.B) {
 	for b.Loop() {
-		port := freeBenchPort(b)
+		port := freePort(b)
 		srv := exec.Command(pmtrBin, "rptserver", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-f", filepath.Join(b.TempDir(), "status.txt"))
 		if err := srv.Start(); err != nil {
 			b.Fatal(err)
@@ -437,14 +377,14 @@ func BenchmarkRptserver1000Hosts(b *testing.B) {
 			conns = append(conns, c)
 		}
 		body := "report host%d\nweb e 3600 100 /usr/bin/web\ndb e 7200 101 /usr/bin/db\ncron d 0 0 /usr/bin/cron\n"
-		before, start := cpuTicks(srv.Process.Pid), time.Now()
+		before, start := procfs.CPUTicks(srv.Process.Pid), time.Now()
 		for round := 0; round < 3; round++ {
 			for i, c := range conns {
 				c.Write([]byte(fmt.Sprintf(body, i)))
 			}
 			time.Sleep(10 * time.Second)
 		}
-		share := float64(cpuTicks(srv.Process.Pid)-before) * 10e6 / float64(time.Since(start).Nanoseconds())
+		share := float64(procfs.CPUTicks(srv.Process.Pid)-before) * 10e6 / float64(time.Since(start).Nanoseconds())
 		for _, c := range conns {
 			c.Close()
 		}
@@ -452,4 +392,16 @@ func BenchmarkRptserver1000Hosts(b *testing.B) {
 		srv.Wait()
 		b.ReportMetric(share*100, "%core")
 	}
+}
+
+// children lists pmtr's child pids whose program is /bin/sleep (already
+// exec'd, not the helper any more).
+func children(pid int) []int {
+	var out []int
+	for _, c := range procfs.Children(pid) {
+		if strings.HasPrefix(procfs.Cmdline(c), "/bin/sleep\x00") {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"pmtr/procfs"
 )
 
 // These tests run the real pmtr binary, built once, as a user would.
@@ -225,44 +227,17 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	cmd.Process = nil
 }
 
-// procStat returns the state and parent pid of a process.
-func procStat(pid int) (state string, ppid int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 2 {
-		return "", 0
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0], ppid
-}
-
-func allPids() []int {
-	var out []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 func childOf(parent int) int {
-	for _, pid := range allPids() {
-		if _, pp := procStat(pid); pp == parent {
-			return pid
-		}
+	if c := procfs.Children(parent); len(c) > 0 {
+		return c[0]
 	}
 	return 0
 }
 
 func zombiesUnder(parent int) []int {
 	var z []int
-	for _, pid := range allPids() {
-		if st, pp := procStat(pid); pp == parent && st == "Z" {
+	for _, pid := range procfs.Children(parent) {
+		if p, ok := procfs.Stat(pid); ok && p.State == "Z" {
 			z = append(z, pid)
 		}
 	}
@@ -360,7 +335,7 @@ func waitFor(t *testing.T, b *syncBuf, want string, within time.Duration) {
 	t.Fatalf("%q not seen within %v:\n%s", want, within, b.String())
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
