@@ -32,6 +32,19 @@ type Options struct {
 	Clock      clock.Clock // nil: the real clock
 	// Ready, if set, is called once the first jobs have been started.
 	Ready func()
+	// Signals, if set, is a channel from CatchSignals made early in main, so
+	// that a signal during startup is acted on, not fatal.
+	Signals chan os.Signal
+}
+
+// CatchSignals starts catching every signal pmtr handles or ignores. Call it
+// first thing in main and pass the channel in Options.Signals. Caught (not
+// ignored) signals are reset at exec, so jobs start with the defaults.
+func CatchSignals() chan os.Signal {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGIO, syscall.SIGWINCH)
+	return ch
 }
 
 // execResult: the helper of pid exec'd the job (msg "") or failed (msg).
@@ -123,9 +136,10 @@ func (d *daemon) now() core.Time { return core.Time(d.clk.Since(d.boot)) }
 // watchSignals turns signals into events. Every signal pmtr does not act on
 // is caught and dropped (not ignored), so jobs still start with defaults.
 func (d *daemon) watchSignals(kick chan<- struct{}, stop <-chan struct{}) {
-	ch := make(chan os.Signal, 64)
-	signal.Notify(ch, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
-		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGIO, syscall.SIGWINCH)
+	ch := d.o.Signals
+	if ch == nil {
+		ch = CatchSignals()
+	}
 	go func() {
 		defer signal.Stop(ch)
 		for {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -22,6 +23,7 @@ const readyEnv = "PMTR_READY_FD"
 
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
+	sigs := live.CatchSignals() // from now on a TERM or HUP is handled, not fatal
 	cfg, _, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
 	if err == nil {
 		err = live.CheckInterfaces(o.config, cfg)
@@ -40,10 +42,10 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	if readyFD != "" {
 		log = live.NewSyslogLogger(stderr, o.verbose)
 	}
-	return supervise(o, cfg, log, readyFD)
+	return supervise(o, cfg, log, readyFD, sigs)
 }
 
-func supervise(o options, cfg *confgrammar.Config, log *live.Logger, readyFD string) int {
+func supervise(o options, cfg *confgrammar.Config, log *live.Logger, readyFD string, sigs chan os.Signal) int {
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			log.Logf(core.Error, "can't open %s: %v", o.pidfile, err)
@@ -58,7 +60,7 @@ func supervise(o options, cfg *confgrammar.Config, log *live.Logger, readyFD str
 			f.Close()
 		}
 	}
-	err := live.Run(context.Background(), live.Options{ConfigPath: o.config, Config: cfg, Log: log, Ready: ready})
+	err := live.Run(context.Background(), live.Options{ConfigPath: o.config, Config: cfg, Log: log, Ready: ready, Signals: sigs})
 	if err != nil {
 		log.Logf(core.Error, "%v", err)
 		return 1
@@ -79,6 +81,7 @@ func reportParseError(w io.Writer, file string, err error) {
 // detach starts the daemon in a new session with stdio on /dev/null and the
 // same arguments, and returns 0 once it reports that it runs.
 func detach(args []string, stderr io.Writer) int {
+	signal.Reset() // the launcher itself may be interrupted while it waits
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr: can't find own binary: %v\n", err)
