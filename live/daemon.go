@@ -76,6 +76,7 @@ type daemon struct {
 	confPath string                   // absolute, for the watcher
 	confSum  [32]byte                 // content of the config in force
 	deps     map[string]core.DepState // last seen content of each dependency
+	logged   []chan struct{}          // output gates to open once the log is out
 }
 
 // Run supervises the jobs of o.Config until ctx ends or a TERM, INT or QUIT
@@ -203,6 +204,10 @@ func (d *daemon) drain() core.Ready {
 			for _, e := range rd.Effects {
 				d.perform(e)
 			}
+			for _, g := range d.logged {
+				close(g)
+			}
+			d.logged = d.logged[:0]
 			return rd
 		}
 		for _, e := range rd.Effects {
@@ -292,6 +297,7 @@ func (d *daemon) spawn(e core.Spawn) {
 		return
 	}
 	d.awaiting[st.pid] = true
+	d.logged = append(d.logged, st.logged)
 	d.m.Step(d.now(), core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: st.pid})
 	go func() { d.events <- execResult{pid: st.pid, msg: <-st.status} }()
 }

@@ -35,11 +35,14 @@ func newSpawner(log *Logger) (*spawner, error) {
 	return s, nil
 }
 
-// started is a helper that is running; status delivers "" once the job's
+// started is a process that is running; status delivers "" once the job's
 // program runs (exec succeeded) or the reason it could not be started.
+// Its output is logged only once logged is closed, so that "started job"
+// comes before the job's first line.
 type started struct {
 	pid    int
 	status <-chan string
+	logged chan struct{}
 }
 
 // needsHelper: the job asks for settings that must be made between fork
@@ -86,10 +89,11 @@ func (s *spawner) startDirect(j *confgrammar.Job) (started, error) {
 	}
 	pid := p.Pid
 	p.Release()
-	go copyOutput(s.log, j.Name, pid, outR)
+	logged := make(chan struct{})
+	go copyOutput(s.log, j.Name, pid, outR, logged)
 	done := make(chan string, 1)
 	done <- ""
-	return started{pid: pid, status: done}, nil
+	return started{pid: pid, status: done, logged: logged}, nil
 }
 
 // directFiles opens stdin, stdout and stderr for a direct start: files
@@ -198,8 +202,9 @@ func (s *spawner) startHelper(j *confgrammar.Job) (started, error) {
 	}
 	pid := p.Pid
 	p.Release() // pmtr's reaper owns every wait; signals go to the group by number
-	go copyOutput(s.log, j.Name, pid, outR)
-	return started{pid: pid, status: readStatus(statusR)}, nil
+	logged := make(chan struct{})
+	go copyOutput(s.log, j.Name, pid, outR, logged)
+	return started{pid: pid, status: readStatus(statusR), logged: logged}, nil
 }
 
 func readStatus(r *os.File) <-chan string {
