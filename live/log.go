@@ -17,6 +17,7 @@ type Logger struct {
 	mu      sync.Mutex
 	w       io.Writer      // foreground sink, or nil
 	sys     *syslog.Writer // daemon sink, or nil
+	jobs    *syslog.Writer // job output: facility daemon, as C pmtr
 	pid     int
 	verbose int
 }
@@ -32,6 +33,9 @@ func NewSyslogLogger(w io.Writer, verbose int) *Logger {
 	l := &Logger{w: w, pid: os.Getpid(), verbose: verbose}
 	if s, err := syslog.New(syslog.LOG_INFO|syslog.LOG_LOCAL0, "pmtr"); err == nil {
 		l.sys, l.w = s, nil
+		if j, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "pmtr"); err == nil {
+			l.jobs = j
+		}
 	}
 	return l
 }
@@ -62,4 +66,16 @@ func (l *Logger) Log(level core.Level, msg string) {
 // Logf formats and writes one informational line.
 func (l *Logger) Logf(level core.Level, format string, args ...any) {
 	l.Log(level, fmt.Sprintf(format, args...))
+}
+
+// JobLine logs one line of a job's output (facility daemon under syslog).
+func (l *Logger) JobLine(name string, pid int, text string) {
+	line := fmt.Sprintf("%s[%d]: %s", name, pid, text)
+	if l.jobs == nil {
+		l.Log(core.Info, line)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.jobs.Info(line)
 }

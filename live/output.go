@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-
-	"pmtr/core"
 )
 
 // maxLine is the longest job output line logged as one entry; longer lines
@@ -24,7 +22,7 @@ func copyOutput(log *Logger, name string, pid int, r io.ReadCloser, after <-chan
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			if text := sanitize(line); text != "" {
-				log.Logf(core.Info, "%s[%d]: %s", name, pid, text)
+				log.JobLine(name, pid, text)
 			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
