@@ -200,3 +200,19 @@ func fmtInt(n int) string {
 	}
 	return string(b)
 }
+
+func TestLiveLongLinesSplitAndFloodDoesNotBlock(t *testing.T) {
+	const long = "job {\nname long\ncmd /bin/sh -c \"printf '%2500s' '' | tr ' ' x; echo; sleep 60\"\n}\n"
+	const flood = "job {\nname flood\ncmd /bin/sh -c \"yes flooding | head -n 300000; sleep 60\"\n}\n"
+	r := startDaemon(t, long+flood)
+	pid := r.waitLog(`started job long \[(\d+)\]`, 5*time.Second)[1]
+	r.waitLog(`started job flood \[`, 5*time.Second)
+	// While one job floods the log, pmtr still applies an edit at once.
+	saved := time.Now()
+	r.reload(long + flood + "job {\nname added\ncmd /bin/sleep 77\n}\n")
+	r.waitLog(`started job added \[`, 5*time.Second)
+	if d := time.Since(saved); d > time.Second {
+		t.Fatalf("an edit took %v to apply while a job flooded its output", d)
+	}
+	r.waitLog(`long\[`+pid+`\]: x{1000}\n(.*\n)*.*long\[`+pid+`\]: x{1000}\n(.*\n)*.*long\[`+pid+`\]: x{500}\n`, 5*time.Second)
+}

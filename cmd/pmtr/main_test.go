@@ -268,6 +268,13 @@ func TestSimRunsEveryScenario(t *testing.T) {
 	if svg, err := os.ReadFile(filepath.Join(dir, "t.svg")); err != nil || !strings.Contains(string(svg), "<svg") {
 		t.Fatalf("no SVG written: %v", err)
 	}
+	// -c: the same scenario against the user's own config, where setup is not "once".
+	own := filepath.Join(dir, "own.conf")
+	os.WriteFile(own, []byte("job {\nname setup\ncmd /usr/bin/setup\n}\n"), 0o644)
+	out, _, code = runPmtr(t, "sim", "-q", "-c", own, "../../scenarios/once.yaml")
+	if code != 1 || !strings.Contains(out, "expected job setup started 1 times") {
+		t.Fatalf("pmtr sim -c: exit %d\n%s", code, out)
+	}
 }
 
 // TestCtlAndRptserver: pmtr ctl disables a job of a running pmtr, whose
