@@ -28,6 +28,7 @@ import (
 type Options struct {
 	ConfigPath string
 	Config     *confgrammar.Config // already parsed (the caller reports parse errors)
+	Source     []byte              // the bytes Config was parsed from (nil: read the file again)
 	Log        *Logger
 	Clock      clock.Clock // nil: the real clock
 	// Ready, if set, is called once the first jobs have been started.
@@ -99,9 +100,11 @@ func Run(ctx context.Context, o Options) error {
 	defer d.w.close()
 	defer d.rep.closeAll()
 	defer d.ctl.closeAll()
-	if src, err := readLimited(o.ConfigPath); err == nil {
-		d.confSum = sha256.Sum256(src)
+	src := o.Source
+	if src == nil {
+		src, _ = readLimited(o.ConfigPath)
 	}
+	d.confSum = sha256.Sum256(src)
 	d.load(o.Config)
 	if o.Ready != nil {
 		o.Ready()

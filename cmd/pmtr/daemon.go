@@ -24,7 +24,7 @@ const readyEnv = "PMTR_READY_FD"
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
 	sigs := live.CatchSignals() // from now on a TERM or HUP is handled, not fatal
-	cfg, _, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
+	cfg, src, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
 	if err == nil {
 		err = live.CheckInterfaces(o.config, cfg)
 	}
@@ -42,10 +42,11 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	if readyFD != "" {
 		log = live.NewSyslogLogger(stderr, o.verbose)
 	}
-	return supervise(o, cfg, log, readyFD, sigs)
+	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs}, readyFD)
 }
 
-func supervise(o options, cfg *confgrammar.Config, log *live.Logger, readyFD string, sigs chan os.Signal) int {
+func supervise(o options, lo live.Options, readyFD string) int {
+	log := lo.Log
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			log.Logf(core.Error, "can't open %s: %v", o.pidfile, err)
@@ -60,7 +61,8 @@ func supervise(o options, cfg *confgrammar.Config, log *live.Logger, readyFD str
 			f.Close()
 		}
 	}
-	err := live.Run(context.Background(), live.Options{ConfigPath: o.config, Config: cfg, Log: log, Ready: ready, Signals: sigs})
+	lo.Ready = ready
+	err := live.Run(context.Background(), lo)
 	if err != nil {
 		log.Logf(core.Error, "%v", err)
 		return 1
