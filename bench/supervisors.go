@@ -72,14 +72,19 @@ func (p *pmtrSup) start(dir string, jobs []job) error {
 }
 
 func pmtrJob(j job) string {
-	args := make([]string, len(j.argv))
-	for i, a := range j.argv {
-		args[i] = a
-		if strings.ContainsAny(a, " \t#{}") {
-			args[i] = `"` + a + `"`
+	return fmt.Sprintf("job {\nname %s\ncmd %s\n}\n", j.name, quoteArgs(j.argv, " \t#{}"))
+}
+
+// quoteArgs joins argv, double-quoting the words that contain special bytes.
+func quoteArgs(argv []string, special string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = a
+		if strings.ContainsAny(a, special) {
+			out[i] = `"` + a + `"`
 		}
 	}
-	return fmt.Sprintf("job {\nname %s\ncmd %s\n}\n", j.name, strings.Join(args, " "))
+	return strings.Join(out, " ")
 }
 
 // add saves the config with one more job, atomically, as editors do.
@@ -123,15 +128,8 @@ func (s *supervisordSup) start(dir string, jobs []job) error {
 }
 
 func supervisordJob(j job) string {
-	quoted := make([]string, len(j.argv))
-	for i, a := range j.argv {
-		quoted[i] = a
-		if strings.ContainsAny(a, " \t;") {
-			quoted[i] = `"` + a + `"`
-		}
-	}
 	return fmt.Sprintf("[program:%s]\ncommand=%s\nautorestart=true\nstartsecs=0\nstdout_logfile=NONE\nstderr_logfile=NONE\n",
-		j.name, strings.Join(quoted, " "))
+		j.name, quoteArgs(j.argv, " \t;"))
 }
 
 // add edits the config and asks supervisord to apply it (it does not watch).
