@@ -80,7 +80,7 @@ cmd /bin/sh -c "sleep 0.7; kill -9 $$"
 				t.Fatalf("live made %d decisions, sim %d\nlive: %v\nsim:  %v", len(got), len(want), got, want)
 			}
 			for i := range want {
-				if got[i].text != want[i].text || absDur(got[i].at-want[i].at) > 250*time.Millisecond {
+				if got[i].text != want[i].text || absDur(got[i].at-want[i].at) > 400*time.Millisecond {
 					t.Fatalf("decision %d: live %v %q, sim %v %q", i, got[i].at, got[i].text, want[i].at, want[i].text)
 				}
 			}

@@ -33,10 +33,10 @@ cmd /bin/sh -c "trap '' TERM; while true; do sleep 1; done"
 	restartAt := waitLogTimeWithin(r, `(?s)exit status 3\n.*started job quick`, 12*time.Second)
 	killAt := waitLogTimeWithin(r, `sending SIGKILL to job stubborn\(deleted\)`, 12*time.Second)
 	r.waitLog(`job stubborn\(deleted\) \[\d+\] exited after \d+ sec: signal 9`, 2*time.Second)
-	if d := restartAt.Sub(exitAt); d < 9900*time.Millisecond || d > 10500*time.Millisecond {
+	if d := restartAt.Sub(exitAt); d < 9900*time.Millisecond || d > 10800*time.Millisecond {
 		t.Errorf("quick exit restarted %v after the exit, want 10 s", d)
 	}
-	if d := killAt.Sub(termAt); d < 9900*time.Millisecond || d > 10500*time.Millisecond {
+	if d := killAt.Sub(termAt); d < 9900*time.Millisecond || d > 10800*time.Millisecond {
 		t.Errorf("SIGKILL %v after SIGTERM, want 10 s", d)
 	}
 }

@@ -13,11 +13,15 @@ import (
 	"pmtr/core"
 )
 
-// Watch timings: a burst of events settles for debounce before pmtr looks;
-// under endless churn it still looks every maxDelay; without inotify it
-// looks every pollEvery.
+// Watch timings: events settle for debounce before pmtr looks, or for
+// busyQuiet once a writer has touched a watched file busyHits times (a
+// burst of writes then applies once, even with scheduling jitter); under
+// endless churn pmtr still looks every maxDelay; without inotify it looks
+// every pollEvery.
 const (
 	debounce  = 40 * time.Millisecond
+	busyHits  = 3
+	busyQuiet = 150 * time.Millisecond
 	maxDelay  = 2 * time.Second
 	pollEvery = 3 * time.Second
 )
@@ -31,14 +35,15 @@ type fsChange struct{}
 // delete and re-create, and symlink swaps are all seen. Any event in a
 // watched directory, after a debounce, becomes one fsChange.
 type watcher struct {
-	clk  clock.Clock
-	log  *Logger
-	out  chan<- any
-	fsw  *fsnotify.Watcher // nil: inotify unavailable, polling only
-	mu   sync.Mutex
-	dirs []string     // wanted directories, sorted
-	poll *clock.Timer // armed only while some directory is not watched
-	stop chan struct{}
+	clk   clock.Clock
+	log   *Logger
+	out   chan<- any
+	fsw   *fsnotify.Watcher // nil: inotify unavailable, polling only
+	mu    sync.Mutex
+	dirs  []string        // wanted directories, sorted
+	files map[string]bool // the watched files themselves
+	poll  *clock.Timer    // armed only while some directory is not watched
+	stop  chan struct{}
 }
 
 func newWatcher(clk clock.Clock, log *Logger, out chan<- any) *watcher {
@@ -57,7 +62,9 @@ func newWatcher(clk clock.Clock, log *Logger, out chan<- any) *watcher {
 // set replaces the watched files; their directories are watched.
 func (w *watcher) set(files []string) {
 	var dirs []string
+	names := map[string]bool{}
 	for _, f := range files {
+		names[filepath.Clean(f)] = true
 		d := filepath.Dir(filepath.Clean(f))
 		if !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)
@@ -66,8 +73,14 @@ func (w *watcher) set(files []string) {
 	slices.Sort(dirs)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.dirs = dirs
+	w.dirs, w.files = dirs, names
 	w.sync()
+}
+
+func (w *watcher) watches(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.files[filepath.Clean(name)]
 }
 
 // rearm polls only while needed, so an idle pmtr does not wake up.
@@ -120,7 +133,7 @@ func (w *watcher) run() {
 	}
 	settle := w.clk.Timer(time.Hour)
 	settle.Stop()
-	var first time.Time // start of the pending burst, zero when none
+	var b burst
 	warned := false
 	for {
 		select {
@@ -132,7 +145,7 @@ func (w *watcher) run() {
 			if ev.Op == fsnotify.Chmod {
 				continue
 			}
-			first = w.pend(settle, first)
+			w.pend(settle, &b, w.watches(ev.Name))
 		case err, ok := <-errs:
 			if !ok {
 				errs = nil
@@ -142,9 +155,9 @@ func (w *watcher) run() {
 				w.log.Logf(core.Error, "file watch error: %v; also checking every %v", err, pollEvery)
 				warned = true
 			}
-			first = w.pend(settle, first)
+			w.pend(settle, &b, false)
 		case <-settle.C:
-			first = time.Time{}
+			b = burst{}
 			w.fire()
 		case <-w.poll.C:
 			w.fire()
@@ -154,16 +167,28 @@ func (w *watcher) run() {
 	}
 }
 
+// burst is the run of events not acted on yet.
+type burst struct {
+	first time.Time // zero when none
+	hits  int       // events on the watched files themselves
+}
+
 // pend (re)starts the debounce, unless the burst is already maxDelay old.
-func (w *watcher) pend(settle *clock.Timer, first time.Time) time.Time {
+func (w *watcher) pend(settle *clock.Timer, b *burst, hit bool) {
 	now := w.clk.Now()
-	if first.IsZero() {
-		first = now
+	if b.first.IsZero() {
+		b.first = now
 	}
-	if now.Sub(first) < maxDelay {
-		settle.Reset(debounce)
+	if hit {
+		b.hits++
 	}
-	return first
+	quiet := debounce
+	if b.hits >= busyHits {
+		quiet = busyQuiet
+	}
+	if now.Sub(b.first) < maxDelay {
+		settle.Reset(quiet)
+	}
 }
 
 func (w *watcher) fire() {
