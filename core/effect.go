@@ -24,7 +24,7 @@ const (
 // Spawn starts a job's process, in its own process group.
 type Spawn struct {
 	Job     string
-	Attempt uint64
+	Attempt uint64 // unique to this spawn; echoed in Spawned or SpawnFailed
 	Spec    *confgrammar.Job
 }
 

@@ -35,7 +35,8 @@ type ConfigRejected struct {
 	Errors []string
 }
 
-// Spawned: the process for attempt Attempt of Job is running as PID.
+// Spawned: the process of spawn Attempt (as numbered in Spawn) of Job is
+// running as PID.
 type Spawned struct {
 	Job     string
 	Attempt uint64

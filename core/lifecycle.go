@@ -41,7 +41,8 @@ func (m *Machine) setPhase(j *job, p phase) {
 }
 
 func (m *Machine) spawn(j *job) {
-	j.attempt++
+	m.attempts++ // unique across jobs, so a re-added name cannot collide with its deleted twin
+	j.attempt = m.attempts
 	j.stopRequested = false
 	m.setPhase(j, starting)
 	spec := j.spec

@@ -17,7 +17,8 @@ type Machine struct {
 	deps     map[string]DepState
 	wakes    wakeHeap
 	seq      uint64
-	gate     int // index of the first gating wait job, or -1
+	attempts uint64 // spawns so far: each Spawn's Attempt is unique
+	gate     int    // index of the first gating wait job, or -1
 	loaded   bool
 	effects  []Effect
 
