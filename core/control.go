@@ -2,7 +2,12 @@ package core
 
 // onControl applies enable, disable and restart commands. Enable and
 // disable last until the next successful reload.
+// Any other verb is an invalid message (C pmtr's wording).
 func (m *Machine) onControl(e Control) {
+	if e.Verb != "enable" && e.Verb != "disable" && e.Verb != "restart" {
+		m.logf(Error, "invalid control msg from %s", e.From)
+		return
+	}
 	for _, name := range e.Names {
 		j := m.byName[name]
 		if j == nil {
@@ -14,12 +19,8 @@ func (m *Machine) onControl(e Control) {
 			m.enable(j)
 		case "disable":
 			m.disable(j)
-		case "restart":
-			m.restart(j)
 		default:
-			m.logf(Error, "invalid control msg")
-			m.scanAll()
-			return
+			m.restart(j)
 		}
 	}
 	// One rescan after the whole message, so "disable a b" is atomic: the

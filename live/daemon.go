@@ -275,8 +275,8 @@ func (d *daemon) onControl(m controlMsg) {
 	for _, c := range cmds {
 		d.m.Step(d.now(), core.Control{Verb: c.Verb, Names: c.Names, From: m.from})
 	}
-	if err != nil {
-		d.o.Log.Logf(core.Error, "%v from %s", err, m.from)
+	if err != nil { // a name before any verb: the core words it
+		d.m.Step(d.now(), core.Control{Verb: "invalid", From: m.from})
 	}
 }
 

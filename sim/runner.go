@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/udp"
 )
 
 // RunOptions adjust a scenario run from the command line.
@@ -214,12 +214,22 @@ func (r *runner) apply(e TimedEvent) {
 		r.deps[st.Path] = st
 		r.w.Step(core.DepChanged(st))
 	case e.Control != "":
-		f := strings.Fields(e.Control)
-		r.w.Step(core.Control{Verb: f[0], Names: f[1:], From: "sim"})
+		r.control(e.Control)
 	case e.Shutdown:
 		r.w.Step(core.Shutdown{Signal: 15})
 	case e.Crash != nil:
 		r.crash(e.Crash)
+	}
+}
+
+// control applies a control message as the daemon decodes a datagram.
+func (r *runner) control(msg string) {
+	cmds, err := udp.ParseControl(msg)
+	for _, c := range cmds {
+		r.w.Step(core.Control{Verb: c.Verb, Names: c.Names, From: "sim"})
+	}
+	if err != nil {
+		r.w.Step(core.Control{Verb: "invalid", From: "sim"})
 	}
 }
 
