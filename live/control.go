@@ -93,11 +93,15 @@ func (c *controller) listen(s confgrammar.Listen) *listener {
 			c.log.Logf(core.Error, "%v; control datagrams on %s are refused until it can be read", err, spec)
 		}
 		l.ver = &udp.Verifier{Key: key}
-	} else if !addr.IP.IsLoopback() {
+	} else if openToOthers(addr.IP) {
 		c.log.Logf(core.Error, "warning: control on %s has no key: anyone who can reach it can stop your jobs (add: key FILE)", spec)
 	}
 	return l
 }
+
+// openToOthers: a socket bound to ip can be reached from other machines
+// (any address but loopback; 0.0.0.0 and :: mean every address).
+func openToOthers(ip net.IP) bool { return ip == nil || !ip.IsLoopback() }
 
 func readKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
