@@ -33,6 +33,9 @@ type Options struct {
 	Clock      clock.Clock // nil: the real clock
 	// Ready, if set, is called once the first jobs have been started.
 	Ready func()
+	// StatusSocket, if set, is the unix socket "pmtr status" reads (see
+	// StatusSocket()).
+	StatusSocket string
 	// Signals, if set, is a channel from CatchSignals made early in main, so
 	// that a signal during startup is acted on, not fatal.
 	Signals chan os.Signal
@@ -105,6 +108,12 @@ func Run(ctx context.Context, o Options) error {
 		src, _ = readLimited(o.ConfigPath)
 	}
 	d.confSum = sha256.Sum256(src)
+	if o.StatusSocket != "" {
+		if ln := serveStatus(o.StatusSocket, d.events, o.Log); ln != nil {
+			defer os.Remove(o.StatusSocket)
+			defer ln.Close()
+		}
+	}
 	d.load(o.Config)
 	if o.Ready != nil {
 		o.Ready()
@@ -249,6 +258,8 @@ func (d *daemon) handle(ev any) {
 		d.checkDeps()
 	case shutdownRequest:
 		d.m.Step(d.now(), core.Shutdown{Signal: e.sig})
+	case statusRequest:
+		e.reply <- statusTable(d.now(), d.m.Status())
 	case core.Event:
 		d.m.Step(d.now(), e)
 	}

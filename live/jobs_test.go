@@ -1,7 +1,9 @@
 package live
 
 import (
+	"context"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,4 +217,44 @@ func TestLiveLongLinesSplitAndFloodDoesNotBlock(t *testing.T) {
 		t.Fatalf("an edit took %v to apply while a job flooded its output", d)
 	}
 	r.waitLog(`long\[`+pid+`\]: x{1000}\n(.*\n)*.*long\[`+pid+`\]: x{1000}\n(.*\n)*.*long\[`+pid+`\]: x{500}\n`, 5*time.Second)
+}
+
+func TestLiveStatusSocket(t *testing.T) {
+	dir := t.TempDir()
+	conf := dir + "/pmtr.conf"
+	os.WriteFile(conf, []byte("job {\nname up\ncmd /bin/sleep 75\n}\njob {\nname quick\ncmd /bin/sh -c \"exit 4\"\n}\njob {\nname off\ncmd /bin/true\ndisable\n}\n"), 0o644)
+	cfg, src, err := ReadConfig(conf, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: NewStderrLogger(out, 0), StatusSocket: StatusSocket(conf)})
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	var text string
+	for time.Now().Before(deadline) {
+		if text, err = QueryStatus(conf); err == nil && strings.Contains(text, "exit status 4") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^up\s+running\s+\d+\s+\S+\s+1\s+-$`),
+		regexp.MustCompile(`(?m)^quick\s+waiting\s+-\s+\S+\s+1\s+exit status 4; starts again in \d+s$`),
+		regexp.MustCompile(`(?m)^off\s+disabled\s+-\s+\S+\s+0\s+-$`),
+	} {
+		if !want.MatchString(text) {
+			t.Fatalf("status lacks %v:\n%s (err %v)", want, text, err)
+		}
+	}
+	cancel()
+	<-done
+	done <- nil
+	if _, err := QueryStatus(conf); err == nil {
+		t.Fatal("the status socket answers after pmtr stopped")
+	}
 }

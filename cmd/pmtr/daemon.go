@@ -42,7 +42,8 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	if readyFD != "" {
 		log = live.NewSyslogLogger(stderr, o.verbose)
 	}
-	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs}, readyFD)
+	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
+		StatusSocket: live.StatusSocket(o.config)}, readyFD)
 }
 
 func supervise(o options, lo live.Options, readyFD string) int {

@@ -20,6 +20,7 @@ const usageText = `usage: pmtr [options]
        pmtr sim [--timeline] [--svg FILE] [--seed N] [-c CONF] [-q] SCENARIO.yaml...
        pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE] [-v] enable|disable|restart NAME...
        pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS]
+       pmtr status [-c FILE]
 
  options:
    -v           (verbose; repeat for more)

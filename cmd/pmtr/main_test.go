@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,6 +131,9 @@ func TestForegroundPidfileAndOrderlyExit(t *testing.T) {
 		t.Fatalf("pidfile holds %d, want %d", pid, cmd.Process.Pid)
 	}
 	job := readPid(t, filepath.Join(dir, "job.pid"), 5*time.Second)
+	if out, errOut, code := runPmtr(t, "status", "-c", conf); code != 0 || !regexp.MustCompile(`(?m)^s\s+running\s+`+strconv.Itoa(job)+`\s`).MatchString(out) {
+		t.Fatalf("pmtr status: exit %d\n%s%s", code, out, errOut)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

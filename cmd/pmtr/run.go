@@ -18,6 +18,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ctlCommand(args[2:], stderr)
 		case "rptserver":
 			return rptserverCommand(args[2:], stdout, stderr)
+		case "status":
+			return statusCommand(args[2:], stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args[1:])
