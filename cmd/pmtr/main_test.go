@@ -406,3 +406,14 @@ func verifyUnit(t *testing.T, dest string) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestReportInterfaceErrors: a report interface that does not exist or
+// cannot multicast is a config error with file, line and column.
+func TestReportInterfaceErrors(t *testing.T) {
+	_, conf := writeConf(t, "report to udp://239.0.0.1:9999@nosuchif0\nreport to udp://239.0.0.1:9999@lo\n")
+	_, errOut, code := runPmtr(t, "-t", "-c", conf)
+	if code != 1 || !strings.Contains(errOut, conf+":1:11: interface nosuchif0 does not exist") ||
+		!strings.Contains(errOut, conf+":2:11: lo does not multicast") || !strings.Contains(errOut, "parse failed") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+}
