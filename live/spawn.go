@@ -184,6 +184,7 @@ func (s *spawner) startHelper(j *confgrammar.Job) (started, error) {
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
+		closeAll([]*os.File{statusR, statusW, outR, outW})
 		return started{}, fmt.Errorf("live: open %s: %w", os.DevNull, err)
 	}
 	attr := &os.ProcAttr{
