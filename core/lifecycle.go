@@ -27,13 +27,6 @@ func (m *Machine) scanAll() {
 	}
 }
 
-// regate rescans when a change to j may have moved the wait gate.
-func (m *Machine) regate(j *job) {
-	if j.spec.Wait || m.gate == j.index {
-		m.scanAll()
-	}
-}
-
 func (m *Machine) setPhase(j *job, p phase) {
 	j.phase = p
 	j.since = m.now

@@ -101,9 +101,6 @@ func (m *Machine) Ready() Ready {
 	return rd
 }
 
-// Now is the latest time the machine has seen.
-func (m *Machine) Now() Time { return m.now }
-
 func (m *Machine) advance(now Time) {
 	if now > m.now {
 		m.now = now

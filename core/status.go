@@ -49,9 +49,6 @@ func (m *Machine) state(j *job) string {
 	return "stopped"
 }
 
-// Done reports whether shutdown has completed.
-func (m *Machine) Done() bool { return m.done }
-
 // reportBody is the C pmtr report payload after its header line: one line
 // per job that may still run, "NAME e|d SECONDS PID ARGV0".
 func (m *Machine) reportBody() string {

@@ -72,9 +72,6 @@ func (b *Backend) Seed(seed uint64) { b.rng = rand.New(rand.NewPCG(seed, seed^0x
 // FailNextSpawn makes the next spawn fail with errno (e.g. "ENOENT").
 func (b *Backend) FailNextSpawn(errno string) { b.failNext = errno }
 
-// SetScript replaces a job's behaviour for its future runs.
-func (b *Backend) SetScript(job string, s *Script) { b.scripts[job] = s }
-
 // Apply performs the core's effects at now. Spawn results come back at once
 // (as live reports them before anything else happens); exits are scheduled.
 func (b *Backend) Apply(now core.Time, effects []core.Effect) []core.Event {
@@ -196,14 +193,6 @@ func (b *Backend) Crash(now core.Time, pid, status, signal int) {
 	if p := b.procs[pid]; p != nil {
 		b.schedule(p, now, core.Exited{PID: pid, Status: status, Signal: signal})
 	}
-}
-
-// JobOf names the job a live pid belongs to.
-func (b *Backend) JobOf(pid int) string {
-	if p := b.procs[pid]; p != nil {
-		return p.job
-	}
-	return ""
 }
 
 type pending struct {
