@@ -1,6 +1,7 @@
 package confgrammar
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -32,6 +33,20 @@ func (l ErrorList) Unwrap() []error {
 	out := make([]error, len(l))
 	for i, e := range l {
 		out[i] = e
+	}
+	return out
+}
+
+// Messages returns one line per problem: each "FILE:LINE:COL: message" of
+// an ErrorList, or the error's text for any other error.
+func Messages(err error) []string {
+	var list ErrorList
+	if !errors.As(err, &list) {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.Error()
 	}
 	return out
 }

@@ -374,7 +374,7 @@ func (d *daemon) reload(force bool) {
 		err = fmt.Errorf("can't open %s: %s", d.o.ConfigPath, strerror(err))
 	}
 	if err != nil {
-		d.m.Step(d.now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: errorLines(err)})
+		d.m.Step(d.now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
 		return
 	}
 	d.confSum = sha256.Sum256(src)
@@ -395,16 +395,4 @@ func (d *daemon) checkDeps() {
 			d.m.Step(d.now(), core.DepChanged(st))
 		}
 	}
-}
-
-func errorLines(err error) []string {
-	var list confgrammar.ErrorList
-	if errors.As(err, &list) {
-		out := make([]string, len(list))
-		for i, e := range list {
-			out[i] = e.Error()
-		}
-		return out
-	}
-	return []string{err.Error()}
 }

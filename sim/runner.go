@@ -3,7 +3,6 @@ package sim
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -236,13 +235,7 @@ func (r *runner) control(msg string) {
 func (r *runner) reload() {
 	cfg, err := confgrammar.Parse("pmtr.conf", []byte(r.conf))
 	if err != nil {
-		var list confgrammar.ErrorList
-		errors.As(err, &list)
-		var lines []string
-		for _, e := range list {
-			lines = append(lines, e.Error())
-		}
-		r.w.Step(core.ConfigRejected{File: "pmtr.conf", Errors: lines})
+		r.w.Step(core.ConfigRejected{File: "pmtr.conf", Errors: confgrammar.Messages(err)})
 		return
 	}
 	r.load(cfg)
