@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"pmtr/core"
 )
@@ -61,9 +60,8 @@ func (r *runner) startsVerdict(w *StartsWant) string {
 		to = r.w.Now
 	}
 	n := 0
-	for _, l := range r.w.Logs() {
-		at, text, _ := strings.Cut(l, " ")
-		if strings.HasPrefix(text, "started job "+w.Job+" [") && inWindow(at, core.Time(w.From), to) {
+	for _, at := range r.began[w.Job] {
+		if at >= core.Time(w.From) && at <= to {
 			n++
 		}
 	}
@@ -77,16 +75,6 @@ func (r *runner) startsVerdict(w *StartsWant) string {
 		return fmt.Sprintf("expected job %s started at most %d times %s, got %d", w.Job, *w.Max, window, n)
 	}
 	return ""
-}
-
-// inWindow compares a "+12.345s" stamp with [from, to].
-func inWindow(stamp string, from, to core.Time) bool {
-	var s, ms int64
-	if _, err := fmt.Sscanf(stamp, "+%d.%03ds", &s, &ms); err != nil {
-		return false
-	}
-	t := core.Time(s*1e9 + ms*1e6)
-	return t >= from && t <= to
 }
 
 func (r *runner) logged(pattern string) bool { return r.firstLog(pattern) != "" }

@@ -41,6 +41,7 @@ type runner struct {
 	tally  map[string]*JobSummary
 	starts map[int]core.Time // live pid -> start time
 	pidJob map[int]string
+	began  map[string][]core.Time // job -> when each of its processes started
 }
 
 // RunScenario runs s in virtual time and checks its expectations.
@@ -50,7 +51,8 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	r := &runner{s: s, conf: conf, deps: map[string]core.DepState{}, res: &Result{Scenario: s},
-		tally: map[string]*JobSummary{}, starts: map[int]core.Time{}, pidJob: map[int]string{}}
+		tally: map[string]*JobSummary{}, starts: map[int]core.Time{}, pidJob: map[int]string{},
+		began: map[string][]core.Time{}}
 	r.w = NewWorld(s.scripts())
 	seed := s.Seed
 	if o.Seed != nil {
@@ -256,6 +258,7 @@ func (r *runner) observe(now core.Time, ev core.Event) {
 	switch e := ev.(type) {
 	case core.Spawned:
 		r.starts[e.PID], r.pidJob[e.PID] = now, e.Job
+		r.began[e.Job] = append(r.began[e.Job], now)
 		r.job(e.Job).Starts++
 	case core.SpawnFailed:
 		r.job(e.Job).Starts++
