@@ -67,10 +67,48 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: %s: the config does not parse:\n%w", s.File, err)
 	}
+	if err := s.checkNames(cfg); err != nil {
+		return nil, err
+	}
 	r.load(cfg)
 	r.play(o.Samples)
 	r.finish()
 	return r.res, nil
+}
+
+// checkNames rejects job behaviours and crashes that name a job found in
+// neither the config nor any edit: a typo there would silently do nothing.
+func (s *Scenario) checkNames(cfg *confgrammar.Config) error {
+	known := map[string]bool{}
+	add := func(c *confgrammar.Config) {
+		for _, j := range c.Jobs {
+			known[j.Name] = true
+		}
+	}
+	add(cfg)
+	for _, e := range s.Events {
+		if e.Edit != nil {
+			if c, err := confgrammar.Parse("edit", []byte(*e.Edit)); err == nil {
+				add(c)
+			}
+		}
+	}
+	names := make([]string, 0, len(s.Jobs))
+	for n := range s.Jobs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if !known[n] {
+			return fmt.Errorf("sim: %s: jobs: no job named %q in the config or any edit", s.File, n)
+		}
+	}
+	for _, e := range s.Events {
+		if e.Crash != nil && !known[e.Crash.Job] {
+			return s.errorf(e.Line, "crash: no job named %q in the config or any edit", e.Crash.Job)
+		}
+	}
+	return nil
 }
 
 func (s *Scenario) configName(override string) string {

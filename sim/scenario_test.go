@@ -91,3 +91,18 @@ func TestSameSeedSameRun(t *testing.T) {
 		t.Fatal("different seeds gave the same random run")
 	}
 }
+
+func TestScenarioUnknownJobNames(t *testing.T) {
+	for src, want := range map[string]string{
+		"name: x\nconfig: \"job {\\nname a\\ncmd /a\\n}\\n\"\njobs:\n  b: {runs: [{for: 1s}]}\n":          `s.yaml: jobs: no job named "b"`,
+		"name: x\nconfig: \"job {\\nname a\\ncmd /a\\n}\\n\"\nevents:\n  - at: 1s\n    crash: {job: c}\n": `s.yaml:4: crash: no job named "c"`,
+	} {
+		s, err := ParseScenario("s.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := RunScenario(s, RunOptions{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to contain %q", err, want)
+		}
+	}
+}
