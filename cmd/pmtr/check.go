@@ -5,16 +5,12 @@ import (
 	"io"
 
 	"pmtr/confgrammar"
-	"pmtr/live"
 )
 
 // testConfig implements pmtr -t: exit 0 and a one-line summary for a valid
 // file, exit 1 with every error and "parse failed" for an invalid one.
 func testConfig(o options, stdout, stderr io.Writer) int {
-	cfg, _, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr: %s\n", s) })
-	if err == nil {
-		err = live.CheckInterfaces(o.config, cfg)
-	}
+	cfg, _, err := readChecked(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr: %s\n", s) })
 	if err != nil {
 		reportParseError(stderr, o.config, err)
 		return 1

@@ -24,10 +24,7 @@ const readyEnv = "PMTR_READY_FD"
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
 	sigs := live.CatchSignals() // from now on a TERM or HUP is handled, not fatal
-	cfg, src, err := live.ReadConfig(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
-	if err == nil {
-		err = live.CheckInterfaces(o.config, cfg)
-	}
+	cfg, src, err := readChecked(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
 	if err != nil {
 		reportParseError(stderr, o.config, err)
 		return 1
@@ -69,6 +66,16 @@ func supervise(o options, lo live.Options, readyFD string) int {
 		return 1
 	}
 	return 0
+}
+
+// readChecked reads and parses the config (creating it if missing) and
+// checks what parsing cannot: that report interfaces exist.
+func readChecked(path string, note func(string)) (*confgrammar.Config, []byte, error) {
+	cfg, src, err := live.ReadConfig(path, note)
+	if err == nil {
+		err = live.CheckInterfaces(path, cfg)
+	}
+	return cfg, src, err
 }
 
 func reportParseError(w io.Writer, file string, err error) {
