@@ -43,14 +43,22 @@ type Spawned struct {
 	PID     int
 }
 
-// SpawnFailed: the process could not be started; Reason is the log line
+// SpawnFailed: no process could be started; Reason is the log line
 // (e.g. "can't exec /x: No such file or directory"). It counts as an exit
 // with status 255.
 type SpawnFailed struct {
 	Job     string
 	Attempt uint64
-	PID     int // the helper's pid when one existed, else 0
 	Reason  string
+}
+
+// ExecFailed: the process PID of Job was started (Spawned came first) but
+// could not become the job's program; Reason is the log line. Its exit
+// (status 255) follows as an Exited event.
+type ExecFailed struct {
+	Job    string
+	PID    int
+	Reason string
 }
 
 // Exited: a child was reaped. Signal is non-zero when it was killed.
@@ -77,6 +85,7 @@ func (ConfigLoaded) isEvent()   {}
 func (ConfigRejected) isEvent() {}
 func (Spawned) isEvent()        {}
 func (SpawnFailed) isEvent()    {}
+func (ExecFailed) isEvent()     {}
 func (Exited) isEvent()         {}
 func (DepChanged) isEvent()     {}
 func (Control) isEvent()        {}
@@ -99,7 +108,11 @@ func (e Spawned) String() string {
 }
 
 func (e SpawnFailed) String() string {
-	return fmt.Sprintf("spawn-failed %s attempt=%d pid=%d reason=%q", e.Job, e.Attempt, e.PID, e.Reason)
+	return fmt.Sprintf("spawn-failed %s attempt=%d reason=%q", e.Job, e.Attempt, e.Reason)
+}
+
+func (e ExecFailed) String() string {
+	return fmt.Sprintf("exec-failed %s pid=%d reason=%q", e.Job, e.PID, e.Reason)
 }
 
 func (e Exited) String() string {

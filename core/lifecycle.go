@@ -98,14 +98,8 @@ func (m *Machine) onSpawned(e Spawned) {
 func (m *Machine) onSpawnFailed(e SpawnFailed) {
 	j := m.findStarting(e.Job, e.Attempt)
 	m.logf(Error, "%s", e.Reason)
-	if e.PID > 0 {
-		m.failed[e.PID] = true
-	}
 	if j == nil {
 		return
-	}
-	if e.PID > 0 {
-		m.logf(Info, "job %s [%d] exited after 0 sec: exit status 255", j.name, e.PID)
 	}
 	j.lastExit = "exit status 255"
 	// A stop asked for while starting has nothing left to stop: the failed
@@ -115,13 +109,15 @@ func (m *Machine) onSpawnFailed(e SpawnFailed) {
 	m.afterExit(j, 255, 0, 0)
 }
 
+// onExecFailed logs why a started process could not run the job's program,
+// before its exit is logged (as C pmtr's child did).
+func (m *Machine) onExecFailed(e ExecFailed) {
+	m.logf(Error, "%s", e.Reason)
+}
+
 func (m *Machine) onExited(e Exited) {
 	j := m.byPID[e.PID]
 	if j == nil {
-		if m.failed[e.PID] {
-			delete(m.failed, e.PID)
-			return
-		}
 		m.logf(Debug, "reaped orphan process %d", e.PID)
 		return
 	}

@@ -12,7 +12,6 @@ type Machine struct {
 	jobs     []*job            // start order; removed-but-alive jobs at the end
 	byName   map[string]*job   // current (not deleted) jobs; lookup only
 	byPID    map[int]*job      // jobs with a live process; lookup only
-	failed   map[int]bool      // pids of failed spawns whose exit is expected
 	spawning map[spawnKey]*job // Spawn emitted, no answer yet
 	deps     map[string]DepState
 	wakes    wakeHeap
@@ -37,7 +36,6 @@ func New() *Machine {
 	return &Machine{
 		byName:   map[string]*job{},
 		byPID:    map[int]*job{},
-		failed:   map[int]bool{},
 		spawning: map[spawnKey]*job{},
 		deps:     map[string]DepState{},
 		gate:     -1,
@@ -63,6 +61,8 @@ func (m *Machine) Step(now Time, ev Event) {
 		m.onSpawned(e)
 	case SpawnFailed:
 		m.onSpawnFailed(e)
+	case ExecFailed:
+		m.onExecFailed(e)
 	case Exited:
 		m.onExited(e)
 	case DepChanged:

@@ -303,7 +303,7 @@ cmd /bin/added
 	expectLogs(t, w, "+20.000s rescanning job configuration", "+20.000s sending SIGTERM to job changed [101]",
 		"+20.000s sending SIGTERM to job removed(deleted) [102]",
 		"+20.000s started job finished [104]", "+20.000s started job added [105]",
-		"+20.000s job removed(deleted) [102] exited after 20 sec: signal 15", "+20.000s started job changed [106]")
+		"+20.000s started job changed [106]", "+20.000s job removed(deleted) [102] exited after 20 sec: signal 15")
 	expectNoLog(t, w, "SIGTERM to job same")
 }
 

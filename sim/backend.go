@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pmtr/core"
+	"pmtr/driver"
 )
 
 // Run is one simulated process lifetime.
@@ -18,7 +19,8 @@ type Run struct {
 	Signal     int           // or the signal it dies of (non-zero wins)
 	IgnoreTerm bool          // SIGTERM does nothing; only SIGKILL ends it
 	StopDelay  time.Duration // time from SIGTERM to exit
-	SpawnError string        // non-empty: the spawn fails with this errno name
+	SpawnError string        // non-empty: no process starts; the error's errno name
+	ExecError  string        // non-empty: the process starts (as a helper does) but its exec fails
 	Orphans    int           // processes it leaves behind, reparented to pmtr
 }
 
@@ -41,11 +43,16 @@ type proc struct {
 	exitAt core.Time // scheduled exit, or core.Never
 	exitEv core.Exited
 	run    Run
-	orphan bool
 }
 
-// Backend is the simulated process table.
+// Backend is the simulated world of a driver: a process table, files and
+// virtual time. Answers to the driver's requests (spawns, reads) come back
+// through Next after the step that asked, as they do live; exits come at
+// their scheduled times.
 type Backend struct {
+	now      core.Time
+	limit    core.Time      // Next pauses rather than pass this time
+	inbox    []driver.Input // answers and outside inputs due now, in order
 	nextPID  int
 	procs    map[int]*proc
 	queue    evQueue
@@ -53,8 +60,14 @@ type Backend struct {
 	scripts  map[string]*Script
 	runs     map[string]int // spawns so far, per job
 	failNext string         // one-shot spawn failure, for property tests
+	execNext string         // one-shot exec failure, for property tests
 	rng      *rand.Rand
+	files    map[string]string        // config files by path
+	deps     map[string]core.DepState // dependency files by resolved path
+	Setup    driver.Setup             // the last setup the driver applied
 }
+
+var _ driver.Backend = (*Backend)(nil)
 
 // NewBackend returns an empty process table; pids start at 100.
 func NewBackend(scripts map[string]*Script) *Backend {
@@ -62,7 +75,7 @@ func NewBackend(scripts map[string]*Script) *Backend {
 		scripts = map[string]*Script{}
 	}
 	return &Backend{nextPID: 100, procs: map[int]*proc{}, scripts: scripts, runs: map[string]int{},
-		rng: rand.New(rand.NewPCG(1, 2))}
+		rng: rand.New(rand.NewPCG(1, 2)), files: map[string]string{}, deps: map[string]core.DepState{}}
 }
 
 // Seed sets the source of random run lengths (ForMax); the same seed gives
@@ -72,40 +85,62 @@ func (b *Backend) Seed(seed uint64) { b.rng = rand.New(rand.NewPCG(seed, seed^0x
 // FailNextSpawn makes the next spawn fail with errno (e.g. "ENOENT").
 func (b *Backend) FailNextSpawn(errno string) { b.failNext = errno }
 
-// Apply performs the core's effects at now. Spawn results come back at once
-// (as live reports them before anything else happens); exits are scheduled.
-func (b *Backend) Apply(now core.Time, effects []core.Effect) []core.Event {
-	var out []core.Event
-	for _, e := range effects {
-		switch e := e.(type) {
-		case core.Spawn:
-			out = append(out, b.spawn(now, e))
-		case core.Kill:
-			b.kill(now, e)
-		}
+// FailNextExec makes the next spawn start a process whose exec fails.
+func (b *Backend) FailNextExec(errno string) { b.execNext = errno }
+
+// SetFile writes a config file.
+func (b *Backend) SetFile(path, text string) { b.files[path] = text }
+
+// SetDep sets a dependency file's state.
+func (b *Backend) SetDep(st core.DepState) { b.deps[st.Path] = st }
+
+// Inject queues an input from outside (an edit's reload, a control
+// message, a signal) to be handled now.
+func (b *Backend) Inject(in driver.Input) { b.inbox = append(b.inbox, in) }
+
+// Now is the virtual time.
+func (b *Backend) Now() core.Time { return b.now }
+
+// Next hands out queued inputs first, then the earlier of the next exit and
+// the deadline (an exit first on a tie); it returns nil, with the time at
+// the limit, when nothing is due by then.
+func (b *Backend) Next(deadline core.Time) driver.Input {
+	if len(b.inbox) > 0 {
+		in := b.inbox[0]
+		b.inbox = b.inbox[1:]
+		return in
 	}
-	return out
+	at, ok := b.nextExit()
+	if deadline != core.Never && (!ok || deadline < at) {
+		at, ok = deadline, true
+	}
+	if !ok || at > b.limit {
+		b.now = max(b.now, b.limit)
+		return nil
+	}
+	b.now = max(b.now, at)
+	if ev, ok := b.due(); ok {
+		return ev
+	}
+	return driver.Tick{}
 }
 
-var errnoText = map[string]string{
-	"ENOENT": "No such file or directory",
-	"EACCES": "Permission denied",
-}
+func (b *Backend) answer(ev core.Event) { b.Inject(driver.Event{At: b.now, Ev: ev}) }
 
-func (b *Backend) spawn(now core.Time, e core.Spawn) core.Event {
+// Start answers a spawn from the job's script.
+func (b *Backend) Start(e core.Spawn) {
 	n := b.runs[e.Job]
 	b.runs[e.Job]++
 	r := b.scripts[e.Job].run(n)
 	if b.failNext != "" {
 		r.SpawnError, b.failNext = b.failNext, ""
 	}
+	if b.execNext != "" {
+		r.ExecError, b.execNext = b.execNext, ""
+	}
 	if r.SpawnError != "" {
-		text := errnoText[r.SpawnError]
-		if text == "" {
-			text = r.SpawnError
-		}
-		return core.SpawnFailed{Job: e.Job, Attempt: e.Attempt,
-			Reason: fmt.Sprintf("can't exec %s: %s", argv0(e), text)}
+		b.answer(core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: execText(e, r.SpawnError)})
+		return
 	}
 	if r.ForMax > r.For {
 		r.For += time.Duration(b.rng.Int64N(int64(r.ForMax - r.For + 1)))
@@ -113,10 +148,28 @@ func (b *Backend) spawn(now core.Time, e core.Spawn) core.Event {
 	p := &proc{pid: b.nextPID, job: e.Job, run: r, exitAt: core.Never}
 	b.nextPID++
 	b.procs[p.pid] = p
-	if r.For > 0 {
-		b.schedule(p, now+core.Time(r.For), core.Exited{PID: p.pid, Status: r.Exit, Signal: r.Signal})
+	b.answer(core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: p.pid})
+	switch {
+	case r.ExecError != "":
+		b.answer(core.ExecFailed{Job: e.Job, PID: p.pid, Reason: execText(e, r.ExecError)})
+		p.run.Orphans = 0
+		b.schedule(p, b.now, core.Exited{PID: p.pid, Status: 255})
+	case r.For > 0:
+		b.schedule(p, b.now+core.Time(r.For), core.Exited{PID: p.pid, Status: r.Exit, Signal: r.Signal})
 	}
-	return core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: p.pid}
+}
+
+var errnoText = map[string]string{
+	"ENOENT": "No such file or directory",
+	"EACCES": "Permission denied",
+}
+
+func execText(e core.Spawn, errno string) string {
+	text := errnoText[errno]
+	if text == "" {
+		text = errno
+	}
+	return fmt.Sprintf("can't exec %s: %s", argv0(e), text)
 }
 
 func argv0(e core.Spawn) string {
@@ -126,20 +179,50 @@ func argv0(e core.Spawn) string {
 	return e.Spec.Cmd[0]
 }
 
-func (b *Backend) kill(now core.Time, e core.Kill) {
+// Signal delivers a signal to a process by its script.
+func (b *Backend) Signal(e core.Kill) {
 	p := b.procs[e.PID]
 	if p == nil {
 		return
 	}
 	switch {
 	case e.Signal == core.SIGKILL:
-		b.schedule(p, now, core.Exited{PID: p.pid, Signal: core.SIGKILL})
+		b.schedule(p, b.now, core.Exited{PID: p.pid, Signal: core.SIGKILL})
 	case e.Signal == core.SIGTERM && !p.run.IgnoreTerm:
-		at := now + core.Time(p.run.StopDelay)
+		at := b.now + core.Time(p.run.StopDelay)
 		if p.exitAt == core.Never || at < p.exitAt {
 			b.schedule(p, at, core.Exited{PID: p.pid, Signal: core.SIGTERM})
 		}
 	}
+}
+
+// Report and Log are seen in the transcript (the driver's hooks).
+func (b *Backend) Report(string)          {}
+func (b *Backend) Log(core.Level, string) {}
+
+// Apply records the setup.
+func (b *Backend) Apply(s driver.Setup) { b.Setup = s }
+
+// Read answers from the simulated files. A dependency never set exists
+// with empty content.
+func (b *Backend) Read(r driver.ReadRequest) {
+	f := driver.FilesRead{Seq: r.Seq}
+	if r.Config != "" {
+		text, ok := b.files[r.Config]
+		if ok {
+			f.Source = []byte(text)
+		} else {
+			f.ConfigErr = fmt.Errorf("can't open %s: No such file or directory", r.Config)
+		}
+	}
+	for _, p := range r.Deps {
+		st, ok := b.deps[p]
+		if !ok {
+			st = depState(p, "", false)
+		}
+		f.Deps = append(f.Deps, st)
+	}
+	b.Inject(f)
 }
 
 func (b *Backend) schedule(p *proc, at core.Time, ev core.Exited) {
@@ -148,9 +231,8 @@ func (b *Backend) schedule(p *proc, at core.Time, ev core.Exited) {
 	heap.Push(&b.queue, pending{at: at, seq: b.seq, pid: p.pid})
 }
 
-// Next is the time of the next scheduled exit; ok is false when none is.
-// (A time is returned with ok because an exit may be due at +0s.)
-func (b *Backend) Next() (at core.Time, ok bool) {
+// nextExit is the time of the next scheduled exit; ok is false when none is.
+func (b *Backend) nextExit() (at core.Time, ok bool) {
 	for len(b.queue) > 0 {
 		q := b.queue[0]
 		if p := b.procs[q.pid]; p != nil && p.exitAt == q.at {
@@ -161,21 +243,21 @@ func (b *Backend) Next() (at core.Time, ok bool) {
 	return 0, false
 }
 
-// Due returns the exits that happen by now, in time order, and removes those
-// processes. A dying job's orphans are reaped right after it.
-func (b *Backend) Due(now core.Time) []core.Event {
-	var out []core.Event
-	for t, ok := b.Next(); ok && t <= now; t, ok = b.Next() {
-		q := heap.Pop(&b.queue).(pending)
-		p := b.procs[q.pid]
-		delete(b.procs, p.pid)
-		out = append(out, p.exitEv)
-		for i := 0; i < p.run.Orphans; i++ {
-			out = append(out, core.Exited{PID: b.nextPID})
-			b.nextPID++
-		}
+// due returns the first exit due by now and removes that process; its
+// orphans' exits are queued right after it.
+func (b *Backend) due() (driver.Input, bool) {
+	t, ok := b.nextExit()
+	if !ok || t > b.now {
+		return nil, false
 	}
-	return out
+	q := heap.Pop(&b.queue).(pending)
+	p := b.procs[q.pid]
+	delete(b.procs, p.pid)
+	for i := 0; i < p.run.Orphans; i++ {
+		b.answer(core.Exited{PID: b.nextPID})
+		b.nextPID++
+	}
+	return driver.Event{At: b.now, Ev: p.exitEv}, true
 }
 
 // Live lists the pids of running simulated processes, ascending.
@@ -189,9 +271,9 @@ func (b *Backend) Live() []int {
 }
 
 // Crash ends a live process now, as if it died by itself.
-func (b *Backend) Crash(now core.Time, pid, status, signal int) {
+func (b *Backend) Crash(pid, status, signal int) {
 	if p := b.procs[pid]; p != nil {
-		b.schedule(p, now, core.Exited{PID: pid, Status: status, Signal: signal})
+		b.schedule(p, b.now, core.Exited{PID: pid, Status: status, Signal: signal})
 	}
 }
 

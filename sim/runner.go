@@ -11,7 +11,7 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
-	"pmtr/udp"
+	"pmtr/driver"
 )
 
 // RunOptions adjust a scenario run from the command line.
@@ -35,8 +35,6 @@ type Result struct {
 type runner struct {
 	s      *Scenario
 	w      *World
-	conf   string // config text in force
-	deps   map[string]core.DepState
 	res    *Result
 	tally  map[string]*JobSummary
 	starts map[int]core.Time // live pid -> start time
@@ -44,24 +42,14 @@ type runner struct {
 	began  map[string][]core.Time // job -> when each of its processes started
 }
 
+// simConfig is the config file's name inside a simulated run.
+const simConfig = "pmtr.conf"
+
 // RunScenario runs s in virtual time and checks its expectations.
 func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	conf, err := s.configText(o.ConfigFile)
 	if err != nil {
 		return nil, err
-	}
-	r := &runner{s: s, conf: conf, deps: map[string]core.DepState{}, res: &Result{Scenario: s},
-		tally: map[string]*JobSummary{}, starts: map[int]core.Time{}, pidJob: map[int]string{},
-		began: map[string][]core.Time{}}
-	r.w = NewWorld(s.scripts())
-	seed := s.Seed
-	if o.Seed != nil {
-		seed = *o.Seed
-	}
-	r.w.B.Seed(seed)
-	r.w.OnEvent = r.observe
-	for path, d := range s.Deps {
-		r.deps[absDep(path)] = depState(absDep(path), d.Content, d.Missing)
 	}
 	cfg, err := confgrammar.Parse(s.configName(o.ConfigFile), []byte(conf))
 	if err != nil {
@@ -70,7 +58,21 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	if err := s.checkNames(cfg); err != nil {
 		return nil, err
 	}
-	r.load(cfg)
+	r := &runner{s: s, res: &Result{Scenario: s},
+		tally: map[string]*JobSummary{}, starts: map[int]core.Time{}, pidJob: map[int]string{},
+		began: map[string][]core.Time{}}
+	r.w = NewWorldWith(s.scripts(), driver.Options{ConfigPath: simConfig, Cwd: "/", Initial: cfg, Source: []byte(conf)})
+	seed := s.Seed
+	if o.Seed != nil {
+		seed = *o.Seed
+	}
+	r.w.B.Seed(seed)
+	r.w.OnEvent = r.observe
+	r.w.B.SetFile(simConfig, conf)
+	for path, d := range s.Deps {
+		r.w.B.SetDep(depState(absDep(path), d.Content, d.Missing))
+	}
+	r.w.Start()
 	r.play(o.Samples)
 	r.finish()
 	return r.res, nil
@@ -145,7 +147,8 @@ func (s *Scenario) scripts() map[string]*Script {
 		sc := &Script{}
 		for _, p := range plan.Runs {
 			run := Run{For: time.Duration(p.For), Exit: p.Exit, Signal: p.Signal, IgnoreTerm: p.IgnoreTerm,
-				StopDelay: time.Duration(p.StopDelay), SpawnError: p.SpawnError, Orphans: p.Orphans}
+				StopDelay: time.Duration(p.StopDelay), SpawnError: p.SpawnError, ExecError: p.ExecError,
+				Orphans: p.Orphans}
 			if len(p.ForRandom) == 2 {
 				run.For, run.ForMax = time.Duration(p.ForRandom[0]), time.Duration(p.ForRandom[1])
 			}
@@ -170,25 +173,6 @@ func depState(path, content string, missing bool) core.DepState {
 	}
 	sum := sha256.Sum256([]byte(content))
 	return core.DepState{Path: path, Hash: hex.EncodeToString(sum[:8])}
-}
-
-// load delivers cfg with the state of each of its dependencies.
-func (r *runner) load(cfg *confgrammar.Config) {
-	var states []core.DepState
-	for i := range cfg.Jobs {
-		cfg.Jobs[i].Depends = cfg.Jobs[i].DependPaths("/")
-		for _, p := range cfg.Jobs[i].Depends {
-			st, ok := r.deps[p]
-			if !ok {
-				st = depState(p, "", false)
-				r.deps[p] = st
-			}
-			if !slices.ContainsFunc(states, func(s core.DepState) bool { return s.Path == p }) {
-				states = append(states, st)
-			}
-		}
-	}
-	r.w.Load(cfg, states...)
 }
 
 // agenda item kinds, in the order they run at one instant.
@@ -240,20 +224,21 @@ func (r *runner) play(samples int) {
 	r.w.RunUntil(end)
 }
 
-// apply performs one outside event at the current time.
+// apply performs one outside event at the current time, as the daemon
+// would receive it: a save or a dependency change is a watched file that
+// changed, a control message is text to decode.
 func (r *runner) apply(e TimedEvent) {
 	switch {
 	case e.Edit != nil:
-		r.conf = *e.Edit
-		r.reload()
+		r.w.B.SetFile(simConfig, *e.Edit)
+		r.w.Input(driver.Reload{})
 	case e.Sighup:
-		r.reload()
+		r.w.Input(driver.Reload{Force: true})
 	case e.Dep != nil:
-		st := depState(absDep(e.Dep.Path), e.Dep.Content, e.Dep.Missing)
-		r.deps[st.Path] = st
-		r.w.Step(core.DepChanged(st))
+		r.w.B.SetDep(depState(absDep(e.Dep.Path), e.Dep.Content, e.Dep.Missing))
+		r.w.Input(driver.Reload{})
 	case e.Control != "":
-		r.control(e.Control)
+		r.w.Input(driver.ControlText{From: "sim", Text: e.Control})
 	case e.Shutdown:
 		r.w.Step(core.Shutdown{Signal: 15})
 	case e.Crash != nil:
@@ -261,31 +246,11 @@ func (r *runner) apply(e TimedEvent) {
 	}
 }
 
-// control applies a control message as the daemon decodes a datagram.
-func (r *runner) control(msg string) {
-	cmds, err := udp.ParseControl(msg)
-	for _, c := range cmds {
-		r.w.Step(core.Control{Verb: c.Verb, Names: c.Names, From: "sim"})
-	}
-	if err != nil {
-		r.w.Step(core.Control{Verb: "invalid", From: "sim"})
-	}
-}
-
-func (r *runner) reload() {
-	cfg, err := confgrammar.Parse("pmtr.conf", []byte(r.conf))
-	if err != nil {
-		r.w.Step(core.ConfigRejected{File: "pmtr.conf", Errors: confgrammar.Messages(err)})
-		return
-	}
-	r.load(cfg)
-}
-
 func (r *runner) crash(c *Crash) {
 	for _, st := range r.w.M.Status() {
 		if st.Name == c.Job && st.PID != 0 {
-			r.w.B.Crash(r.w.Now, st.PID, c.Exit, c.Signal)
-			r.w.Pump()
+			r.w.B.Crash(st.PID, c.Exit, c.Signal)
+			r.w.RunUntil(r.w.Now)
 			return
 		}
 	}

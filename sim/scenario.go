@@ -39,7 +39,8 @@ type RunPlan struct {
 	Signal     int        `yaml:"signal"`      // or death by this signal
 	IgnoreTerm bool       `yaml:"ignore_term"` // only SIGKILL ends it
 	StopDelay  Duration   `yaml:"stop_delay"`  // time from SIGTERM to exit
-	SpawnError string     `yaml:"spawn_error"` // ENOENT, EACCES: the exec fails
+	SpawnError string     `yaml:"spawn_error"` // ENOENT, EACCES: the exec fails, no process
+	ExecError  string     `yaml:"exec_error"`  // the process starts, its exec fails (helper jobs)
 	Orphans    int        `yaml:"orphans"`     // processes it leaves behind
 }
 

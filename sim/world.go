@@ -6,14 +6,16 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/driver"
 )
 
-// World is a core.Machine wired to a simulated Backend in virtual time: the
-// same loop the live driver runs, with time jumping from one deadline or
-// scripted exit to the next.
+// World is the shared driver run on the simulated Backend in virtual time:
+// the daemon's own loop, with time jumping from one deadline or scripted
+// exit to the next.
 type World struct {
-	M   *core.Machine
+	M   *core.Machine // the driver's machine, for Status
 	B   *Backend
+	D   *driver.Driver
 	Now core.Time
 
 	// OnEvent and OnEffect, when set, see every event before the machine
@@ -26,7 +28,6 @@ type World struct {
 	lines   []string
 	journal []Call
 	gen     uint64
-	done    bool
 }
 
 // Call is one call made on the machine: Step (Ev set), Tick, or Ready (Read).
@@ -60,14 +61,54 @@ func Replay(calls []Call) string {
 // Journal is every call made on the machine so far, for Replay.
 func (w *World) Journal() []Call { return w.journal }
 
-func (w *World) ready() core.Ready {
-	w.journal = append(w.journal, Call{Now: w.Now, Read: true})
-	return w.M.Ready()
+// NewWorld returns a world at +0s with no config loaded; its config file
+// is "pmtr.conf" and dependencies resolve from "/".
+func NewWorld(scripts map[string]*Script) *World {
+	return NewWorldWith(scripts, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
 }
 
-// NewWorld returns a world at +0s with no config loaded.
-func NewWorld(scripts map[string]*Script) *World {
-	return &World{M: core.New(), B: NewBackend(scripts)}
+// NewWorldWith returns a world whose driver has the options o (its hooks are
+// the world's).
+func NewWorldWith(scripts map[string]*Script, o driver.Options) *World {
+	w := &World{B: NewBackend(scripts)}
+	o.Hooks = driver.Hooks{OnEvent: w.onEvent, OnTick: w.onTick, OnEffect: w.onEffect, OnReady: w.onReady}
+	w.D = driver.New(w.B, o)
+	w.M = w.D.Machine()
+	return w
+}
+
+func (w *World) onEvent(now core.Time, ev core.Event) {
+	w.Now = now
+	if w.OnEvent != nil {
+		w.OnEvent(now, ev)
+	}
+	w.lines = append(w.lines, fmt.Sprintf("%v > %v", now, ev))
+	w.journal = append(w.journal, Call{Now: now, Ev: ev})
+}
+
+func (w *World) onTick(now core.Time) {
+	w.Now = now
+	w.journal = append(w.journal, Call{Now: now})
+}
+
+func (w *World) onEffect(now core.Time, e core.Effect) {
+	w.lines = append(w.lines, fmt.Sprintf("%v < %v", now, e))
+	if w.OnEffect != nil {
+		w.OnEffect(now, e)
+	}
+}
+
+func (w *World) onReady(now core.Time, rd core.Ready) {
+	w.journal = append(w.journal, Call{Now: now, Read: true})
+	if w.OnReady != nil {
+		w.OnReady(now, rd)
+	}
+}
+
+// Start loads the driver's initial config and runs until quiet.
+func (w *World) Start() {
+	w.D.Start()
+	w.RunUntil(w.Now)
 }
 
 // Load delivers a parsed config with the given dependency states.
@@ -86,88 +127,26 @@ func (w *World) LoadText(src string, deps ...core.DepState) error {
 	return nil
 }
 
-// Step feeds one event now and everything the backend answers at once.
-func (w *World) Step(ev core.Event) {
-	w.feed(ev)
-	w.Pump()
+// Step feeds one event now and handles everything that follows at once.
+func (w *World) Step(ev core.Event) { w.Input(driver.Event{At: w.B.Now(), Ev: ev}) }
+
+// Input hands the driver one input now and runs until quiet.
+func (w *World) Input(in driver.Input) {
+	w.B.Inject(in)
+	w.RunUntil(w.Now)
 }
 
-func (w *World) feed(ev core.Event) {
-	if w.OnEvent != nil {
-		w.OnEvent(w.Now, ev)
-	}
-	w.lines = append(w.lines, fmt.Sprintf("%v > %v", w.Now, ev))
-	w.journal = append(w.journal, Call{Now: w.Now, Ev: ev})
-	w.M.Step(w.Now, ev)
-}
-
-// Tick tells the machine the time now.
-func (w *World) Tick() {
-	w.journal = append(w.journal, Call{Now: w.Now})
-	w.M.Tick(w.Now)
-	w.Pump()
-}
-
-// Pump drains Ready, hands effects to the backend and feeds back its
-// immediate answers until the machine is quiet. It returns the deadline.
-func (w *World) Pump() core.Time {
-	for {
-		rd := w.ready()
-		for _, e := range rd.Effects {
-			w.lines = append(w.lines, fmt.Sprintf("%v < %v", w.Now, e))
-			if w.OnEffect != nil {
-				w.OnEffect(w.Now, e)
-			}
-		}
-		if w.OnReady != nil {
-			w.OnReady(w.Now, rd)
-		}
-		w.done = w.done || rd.Done
-		answers := append(w.B.Apply(w.Now, rd.Effects), w.B.Due(w.Now)...)
-		if len(answers) == 0 {
-			return rd.Deadline
-		}
-		for _, ev := range answers {
-			w.feed(ev)
-		}
-	}
-}
-
-// next is the earliest of the machine's deadline and the backend's next exit.
-func (w *World) next() (core.Time, bool) {
-	rd := w.ready() // Pump has left no effects behind
-	if len(rd.Effects) > 0 {
-		panic(fmt.Sprintf("sim: effects left behind: %v", rd.Effects))
-	}
-	at, ok := w.B.Next()
-	if rd.Deadline != core.Never && (!ok || rd.Deadline < at) {
-		return rd.Deadline, true
-	}
-	return at, ok
-}
-
-// RunUntil moves time forward to t, delivering every exit and deadline on
-// the way in time order, and stops early once shutdown has completed.
+// RunUntil moves time forward to t, delivering every answer, exit and
+// deadline on the way in time order, and stops early once shutdown has
+// completed.
 func (w *World) RunUntil(t core.Time) {
-	for !w.done {
-		at, ok := w.next()
-		if !ok || at > t {
-			break
-		}
-		w.Now = max(at, w.Now)
-		for _, ev := range w.B.Due(w.Now) {
-			w.Step(ev)
-		}
-		w.Tick()
-	}
-	if t > w.Now {
-		w.Now = t
-		w.Tick()
-	}
+	w.B.limit = max(t, w.B.now)
+	w.D.Run()
+	w.Now = w.B.Now()
 }
 
 // Done reports whether shutdown has completed.
-func (w *World) Done() bool { return w.done }
+func (w *World) Done() bool { return w.D.Done() }
 
 // Transcript is every event (">") and effect ("<") so far, one per line.
 func (w *World) Transcript() string { return strings.Join(w.lines, "\n") }

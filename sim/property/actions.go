@@ -26,15 +26,20 @@ func (s *Model) Crash(t *rapid.T) {
 	pid := rapid.SampledFrom(live).Draw(t, "pid")
 	status := rapid.SampledFrom([]int{0, 1, 33, 255}).Draw(t, "status")
 	signal := rapid.SampledFrom([]int{0, 0, 9, 11}).Draw(t, "signal")
-	s.w.B.Crash(s.now(), pid, status, signal)
-	for _, ev := range s.w.B.Due(s.now()) {
-		s.step(t, ev)
-	}
+	s.w.B.Crash(pid, status, signal)
+	s.w.RunUntil(s.now())
+	s.fail(t)
 }
 
-// FailSpawn makes the next spawn fail as exec would.
+// FailSpawn makes the next spawn fail as exec would: with no process
+// (direct start) or in a process that then exits 255 (helper start).
 func (s *Model) FailSpawn(t *rapid.T) {
-	s.w.B.FailNextSpawn(rapid.SampledFrom([]string{"ENOENT", "EACCES"}).Draw(t, "errno"))
+	errno := rapid.SampledFrom([]string{"ENOENT", "EACCES"}).Draw(t, "errno")
+	if rapid.Bool().Draw(t, "after fork") {
+		s.w.B.FailNextExec(errno)
+		return
+	}
+	s.w.B.FailNextSpawn(errno)
 }
 
 // Reload delivers a new random config.

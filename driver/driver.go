@@ -1,0 +1,172 @@
+// Package driver runs pmtr's core against a backend: it owns the loop
+// (wait for an input, step the core, perform its effects), config loading
+// (read, parse, check, resolve and hash dependencies), reload and reject,
+// control decoding, shutdown and the status snapshot. The live backend
+// (real processes) and the sim backend (virtual time) share it, so pmtr sim
+// decides exactly as the daemon does.
+//
+// The driver runs on one goroutine and never blocks but in Backend.Next:
+// every backend call returns at once and answers come back as inputs.
+package driver
+
+import (
+	"fmt"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+	"pmtr/udp"
+)
+
+// Options configure a driver.
+type Options struct {
+	ConfigPath string // the config file, as named to pmtr (log lines, reads)
+	Cwd        string // where relative dependencies resolve when a job has no dir
+	// Initial is the parsed config to start with and Source its bytes; nil:
+	// read ConfigPath first.
+	Initial *confgrammar.Config
+	Source  []byte
+	// Check runs host-dependent checks after a parse (nil: none).
+	Check func(file string, cfg *confgrammar.Config) error
+	Hooks Hooks
+}
+
+// Hooks see every call made on the core, for transcripts and tests.
+type Hooks struct {
+	OnEvent  func(now core.Time, ev core.Event)
+	OnTick   func(now core.Time)
+	OnEffect func(now core.Time, e core.Effect)
+	OnReady  func(now core.Time, rd core.Ready)
+}
+
+// Driver owns a core.Machine. It is not safe for concurrent use.
+type Driver struct {
+	o        Options
+	b        Backend
+	m        *core.Machine
+	now      core.Time // time of the last call on the core
+	gen      uint64
+	sum      [32]byte                 // content of the config in force
+	deps     map[string]core.DepState // last seen state of each dependency
+	ld       loader
+	deadline core.Time
+	done     bool
+}
+
+// New returns a driver; Start loads the first config.
+func New(b Backend, o Options) *Driver {
+	return &Driver{o: o, b: b, m: core.New(), deps: map[string]core.DepState{}, deadline: core.Never}
+}
+
+// Machine is the core the driver owns, for read-only inspection (Status).
+func (d *Driver) Machine() *core.Machine { return d.m }
+
+// Done reports whether shutdown has completed.
+func (d *Driver) Done() bool { return d.done }
+
+// Start loads the initial config (Options.Initial, else the file).
+func (d *Driver) Start() {
+	if d.o.Initial != nil {
+		d.prepare(d.o.Initial, d.o.Source)
+		return
+	}
+	d.reload(true)
+}
+
+// Run handles inputs until shutdown has completed (true) or the backend
+// pauses the run (false).
+func (d *Driver) Run() bool {
+	for !d.done {
+		in := d.b.Next(d.deadline)
+		if in == nil {
+			return false
+		}
+		d.Handle(in)
+	}
+	return true
+}
+
+// Handle acts on one input and performs what the core asks in response.
+func (d *Driver) Handle(in Input) {
+	switch e := in.(type) {
+	case Event:
+		d.step(e.At, e.Ev)
+		if e.Then != nil {
+			e.Then()
+		}
+	case Tick:
+		d.tick()
+	case Reload:
+		d.reload(e.Force)
+	case ControlText:
+		d.control(e)
+	case StatusQuery:
+		e.Reply <- d.Status()
+	case FilesRead:
+		d.onRead(e)
+	}
+}
+
+// step feeds one event to the core and performs the effects.
+func (d *Driver) step(at core.Time, ev core.Event) {
+	d.now = max(d.now, at)
+	if h := d.o.Hooks.OnEvent; h != nil {
+		h(d.now, ev)
+	}
+	d.m.Step(at, ev)
+	d.pump()
+}
+
+func (d *Driver) tick() {
+	d.now = max(d.now, d.b.Now())
+	if h := d.o.Hooks.OnTick; h != nil {
+		h(d.now)
+	}
+	d.m.Tick(d.now)
+	d.pump()
+}
+
+// pump performs the core's pending effects. None of them answers at once
+// (answers are inputs), so one Ready drains the core.
+func (d *Driver) pump() {
+	rd := d.m.Ready()
+	for _, e := range rd.Effects {
+		if h := d.o.Hooks.OnEffect; h != nil {
+			h(d.now, e)
+		}
+	}
+	if h := d.o.Hooks.OnReady; h != nil {
+		h(d.now, rd)
+	}
+	for _, e := range rd.Effects {
+		d.perform(e)
+	}
+	d.deadline, d.done = rd.Deadline, rd.Done
+}
+
+func (d *Driver) perform(e core.Effect) {
+	switch e := e.(type) {
+	case core.Log:
+		d.b.Log(e.Level, e.Text)
+	case core.Spawn:
+		d.b.Start(e)
+	case core.Kill:
+		d.b.Signal(e)
+	case core.Report:
+		d.b.Report(e.Body)
+	}
+}
+
+// control decodes a control message: each run of names after an enable,
+// disable or restart word is one command; a name before any verb makes
+// the message invalid (the core words that), after the commands before it.
+func (d *Driver) control(c ControlText) {
+	d.b.Log(core.Debug, fmt.Sprintf("received [%s] from %s", c.Text, c.From))
+	now := d.b.Now()
+	cmds, err := udp.ParseControl(c.Text)
+	for _, cmd := range cmds {
+		d.step(now, core.Control{Verb: cmd.Verb, Names: cmd.Names, From: c.From})
+	}
+	if err != nil {
+		d.step(now, core.Control{Verb: "invalid", From: c.From})
+	}
+}

@@ -1,0 +1,111 @@
+package driver
+
+import (
+	"fmt"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+)
+
+// Backend is the world as the driver sees it: live (real processes, real
+// time) or sim (virtual ones). Every method but Next returns at once; work
+// that may block is done elsewhere and answered later through Next.
+type Backend interface {
+	// Next waits for the next input or until the deadline passes (then it
+	// returns Tick). It returns nil when the run should pause (sim: the
+	// horizon is reached; live: never).
+	Next(deadline core.Time) Input
+	// Now is the time since the backend started.
+	Now() core.Time
+	// Start begins a spawn; Spawned or SpawnFailed comes back as an Event,
+	// and, for a process that then cannot run the program, ExecFailed.
+	Start(core.Spawn)
+	// Signal sends a signal to a job's process group.
+	Signal(core.Kill)
+	// Report sends a status report to the config's report destinations.
+	Report(body string)
+	// Log writes one line of pmtr's log.
+	Log(level core.Level, text string)
+	// Read reads the config file and hashes dependency files; FilesRead
+	// comes back with the request's Seq.
+	Read(ReadRequest)
+	// Apply sets up the outside-world part of a config in force: report
+	// destinations, control listeners and the files to watch.
+	Apply(Setup)
+}
+
+// Input is anything that reaches the driver. The set is closed: the types
+// below are all there are.
+type Input interface {
+	fmt.Stringer
+	isInput()
+}
+
+// Event carries a core event, stamped with the time it happened (an exit is
+// stamped when it is reaped, not when the driver gets to it). Then, if set,
+// runs once the effects of the event have been performed.
+type Event struct {
+	At   core.Time
+	Ev   core.Event
+	Then func()
+}
+
+// Tick: the deadline the driver gave to Next has passed.
+type Tick struct{}
+
+// Reload asks to read the config again: Force (SIGHUP, a command) applies
+// it even when its content has not changed; otherwise (a watched file
+// changed) only changes count, of the config or of dependencies.
+type Reload struct{ Force bool }
+
+// ControlText is a control message as received (already authenticated),
+// from the sender named From; the driver decodes it.
+type ControlText struct{ From, Text string }
+
+// StatusQuery asks for a snapshot; the driver sends one on Reply, which
+// must have room for it.
+type StatusQuery struct{ Reply chan<- Snapshot }
+
+// ReadRequest asks the backend for the config's bytes (when Config) and the
+// state of each dependency file in Deps.
+type ReadRequest struct {
+	Seq    uint64
+	Config string // path of the config file; "" = do not read it
+	Deps   []string
+}
+
+// FilesRead answers a ReadRequest.
+type FilesRead struct {
+	Seq       uint64
+	Source    []byte
+	ConfigErr error // the config could not be read (Source is nil)
+	Deps      []core.DepState
+}
+
+// Setup is the part of a config that the backend applies to the world.
+type Setup struct {
+	Reports []confgrammar.Report
+	Listens []confgrammar.Listen
+	Watch   []string // the config file and every dependency
+}
+
+func (Event) isInput()       {}
+func (Tick) isInput()        {}
+func (Reload) isInput()      {}
+func (ControlText) isInput() {}
+func (StatusQuery) isInput() {}
+func (FilesRead) isInput()   {}
+
+func (e Event) String() string { return fmt.Sprintf("event at %v: %v", e.At, e.Ev) }
+func (Tick) String() string    { return "tick" }
+func (r Reload) String() string {
+	if r.Force {
+		return "reload (forced)"
+	}
+	return "reload (if changed)"
+}
+func (c ControlText) String() string { return fmt.Sprintf("control %q from %s", c.Text, c.From) }
+func (StatusQuery) String() string   { return "status query" }
+func (f FilesRead) String() string {
+	return fmt.Sprintf("files-read seq=%d config=%d bytes deps=%d", f.Seq, len(f.Source), len(f.Deps))
+}

@@ -1,0 +1,141 @@
+package driver
+
+import (
+	"crypto/sha256"
+	"path/filepath"
+	"slices"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+)
+
+// loader is the state of config reading. One read is in flight at a time;
+// requests that come meanwhile are merged into one read after it.
+type loader struct {
+	seq       uint64
+	inflight  bool
+	newDeps   bool // the read in flight hashes a new config's dependencies
+	force     bool // the read in flight applies the config even if unchanged
+	want      bool // another read is due once this one is answered
+	wantForce bool
+	cfg       *confgrammar.Config // parsed, waiting for its dependencies
+	sum       [32]byte
+}
+
+// reload asks for the config and the dependencies to be read again.
+func (d *Driver) reload(force bool) {
+	d.ld.want = true
+	d.ld.wantForce = d.ld.wantForce || force
+	d.kick()
+}
+
+func (d *Driver) kick() {
+	if d.ld.inflight || !d.ld.want {
+		return
+	}
+	d.ld.want, d.ld.force, d.ld.wantForce = false, d.ld.wantForce, false
+	d.read(false, d.o.ConfigPath, d.depPaths())
+}
+
+func (d *Driver) read(newDeps bool, config string, deps []string) {
+	d.ld.seq++
+	d.ld.inflight, d.ld.newDeps = true, newDeps
+	d.b.Read(ReadRequest{Seq: d.ld.seq, Config: config, Deps: deps})
+}
+
+func (d *Driver) onRead(f FilesRead) {
+	if !d.ld.inflight || f.Seq != d.ld.seq {
+		return // not the read in flight: a backend bug, but harmless
+	}
+	d.ld.inflight = false
+	if d.ld.newDeps {
+		d.install(f.Deps)
+	} else {
+		d.reread(f)
+	}
+	d.kick()
+}
+
+// reread acts on a fresh read of the config and of the dependencies in
+// force: a changed (or forced) good config is prepared for loading; a bad
+// one is rejected and the running config stays, with its dependencies
+// checked for changes.
+func (d *Driver) reread(f FilesRead) {
+	if f.ConfigErr == nil && sha256.Sum256(f.Source) == d.sum && !d.ld.force {
+		d.depChanges(f.Deps)
+		return
+	}
+	err := f.ConfigErr
+	var cfg *confgrammar.Config
+	if err == nil {
+		cfg, err = confgrammar.Parse(d.o.ConfigPath, f.Source)
+	}
+	if err == nil && d.o.Check != nil {
+		err = d.o.Check(d.o.ConfigPath, cfg)
+	}
+	if err != nil {
+		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
+		d.depChanges(f.Deps)
+		return
+	}
+	d.prepare(cfg, f.Source)
+}
+
+// prepare resolves a parsed config's dependencies and asks for their state.
+func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
+	var paths []string
+	for i := range cfg.Jobs {
+		cfg.Jobs[i].Depends = cfg.Jobs[i].DependPaths(d.o.Cwd)
+		for _, p := range cfg.Jobs[i].Depends {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
+			}
+		}
+	}
+	d.ld.cfg, d.ld.sum = cfg, sha256.Sum256(src)
+	d.read(true, "", paths)
+}
+
+// install hands the prepared config to the core with its dependencies'
+// state, and sets the world up for it.
+func (d *Driver) install(states []core.DepState) {
+	cfg := d.ld.cfg
+	d.ld.cfg, d.sum = nil, d.ld.sum
+	d.deps = make(map[string]core.DepState, len(states))
+	watch := []string{d.absConfig()}
+	for _, st := range states {
+		d.deps[st.Path] = st
+		watch = append(watch, st.Path)
+	}
+	d.b.Apply(Setup{Reports: cfg.Reports, Listens: cfg.Listens, Watch: watch})
+	d.gen++
+	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: states})
+}
+
+// depChanges tells the core about each dependency whose state differs from
+// the one last seen.
+func (d *Driver) depChanges(states []core.DepState) {
+	for _, st := range states {
+		if old, ok := d.deps[st.Path]; ok && old != st {
+			d.deps[st.Path] = st
+			d.step(d.b.Now(), core.DepChanged(st))
+		}
+	}
+}
+
+// depPaths are the dependencies in force, sorted.
+func (d *Driver) depPaths() []string {
+	out := make([]string, 0, len(d.deps))
+	for p := range d.deps {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (d *Driver) absConfig() string {
+	if filepath.IsAbs(d.o.ConfigPath) {
+		return filepath.Clean(d.o.ConfigPath)
+	}
+	return filepath.Join(d.o.Cwd, d.o.ConfigPath)
+}

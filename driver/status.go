@@ -1,0 +1,42 @@
+package driver
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"pmtr/core"
+)
+
+// Snapshot is the state of every job at one time.
+type Snapshot struct {
+	Now  core.Time
+	Jobs []core.JobStatus
+}
+
+// Status is the snapshot now.
+func (d *Driver) Status() Snapshot {
+	return Snapshot{Now: max(d.now, d.b.Now()), Jobs: d.m.Status()}
+}
+
+// Table renders the snapshot as pmtr status prints it.
+func (s Snapshot) Table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", "LAST EXIT")
+	for _, j := range s.Jobs {
+		pid, last := "-", j.LastExit
+		if j.PID != 0 {
+			pid = fmt.Sprint(j.PID)
+		}
+		if last == "" {
+			last = "-"
+		}
+		if j.State == "waiting" {
+			last += fmt.Sprintf("; starts again in %v", roundSec(j.NextStart-s.Now))
+		}
+		fmt.Fprintf(&b, "%-24s %-9s %8s %12v %7d  %s\n", j.Name, j.State, pid, roundSec(s.Now-j.Since), j.Starts, last)
+	}
+	return b.String()
+}
+
+func roundSec(t core.Time) time.Duration { return time.Duration(t).Round(time.Second) }
