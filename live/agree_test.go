@@ -79,13 +79,34 @@ cmd /bin/sh -c "sleep 0.7; kill -9 $$"
 			if len(got) != len(want) {
 				t.Fatalf("live made %d decisions, sim %d\nlive: %v\nsim:  %v", len(got), len(want), got, want)
 			}
-			for i := range want {
-				if got[i].text != want[i].text || absDur(got[i].at-want[i].at) > 400*time.Millisecond {
-					t.Fatalf("decision %d: live %v %q, sim %v %q", i, got[i].at, got[i].text, want[i].at, want[i].text)
+			// Jobs start concurrently live, so decisions of different jobs
+			// at one instant may come in either order; each job's own
+			// decisions must match in order and time.
+			gotJobs, wantJobs := perJob(got), perJob(want)
+			for name, w := range wantJobs {
+				g := gotJobs[name]
+				if len(g) != len(w) {
+					t.Fatalf("job %s: live made %d decisions, sim %d\nlive: %v\nsim:  %v", name, len(g), len(w), g, w)
+				}
+				for i := range w {
+					if g[i].text != w[i].text || absDur(g[i].at-w[i].at) > 400*time.Millisecond {
+						t.Fatalf("job %s decision %d: live %v %q, sim %v %q", name, i, g[i].at, g[i].text, w[i].at, w[i].text)
+					}
 				}
 			}
 		})
 	}
+}
+
+var jobRx = regexp.MustCompile(`job (\S+)`)
+
+func perJob(lines []timedLine) map[string][]timedLine {
+	out := map[string][]timedLine{}
+	for _, l := range lines {
+		name := jobRx.FindStringSubmatch(l.text)[1]
+		out[name] = append(out[name], l)
+	}
+	return out
 }
 
 func absDur(d time.Duration) time.Duration { return max(d, -d) }

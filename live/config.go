@@ -8,9 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/driver"
 )
 
 // ReadConfig reads and parses the config file, creating it empty (mode
@@ -43,13 +45,21 @@ func createEmpty(path string) error {
 	return nil
 }
 
-// readLimited reads a whole file of at most confgrammar.MaxSize bytes.
+// readLimited reads a whole regular file of at most confgrammar.MaxSize
+// bytes. The open never waits: a FIFO or a device is refused, not read.
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
+	}
 	b, err := io.ReadAll(io.LimitReader(f, confgrammar.MaxSize+1))
 	if err != nil {
 		return nil, err
@@ -60,27 +70,35 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
-// resolveDepends rewrites every job's dependencies to the paths pmtr
-// watches (relative to the job's dir, else to cwd), as the core expects.
-func resolveDepends(cfg *confgrammar.Config, cwd string) {
-	for i := range cfg.Jobs {
-		cfg.Jobs[i].Depends = cfg.Jobs[i].DependPaths(cwd)
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
 	}
+	return "not a plain file"
 }
 
-// depStates reads every dependency of cfg once, in job order.
-func depStates(cfg *confgrammar.Config) []core.DepState {
-	var out []core.DepState
-	seen := map[string]bool{}
-	for _, j := range cfg.Jobs {
-		for _, p := range j.Depends {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, depState(p))
-			}
+// readFiles answers the driver's read request (on a goroutine of its own).
+func readFiles(r driver.ReadRequest) driver.FilesRead {
+	f := driver.FilesRead{Seq: r.Seq}
+	if r.Config != "" {
+		src, err := readLimited(r.Config)
+		if err != nil {
+			f.ConfigErr = fmt.Errorf("can't open %s: %s", r.Config, strerror(err))
 		}
+		f.Source = src
 	}
-	return out
+	f.Deps = make([]core.DepState, len(r.Deps))
+	for i, p := range r.Deps {
+		f.Deps[i] = depState(p)
+	}
+	return f
 }
 
 // depState hashes a dependency's content; only equality matters.

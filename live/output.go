@@ -14,9 +14,13 @@ const maxLine = 1000
 // with control bytes shown as '?'. It runs until every writer has closed the
 // pipe (the job and any children that kept it). A job that floods its
 // output only slows its own reader: the driver never waits for it.
-func copyOutput(log *Logger, name string, pid int, r io.ReadCloser, after <-chan struct{}) {
+func copyOutput(log *Logger, name string, pid int, r io.ReadCloser, after, stop <-chan struct{}) {
 	defer r.Close()
-	<-after
+	select {
+	case <-after:
+	case <-stop:
+		return
+	}
 	br := bufio.NewReaderSize(r, maxLine)
 	for {
 		line, err := br.ReadSlice('\n')

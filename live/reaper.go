@@ -2,28 +2,91 @@ package live
 
 import (
 	"errors"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"pmtr/core"
+	"pmtr/driver"
 )
+
+// procTable keeps the order of what the driver hears about a process:
+// Spawned before its exit, a helper's exec failure before its exit.
+type procTable struct {
+	// fork is held shared from a fork until its Spawned is queued, and
+	// exclusively while reaping, so no exit can overtake its Spawned.
+	fork     sync.RWMutex
+	mu       sync.Mutex
+	awaiting map[int]bool         // helpers whose exec status is not in yet
+	held     map[int]driver.Event // their exits, held until it is
+	stopped  map[int]bool         // job groups pmtr has signalled
+}
+
+func newProcTable() *procTable {
+	return &procTable{awaiting: map[int]bool{}, held: map[int]driver.Event{}, stopped: map[int]bool{}}
+}
+
+func (t *procTable) await(pid int) {
+	t.mu.Lock()
+	t.awaiting[pid] = true
+	t.mu.Unlock()
+}
+
+func (t *procTable) stopping(pid int) {
+	t.mu.Lock()
+	t.stopped[pid] = true
+	t.mu.Unlock()
+}
+
+// release ends the wait for pid's exec status and returns its held exit.
+func (t *procTable) release(pid int) (driver.Event, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.awaiting, pid)
+	ev, ok := t.held[pid]
+	delete(t.held, pid)
+	return ev, ok
+}
+
+// exited decides what to do with a reaped pid: hold its exit (true) while
+// its exec status is awaited. Once the leader of a group pmtr stopped is
+// gone, whatever is left of the group gets SIGKILL, so no process of a
+// stopped job survives.
+func (t *procTable) exited(ev driver.Event, pid int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped[pid] {
+		delete(t.stopped, pid)
+		unix.Kill(-pid, unix.SIGKILL)
+	}
+	if t.awaiting[pid] {
+		t.held[pid] = ev
+		return true
+	}
+	return false
+}
 
 // reap is the only place pmtr waits for children. Each kick (a SIGCHLD, or
 // the first pass at start) drains every exited child, because SIGCHLDs
 // coalesce: one signal may stand for many exits. Orphans adopted as
-// subreaper or PID 1 are reaped here too and reported like any exit.
-func reap(kick <-chan struct{}, out chan<- any, stop <-chan struct{}) {
+// subreaper or PID 1 are reaped here too and reported like any exit. Each
+// exit is stamped with the time it was reaped.
+func (b *backend) reap(kick <-chan struct{}) {
 	for {
-		drain(out, stop)
+		if !b.drain() {
+			return
+		}
 		select {
 		case <-kick:
-		case <-stop:
+		case <-b.stop:
 			return
 		}
 	}
 }
 
-func drain(out chan<- any, stop <-chan struct{}) {
+func (b *backend) drain() bool {
+	b.procs.fork.Lock()
+	defer b.procs.fork.Unlock()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -31,16 +94,15 @@ func drain(out chan<- any, stop <-chan struct{}) {
 			continue
 		}
 		if err != nil || pid <= 0 {
-			return
+			return true
 		}
-		ev := core.Exited{PID: pid, Status: ws.ExitStatus()}
+		ex := core.Exited{PID: pid, Status: ws.ExitStatus()}
 		if ws.Signaled() {
-			ev = core.Exited{PID: pid, Signal: int(ws.Signal())}
+			ex = core.Exited{PID: pid, Signal: int(ws.Signal())}
 		}
-		select {
-		case out <- ev:
-		case <-stop:
-			return
+		ev := driver.Event{At: b.Now(), Ev: ex}
+		if !b.procs.exited(ev, pid) && !b.send(ev) {
+			return false
 		}
 	}
 }

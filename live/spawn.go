@@ -11,7 +11,10 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"pmtr/confgrammar"
+	"pmtr/core"
 )
 
 // spawner starts jobs through the re-exec helper.
@@ -35,14 +38,29 @@ func newSpawner(log *Logger) (*spawner, error) {
 	return s, nil
 }
 
-// started is a process that is running; status delivers "" once the job's
-// program runs (exec succeeded) or the reason it could not be started.
-// Its output is logged only once logged is closed, so that "started job"
-// comes before the job's first line.
-type started struct {
-	pid    int
-	status <-chan string
-	logged chan struct{}
+// launch is a job ready to fork: what to run, the child's files (closed
+// in pmtr after the fork) and pmtr's ends of its pipes.
+type launch struct {
+	path   string
+	argv   []string
+	attr   *os.ProcAttr
+	child  []*os.File
+	out    *os.File // read end of the output pipe, or nil: output goes to files
+	status *os.File // read end of the helper's status pipe, or nil: direct exec
+	errf   func(error) error
+}
+
+// start forks; the caller holds procTable.fork.
+func (l *launch) start() (int, error) {
+	p, err := os.StartProcess(l.path, l.argv, l.attr)
+	closeAll(l.child)
+	if err != nil {
+		closeAll([]*os.File{l.out, l.status})
+		return 0, l.errf(err)
+	}
+	pid := p.Pid
+	p.Release() // pmtr's reaper owns every wait; signals go to the group by number
+	return pid, nil
 }
 
 // needsHelper: the job asks for settings that must be made between fork
@@ -51,59 +69,75 @@ func needsHelper(j *confgrammar.Job) bool {
 	return j.User != "" || j.Nice != 0 || len(j.CPUs) > 0 || len(j.Ulimits) > 0
 }
 
-// start launches job j in its own process group: directly when it needs no
-// pre-exec setup (the common, fast case), else through the helper. Its
-// stdout and stderr, unless redirected to files, go to pmtr's log.
-func (s *spawner) start(j *confgrammar.Job) (started, error) {
-	if !needsHelper(j) {
-		return s.startDirect(j)
+// prepare readies job j's start: a direct exec when it needs no pre-exec
+// setup (the common, fast case), else through the helper. A FIFO as in,
+// out or err also goes through the helper, so that the open that waits for
+// the other end happens in the job's process, never in pmtr.
+func (s *spawner) prepare(j *confgrammar.Job) (*launch, error) {
+	fifos := fifoFiles(j)
+	for _, f := range fifos {
+		s.log.Logf(core.Info, "job %s: %s; the job waits until its other end is opened", j.Name, f)
 	}
-	return s.startHelper(j)
+	if needsHelper(j) || len(fifos) > 0 {
+		return s.prepareHelper(j)
+	}
+	return s.prepareDirect(j)
 }
 
-// startDirect execs the job's program itself; exec errors come back from
-// StartProcess with the C wording. (The daemon's umask is 022 already.)
-func (s *spawner) startDirect(j *confgrammar.Job) (started, error) {
+// fifoFiles names the job's in, out and err files that are FIFOs.
+func fifoFiles(j *confgrammar.Job) []string {
+	var out []string
+	for _, f := range []struct{ what, path string }{{"in", j.In}, {"out", logTarget(j.Out)}, {"err", logTarget(j.Err)}} {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(inDir(j.Dir, f.path)); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			out = append(out, fmt.Sprintf("%s %s is a FIFO", f.what, f.path))
+		}
+	}
+	return out
+}
+
+// needsPipe: some of the job's output goes to pmtr's log.
+func needsPipe(j *confgrammar.Job) bool { return logTarget(j.Out) == "" || logTarget(j.Err) == "" }
+
+// prepareDirect: the job's program is exec'd by the fork itself; exec
+// errors come back from StartProcess, worded as C pmtr's child did.
+func (s *spawner) prepareDirect(j *confgrammar.Job) (*launch, error) {
 	if j.Dir != "" { // StartProcess would word a bad dir as an exec error
 		if st, err := os.Stat(j.Dir); err != nil || !st.IsDir() {
 			if err == nil {
 				err = syscall.ENOTDIR
 			}
-			return started{}, fmt.Errorf("can't chdir %s: %s", j.Dir, strerror(err))
+			return nil, fmt.Errorf("can't chdir %s: %s", j.Dir, strerror(err))
 		}
 	}
 	files, outR, err := s.directFiles(j)
 	if err != nil {
-		return started{}, err
+		return nil, err
 	}
-	defer closeAll(files)
 	env := os.Environ()
 	for _, kv := range j.Env {
 		env = setVar(env, kv)
 	}
 	attr := &os.ProcAttr{Dir: j.Dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
-	p, err := os.StartProcess(j.Cmd[0], j.Cmd, attr)
-	if err != nil {
-		outR.Close()
-		return started{}, execError(j, err)
-	}
-	pid := p.Pid
-	p.Release()
-	logged := make(chan struct{})
-	go copyOutput(s.log, j.Name, pid, outR, logged)
-	done := make(chan string, 1)
-	done <- ""
-	return started{pid: pid, status: done, logged: logged}, nil
+	return &launch{path: j.Cmd[0], argv: j.Cmd, attr: attr, child: files, out: outR,
+		errf: func(err error) error { return execError(j, err) }}, nil
 }
 
 // directFiles opens stdin, stdout and stderr for a direct start: files
 // relative to the job's dir, appended and created 0644; the log pipe else.
+// Opens never wait (O_NONBLOCK), whatever the file turned out to be.
 func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) {
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, fmt.Errorf("live: output pipe: %w", err)
+	files := []*os.File{nil, nil, nil}
+	var outR *os.File
+	if needsPipe(j) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("live: output pipe: %w", err)
+		}
+		outR, files[1], files[2] = r, w, w
 	}
-	files := []*os.File{nil, outW, outW}
 	specs := []struct {
 		path  string
 		flags int
@@ -115,15 +149,28 @@ func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) 
 		if sp.path == "" {
 			continue
 		}
-		f, err := os.OpenFile(inDir(j.Dir, sp.path), sp.flags, 0o644)
+		f, err := openNoWait(inDir(j.Dir, sp.path), sp.flags)
 		if err != nil {
-			closeAll(files)
-			outR.Close()
+			closeAll(append(files, outR))
 			return nil, nil, fmt.Errorf("can't open/dup %s: %s", sp.path, strerror(err))
 		}
 		files[i] = f
 	}
 	return files, outR, nil
+}
+
+// openNoWait opens without waiting for a FIFO's other end or a device,
+// then gives the job a blocking descriptor as usual.
+func openNoWait(path string, flags int) (*os.File, error) {
+	f, err := os.OpenFile(path, flags|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func closeAll(files []*os.File) {
@@ -165,57 +212,45 @@ func execError(j *confgrammar.Job, err error) error {
 	return fmt.Errorf("can't exec %s: %s", j.Cmd[0], strerror(err))
 }
 
-// startHelper launches the re-exec helper, which sets the job up in the C
+// prepareHelper readies the re-exec helper, which sets the job up in the C
 // order and then execs it, reporting any failure on the status pipe.
-func (s *spawner) startHelper(j *confgrammar.Job) (started, error) {
+func (s *spawner) prepareHelper(j *confgrammar.Job) (*launch, error) {
 	env, err := s.helperEnv(j)
 	if err != nil {
-		return started{}, err
+		return nil, err
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		return started{}, fmt.Errorf("live: status pipe: %w", err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		statusR.Close()
-		statusW.Close()
-		return started{}, fmt.Errorf("live: output pipe: %w", err)
+		return nil, fmt.Errorf("live: status pipe: %w", err)
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		closeAll([]*os.File{statusR, statusW, outR, outW})
-		return started{}, fmt.Errorf("live: open %s: %w", os.DevNull, err)
+		closeAll([]*os.File{statusR, statusW})
+		return nil, fmt.Errorf("live: open %s: %w", os.DevNull, err)
+	}
+	outR, outW := (*os.File)(nil), devnull
+	if needsPipe(j) {
+		if outR, outW, err = os.Pipe(); err != nil {
+			closeAll([]*os.File{statusR, statusW, devnull})
+			return nil, fmt.Errorf("live: output pipe: %w", err)
+		}
 	}
 	attr := &os.ProcAttr{
 		Env:   env,
 		Files: []*os.File{devnull, outW, outW, statusW},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}
-	p, err := os.StartProcess(s.self, []string{"pmtr", HelperArg}, attr)
-	devnull.Close()
-	outW.Close()
-	statusW.Close()
-	if err != nil {
-		statusR.Close()
-		outR.Close()
-		return started{}, fmt.Errorf("live: start helper for job %s: %w", j.Name, err)
-	}
-	pid := p.Pid
-	p.Release() // pmtr's reaper owns every wait; signals go to the group by number
-	logged := make(chan struct{})
-	go copyOutput(s.log, j.Name, pid, outR, logged)
-	return started{pid: pid, status: readStatus(statusR), logged: logged}, nil
+	return &launch{path: s.self, argv: []string{"pmtr", HelperArg}, attr: attr,
+		child: []*os.File{devnull, outW, statusW}, out: outR, status: statusR,
+		errf: func(err error) error { return fmt.Errorf("live: start helper for job %s: %w", j.Name, err) }}, nil
 }
 
-func readStatus(r *os.File) <-chan string {
-	ch := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(io.LimitReader(r, 4096))
-		r.Close()
-		ch <- string(b)
-	}()
-	return ch
+// readStatus reads the helper's status: "" once the job's program runs
+// (the pipe closes at exec), else the reason it could not be started.
+func readStatus(r *os.File) string {
+	defer r.Close()
+	b, _ := io.ReadAll(io.LimitReader(r, 4096))
+	return string(b)
 }
 
 func (s *spawner) helperEnv(j *confgrammar.Job) ([]string, error) {

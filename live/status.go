@@ -9,10 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"pmtr/core"
+	"pmtr/driver"
 )
 
 // The status socket: a unix socket per config file, in /run/pmtr (root) or
@@ -33,28 +33,30 @@ func StatusSocket(configPath string) string {
 	return filepath.Join(dir, "status-"+hex.EncodeToString(sum[:6])+".sock")
 }
 
-// statusRequest asks the driver for a snapshot; it answers on reply.
-type statusRequest struct{ reply chan string }
-
-// serveStatus listens on the status socket and asks the driver (through
-// out) for each answer. It returns the listener, or nil when it cannot
-// listen (logged; pmtr runs on without it).
-func serveStatus(path string, out chan<- any, log *Logger) net.Listener {
+// serveStatus listens on the status socket and asks the driver for each
+// answer. When it cannot listen it logs why, and pmtr runs on without it.
+// The socket is closed and removed when the run ends.
+func serveStatus(path string, b *backend, log *Logger) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		log.Logf(core.Error, "status socket: %v", err)
-		return nil
+		return
 	}
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
 		log.Logf(core.Error, "status socket %s is in use by another pmtr running the same config", path)
-		return nil
+		return
 	}
 	os.Remove(path) // a stale socket of a pmtr that died
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		log.Logf(core.Error, "status socket: %v", err)
-		return nil
+		return
 	}
+	go func() {
+		<-b.stop
+		ln.Close()
+		os.Remove(path)
+	}()
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -62,50 +64,32 @@ func serveStatus(path string, out chan<- any, log *Logger) net.Listener {
 				return
 			}
 			if err == nil {
-				go answerStatus(c, out)
+				go answerStatus(c, b)
 			}
 		}
 	}()
-	return ln
 }
 
-func answerStatus(c net.Conn, out chan<- any) {
+func answerStatus(c net.Conn, b *backend) {
 	defer c.Close()
-	req := statusRequest{reply: make(chan string, 1)}
+	reply := make(chan driver.Snapshot, 1)
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
 	select {
-	case out <- req:
-	case <-time.After(5 * time.Second):
+	case b.in <- driver.StatusQuery{Reply: reply}:
+	case <-t.C:
+		return
+	case <-b.stop:
 		return
 	}
 	select {
-	case text := <-req.reply:
+	case snap := <-reply:
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(c, text)
-	case <-time.After(5 * time.Second):
+		io.WriteString(c, snap.Table())
+	case <-t.C:
+	case <-b.stop:
 	}
 }
-
-// statusTable renders the core's snapshot at now.
-func statusTable(now core.Time, jobs []core.JobStatus) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", "LAST EXIT")
-	for _, j := range jobs {
-		pid, last := "-", j.LastExit
-		if j.PID != 0 {
-			pid = fmt.Sprint(j.PID)
-		}
-		if last == "" {
-			last = "-"
-		}
-		if j.State == "waiting" {
-			last += fmt.Sprintf("; starts again in %v", roundSec(j.NextStart-now))
-		}
-		fmt.Fprintf(&b, "%-24s %-9s %8s %12v %7d  %s\n", j.Name, j.State, pid, roundSec(now-j.Since), j.Starts, last)
-	}
-	return b.String()
-}
-
-func roundSec(t core.Time) time.Duration { return time.Duration(t).Round(time.Second) }
 
 // QueryStatus reads the status table of the daemon running configPath.
 func QueryStatus(configPath string) (string, error) {

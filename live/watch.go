@@ -11,6 +11,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"pmtr/core"
+	"pmtr/driver"
 )
 
 // Watch timings: events settle for debounce before pmtr looks, or for
@@ -26,18 +27,15 @@ const (
 	pollEvery = 3 * time.Second
 )
 
-// fsChange tells the driver that watched files may have changed: it
-// compares their contents and acts only on real changes.
-type fsChange struct{}
-
 // watcher watches the parent directories of the config file and of every
 // dependency (one inotify instance, each directory once), so rename saves,
 // delete and re-create, and symlink swaps are all seen. Any event in a
-// watched directory, after a debounce, becomes one fsChange.
+// watched directory, after a debounce, becomes one driver.Reload: the
+// driver compares contents and acts only on real changes.
 type watcher struct {
 	clk   clock.Clock
 	log   *Logger
-	out   chan<- any
+	send  func(driver.Input) bool
 	fsw   *fsnotify.Watcher // nil: inotify unavailable, polling only
 	mu    sync.Mutex
 	dirs  []string        // wanted directories, sorted
@@ -46,8 +44,8 @@ type watcher struct {
 	stop  chan struct{}
 }
 
-func newWatcher(clk clock.Clock, log *Logger, out chan<- any) *watcher {
-	w := &watcher{clk: clk, log: log, out: out, stop: make(chan struct{})}
+func newWatcher(clk clock.Clock, log *Logger, send func(driver.Input) bool) *watcher {
+	w := &watcher{clk: clk, log: log, send: send, stop: make(chan struct{})}
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Logf(core.Error, "can't watch files (%v); checking them every %v instead", err, pollEvery)
@@ -195,8 +193,5 @@ func (w *watcher) fire() {
 	w.mu.Lock()
 	w.sync() // re-add directories that were replaced
 	w.mu.Unlock()
-	select {
-	case w.out <- fsChange{}:
-	case <-w.stop:
-	}
+	w.send(driver.Reload{})
 }

@@ -1,0 +1,241 @@
+// Package live is pmtr's Linux backend: real processes, real time, real
+// signals, files and sockets, behind the driver's Backend interface. The
+// driver goroutine only ever waits in Next; forks, file reads, DNS and
+// sockets run on other goroutines and come back as inputs on one typed
+// queue.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"golang.org/x/sys/unix"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+	"pmtr/driver"
+)
+
+// Options configure a daemon run.
+type Options struct {
+	ConfigPath string
+	Config     *confgrammar.Config // already parsed (the caller reports parse errors)
+	Source     []byte              // the bytes Config was parsed from (nil: read the file again)
+	Log        *Logger
+	Clock      clock.Clock // nil: the real clock
+	// Ready, if set, is called once the daemon runs (its first config is
+	// being started).
+	Ready func()
+	// StatusSocket, if set, is the unix socket "pmtr status" reads (see
+	// StatusSocket()).
+	StatusSocket string
+	// Signals, if set, is a channel from CatchSignals made early in main, so
+	// that a signal during startup is acted on, not fatal.
+	Signals chan os.Signal
+	// Spawners is the number of goroutines that start jobs (0: DefaultSpawners).
+	Spawners int
+}
+
+// CatchSignals starts catching every signal pmtr handles or ignores. Call it
+// first thing in main and pass the channel in Options.Signals. Caught (not
+// ignored) signals are reset at exec, so jobs start with the defaults.
+func CatchSignals() chan os.Signal {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGIO, syscall.SIGWINCH)
+	return ch
+}
+
+// inboxSize bounds the queue to the driver; senders wait (or give up at
+// shutdown) when it is full, and control datagrams have their own queue.
+const inboxSize = 1024
+
+// backend is the live world of one run.
+type backend struct {
+	o     Options
+	log   *Logger
+	clk   clock.Clock
+	boot  time.Time
+	in    chan driver.Input
+	stop  chan struct{} // closed when the run ends: every sender gives up
+	done  <-chan struct{}
+	timer *clock.Timer
+	sp    *spawner
+	pool  *pool
+	procs *procTable
+	net   *netWorker
+	w     *watcher
+}
+
+var _ driver.Backend = (*backend)(nil)
+
+// Run supervises the jobs of o.Config until ctx ends or a TERM, INT or QUIT
+// arrives, then stops every job and returns once all are reaped.
+func Run(ctx context.Context, o Options) error {
+	b, err := newBackend(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	cwd, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("live: working directory: %w", err)
+	}
+	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd, Check: CheckInterfaces}
+	if o.Config != nil && o.Source != nil {
+		do.Initial, do.Source = o.Config, o.Source
+	}
+	d := driver.New(b, do)
+	d.Start()
+	if o.Ready != nil {
+		o.Ready()
+	}
+	d.Run()
+	return nil
+}
+
+func newBackend(ctx context.Context, o Options) (*backend, error) {
+	if o.Clock == nil {
+		o.Clock = clock.New()
+	}
+	sp, err := newSpawner(o.Log)
+	if err != nil {
+		return nil, err
+	}
+	unix.Umask(0o022) // jobs inherit it (C pmtr gave them 0)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
+	}
+	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
+		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable()}
+	b.timer = b.clk.Timer(time.Hour)
+	b.timer.Stop()
+	kick := make(chan struct{}, 1)
+	b.watchSignals(kick)
+	go b.reap(kick)
+	b.net = newNetWorker(o.Clock, o.Log, b.stop)
+	b.w = newWatcher(b.clk, o.Log, b.send)
+	b.pool = newPool(b.spawn, o.Spawners)
+	if o.StatusSocket != "" {
+		serveStatus(o.StatusSocket, b, o.Log)
+	}
+	return b, nil
+}
+
+// close ends the run's goroutines and sockets.
+func (b *backend) close() {
+	close(b.stop)
+	b.pool.close()
+	b.w.close()
+	b.timer.Stop()
+}
+
+// send queues an input for the driver; false once the run has ended.
+func (b *backend) send(in driver.Input) bool {
+	select {
+	case b.in <- in:
+		return true
+	case <-b.stop:
+		return false
+	}
+}
+
+func (b *backend) Now() core.Time { return core.Time(b.clk.Since(b.boot)) }
+
+// Next waits for an input, a control message or the deadline.
+func (b *backend) Next(deadline core.Time) driver.Input {
+	b.arm(deadline)
+	select {
+	case in := <-b.in:
+		return in
+	case m := <-b.net.ctl.out:
+		return driver.ControlText{From: m.from, Text: m.text}
+	case <-b.timer.C:
+		return driver.Tick{}
+	case <-b.done:
+		b.done = nil
+		return driver.Event{At: b.Now(), Ev: core.Shutdown{}}
+	}
+}
+
+// arm sets the timer to the core's deadline; no deadline, no wake-up.
+func (b *backend) arm(at core.Time) {
+	b.timer.Stop()
+	select {
+	case <-b.timer.C:
+	default:
+	}
+	if at != core.Never {
+		b.timer.Reset(max(time.Duration(at-b.Now()), 0))
+	}
+}
+
+func (b *backend) Start(e core.Spawn)               { b.pool.submit(e) }
+func (b *backend) Report(body string)               { b.net.report(body) }
+func (b *backend) Log(level core.Level, msg string) { b.log.Log(level, msg) }
+
+// Apply watches the new set of files now (inotify calls do not block) and
+// hands sockets, which may need DNS, to the network worker.
+func (b *backend) Apply(s driver.Setup) {
+	b.w.set(s.Watch)
+	b.net.configure(s)
+}
+
+// Read reads the config and hashes dependencies on a goroutine of its own.
+func (b *backend) Read(r driver.ReadRequest) {
+	go func() { b.send(readFiles(r)) }()
+}
+
+// Signal signals the job's whole process group. The core only asks for
+// pids it has not seen exit, and only this process reaps, so the number is
+// ours.
+func (b *backend) Signal(e core.Kill) {
+	b.procs.stopping(e.PID)
+	err := unix.Kill(-e.PID, syscall.Signal(e.Signal))
+	if errors.Is(err, unix.ESRCH) {
+		err = unix.Kill(e.PID, syscall.Signal(e.Signal))
+	}
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		b.log.Logf(core.Error, "error: %s", strerror(err))
+	}
+}
+
+// watchSignals turns signals into inputs. Every signal pmtr does not act on
+// is caught and dropped (not ignored), so jobs still start with defaults.
+func (b *backend) watchSignals(kick chan<- struct{}) {
+	ch := b.o.Signals
+	if ch == nil {
+		ch = CatchSignals()
+	}
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case s := <-ch:
+				b.onSignal(s.(syscall.Signal), kick)
+			case <-b.stop:
+				return
+			}
+		}
+	}()
+}
+
+func (b *backend) onSignal(s syscall.Signal, kick chan<- struct{}) {
+	switch s {
+	case syscall.SIGCHLD:
+		select {
+		case kick <- struct{}{}:
+		default: // a drain is already due
+		}
+	case syscall.SIGHUP:
+		b.send(driver.Reload{Force: true})
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT:
+		b.send(driver.Event{At: b.Now(), Ev: core.Shutdown{Signal: int(s)}})
+	}
+}

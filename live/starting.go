@@ -1,0 +1,79 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"pmtr/core"
+	"pmtr/driver"
+)
+
+// fdWarned: pmtr said once that it ran out of file descriptors.
+var fdWarned atomic.Bool
+
+// spawn starts one job, on a pool goroutine, and tells the driver: Spawned
+// (then, for a helper that could not exec, ExecFailed) or SpawnFailed.
+// The job's output is logged only after the driver has handled Spawned,
+// so that "started job" comes before the job's first line.
+func (b *backend) spawn(e core.Spawn) {
+	l, err := b.sp.prepare(e.Spec)
+	if err != nil {
+		b.failed(e, err)
+		return
+	}
+	b.procs.fork.RLock()
+	pid, err := l.start()
+	if err != nil {
+		b.procs.fork.RUnlock()
+		b.failed(e, err)
+		return
+	}
+	if l.status != nil {
+		b.procs.await(pid)
+	}
+	gate := make(chan struct{})
+	b.send(driver.Event{At: b.Now(), Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid},
+		Then: func() { close(gate) }})
+	b.procs.fork.RUnlock()
+	if l.out != nil {
+		go copyOutput(b.log, e.Job, pid, l.out, gate, b.stop)
+	}
+	if l.status != nil {
+		go b.execStatus(e.Job, pid, l)
+	}
+}
+
+// execStatus waits for the helper's exec, then lets its exit through.
+func (b *backend) execStatus(job string, pid int, l *launch) {
+	if msg := readStatus(l.status); msg != "" {
+		b.send(driver.Event{At: b.Now(), Ev: core.ExecFailed{Job: job, PID: pid, Reason: msg}})
+	}
+	if ev, ok := b.procs.release(pid); ok {
+		b.send(ev)
+	}
+}
+
+// failed reports a start that made no process. Running out of descriptors
+// is pmtr's problem, not the job's: the log says so once, with the limit.
+func (b *backend) failed(e core.Spawn, err error) {
+	reason := err.Error()
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		reason = fmt.Sprintf("can't start job %s: pmtr is out of file descriptors", e.Job)
+		if !fdWarned.Swap(true) {
+			b.log.Logf(core.Error, "pmtr has run out of file descriptors (%s); jobs can't start until some are free", nofileLimit())
+		}
+	}
+	b.send(driver.Event{At: b.Now(), Ev: core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: reason}})
+}
+
+func nofileLimit() string {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return "limit unknown"
+	}
+	return fmt.Sprintf("its limit is %d open files", lim.Cur)
+}
