@@ -79,8 +79,11 @@ func (m *Machine) jobsUsing(path string) []*job {
 func (m *Machine) refreshHeld(j *job) bool {
 	missing := ""
 	for _, p := range j.spec.Depends {
-		if m.deps[p].Missing {
+		if st := m.deps[p]; st.Missing {
 			missing = p
+			if st.Reason != "" {
+				missing += " (" + st.Reason + ")"
+			}
 			break
 		}
 	}

@@ -28,6 +28,14 @@ type Spawn struct {
 	Spec    *confgrammar.Job
 }
 
+// Cancel withdraws a Spawn that has not been answered, when the job is to
+// stop before it started. If the driver has not begun that spawn it answers
+// SpawnCancelled; otherwise the spawn's answer comes as usual.
+type Cancel struct {
+	Job     string
+	Attempt uint64
+}
+
 // Kill signals a job's whole process group (pid is the group leader).
 type Kill struct {
 	Job    string
@@ -57,6 +65,7 @@ type Log struct {
 }
 
 func (Spawn) isEffect()  {}
+func (Cancel) isEffect() {}
 func (Kill) isEffect()   {}
 func (Report) isEffect() {}
 func (Log) isEffect()    {}
@@ -68,6 +77,8 @@ func (e Spawn) String() string {
 	}
 	return fmt.Sprintf("spawn %s attempt=%d cmd=%q", e.Job, e.Attempt, argv)
 }
+
+func (e Cancel) String() string { return fmt.Sprintf("cancel %s attempt=%d", e.Job, e.Attempt) }
 
 func (e Kill) String() string {
 	name := map[int]string{SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"}[e.Signal]

@@ -18,6 +18,7 @@ type DepState struct {
 	Path    string // resolved path, as in ConfigLoaded's jobs
 	Hash    string // content hash; compared for equality only
 	Missing bool
+	Reason  string // when Missing: why it can't be read, if not simply absent
 }
 
 // ConfigLoaded delivers a successfully parsed config. Its jobs' Depends must
@@ -50,6 +51,12 @@ type SpawnFailed struct {
 	Job     string
 	Attempt uint64
 	Reason  string
+}
+
+// SpawnCancelled: a spawn withdrawn by Cancel never started.
+type SpawnCancelled struct {
+	Job     string
+	Attempt uint64
 }
 
 // ExecFailed: the process PID of Job was started (Spawned came first) but
@@ -86,6 +93,7 @@ func (ConfigRejected) isEvent() {}
 func (Spawned) isEvent()        {}
 func (SpawnFailed) isEvent()    {}
 func (ExecFailed) isEvent()     {}
+func (SpawnCancelled) isEvent() {}
 func (Exited) isEvent()         {}
 func (DepChanged) isEvent()     {}
 func (Control) isEvent()        {}
@@ -111,6 +119,10 @@ func (e SpawnFailed) String() string {
 	return fmt.Sprintf("spawn-failed %s attempt=%d reason=%q", e.Job, e.Attempt, e.Reason)
 }
 
+func (e SpawnCancelled) String() string {
+	return fmt.Sprintf("spawn-cancelled %s attempt=%d", e.Job, e.Attempt)
+}
+
 func (e ExecFailed) String() string {
 	return fmt.Sprintf("exec-failed %s pid=%d reason=%q", e.Job, e.PID, e.Reason)
 }
@@ -123,6 +135,9 @@ func (e Exited) String() string {
 }
 
 func (e DepChanged) String() string {
+	if e.Missing && e.Reason != "" {
+		return fmt.Sprintf("dep-missing %s reason=%q", e.Path, e.Reason)
+	}
 	if e.Missing {
 		return fmt.Sprintf("dep-missing %s", e.Path)
 	}

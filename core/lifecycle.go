@@ -48,7 +48,10 @@ func (m *Machine) spawn(j *job) {
 func (m *Machine) stop(j *job) {
 	switch j.phase {
 	case starting:
-		j.stopRequested = true // SIGTERM as soon as the pid is known
+		if !j.stopRequested { // withdraw the spawn if it has not begun; else SIGTERM once the pid is known
+			m.emit(Cancel{Job: j.spec.Name, Attempt: j.attempt})
+		}
+		j.stopRequested = true
 	case running:
 		j.stopRequested = true
 		m.logf(Info, "sending SIGTERM to job %s [%d]", j.name, j.pid)
@@ -107,6 +110,29 @@ func (m *Machine) onSpawnFailed(e SpawnFailed) {
 	j.stopRequested = false
 	m.setPhase(j, idle)
 	m.afterExit(j, 255, 0, 0)
+}
+
+// onSpawnCancelled: a stop came before the process existed. Nothing ran,
+// so nothing counts: the job is idle as if it had not been started.
+func (m *Machine) onSpawnCancelled(e SpawnCancelled) {
+	j := m.findStarting(e.Job, e.Attempt)
+	if j == nil {
+		return
+	}
+	m.logf(Debug, "job %s: start withdrawn before it began", j.name)
+	wasGate := j.gates()
+	j.stopRequested = false
+	m.setPhase(j, idle)
+	if j.deleted {
+		m.drop(j)
+		return
+	}
+	j.nextStart = min(j.nextStart, m.now)
+	if wasGate {
+		m.scanAll()
+		return
+	}
+	m.consider(j)
 }
 
 // onExecFailed logs why a started process could not run the job's program,

@@ -63,6 +63,8 @@ func (m *Machine) Step(now Time, ev Event) {
 		m.onSpawnFailed(e)
 	case ExecFailed:
 		m.onExecFailed(e)
+	case SpawnCancelled:
+		m.onSpawnCancelled(e)
 	case Exited:
 		m.onExited(e)
 	case DepChanged:

@@ -149,6 +149,8 @@ func (d *Driver) perform(e core.Effect) {
 		d.b.Log(e.Level, e.Text)
 	case core.Spawn:
 		d.b.Start(e)
+	case core.Cancel:
+		d.b.Cancel(e)
 	case core.Kill:
 		d.b.Signal(e)
 	case core.Report:

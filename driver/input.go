@@ -20,6 +20,9 @@ type Backend interface {
 	// Start begins a spawn; Spawned or SpawnFailed comes back as an Event,
 	// and, for a process that then cannot run the program, ExecFailed.
 	Start(core.Spawn)
+	// Cancel withdraws a spawn not yet begun (answered by SpawnCancelled);
+	// one already begun is answered as usual.
+	Cancel(core.Cancel)
 	// Signal sends a signal to a job's process group.
 	Signal(core.Kill)
 	// Report sends a status report to the config's report destinations.

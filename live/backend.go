@@ -180,6 +180,9 @@ func (b *backend) Start(e core.Spawn)               { b.pool.submit(e) }
 func (b *backend) Report(body string)               { b.net.report(body) }
 func (b *backend) Log(level core.Level, msg string) { b.log.Log(level, msg) }
 
+// Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
+func (b *backend) Cancel(e core.Cancel) { b.pool.cancel(e.Job, e.Attempt) }
+
 // Apply watches the new set of files now (inotify calls do not block) and
 // hands sockets, which may need DNS, to the network worker.
 func (b *backend) Apply(s driver.Setup) {

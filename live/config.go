@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 
 	"pmtr/confgrammar"
@@ -104,8 +105,11 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 // depState hashes a dependency's content; only equality matters.
 func depState(path string) core.DepState {
 	b, err := readLimited(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return core.DepState{Path: path, Missing: true}
+	}
+	if err != nil {
+		return core.DepState{Path: path, Missing: true, Reason: strings.ToLower(strerror(err)[:1]) + strerror(err)[1:]}
 	}
 	sum := sha256.Sum256(b)
 	return core.DepState{Path: path, Hash: hex.EncodeToString(sum[:8])}

@@ -12,21 +12,30 @@ import (
 // docs/BENCHMARKS.md).
 const DefaultSpawners = 4
 
-// pool starts jobs off the driver goroutine. Its queue has no bound: the
-// driver hands over a burst of thousands of spawns without waiting.
-type pool struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []core.Spawn
-	closed bool
-	wg     sync.WaitGroup
+type spawnKey struct {
+	job     string
+	attempt uint64
 }
 
-func newPool(work func(core.Spawn), n int) *pool {
+// pool starts jobs off the driver goroutine. Its queue has no bound: the
+// driver hands over a burst of thousands of spawns without waiting. A
+// spawn cancelled while queued is handed to its worker as cancelled, so
+// that it is answered in order and without a fork.
+type pool struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	queue     []core.Spawn
+	queued    map[spawnKey]bool
+	cancelled map[spawnKey]bool
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+func newPool(work func(s core.Spawn, cancelled bool), n int) *pool {
 	if n <= 0 {
 		n = DefaultSpawners
 	}
-	p := &pool{}
+	p := &pool{queued: map[spawnKey]bool{}, cancelled: map[spawnKey]bool{}}
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(n)
 	for range n {
@@ -38,11 +47,24 @@ func newPool(work func(core.Spawn), n int) *pool {
 func (p *pool) submit(s core.Spawn) {
 	p.mu.Lock()
 	p.queue = append(p.queue, s)
+	p.queued[spawnKey{s.Job, s.Attempt}] = true
 	p.mu.Unlock()
 	p.cond.Signal()
 }
 
-func (p *pool) run(work func(core.Spawn)) {
+// cancel marks a spawn that no worker has taken yet; false if one has.
+func (p *pool) cancel(job string, attempt uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := spawnKey{job, attempt}
+	if !p.queued[k] {
+		return false
+	}
+	p.cancelled[k] = true
+	return true
+}
+
+func (p *pool) run(work func(core.Spawn, bool)) {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
@@ -56,8 +78,12 @@ func (p *pool) run(work func(core.Spawn)) {
 		s := p.queue[0]
 		p.queue[0] = core.Spawn{}
 		p.queue = p.queue[1:]
+		k := spawnKey{s.Job, s.Attempt}
+		cancelled := p.cancelled[k]
+		delete(p.queued, k)
+		delete(p.cancelled, k)
 		p.mu.Unlock()
-		work(s)
+		work(s, cancelled)
 	}
 }
 

@@ -19,7 +19,11 @@ var fdWarned atomic.Bool
 // (then, for a helper that could not exec, ExecFailed) or SpawnFailed.
 // The job's output is logged only after the driver has handled Spawned,
 // so that "started job" comes before the job's first line.
-func (b *backend) spawn(e core.Spawn) {
+func (b *backend) spawn(e core.Spawn, cancelled bool) {
+	if cancelled {
+		b.send(driver.Event{At: b.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
+		return
+	}
 	l, err := b.sp.prepare(e.Spec)
 	if err != nil {
 		b.failed(e, err)

@@ -51,8 +51,8 @@ type proc struct {
 // their scheduled times.
 type Backend struct {
 	now      core.Time
-	limit    core.Time      // Next pauses rather than pass this time
-	inbox    []driver.Input // answers and outside inputs due now, in order
+	limit    core.Time // Next pauses rather than pass this time
+	inbox    []queued  // answers, spawns to begin and outside inputs due now, in order
 	nextPID  int
 	procs    map[int]*proc
 	queue    evQueue
@@ -65,6 +65,14 @@ type Backend struct {
 	files    map[string]string        // config files by path
 	deps     map[string]core.DepState // dependency files by resolved path
 	Setup    driver.Setup             // the last setup the driver applied
+}
+
+// queued is an input for the driver, or a spawn that begins (and is
+// answered) when its turn comes, as a live spawner takes it from its queue.
+type queued struct {
+	in        driver.Input
+	spawn     *core.Spawn
+	cancelled bool
 }
 
 var _ driver.Backend = (*Backend)(nil)
@@ -96,7 +104,7 @@ func (b *Backend) SetDep(st core.DepState) { b.deps[st.Path] = st }
 
 // Inject queues an input from outside (an edit's reload, a control
 // message, a signal) to be handled now.
-func (b *Backend) Inject(in driver.Input) { b.inbox = append(b.inbox, in) }
+func (b *Backend) Inject(in driver.Input) { b.inbox = append(b.inbox, queued{in: in}) }
 
 // Now is the virtual time.
 func (b *Backend) Now() core.Time { return b.now }
@@ -106,9 +114,15 @@ func (b *Backend) Now() core.Time { return b.now }
 // the limit, when nothing is due by then.
 func (b *Backend) Next(deadline core.Time) driver.Input {
 	if len(b.inbox) > 0 {
-		in := b.inbox[0]
+		q := b.inbox[0]
 		b.inbox = b.inbox[1:]
-		return in
+		switch {
+		case q.spawn == nil:
+			return q.in
+		case q.cancelled:
+			return driver.Event{At: b.now, Ev: core.SpawnCancelled{Job: q.spawn.Job, Attempt: q.spawn.Attempt}}
+		}
+		return b.begin(*q.spawn)
 	}
 	at, ok := b.nextExit()
 	if deadline != core.Never && (!ok || deadline < at) {
@@ -127,8 +141,21 @@ func (b *Backend) Next(deadline core.Time) driver.Input {
 
 func (b *Backend) answer(ev core.Event) { b.Inject(driver.Event{At: b.now, Ev: ev}) }
 
-// Start answers a spawn from the job's script.
-func (b *Backend) Start(e core.Spawn) {
+// Start queues a spawn; it begins when its turn comes.
+func (b *Backend) Start(e core.Spawn) { b.inbox = append(b.inbox, queued{spawn: &e}) }
+
+// Cancel withdraws a spawn that has not begun.
+func (b *Backend) Cancel(e core.Cancel) {
+	for i := range b.inbox {
+		if s := b.inbox[i].spawn; s != nil && s.Job == e.Job && s.Attempt == e.Attempt {
+			b.inbox[i].cancelled = true
+		}
+	}
+}
+
+// begin answers a spawn from the job's script: the answer now, what
+// follows (an exec failure) queued.
+func (b *Backend) begin(e core.Spawn) driver.Input {
 	n := b.runs[e.Job]
 	b.runs[e.Job]++
 	r := b.scripts[e.Job].run(n)
@@ -139,8 +166,7 @@ func (b *Backend) Start(e core.Spawn) {
 		r.ExecError, b.execNext = b.execNext, ""
 	}
 	if r.SpawnError != "" {
-		b.answer(core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: execText(e, r.SpawnError)})
-		return
+		return driver.Event{At: b.now, Ev: core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: execText(e, r.SpawnError)}}
 	}
 	if r.ForMax > r.For {
 		r.For += time.Duration(b.rng.Int64N(int64(r.ForMax - r.For + 1)))
@@ -148,7 +174,6 @@ func (b *Backend) Start(e core.Spawn) {
 	p := &proc{pid: b.nextPID, job: e.Job, run: r, exitAt: core.Never}
 	b.nextPID++
 	b.procs[p.pid] = p
-	b.answer(core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: p.pid})
 	switch {
 	case r.ExecError != "":
 		b.answer(core.ExecFailed{Job: e.Job, PID: p.pid, Reason: execText(e, r.ExecError)})
@@ -157,6 +182,7 @@ func (b *Backend) Start(e core.Spawn) {
 	case r.For > 0:
 		b.schedule(p, b.now+core.Time(r.For), core.Exited{PID: p.pid, Status: r.Exit, Signal: r.Signal})
 	}
+	return driver.Event{At: b.now, Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: p.pid}}
 }
 
 var errnoText = map[string]string{

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// daemonProc is a foreground pmtr started by a test.
+type daemonProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	log  *syncBuf
+	conf string
+	done chan error
+}
+
+func startForeground(t *testing.T, dir, conf string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, cmd: exec.Command(pmtrBin, "-F", "-c", conf), log: &syncBuf{}, conf: conf, done: make(chan error, 1)}
+	d.cmd.Dir, d.cmd.Stderr = dir, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.done
+	})
+	return d
+}
+
+// terminate sends SIGTERM and fails unless pmtr exits within the time.
+func (d *daemonProc) terminate(within time.Duration) {
+	d.t.Helper()
+	start := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err != nil {
+			d.t.Fatalf("pmtr exit: %v\n%s", err, d.log.String())
+		}
+	case <-time.After(within):
+		d.t.Fatalf("pmtr did not exit within %v of SIGTERM\n%s", within, d.log.String())
+	}
+	d.t.Logf("pmtr exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// status runs pmtr status and fails unless it answers within the time.
+func (d *daemonProc) status(within time.Duration) string {
+	d.t.Helper()
+	start := time.Now()
+	out, errOut, code := runPmtr(d.t, "status", "-c", d.conf)
+	if code != 0 || time.Since(start) > within {
+		d.t.Fatalf("pmtr status: exit %d after %v\n%s%s\nlog:\n%s", code, time.Since(start), out, errOut, d.log.String())
+	}
+	return out
+}
+
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	if err := unix.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const steadyJob = "job {\nname steady\ncmd /bin/sh -c \"echo $$ > steady.pid; exec /bin/sleep 300\"\ndir DIR\n}\n"
+
+// TestFIFOsNeverStallTheDaemon: a FIFO with nobody at the other end as a
+// job's in or out, as a dependency, or renamed over the config, stalls
+// nothing: a killed job is restarted on time, status answers, SIGTERM is
+// handled at once.
+func TestFIFOsNeverStallTheDaemon(t *testing.T) {
+	cases := []struct {
+		name, job string
+		log       string // a line that names the file and its problem
+		renameOn  bool   // the FIFO is renamed over the config after the start
+	}{
+		{"in", "job {\nname f\ncmd /bin/cat\nin FIFO\n}\n", `job f: in .*fifo is a FIFO; the job waits`, false},
+		{"out", "job {\nname f\ncmd /bin/echo hi\nout FIFO\n}\n", `job f: out .*fifo is a FIFO; the job waits`, false},
+		{"depends", "job {\nname f\ncmd /bin/sleep 300\ndepends { FIFO }\n}\n", `job f: can't open dependency .*fifo \(not a regular file \(a FIFO\)\); holding`, false},
+		{"config", "", `can't open .*pmtr.conf: Not a regular file \(a FIFO\)`, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			fifo := filepath.Join(dir, "fifo")
+			mkfifo(t, fifo)
+			conf := filepath.Join(dir, "pmtr.conf")
+			text := strings.ReplaceAll(steadyJob, "DIR", dir) + strings.ReplaceAll(c.job, "FIFO", fifo)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			d := startForeground(t, dir, conf)
+			pid := readPid(t, filepath.Join(dir, "steady.pid"), 5*time.Second)
+			if c.renameOn {
+				if err := os.Rename(fifo, conf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitLogRe(t, d.log, c.log, 5*time.Second)
+			d.status(time.Second)
+			os.Remove(filepath.Join(dir, "steady.pid"))
+			killed := time.Now()
+			syscall.Kill(pid, syscall.SIGKILL)
+			readPid(t, filepath.Join(dir, "steady.pid"), 12*time.Second)
+			if late := time.Since(killed); late < 9900*time.Millisecond || late > 10600*time.Millisecond {
+				t.Fatalf("steady job restarted %v after its quick exit, want 10 s\n%s", late, d.log.String())
+			}
+			d.status(time.Second)
+			d.terminate(2 * time.Second)
+		})
+	}
+}
+
+func waitLogRe(t *testing.T, b *syncBuf, re string, within time.Duration) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if rx.MatchString(b.String()) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%q not seen within %v:\n%s", re, within, b.String())
+}
+
+// TestReloadOfManyJobsStallsNothing: while a reload starts 10 000 jobs,
+// a status query, the exit of another job and SIGTERM are each handled
+// within 200 ms, and no zombie is left.
+func TestReloadOfManyJobsStallsNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 10 000 processes")
+	}
+	const n = 10000
+	dir := t.TempDir()
+	steady := strings.ReplaceAll(steadyJob, "DIR", dir)
+	conf := filepath.Join(dir, "pmtr.conf")
+	if err := os.WriteFile(conf, []byte(steady), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startForeground(t, dir, conf)
+	pid := readPid(t, filepath.Join(dir, "steady.pid"), 5*time.Second)
+	var b strings.Builder
+	b.WriteString(steady)
+	for i := range n {
+		b.WriteString("job {\nname t" + strconv.Itoa(i) + "\ncmd /bin/true\n}\n")
+	}
+	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLogRe(t, d.log, `started job t1\d\d \[`, 10*time.Second) // the burst is under way
+	start := time.Now()
+	d.status(200 * time.Millisecond)
+	t.Logf("status answered in %v during the burst", time.Since(start).Round(time.Millisecond))
+	syscall.Kill(pid, syscall.SIGKILL)
+	killed := time.Now()
+	waitLogRe(t, d.log, `job steady \[`+strconv.Itoa(pid)+`\] exited after`, 200*time.Millisecond)
+	t.Logf("exit of steady logged within %v", time.Since(killed).Round(time.Millisecond))
+	started := strings.Count(d.log.String(), "started job t")
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	waitLogRe(t, d.log, `pmtr: exiting on signal 15`, 200*time.Millisecond)
+	t.Logf("%d of %d jobs had started when SIGTERM came", started, n)
+	d.terminate(30 * time.Second)
+	if z := zombiesUnder(d.cmd.Process.Pid); len(z) > 0 {
+		t.Fatalf("zombies left: %v", z)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
