@@ -4,7 +4,7 @@
 package confgrammar
 
 import (
-	"path/filepath"
+	"path"
 	"time"
 )
 
@@ -79,14 +79,14 @@ func (j *Job) DependPaths(cwd string) []string {
 }
 
 func resolve(p, dir, cwd string) string {
-	if filepath.IsAbs(p) {
+	if path.IsAbs(p) {
 		return p
 	}
 	if dir != "" {
-		if filepath.IsAbs(dir) {
-			return filepath.Join(dir, p)
+		if path.IsAbs(dir) {
+			return path.Join(dir, p)
 		}
-		return filepath.Join(cwd, dir, p)
+		return path.Join(cwd, dir, p)
 	}
-	return filepath.Join(cwd, p)
+	return path.Join(cwd, p)
 }

@@ -4,7 +4,7 @@ package core
 // disable last until the next successful reload.
 // Any other verb is an invalid message (C pmtr's wording).
 func (m *Machine) onControl(e Control) {
-	if e.Verb != "enable" && e.Verb != "disable" && e.Verb != "restart" {
+	if e.Verb != Enable && e.Verb != Disable && e.Verb != Restart {
 		m.logf(Error, "invalid control msg from %s", e.From)
 		return
 	}
@@ -15,9 +15,9 @@ func (m *Machine) onControl(e Control) {
 			continue
 		}
 		switch e.Verb {
-		case "enable":
+		case Enable:
 			m.enable(j)
-		case "disable":
+		case Disable:
 			m.disable(j)
 		default:
 			m.restart(j)

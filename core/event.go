@@ -78,9 +78,20 @@ type Exited struct {
 // DepChanged: a dependency file's content changed, vanished or came back.
 type DepChanged DepState
 
+// Verb is what a control command asks.
+type Verb string
+
+// The control verbs; Invalid stands for a message that could not be decoded.
+const (
+	Enable  Verb = "enable"
+	Disable Verb = "disable"
+	Restart Verb = "restart"
+	Invalid Verb = "invalid"
+)
+
 // Control is an operator command from UDP or the CLI.
 type Control struct {
-	Verb  string // enable, disable or restart
+	Verb  Verb
 	Names []string
 	From  string // the sender, for the log
 }

@@ -5,10 +5,29 @@ import (
 	"strings"
 )
 
+// State is what a job is doing, as status commands and pmtr sim show it.
+type State string
+
+// The states of a job.
+const (
+	Running  State = "running"  // its process is alive
+	Starting State = "starting" // a spawn is under way
+	Stopping State = "stopping" // signalled, its exit not seen yet
+	Waiting  State = "waiting"  // starts again at NextStart (quick exit)
+	Gated    State = "gated"    // a wait job before it has not finished
+	Held     State = "held"     // a dependency file is missing
+	Disabled State = "disabled" // by the config or a control message
+	Done     State = "done"     // once, or exit 33: not started again until edited
+	Stopped  State = "stopped"  // not running and not about to (shutdown)
+)
+
+// States lists every State, in the order above.
+var States = []State{Running, Starting, Stopping, Waiting, Gated, Held, Disabled, Done, Stopped}
+
 // JobStatus is one job's state for reports, pmtr sim and status commands.
 type JobStatus struct {
 	Name      string
-	State     string // running, starting, stopping, waiting, gated, held, disabled, done, stopped
+	State     State
 	PID       int
 	Since     Time // start of the current state
 	Starts    int
@@ -29,24 +48,28 @@ func (m *Machine) Status() []JobStatus {
 	return out
 }
 
-func (m *Machine) state(j *job) string {
+func (m *Machine) state(j *job) State {
 	switch {
-	case j.phase != idle:
-		return j.phase.String()
+	case j.phase == starting:
+		return Starting
+	case j.phase == running:
+		return Running
+	case j.phase == stopping:
+		return Stopping
 	case j.done:
-		return "done"
+		return Done
 	case !j.enabled():
-		return "disabled"
+		return Disabled
 	case j.held:
-		return "held"
+		return Held
 	case m.shutdown:
-		return "stopped"
+		return Stopped
 	case m.gated(j):
-		return "gated"
+		return Gated
 	case j.nextStart > m.now:
-		return "waiting"
+		return Waiting
 	}
-	return "stopped"
+	return Stopped
 }
 
 // reportBody is the C pmtr report payload after its header line: one line

@@ -166,9 +166,9 @@ func (d *Driver) control(c ControlText) {
 	now := d.b.Now()
 	cmds, err := udp.ParseControl(c.Text)
 	for _, cmd := range cmds {
-		d.step(now, core.Control{Verb: cmd.Verb, Names: cmd.Names, From: c.From})
+		d.step(now, core.Control{Verb: core.Verb(cmd.Verb), Names: cmd.Names, From: c.From})
 	}
 	if err != nil {
-		d.step(now, core.Control{Verb: "invalid", From: c.From})
+		d.step(now, core.Control{Verb: core.Invalid, From: c.From})
 	}
 }

@@ -44,12 +44,12 @@ func WriteSummary(w io.Writer, jobs []JobSummary) {
 type Timeline struct {
 	End     core.Time
 	Times   []core.Time
-	Samples []map[string]string // job -> state
-	Jobs    []string            // in order of first appearance
+	Samples []map[string]core.State // job -> state
+	Jobs    []string                // in order of first appearance
 }
 
 func (t *Timeline) add(now core.Time, st []core.JobStatus) {
-	m := map[string]string{}
+	m := map[string]core.State{}
 	for _, s := range st {
 		m[s.Name] = s.State
 		if !slices.Contains(t.Jobs, s.Name) {
@@ -61,13 +61,13 @@ func (t *Timeline) add(now core.Time, st []core.JobStatus) {
 }
 
 // class folds a job state into what the timeline draws.
-func class(state string) byte {
+func class(state core.State) byte {
 	switch state {
-	case "running", "starting":
+	case core.Running, core.Starting:
 		return '#'
-	case "stopping":
+	case core.Stopping:
 		return '~'
-	case "waiting", "gated", "held":
+	case core.Waiting, core.Gated, core.Held:
 		return '.'
 	}
 	return ' '

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"pmtr/core"
 )
 
 // Scenario is one what-if run: a config, how each job behaves, timed
@@ -91,8 +94,8 @@ type Expectation struct {
 // StateWant names a job state: running, starting, stopping, waiting,
 // gated, held, disabled, done, stopped.
 type StateWant struct {
-	Job   string `yaml:"job"`
-	State string `yaml:"is"`
+	Job   string     `yaml:"job"`
+	State core.State `yaml:"is"`
 }
 
 // StartsWant counts starts of Job in [From, To] (To 0 = the end).
@@ -207,6 +210,9 @@ func (s *Scenario) validate() error {
 		}
 		if err := x.compile(); err != nil {
 			return s.errorf(x.Line, "%v", err)
+		}
+		if x.State != nil && !slices.Contains(core.States, x.State.State) {
+			return s.errorf(x.Line, "state: unknown state %q (one of %v)", x.State.State, core.States)
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ func (s *Model) Reload(t *rapid.T) {
 
 // Control sends enable, disable or restart for one or two names.
 func (s *Model) Control(t *rapid.T) {
-	verb := rapid.SampledFrom([]string{"enable", "disable", "restart"}).Draw(t, "verb")
+	verb := rapid.SampledFrom([]core.Verb{core.Enable, core.Disable, core.Restart}).Draw(t, "verb")
 	names := rapid.SliceOfN(rapid.SampledFrom(append(jobNames, "zz")), 1, 2).Draw(t, "names")
 	s.step(t, core.Control{Verb: verb, Names: names, From: "test"})
 }
