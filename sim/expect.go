@@ -51,7 +51,7 @@ func (r *runner) state(name string) core.JobStatus {
 			return st
 		}
 	}
-	return core.JobStatus{Name: name, State: "not in the config"}
+	return core.JobStatus{Name: name, State: notInConfig}
 }
 
 func (r *runner) startsVerdict(w *StartsWant) string {
@@ -76,6 +76,10 @@ func (r *runner) startsVerdict(w *StartsWant) string {
 	}
 	return ""
 }
+
+// notInConfig is the state of a job the config does not have (in sim
+// expectations only).
+const notInConfig core.State = "not in the config"
 
 func (r *runner) logged(pattern string) bool { return r.firstLog(pattern) != "" }
 

@@ -211,8 +211,8 @@ func (s *Scenario) validate() error {
 		if err := x.compile(); err != nil {
 			return s.errorf(x.Line, "%v", err)
 		}
-		if x.State != nil && !slices.Contains(core.States, x.State.State) {
-			return s.errorf(x.Line, "state: unknown state %q (one of %v)", x.State.State, core.States)
+		if x.State != nil && x.State.State != notInConfig && !slices.Contains(core.States, x.State.State) {
+			return s.errorf(x.Line, "state: unknown state %q (one of %v, or %q)", x.State.State, core.States, notInConfig)
 		}
 	}
 	return nil
