@@ -12,7 +12,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the scenarios' golden transcripts")
 
 // TestScenarios runs every scenario file: its expectations must hold, and
-// its transcript and summary must equal the golden file beside it
+// its whole transcript (every event the core saw, every effect it asked
+// for, log lines included) and summary must equal the golden file beside it
 // (go test ./sim -update rewrites them; review the diff).
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("../scenarios/*.yaml")
@@ -37,7 +38,7 @@ func TestScenarios(t *testing.T) {
 				t.Error(f)
 			}
 			var got bytes.Buffer
-			got.WriteString(strings.Join(res.Logs, "\n") + "\n-- summary\n")
+			got.WriteString(res.World.Transcript() + "\n-- summary\n")
 			WriteSummary(&got, res.Jobs)
 			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
 			if *update {
