@@ -65,6 +65,7 @@ type Backend struct {
 	files    map[string]string        // config files by path
 	deps     map[string]core.DepState // dependency files by resolved path
 	Setup    driver.Setup             // the last setup the driver applied
+	Reads    int                      // reads of the config file so far
 }
 
 // queued is an input for the driver, or a spawn that begins (and is
@@ -98,6 +99,9 @@ func (b *Backend) FailNextExec(errno string) { b.execNext = errno }
 
 // SetFile writes a config file.
 func (b *Backend) SetFile(path, text string) { b.files[path] = text }
+
+// RemoveFile deletes a config file.
+func (b *Backend) RemoveFile(path string) { delete(b.files, path) }
 
 // SetDep sets a dependency file's state.
 func (b *Backend) SetDep(st core.DepState) { b.deps[st.Path] = st }
@@ -234,6 +238,7 @@ func (b *Backend) Apply(s driver.Setup) { b.Setup = s }
 func (b *Backend) Read(r driver.ReadRequest) {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {
+		b.Reads++
 		text, ok := b.files[r.Config]
 		if ok {
 			f.Source = []byte(text)

@@ -1,0 +1,127 @@
+package driver_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"pmtr/core"
+	"pmtr/driver"
+	"pmtr/sim"
+)
+
+const twoJobs = "job {\nname a\ncmd /bin/a\ndepends { /etc/a.conf }\n}\njob {\nname b\ncmd /bin/b\n}\n"
+
+// newWorld starts the driver on the simulated backend with conf as
+// pmtr.conf, read through the driver as the daemon reads it.
+func newWorld(t *testing.T, conf string) *sim.World {
+	t.Helper()
+	w := sim.NewWorldWith(nil, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	w.B.SetFile("pmtr.conf", conf)
+	w.B.SetDep(core.DepState{Path: "/etc/a.conf", Hash: "h0"})
+	w.Start()
+	if got := strings.Join(w.Logs(), "\n"); !strings.Contains(got, "started job a [") {
+		t.Fatalf("the first config did not start:\n%s", got)
+	}
+	return w
+}
+
+func count(w *sim.World, pattern string) int {
+	n := 0
+	rx := regexp.MustCompile(pattern)
+	for _, l := range w.Logs() {
+		if rx.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestReloadsMergeWhileAReadIsInFlight(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	before := w.B.Reads
+	for range 3 {
+		w.B.Inject(driver.Reload{Force: true})
+	}
+	w.RunUntil(w.Now)
+	// The first reload reads; the two that came meanwhile make one more read.
+	if got := w.B.Reads - before; got != 2 {
+		t.Fatalf("3 reloads at once made %d reads of the config, want 2", got)
+	}
+}
+
+func TestUnchangedConfigIsLeftAloneUnlessForced(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.Input(driver.Reload{})
+	if n := count(w, "rescanning"); n != 0 {
+		t.Fatalf("an unchanged file was reloaded:\n%s", w.Transcript())
+	}
+	w.Input(driver.Reload{Force: true})
+	if n := count(w, "rescanning job configuration"); n != 1 {
+		t.Fatalf("SIGHUP did not rescan:\n%s", w.Transcript())
+	}
+}
+
+func TestBadSaveKeepsConfigAndDependenciesStillCount(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.B.SetFile("pmtr.conf", "job {\nname a\n")
+	w.B.SetDep(core.DepState{Path: "/etc/a.conf", Hash: "h1"})
+	w.Input(driver.Reload{})
+	for _, want := range []string{"FAILED to parse pmtr.conf", "NOTE: using PREVIOUS job config", "job a: dependency /etc/a.conf changed; restarting"} {
+		if count(w, regexp.QuoteMeta(want)) != 1 {
+			t.Fatalf("missing %q:\n%s", want, strings.Join(w.Logs(), "\n"))
+		}
+	}
+	w.B.RemoveFile("pmtr.conf")
+	w.Input(driver.Reload{})
+	if count(w, "ERROR: can't open pmtr.conf: No such file or directory") != 1 {
+		t.Fatalf("a missing file is not reported:\n%s", strings.Join(w.Logs(), "\n"))
+	}
+	if st := w.D.Status(); len(st.Jobs) != 2 || st.Jobs[1].State != core.Running {
+		t.Fatalf("the previous config is not in force: %+v", st.Jobs)
+	}
+}
+
+func TestGoodSaveLoadsWithFreshDependencies(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.B.SetDep(core.DepState{Path: "/etc/c.conf", Missing: true, Reason: "not a regular file (a FIFO)"})
+	w.B.SetFile("pmtr.conf", twoJobs+"job {\nname c\ncmd /bin/c\ndepends { /etc/c.conf }\n}\n")
+	w.Input(driver.Reload{})
+	if count(w, `job c: can't open dependency /etc/c.conf \(not a regular file \(a FIFO\)\); holding`) != 1 {
+		t.Fatalf("the new job's dependency was not read:\n%s", strings.Join(w.Logs(), "\n"))
+	}
+	if got := w.B.Setup.Watch; len(got) != 3 || got[0] != "/pmtr.conf" {
+		t.Fatalf("watched files: %v", got)
+	}
+}
+
+func TestControlTextIsDecodedIntoCommands(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.Input(driver.ControlText{From: "127.0.0.1:9", Text: "disable a\tb enable"})
+	w.Input(driver.ControlText{From: "127.0.0.1:9", Text: "a disable b"})
+	tr := w.Transcript()
+	for _, want := range []string{"> control disable a b from=127.0.0.1:9", "> control enable  from=127.0.0.1:9",
+		"> control invalid  from=127.0.0.1:9", "invalid control msg from 127.0.0.1:9"} {
+		if !strings.Contains(tr, want) {
+			t.Fatalf("missing %q:\n%s", want, tr)
+		}
+	}
+}
+
+func TestStatusSnapshot(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	reply := make(chan driver.Snapshot, 1)
+	w.Input(driver.StatusQuery{Reply: reply})
+	table := (<-reply).Table()
+	if !regexp.MustCompile(`(?m)^a\s+running\s+100\s+0s\s+1\s+-$`).MatchString(table) {
+		t.Fatalf("table:\n%s", table)
+	}
+}
+
+func TestStaleReadIsIgnored(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.Input(driver.FilesRead{Seq: 999, Source: []byte("job {\nname z\ncmd /bin/z\n}\n")})
+	if count(w, "rescanning|started job z") != 0 {
+		t.Fatalf("an answer nobody asked for was used:\n%s", w.Transcript())
+	}
+}
