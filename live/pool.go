@@ -28,8 +28,14 @@ type pool struct {
 	queued    map[spawnKey]bool
 	cancelled map[spawnKey]bool
 	closed    bool
+	burst     int    // spawns since the queue was last empty
+	idle      func() // called when a burst of trimAfter or more spawns is done
 	wg        sync.WaitGroup
 }
+
+// trimAfter: a burst of this many starts leaves garbage worth returning to
+// the kernel once it is over.
+const trimAfter = 32
 
 func newPool(work func(s core.Spawn, cancelled bool), n int) *pool {
 	if n <= 0 {
@@ -78,12 +84,22 @@ func (p *pool) run(work func(core.Spawn, bool)) {
 		s := p.queue[0]
 		p.queue[0] = core.Spawn{}
 		p.queue = p.queue[1:]
+		p.burst++
 		k := spawnKey{s.Job, s.Attempt}
 		cancelled := p.cancelled[k]
 		delete(p.queued, k)
 		delete(p.cancelled, k)
 		p.mu.Unlock()
 		work(s, cancelled)
+		p.mu.Lock()
+		done := len(p.queue) == 0 && p.burst >= trimAfter
+		if len(p.queue) == 0 {
+			p.burst = 0
+		}
+		p.mu.Unlock()
+		if done && p.idle != nil {
+			p.idle()
+		}
 	}
 }
 
