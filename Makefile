@@ -33,13 +33,15 @@ fuzz:
 
 # make bench: Go benchmarks (parser, core, sim, then the real daemon), then
 # the side-by-side harness; PEERS=1 installs and measures supervisord, runit
-# and s6 too (never in CI). Figures go in docs/BENCHMARKS.md.
+# and s6 too, PMTR_C=path adds the C pmtr (never in CI). Figures go in
+# docs/BENCHMARKS.md.
 PEERS ?=
+PMTR_C ?=
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./confgrammar ./core ./sim
+	$(GO) test -run='^$$' -bench=. -benchmem ./confgrammar ./core ./sim ./live
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./cmd/pmtr
 	@if [ -n "$(PEERS)" ]; then ./bench/install-peers.sh; fi
-	$(GO) run ./bench -pmtr $(BIN) $(if $(PEERS),-peers)
+	$(GO) run ./bench -pmtr $(BIN) $(if $(PEERS),-peers) $(if $(PMTR_C),-pmtr-c $(PMTR_C))
 
 run: build
 	./$(BIN) -F -c examples/pmtr.conf

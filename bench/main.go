@@ -3,7 +3,7 @@
 // run, and prints a Markdown table. make bench runs it; PEERS=1 installs the
 // peers from Debian first. Every loop is bounded; only loopback is used.
 //
-//	go run ./bench [-peers] [-quick] [-pmtr bin/pmtr]
+//	go run ./bench [-peers] [-quick] [-pmtr bin/pmtr] [-pmtr-c PATH]
 package main
 
 import (
@@ -36,11 +36,15 @@ func main() {
 	peers := flag.Bool("peers", false, "also measure supervisord, runit and s6 when installed")
 	quick := flag.Bool("quick", false, "shorter idle and crash-loop windows")
 	bin := flag.String("pmtr", "bin/pmtr", "the pmtr binary to measure")
+	cbin := flag.String("pmtr-c", "", "also measure the C pmtr at this path (same config, same harness)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: run as root (runit and s6 need it; pmtr's numbers do not)")
 	}
-	sups := []supervisor{&pmtrSup{bin: *bin}}
+	sups := []supervisor{&pmtrSup{label: "pmtr", bin: *bin}}
+	if *cbin != "" {
+		sups = append(sups, &pmtrSup{label: "pmtr (C)", bin: *cbin})
+	}
 	if *peers {
 		sups = append(sups, available()...)
 	}

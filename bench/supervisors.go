@@ -51,12 +51,13 @@ func stopGroup(cmd *exec.Cmd, grace time.Duration) {
 // --- pmtr ---
 
 type pmtrSup struct {
+	label     string // "pmtr", or "pmtr (C)" for the C original
 	bin, conf string
 	text      strings.Builder
 	cmd       *exec.Cmd
 }
 
-func (p *pmtrSup) name() string { return "pmtr" }
+func (p *pmtrSup) name() string { return p.label }
 
 func (p *pmtrSup) start(dir string, jobs []job) error {
 	p.conf = filepath.Join(dir, "pmtr.conf")

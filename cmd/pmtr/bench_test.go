@@ -152,6 +152,100 @@ func BenchmarkExitToRestart(b *testing.B) {
 	}
 }
 
+// BenchmarkQuickExitRestartDelay: 300 jobs that each exit 0.1 s after
+// they start; the delay from an exit to the next start, as the job sees it
+// (bash's $EPOCHREALTIME at its last and first instruction), must stay
+// 10 s under that load. Target: p99 within 10.00 to 10.05 s.
+func BenchmarkQuickExitRestartDelay(b *testing.B) {
+	const jobs = 300
+	for b.Loop() {
+		dir := b.TempDir()
+		prog := stampProgram(b, dir)
+		var conf strings.Builder
+		for i := range jobs {
+			fmt.Fprintf(&conf, "job {\nname q%d\ncmd %s %s/q%d.log\n}\n", i, prog, dir, i)
+		}
+		path := filepath.Join(dir, "pmtr.conf")
+		os.WriteFile(path, []byte(conf.String()), 0o644)
+		d := exec.Command(pmtrBin, "-F", "-c", path)
+		if err := d.Start(); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(23 * time.Second) // two restarts of every job
+		d.Process.Signal(syscall.SIGTERM)
+		d.Wait()
+		var lat []time.Duration
+		for i := range jobs {
+			lat = append(lat, restartDelays(b, filepath.Join(dir, fmt.Sprintf("q%d.log", i)))...)
+		}
+		if len(lat) < jobs {
+			b.Fatalf("only %d restarts of %d jobs", len(lat), jobs)
+		}
+		b.ReportMetric(percentile(lat, 50)/1000, "s-p50")
+		b.ReportMetric(percentile(lat, 99)/1000, "s-p99")
+		b.ReportMetric(float64(lat[0].Microseconds())/1e6, "s-min")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1e6, "s-max")
+		b.ReportMetric(float64(len(lat)), "restarts")
+	}
+}
+
+// stampC writes "s TIME" when it starts and "e TIME" 0.1 s later, then
+// exits 1: a job whose own start costs next to nothing.
+const stampC = `#include <stdio.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+static void put(int fd, char k) {
+	struct timespec t; char b[64];
+	clock_gettime(CLOCK_REALTIME, &t);
+	write(fd, b, snprintf(b, sizeof b, "%c %ld.%09ld\n", k, (long)t.tv_sec, t.tv_nsec));
+}
+int main(int argc, char **argv) {
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_APPEND, 0644);
+	struct timespec d = {0, 100000000};
+	put(fd, 's'); nanosleep(&d, 0); put(fd, 'e');
+	return 1;
+}
+`
+
+// stampProgram builds stampC statically when a C compiler is there, else
+// uses a bash script (its start-up then counts in the figures).
+func stampProgram(b *testing.B, dir string) string {
+	src, bin := filepath.Join(dir, "stamp.c"), filepath.Join(dir, "stamp")
+	os.WriteFile(src, []byte(stampC), 0o644)
+	if err := exec.Command("cc", "-O2", "-static", "-o", bin, src).Run(); err == nil {
+		return bin
+	}
+	b.Log("no C compiler: the job is a bash script, whose start-up counts in the delay")
+	script := filepath.Join(dir, "stamp.sh")
+	os.WriteFile(script, []byte("echo \"s $EPOCHREALTIME\" >> $1\nsleep 0.1\necho \"e $EPOCHREALTIME\" >> $1\nexit 1\n"), 0o644)
+	return "/bin/bash " + script
+}
+
+// restartDelays reads "s TIME" / "e TIME" lines: each e to the next s.
+func restartDelays(b *testing.B, path string) []time.Duration {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []time.Duration
+	var end float64
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		kind, stamp, _ := strings.Cut(l, " ")
+		t, err := strconv.ParseFloat(stamp, 64)
+		if err != nil {
+			continue
+		}
+		if kind == "s" && end > 0 {
+			out = append(out, time.Duration((t-end)*1e9))
+		}
+		if kind == "e" {
+			end = t
+		}
+	}
+	return out
+}
+
 // BenchmarkIdleWakeups: context switches of all pmtr threads over 20 s
 // with 100 sleeping jobs and no report, scaled to a minute (target: < 1).
 func BenchmarkIdleWakeups(b *testing.B) {
