@@ -2,26 +2,29 @@ package live
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/benbjohnson/clock"
-	"github.com/fsnotify/fsnotify"
 
 	"pmtr/core"
 	"pmtr/driver"
 )
 
-// Watch timings: events settle for debounce before pmtr looks, or for
-// busyQuiet once a writer has touched a watched file busyHits times (a
-// burst of writes then applies once, even with scheduling jitter); under
-// endless churn pmtr still looks every maxDelay; without inotify it looks
-// every pollEvery.
+// Watch timings: a completed save (a write closed, or a file renamed into
+// place) of a watched file applies at once; other events (partial writes,
+// deletes, creates) settle for debounce before pmtr looks. A writer that
+// completes a second save within busyQuiet of the last one is a program
+// writing in a burst: from then on pmtr waits for busyQuiet of quiet, so
+// the burst applies once more, with its final content. Under endless churn
+// pmtr still looks every maxDelay; without inotify it looks every
+// pollEvery.
 const (
 	debounce  = 40 * time.Millisecond
-	busyHits  = 3
+	busyGap   = 50 * time.Millisecond
 	busyQuiet = 150 * time.Millisecond
 	maxDelay  = 2 * time.Second
 	pollEvery = 3 * time.Second
@@ -29,30 +32,34 @@ const (
 
 // watcher watches the parent directories of the config file and of every
 // dependency (one inotify instance, each directory once), so rename saves,
-// delete and re-create, and symlink swaps are all seen. Any event in a
-// watched directory, after a debounce, becomes one driver.Reload: the
-// driver compares contents and acts only on real changes.
+// delete and re-create, and symlink swaps are all seen. A change becomes a
+// driver.Reload: the driver compares contents and acts only on real
+// changes.
 type watcher struct {
 	clk   clock.Clock
 	log   *Logger
 	send  func(driver.Input) bool
-	fsw   *fsnotify.Watcher // nil: inotify unavailable, polling only
+	in    *inotify // nil: inotify unavailable, polling only
 	mu    sync.Mutex
 	dirs  []string        // wanted directories, sorted
 	files map[string]bool // the watched files themselves
 	poll  *clock.Timer    // armed only while some directory is not watched
+	evs   chan fsEvent
 	stop  chan struct{}
 }
 
 func newWatcher(clk clock.Clock, log *Logger, send func(driver.Input) bool) *watcher {
-	w := &watcher{clk: clk, log: log, send: send, stop: make(chan struct{})}
-	fsw, err := fsnotify.NewWatcher()
+	w := &watcher{clk: clk, log: log, send: send, evs: make(chan fsEvent, 256), stop: make(chan struct{})}
+	in, err := openInotify()
 	if err != nil {
 		log.Logf(core.Error, "can't watch files (%v); checking them every %v instead", err, pollEvery)
 	}
-	w.fsw = fsw
+	w.in = in
 	w.poll = clk.Timer(pollEvery)
 	w.poll.Stop()
+	if in != nil {
+		go w.read()
+	}
 	go w.run()
 	return w
 }
@@ -75,10 +82,10 @@ func (w *watcher) set(files []string) {
 	w.sync()
 }
 
-func (w *watcher) watches(name string) bool {
+func (w *watcher) watches(dir, name string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.files[filepath.Clean(name)]
+	return w.files[filepath.Join(dir, name)]
 }
 
 // rearm polls only while needed, so an idle pmtr does not wake up.
@@ -93,20 +100,20 @@ func (w *watcher) rearm(ok bool) {
 // sync adds missing directory watches and drops unwanted ones, and polls
 // while any is missing; w.mu held.
 func (w *watcher) sync() {
-	if w.fsw == nil {
+	if w.in == nil {
 		w.rearm(len(w.dirs) == 0)
 		return
 	}
-	have := w.fsw.WatchList()
+	have := w.in.watching()
 	for _, d := range have {
 		if !slices.Contains(w.dirs, d) {
-			w.fsw.Remove(d)
+			w.in.remove(d)
 		}
 	}
 	ok := true
 	for _, d := range w.dirs {
 		if !slices.Contains(have, d) {
-			if err := w.fsw.Add(d); err != nil {
+			if err := w.in.add(d); err != nil {
 				ok = false // missing or not watchable: polling covers it
 			}
 		}
@@ -117,45 +124,48 @@ func (w *watcher) sync() {
 func (w *watcher) close() {
 	close(w.stop)
 	w.poll.Stop()
-	if w.fsw != nil {
-		w.fsw.Close()
+	if w.in != nil {
+		w.in.close()
 	}
 }
 
-// run debounces events into fsChange and polls as a fallback.
-func (w *watcher) run() {
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if w.fsw != nil {
-		events, errs = w.fsw.Events, w.fsw.Errors
+// read hands inotify's events to run.
+func (w *watcher) read() {
+	buf := make([]byte, 64<<10)
+	for {
+		evs, err := w.in.read(buf)
+		for _, ev := range evs {
+			select {
+			case w.evs <- ev:
+			case <-w.stop:
+				return
+			}
+		}
+		if errors.Is(err, os.ErrClosed) {
+			return
+		}
+		if err != nil {
+			w.log.Logf(core.Error, "file watch error: %v; also checking every %v", err, pollEvery)
+			w.clk.Sleep(pollEvery)
+		}
 	}
+}
+
+// run turns events into reloads, at once or after they settle, and polls
+// as a fallback.
+func (w *watcher) run() {
 	settle := w.clk.Timer(time.Hour)
 	settle.Stop()
 	var b burst
-	warned := false
 	for {
 		select {
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
+		case ev := <-w.evs:
+			if w.pend(settle, &b, ev) {
+				settle.Stop()
+				w.fire()
 			}
-			if ev.Op == fsnotify.Chmod {
-				continue
-			}
-			w.pend(settle, &b, w.watches(ev.Name))
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			if !errors.Is(err, fsnotify.ErrEventOverflow) && !warned {
-				w.log.Logf(core.Error, "file watch error: %v; also checking every %v", err, pollEvery)
-				warned = true
-			}
-			w.pend(settle, &b, false)
 		case <-settle.C:
-			b = burst{}
+			b.first, b.busy = time.Time{}, false
 			w.fire()
 		case <-w.poll.C:
 			w.fire()
@@ -167,26 +177,37 @@ func (w *watcher) run() {
 
 // burst is the run of events not acted on yet.
 type burst struct {
-	first time.Time // zero when none
-	hits  int       // events on the watched files themselves
+	first    time.Time // first event not acted on; zero when none
+	lastSave time.Time // last completed save of a watched file
+	busy     bool      // saves come in a burst: wait for quiet
 }
 
-// pend (re)starts the debounce, unless the burst is already maxDelay old.
-func (w *watcher) pend(settle *clock.Timer, b *burst, hit bool) {
+// pend records an event; true means act now (a completed save by a writer
+// that is not busy), else the settle timer is (re)started.
+func (w *watcher) pend(settle *clock.Timer, b *burst, ev fsEvent) bool {
 	now := w.clk.Now()
+	save := ev.complete && w.watches(ev.dir, ev.name)
+	if save {
+		quick := !b.lastSave.IsZero() && now.Sub(b.lastSave) < busyGap
+		b.lastSave = now
+		if quick {
+			b.busy = true
+		} else if !b.busy {
+			b.first = time.Time{}
+			return true
+		}
+	}
 	if b.first.IsZero() {
 		b.first = now
 	}
-	if hit {
-		b.hits++
-	}
 	quiet := debounce
-	if b.hits >= busyHits {
+	if b.busy {
 		quiet = busyQuiet
 	}
 	if now.Sub(b.first) < maxDelay {
 		settle.Reset(quiet)
 	}
+	return false
 }
 
 func (w *watcher) fire() {

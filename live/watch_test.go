@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,7 +113,10 @@ func TestWatchSameContentDoesNothing(t *testing.T) {
 	r.expectKeepUntouched()
 }
 
-func TestWatchBurstAppliesOnceWithFinalContent(t *testing.T) {
+// TestWatchBurstOfSavesAppliesTheFinalContent: a program that saves 100
+// times, 10 ms apart: the first save applies at once, the rest once the
+// burst is over, with the final content.
+func TestWatchBurstOfSavesAppliesTheFinalContent(t *testing.T) {
 	r := startDaemon(t, varying("91"))
 	r.waitLog(`started job v `, 5*time.Second)
 	for i := 0; i < 100; i++ {
@@ -121,8 +125,31 @@ func TestWatchBurstAppliesOnceWithFinalContent(t *testing.T) {
 	}
 	r.waitVersion("1099")
 	time.Sleep(300 * time.Millisecond)
+	if n := r.count(`rescanning`); n > 2 {
+		t.Fatalf("a burst of 100 saves rescanned %d times, want at most 2\n%s", n, r.out)
+	}
+	r.expectKeepUntouched()
+}
+
+// TestWatchPartialWritesApplyOnceWhenClosed: one save written in 100
+// pieces, 10 ms apart, applies once, with the whole content.
+func TestWatchPartialWritesApplyOnceWhenClosed(t *testing.T) {
+	r := startDaemon(t, varying("96"))
+	r.waitLog(`started job v `, 5*time.Second)
+	f, err := os.OpenFile(r.conf, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := varying("97") + strings.Repeat("# padding\n", 50)
+	for i := range 100 {
+		f.WriteString(text[i*len(text)/100 : (i+1)*len(text)/100])
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.Close()
+	r.waitVersion("97")
+	time.Sleep(300 * time.Millisecond)
 	if n := r.count(`rescanning`); n != 1 {
-		t.Fatalf("a burst of 100 writes rescanned %d times, want 1\n%s", n, r.out)
+		t.Fatalf("one save written in 100 pieces rescanned %d times, want 1\n%s", n, r.out)
 	}
 	r.expectKeepUntouched()
 }
