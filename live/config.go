@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
@@ -85,11 +86,39 @@ func fileKind(m fs.FileMode) string {
 	return "not a plain file"
 }
 
+// readTimeout: a file that gives no answer by then (a hung network file
+// system) is reported as unreadable, so a later reload is not held up.
+const readTimeout = 5 * time.Second
+
+var errNoAnswer = fmt.Errorf("no answer within %v", readTimeout)
+
+// readWithin is readLimited, giving up after readTimeout (the read itself
+// goes on, on its own goroutine, and its result is dropped).
+func readWithin(path string) ([]byte, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, err := readLimited(path)
+		ch <- result{b, err}
+	}()
+	t := time.NewTimer(readTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-t.C:
+		return nil, errNoAnswer
+	}
+}
+
 // readFiles answers the driver's read request (on a goroutine of its own).
 func readFiles(r driver.ReadRequest) driver.FilesRead {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {
-		src, err := readLimited(r.Config)
+		src, err := readWithin(r.Config)
 		if err != nil {
 			f.ConfigErr = fmt.Errorf("can't open %s: %s", r.Config, strerror(err))
 		}
@@ -104,7 +133,7 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 
 // depState hashes a dependency's content; only equality matters.
 func depState(path string) core.DepState {
-	b, err := readLimited(path)
+	b, err := readWithin(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return core.DepState{Path: path, Missing: true}
 	}
