@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"pmtr/logsafe"
 )
 
 // MaxSize is the largest config file pmtr reads, as in C pmtr.
@@ -52,8 +54,12 @@ func (p *parser) advance() {
 	p.lx.errs = p.lx.errs[:0]
 }
 
+// maxWord: a longer word in an error message is cut, so a huge token does
+// not drown the message.
+const maxWord = 64
+
 func (p *parser) errAt(pos Pos, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: logsafe.ShortWords(fmt.Sprintf(format, args...), maxWord)})
 }
 
 func (p *parser) isKw(name string) bool { return p.tok.kind == tkKeyword && p.tok.text == name }

@@ -1,17 +1,19 @@
 package core
 
+import "pmtr/logsafe"
+
 // onControl applies enable, disable and restart commands. Enable and
 // disable last until the next successful reload.
 // Any other verb is an invalid message (C pmtr's wording).
 func (m *Machine) onControl(e Control) {
 	if e.Verb != Enable && e.Verb != Disable && e.Verb != Restart {
-		m.logf(Error, "invalid control msg from %s", e.From)
+		m.logf(Error, "invalid control msg from %s", logsafe.Text(e.From))
 		return
 	}
 	for _, name := range e.Names {
 		j := m.byName[name]
 		if j == nil {
-			m.logf(Info, "control msg for unknown job %s", name)
+			m.logf(Info, "control msg for unknown job %s", logsafe.Text(name))
 			continue
 		}
 		switch e.Verb {

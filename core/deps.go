@@ -77,23 +77,24 @@ func (m *Machine) jobsUsing(path string) []*job {
 // and releases it when they are all back. It reports whether the hold
 // changed, which may move the wait gate.
 func (m *Machine) refreshHeld(j *job) bool {
-	missing := ""
+	var missing *DepState
 	for _, p := range j.spec.Depends {
 		if st := m.deps[p]; st.Missing {
-			missing = p
-			if st.Reason != "" {
-				missing += " (" + st.Reason + ")"
-			}
+			missing = &st
 			break
 		}
 	}
 	switch {
-	case missing != "" && !j.held:
+	case missing != nil && !j.held:
 		j.held = true
-		m.logf(Error, "job %s: can't open dependency %s; holding the job stopped until it exists", j.name, missing)
+		if missing.Reason != "" {
+			m.logf(Error, "job %s: can't read dependency %s: %s; holding the job stopped until it can be read", j.name, missing.Path, missing.Reason)
+		} else {
+			m.logf(Error, "job %s: can't open dependency %s; holding the job stopped until it exists", j.name, missing.Path)
+		}
 		m.stop(j)
 		return true
-	case missing == "" && j.held:
+	case missing == nil && j.held:
 		j.held = false // a stop caused by the hold left nextStart at its exit time
 		m.logf(Info, "job %s: dependencies present again", j.name)
 		return true

@@ -14,6 +14,7 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/logsafe"
 	"pmtr/udp"
 )
 
@@ -162,7 +163,7 @@ func (d *Driver) perform(e core.Effect) {
 // disable or restart word is one command; a name before any verb makes
 // the message invalid (the core words that), after the commands before it.
 func (d *Driver) control(c ControlText) {
-	d.b.Log(core.Debug, fmt.Sprintf("received [%s] from %s", c.Text, c.From))
+	d.b.Log(core.Debug, fmt.Sprintf("received [%s] from %s", logsafe.Text(c.Text), logsafe.Text(c.From)))
 	now := d.b.Now()
 	cmds, err := udp.ParseControl(c.Text)
 	for _, cmd := range cmds {

@@ -84,10 +84,10 @@ func TestBadSaveKeepsConfigAndDependenciesStillCount(t *testing.T) {
 
 func TestGoodSaveLoadsWithFreshDependencies(t *testing.T) {
 	w := newWorld(t, twoJobs)
-	w.B.SetDep(core.DepState{Path: "/etc/c.conf", Missing: true, Reason: "not a regular file (a FIFO)"})
+	w.B.SetDep(core.DepState{Path: "/etc/c.conf", Missing: true, Reason: "is a FIFO, not a regular file"})
 	w.B.SetFile("pmtr.conf", twoJobs+"job {\nname c\ncmd /bin/c\ndepends { /etc/c.conf }\n}\n")
 	w.Input(driver.Reload{})
-	if count(w, `job c: can't open dependency /etc/c.conf \(not a regular file \(a FIFO\)\); holding`) != 1 {
+	if count(w, `job c: can't read dependency /etc/c.conf: is a FIFO, not a regular file; holding`) != 1 {
 		t.Fatalf("the new job's dependency was not read:\n%s", strings.Join(w.Logs(), "\n"))
 	}
 	if got := w.B.Setup.Watch; len(got) != 3 || got[0] != "/pmtr.conf" {

@@ -206,12 +206,20 @@ func (b *backend) Read(r driver.ReadRequest) {
 
 // Signal signals the job's whole process group. The core only asks for
 // pids it has not seen exit, and only this process reaps, so the number is
-// ours.
+// ours. SIGTERM is followed by SIGCONT, so a stopped (SIGSTOP) job wakes
+// up to act on it instead of waiting for the SIGKILL.
 func (b *backend) Signal(e core.Kill) {
 	b.procs.stopping(e.PID)
-	err := unix.Kill(-e.PID, syscall.Signal(e.Signal))
+	b.signal(e.PID, syscall.Signal(e.Signal))
+	if e.Signal == core.SIGTERM {
+		b.signal(e.PID, syscall.SIGCONT)
+	}
+}
+
+func (b *backend) signal(pid int, sig syscall.Signal) {
+	err := unix.Kill(-pid, sig)
 	if errors.Is(err, unix.ESRCH) {
-		err = unix.Kill(e.PID, syscall.Signal(e.Signal))
+		err = unix.Kill(pid, sig)
 	}
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		b.log.Logf(core.Error, "error: %s", strerror(err))

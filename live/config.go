@@ -60,14 +60,14 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fileKind(st.Mode()))
+		return nil, fmt.Errorf("is %s, not a regular file", fileKind(st.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, confgrammar.MaxSize+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > confgrammar.MaxSize {
-		return nil, fmt.Errorf("file too large (over %d bytes)", confgrammar.MaxSize)
+		return nil, fmt.Errorf("is larger than %d MB", confgrammar.MaxSize>>20)
 	}
 	return b, nil
 }
@@ -83,7 +83,7 @@ func fileKind(m fs.FileMode) string {
 	case m&fs.ModeDevice != 0:
 		return "a device"
 	}
-	return "not a plain file"
+	return "a special file"
 }
 
 // readTimeout: a file that gives no answer by then (a hung network file

@@ -87,8 +87,8 @@ func TestFIFOsNeverStallTheDaemon(t *testing.T) {
 	}{
 		{"in", "job {\nname f\ncmd /bin/cat\nin FIFO\n}\n", `job f: in .*fifo is a FIFO; the job waits`, false},
 		{"out", "job {\nname f\ncmd /bin/echo hi\nout FIFO\n}\n", `job f: out .*fifo is a FIFO; the job waits`, false},
-		{"depends", "job {\nname f\ncmd /bin/sleep 300\ndepends { FIFO }\n}\n", `job f: can't open dependency .*fifo \(not a regular file \(a FIFO\)\); holding`, false},
-		{"config", "", `can't open .*pmtr.conf: Not a regular file \(a FIFO\)`, true},
+		{"depends", "job {\nname f\ncmd /bin/sleep 300\ndepends { FIFO }\n}\n", `job f: can't read dependency .*fifo: is a FIFO, not a regular file; holding`, false},
+		{"config", "", `can't open .*pmtr.conf: Is a FIFO, not a regular file`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
