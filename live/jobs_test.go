@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -251,10 +252,46 @@ func TestLiveStatusSocket(t *testing.T) {
 			t.Fatalf("status lacks %v:\n%s (err %v)", want, text, err)
 		}
 	}
+	if st, err := os.Stat(StatusSocket(conf)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("status socket: %v, mode %v (want 0600)", err, st.Mode().Perm())
+	}
 	cancel()
 	<-done
 	done <- nil
 	if _, err := QueryStatus(conf); err == nil {
 		t.Fatal("the status socket answers after pmtr stopped")
+	}
+}
+
+// TestRuntimeDirectoryOfOthersIsRefused: a runtime directory that others
+// can use (mode 0777) or that belongs to another user is never used, by
+// the daemon or by pmtr status.
+func TestRuntimeDirectoryOfOthersIsRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the directory to another user")
+	}
+	saved := rootRunDir
+	defer func() { rootRunDir = saved }()
+	for name, prepare := range map[string]func(dir string) error{
+		"mode 0777":     func(dir string) error { return os.Chmod(dir, 0o777) },
+		"foreign owner": func(dir string) error { return os.Chown(dir, 65534, 65534) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rootRunDir = filepath.Join(t.TempDir(), "pmtr")
+			if err := os.Mkdir(rootRunDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := prepare(rootRunDir); err != nil {
+				t.Fatal(err)
+			}
+			r := startDaemonStatus(t, "job {\nname up\ncmd /bin/sleep 74\n}\n")
+			r.waitLog(`no status socket: live: runtime directory .* (has mode 0777|belongs to uid 65534)`, 5*time.Second)
+			if _, err := QueryStatus(r.conf); err == nil || !strings.Contains(err.Error(), "not asking") {
+				t.Fatalf("pmtr status used the directory: %v", err)
+			}
+			if entries, _ := os.ReadDir(rootRunDir); len(entries) != 0 {
+				t.Fatalf("the daemon put %v in it", entries)
+			}
+		})
 	}
 }

@@ -64,6 +64,17 @@ func startDaemon(t *testing.T, conf string) *running {
 // startDaemonLog also copies the log to extra, when set.
 func startDaemonLog(t *testing.T, conf string, extra io.Writer) *running {
 	t.Helper()
+	return startDaemonWith(t, conf, extra, false)
+}
+
+// startDaemonStatus also serves the status socket.
+func startDaemonStatus(t *testing.T, conf string) *running {
+	t.Helper()
+	return startDaemonWith(t, conf, nil, true)
+}
+
+func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *running {
+	t.Helper()
 	dir := t.TempDir()
 	r := &running{t: t, dir: dir, conf: filepath.Join(dir, "pmtr.conf"), out: &syncBuffer{}, done: make(chan error, 1)}
 	var sink io.Writer = r.out
@@ -77,9 +88,11 @@ func startDaemonLog(t *testing.T, conf string, extra io.Writer) *running {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() {
-		r.done <- Run(ctx, Options{ConfigPath: r.conf, Config: cfg, Log: NewStderrLogger(sink, 0)})
-	}()
+	o := Options{ConfigPath: r.conf, Config: cfg, Log: NewStderrLogger(sink, 0)}
+	if status {
+		o.StatusSocket = StatusSocket(r.conf)
+	}
+	go func() { r.done <- Run(ctx, o) }()
 	t.Cleanup(r.stop)
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,8 +16,8 @@ import (
 	"pmtr/driver"
 )
 
-// The status socket: a unix socket per config file, in /run/pmtr (root) or
-// the temporary directory, so that "pmtr status -c FILE" finds the daemon
+// The status socket: a unix socket per config file, in the runtime
+// directory (RuntimeDir), so that "pmtr status -c FILE" finds the daemon
 // that runs FILE. A connection gets the status table and is closed.
 
 // StatusSocket is where the daemon running configPath answers status.
@@ -26,19 +27,15 @@ func StatusSocket(configPath string) string {
 		abs = configPath
 	}
 	sum := sha256.Sum256([]byte(abs))
-	dir := "/run/pmtr"
-	if os.Geteuid() != 0 {
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("pmtr-%d", os.Geteuid()))
-	}
-	return filepath.Join(dir, "status-"+hex.EncodeToString(sum[:6])+".sock")
+	return filepath.Join(RuntimeDir(), "status-"+hex.EncodeToString(sum[:6])+".sock")
 }
 
 // serveStatus listens on the status socket and asks the driver for each
 // answer. When it cannot listen it logs why, and pmtr runs on without it.
 // The socket is closed and removed when the run ends.
 func serveStatus(path string, b *backend, log *Logger) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		log.Logf(core.Error, "status socket: %v", err)
+	if err := secureDir(filepath.Dir(path), true); err != nil {
+		log.Logf(core.Error, "no status socket: %v", err)
 		return
 	}
 	if c, err := net.Dial("unix", path); err == nil {
@@ -48,6 +45,9 @@ func serveStatus(path string, b *backend, log *Logger) {
 	}
 	os.Remove(path) // a stale socket of a pmtr that died
 	ln, err := net.Listen("unix", path)
+	if err == nil {
+		err = os.Chmod(path, 0o600) // the directory is 0700 already
+	}
 	if err != nil {
 		log.Logf(core.Error, "status socket: %v", err)
 		return
@@ -94,6 +94,9 @@ func answerStatus(c net.Conn, b *backend) {
 // QueryStatus reads the status table of the daemon running configPath.
 func QueryStatus(configPath string) (string, error) {
 	path := StatusSocket(configPath)
+	if err := secureDir(filepath.Dir(path), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("live: not asking %s: %w", path, err)
+	}
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		return "", fmt.Errorf("live: no pmtr is running %s (no status socket %s): %w", configPath, path, err)

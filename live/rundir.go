@@ -1,0 +1,54 @@
+package live
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// rootRunDir is root's runtime directory (a variable so tests can move it).
+var rootRunDir = "/run/pmtr"
+
+// RuntimeDir is where pmtr keeps its sockets and state: /run/pmtr for root
+// (whatever the login session says, so that root's shell finds the
+// service); else $XDG_RUNTIME_DIR/pmtr, else $TMPDIR/pmtr-UID.
+func RuntimeDir() string {
+	if os.Geteuid() == 0 {
+		return rootRunDir
+	}
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "pmtr")
+	}
+	return filepath.Join(os.TempDir(), "pmtr-"+strconv.Itoa(os.Geteuid()))
+}
+
+// secureDir makes sure dir is a directory of pmtr's own user that nobody
+// else can enter or write (mode 0700, no symlink), creating it when create
+// is set. A directory that exists but fails the check is refused, never
+// chmod-ed or reused: someone else may have made it to catch pmtr's socket.
+func secureDir(dir string, create bool) error {
+	if create {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return fmt.Errorf("live: runtime directory: %w", err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("live: runtime directory: %w", err)
+		}
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("live: runtime directory: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("live: runtime directory %s is not a directory (remove it)", dir)
+	case !ok || int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("live: runtime directory %s belongs to uid %d, not to pmtr's uid %d (remove it)", dir, sys.Uid, os.Geteuid())
+	case st.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("live: runtime directory %s has mode %#o: others may use it (remove it; pmtr makes it 0700)", dir, st.Mode().Perm())
+	}
+	return nil
+}
