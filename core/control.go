@@ -7,13 +7,13 @@ import "pmtr/logsafe"
 // Any other verb is an invalid message (C pmtr's wording).
 func (m *Machine) onControl(e Control) {
 	if e.Verb != Enable && e.Verb != Disable && e.Verb != Restart {
-		m.logf(Error, "invalid control msg from %s", logsafe.Text(e.From))
+		m.netLog(e.Via, Error, "invalid control msg from "+logsafe.Text(e.From))
 		return
 	}
 	for _, name := range e.Names {
 		j := m.byName[name]
 		if j == nil {
-			m.logf(Info, "control msg for unknown job %s", logsafe.Text(name))
+			m.netLog(e.Via, Info, "control msg for unknown job "+logsafe.Text(name))
 			continue
 		}
 		switch e.Verb {

@@ -1,5 +1,7 @@
 package core
 
+import "time"
+
 // applyDeps records the dependency contents delivered with a config and
 // reacts to any that changed since last seen, then forgets unused paths.
 func (m *Machine) applyDeps(states []DepState) {
@@ -51,10 +53,26 @@ func (m *Machine) setDep(s DepState) {
 	}
 	for _, j := range m.jobsUsing(s.Path) {
 		if j.phase == running || j.phase == starting {
-			m.logf(Info, "job %s: dependency %s changed; restarting", j.name, s.Path)
-			m.stop(j)
+			m.depRestart(j, s.Path)
 		}
 	}
+}
+
+// depRestart restarts j for a changed dependency, or, within
+// DepRestartGap of the last such restart, once that time is over.
+func (m *Machine) depRestart(j *job, path string) {
+	if j.depRestarted != 0 && m.now < j.depRestarted+DepRestartGap {
+		if !j.depPending {
+			j.depPending = true
+			m.logf(Info, "job %s: dependency %s changed again; restarting it at %v (at most once in %v)",
+				j.name, path, j.depRestarted+DepRestartGap, time.Duration(DepRestartGap))
+			m.arm(j)
+		}
+		return
+	}
+	m.logf(Info, "job %s: dependency %s changed; restarting", j.name, path)
+	j.depRestarted, j.depPending = max(m.now, 1), false
+	m.stop(j)
 }
 
 func (m *Machine) jobsUsing(path string) []*job {

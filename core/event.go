@@ -94,6 +94,7 @@ type Control struct {
 	Verb  Verb
 	Names []string
 	From  string // the sender, for the log
+	Via   string // the listener it came in on; log lines it causes are limited per listener
 }
 
 // Shutdown asks for an orderly stop; Signal is the signal that asked, or 0.
@@ -156,6 +157,9 @@ func (e DepChanged) String() string {
 }
 
 func (e Control) String() string {
+	if e.Via != "" {
+		return fmt.Sprintf("control %s %s from=%s via=%s", e.Verb, strings.Join(e.Names, " "), e.From, e.Via)
+	}
 	return fmt.Sprintf("control %s %s from=%s", e.Verb, strings.Join(e.Names, " "), e.From)
 }
 

@@ -45,6 +45,8 @@ type job struct {
 	held          bool // a dependency file is missing
 	starts        int
 	lastExit      string
+	depRestarted  Time // when a dependency change last restarted it (0: never)
+	depPending    bool // a dependency changed again too soon: restart at depRestarted+DepRestartGap
 	wakeAt        Time // the deadline pushed on the heap for this job, or Never
 	gone          bool // dropped from the machine
 }
@@ -80,9 +82,14 @@ func (j *job) deadline(now Time) Time {
 			return j.nextStart
 		}
 	case running:
+		at := Never
 		if j.spec.Bounce > 0 && !j.stopRequested {
-			return j.startedAt + Time(j.spec.Bounce)
+			at = j.startedAt + Time(j.spec.Bounce)
 		}
+		if j.depPending && !j.stopRequested && (at == Never || j.depRestarted+DepRestartGap < at) {
+			at = j.depRestarted + DepRestartGap
+		}
+		return at
 	case stopping:
 		return j.killAt
 	}

@@ -37,6 +37,7 @@ func (m *Machine) spawn(j *job) {
 	m.attempts++ // unique across jobs, so a re-added name cannot collide with its deleted twin
 	j.attempt = m.attempts
 	j.stopRequested = false
+	j.depPending = false // the new process reads the dependencies as they are now
 	m.setPhase(j, starting)
 	spec := j.spec
 	m.spawning[spawnKey{j.spec.Name, j.attempt}] = j

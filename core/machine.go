@@ -3,6 +3,7 @@ package core
 import (
 	"container/heap"
 	"fmt"
+	"time"
 )
 
 // Machine is the supervisor's state. It is not safe for concurrent use: one
@@ -27,6 +28,9 @@ type Machine struct {
 	reportDirty  bool
 	reportedOnce bool
 
+	netLimits map[string]*netLimit // by listener
+	netWake   Time                 // when a left-out count is due, or Never
+
 	shutdown bool
 	done     bool
 }
@@ -34,11 +38,12 @@ type Machine struct {
 // New returns a machine with no config; the first event should be ConfigLoaded.
 func New() *Machine {
 	return &Machine{
-		byName:   map[string]*job{},
-		byPID:    map[int]*job{},
-		spawning: map[spawnKey]*job{},
-		deps:     map[string]DepState{},
-		gate:     -1,
+		byName:    map[string]*job{},
+		byPID:     map[int]*job{},
+		spawning:  map[spawnKey]*job{},
+		deps:      map[string]DepState{},
+		gate:      -1,
+		netLimits: map[string]*netLimit{},
 	}
 }
 
@@ -100,6 +105,9 @@ func (m *Machine) Ready() Ready {
 	if m.reports && !m.shutdown && (rd.Deadline == Never || m.nextReport < rd.Deadline) {
 		rd.Deadline = m.nextReport
 	}
+	if m.netWake != Never && (rd.Deadline == Never || m.netWake < rd.Deadline) {
+		rd.Deadline = m.netWake
+	}
 	return rd
 }
 
@@ -121,6 +129,7 @@ func (m *Machine) fire() {
 		m.due(w.job)
 	}
 	m.maybeReport()
+	m.netSummaries()
 	m.checkDone()
 }
 
@@ -130,8 +139,13 @@ func (m *Machine) due(j *job) {
 	case idle:
 		m.consider(j)
 	case running:
-		if j.spec.Bounce > 0 && !j.stopRequested && m.now >= j.startedAt+Time(j.spec.Bounce) {
+		switch {
+		case j.spec.Bounce > 0 && !j.stopRequested && m.now >= j.startedAt+Time(j.spec.Bounce):
 			m.logf(Info, "bouncing job %s [%d] after %d sec", j.name, j.pid, (m.now - j.startedAt).Seconds())
+			m.stop(j)
+		case j.depPending && !j.stopRequested && m.now >= j.depRestarted+DepRestartGap:
+			m.logf(Info, "job %s: restarting for the dependency changes of the last %v", j.name, time.Duration(DepRestartGap))
+			j.depRestarted, j.depPending = m.now, false
 			m.stop(j)
 		}
 	case stopping:

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -345,4 +346,40 @@ func TestRuleSameEventsSameTranscript(t *testing.T) {
 	if a, b := run(), run(); a != b {
 		t.Fatalf("transcripts differ:\n%s\n----\n%s", a, b)
 	}
+}
+
+// Rule: dependency changes restart a job at most once in 10 s; changes in
+// between restart it once, when the 10 s are over.
+func TestRuleDependencyRestartsAtMostOnceIn10s(t *testing.T) {
+	w := newWorld(t, "job {\nname d\ncmd /bin/d\ndepends { /etc/d.conf }\n}", nil,
+		core.DepState{Path: "/etc/d.conf", Hash: "h0"})
+	w.RunUntil(sec(20))
+	for i := 1; i <= 100; i++ { // 100 rewrites in 5 s
+		w.RunUntil(sec(20 + float64(i)*0.05))
+		w.Step(core.DepChanged{Path: "/etc/d.conf", Hash: fmt.Sprintf("h%d", i)})
+	}
+	w.RunUntil(sec(45))
+	expectLogs(t, w, "+20.050s job d: dependency /etc/d.conf changed; restarting",
+		"+20.100s job d: dependency /etc/d.conf changed again; restarting it at +30.050s (at most once in 10s)",
+		"+30.050s job d: restarting for the dependency changes of the last 10s")
+	if n := countLogs(w, "started job d "); n != 3 {
+		t.Fatalf("job d started %d times, want 3 (start, one restart, one deferred restart)\n%s", n, strings.Join(w.Logs(), "\n"))
+	}
+}
+
+// Rule: log lines caused by control messages from the network are limited
+// per listener: a few, then one count when the window ends.
+func TestRuleNetworkLogLinesAreLimited(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /bin/a\n}", nil)
+	w.RunUntil(sec(1))
+	for range 1000 {
+		w.Step(core.Control{Verb: core.Invalid, From: "127.0.0.1:9", Via: "udp://127.0.0.1:7"})
+	}
+	w.Step(core.Control{Verb: core.Disable, Names: []string{"zz"}, From: "127.0.0.1:9", Via: "udp://127.0.0.1:7"})
+	w.Step(core.Control{Verb: core.Invalid, From: "127.0.0.1:9", Via: "udp://127.0.0.1:8"})
+	w.RunUntil(sec(30))
+	if n := countLogs(w, "invalid control msg"); n != core.NetLogBurst+1 {
+		t.Fatalf("%d invalid-message lines, want %d\n%s", n, core.NetLogBurst+1, strings.Join(w.Logs(), "\n"))
+	}
+	expectLogs(t, w, "+11.000s ... 998 more log lines about control messages on udp://127.0.0.1:7 left out in the last 10s")
 }

@@ -17,6 +17,10 @@ const (
 	RestartWait = Time(10 * time.Second) // delay before restarting after a quick exit
 	KillGrace   = Time(10 * time.Second) // SIGTERM to SIGKILL
 	ReportEvery = Time(10 * time.Second) // UDP status report period
+	// DepRestartGap: dependency changes restart a job at most once in this
+	// time; later changes wait for its end (a file that keeps changing
+	// cannot restart a job without limit).
+	DepRestartGap = Time(10 * time.Second)
 )
 
 // String prints the offset as "+12.345s".

@@ -48,6 +48,7 @@ type Driver struct {
 	gen      uint64
 	sum      [32]byte                 // content of the config in force
 	deps     map[string]core.DepState // last seen state of each dependency
+	setup    Setup                    // the outside-world part of the config in force
 	ld       loader
 	deadline core.Time
 	done     bool
@@ -167,9 +168,9 @@ func (d *Driver) control(c ControlText) {
 	now := d.b.Now()
 	cmds, err := udp.ParseControl(c.Text)
 	for _, cmd := range cmds {
-		d.step(now, core.Control{Verb: core.Verb(cmd.Verb), Names: cmd.Names, From: c.From})
+		d.step(now, core.Control{Verb: core.Verb(cmd.Verb), Names: cmd.Names, From: c.From, Via: c.Via})
 	}
 	if err != nil {
-		d.step(now, core.Control{Verb: core.Invalid, From: c.From})
+		d.step(now, core.Control{Verb: core.Invalid, From: c.From, Via: c.Via})
 	}
 }

@@ -62,19 +62,22 @@ type Tick struct{}
 type Reload struct{ Force bool }
 
 // ControlText is a control message as received (already authenticated),
-// from the sender named From; the driver decodes it.
-type ControlText struct{ From, Text string }
+// from the sender named From on the listener named Via; the driver decodes
+// it.
+type ControlText struct{ From, Via, Text string }
 
 // StatusQuery asks for a snapshot; the driver sends one on Reply, which
 // must have room for it.
 type StatusQuery struct{ Reply chan<- Snapshot }
 
-// ReadRequest asks the backend for the config's bytes (when Config) and the
-// state of each dependency file in Deps.
+// ReadRequest asks the backend for the config's bytes (when Config), the
+// state of each dependency file in Deps and the content of each key file
+// in Keys.
 type ReadRequest struct {
 	Seq    uint64
 	Config string // path of the config file; "" = do not read it
 	Deps   []string
+	Keys   []string
 }
 
 // FilesRead answers a ReadRequest.
@@ -83,13 +86,23 @@ type FilesRead struct {
 	Source    []byte
 	ConfigErr error // the config could not be read (Source is nil)
 	Deps      []core.DepState
+	Keys      []KeyFile
+}
+
+// KeyFile is a key file's content, or why it cannot be used (missing,
+// empty, readable by others).
+type KeyFile struct {
+	Path string
+	Key  []byte
+	Err  error
 }
 
 // Setup is the part of a config that the backend applies to the world.
 type Setup struct {
 	Reports []confgrammar.Report
-	Listens []confgrammar.Listen
-	Watch   []string // the config file and every dependency
+	Listens []confgrammar.Listen // KeyFile resolved to an absolute path
+	Keys    map[string][]byte    // key file path -> key
+	Watch   []string             // the config file, every dependency and key file
 }
 
 func (Event) isInput()       {}

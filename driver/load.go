@@ -19,6 +19,7 @@ type loader struct {
 	want      bool // another read is due once this one is answered
 	wantForce bool
 	cfg       *confgrammar.Config // parsed, waiting for its dependencies
+	keys      []string            // its key files
 	sum       [32]byte
 }
 
@@ -34,13 +35,13 @@ func (d *Driver) kick() {
 		return
 	}
 	d.ld.want, d.ld.force, d.ld.wantForce = false, d.ld.wantForce, false
-	d.read(false, d.o.ConfigPath, d.depPaths())
+	d.read(false, d.o.ConfigPath, d.depPaths(), d.keyPaths())
 }
 
-func (d *Driver) read(newDeps bool, config string, deps []string) {
+func (d *Driver) read(newDeps bool, config string, deps, keys []string) {
 	d.ld.seq++
 	d.ld.inflight, d.ld.newDeps = true, newDeps
-	d.b.Read(ReadRequest{Seq: d.ld.seq, Config: config, Deps: deps})
+	d.b.Read(ReadRequest{Seq: d.ld.seq, Config: config, Deps: deps, Keys: keys})
 }
 
 func (d *Driver) onRead(f FilesRead) {
@@ -49,7 +50,7 @@ func (d *Driver) onRead(f FilesRead) {
 	}
 	d.ld.inflight = false
 	if d.ld.newDeps {
-		d.install(f.Deps)
+		d.install(f)
 	} else {
 		d.reread(f)
 	}
@@ -63,6 +64,7 @@ func (d *Driver) onRead(f FilesRead) {
 func (d *Driver) reread(f FilesRead) {
 	if f.ConfigErr == nil && sha256.Sum256(f.Source) == d.sum && !d.ld.force {
 		d.depChanges(f.Deps)
+		d.keyChanges(f.Keys)
 		return
 	}
 	err := f.ConfigErr
@@ -76,6 +78,7 @@ func (d *Driver) reread(f FilesRead) {
 	if err != nil {
 		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
 		d.depChanges(f.Deps)
+		d.keyChanges(f.Keys)
 		return
 	}
 	d.prepare(cfg, f.Source)
@@ -93,23 +96,32 @@ func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
 		}
 	}
 	d.ld.cfg, d.ld.sum = cfg, sha256.Sum256(src)
-	d.read(true, "", paths)
+	d.ld.keys = d.resolveKeys(cfg)
+	d.read(true, "", paths, d.ld.keys)
 }
 
 // install hands the prepared config to the core with its dependencies'
-// state, and sets the world up for it.
-func (d *Driver) install(states []core.DepState) {
+// state, and sets the world up for it; a key file that cannot be used
+// rejects the config.
+func (d *Driver) install(f FilesRead) {
 	cfg := d.ld.cfg
-	d.ld.cfg, d.sum = nil, d.ld.sum
-	d.deps = make(map[string]core.DepState, len(states))
+	d.ld.cfg = nil
+	keys, err := d.checkKeys(cfg.Listens, f.Keys)
+	if err != nil {
+		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
+		return
+	}
+	d.sum = d.ld.sum
+	d.deps = make(map[string]core.DepState, len(f.Deps))
 	watch := []string{d.absConfig()}
-	for _, st := range states {
+	for _, st := range f.Deps {
 		d.deps[st.Path] = st
 		watch = append(watch, st.Path)
 	}
-	d.b.Apply(Setup{Reports: cfg.Reports, Listens: cfg.Listens, Watch: watch})
+	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Keys: keys, Watch: append(watch, d.ld.keys...)}
+	d.b.Apply(d.setup)
 	d.gen++
-	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: states})
+	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps})
 }
 
 // depChanges tells the core about each dependency whose state differs from
@@ -130,6 +142,17 @@ func (d *Driver) depPaths() []string {
 		out = append(out, p)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// keyPaths are the key files of the config in force.
+func (d *Driver) keyPaths() []string {
+	var out []string
+	for _, l := range d.setup.Listens {
+		if l.KeyFile != "" && !slices.Contains(out, l.KeyFile) {
+			out = append(out, l.KeyFile)
+		}
+	}
 	return out
 }
 

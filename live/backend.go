@@ -164,7 +164,7 @@ func (b *backend) Next(deadline core.Time) driver.Input {
 	case in := <-b.in:
 		return in
 	case m := <-b.net.ctl.out:
-		return driver.ControlText{From: m.from, Text: m.text}
+		return driver.ControlText{From: m.from, Via: m.via, Text: m.text}
 	case <-b.timer.C:
 		return driver.Tick{}
 	case <-b.done:

@@ -128,7 +128,29 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 	for i, p := range r.Deps {
 		f.Deps[i] = depState(p)
 	}
+	for _, p := range r.Keys {
+		key, err := readKey(p)
+		f.Keys = append(f.Keys, driver.KeyFile{Path: p, Key: key, Err: err})
+	}
 	return f
+}
+
+// readKey reads a control key file: it must exist, hold a key, and be
+// readable by nobody but its owner (mode & 077 == 0).
+func readKey(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("is readable by others (mode %#o); chmod 600 %s", st.Mode().Perm(), path)
+	}
+	b, err := readWithin(path)
+	if err != nil {
+		return nil, fmt.Errorf("can't read it: %s", strerror(err))
+	}
+	key := []byte(strings.TrimSpace(string(b)))
+	if len(key) == 0 {
+		return nil, fmt.Errorf("is empty")
+	}
+	return key, nil
 }
 
 // depState hashes a dependency's content; only equality matters.

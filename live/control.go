@@ -1,48 +1,58 @@
 package live
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/benbjohnson/clock"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/logsafe"
 	"pmtr/udp"
 )
 
 // controlMsg is a control datagram's message (already authenticated when a
-// key is set), for the driver to decode and apply.
+// key is set), for the driver to decode and apply; via names the listener.
 type controlMsg struct {
-	from string
-	text string
+	from, via string
+	text      string
 }
 
 // controller owns the "listen on" sockets. Each one's reader drops
 // datagrams while the driver is behind, so a flood cannot starve job
-// supervision: control has its own small queue.
+// supervision: control has its own small queue. Keys are shared: one
+// verifier per key serves every listener with it, so a datagram accepted
+// on one is refused on all, and what it accepted is kept in the runtime
+// directory across restarts.
 type controller struct {
-	clk  clock.Clock
-	log  *Logger
-	out  chan controlMsg
-	open map[string]*listener // by the listen line's identity
+	clk       clock.Clock
+	log       *Logger
+	out       chan controlMsg
+	open      map[string]*listener     // by the listen line's identity
+	verifiers map[string]*udp.Verifier // by key hash
+	saveMu    sync.Mutex
 }
 
 type listener struct {
-	conn *net.UDPConn
-	ver  *udp.Verifier // nil: no key
-	mu   sync.Mutex
-	last time.Time // last refusal logged, to rate-limit those lines
+	conn    *net.UDPConn
+	spec    string
+	ver     atomic.Pointer[udp.Verifier] // nil: no key
+	refusal *lineLimit
 }
 
 func newController(clk clock.Clock, log *Logger) *controller {
-	return &controller{clk: clk, log: log, out: make(chan controlMsg, 64), open: map[string]*listener{}}
+	return &controller{clk: clk, log: log, out: make(chan controlMsg, 64), open: map[string]*listener{},
+		verifiers: map[string]*udp.Verifier{}}
 }
 
 func listenID(l confgrammar.Listen) string {
@@ -50,8 +60,9 @@ func listenID(l confgrammar.Listen) string {
 }
 
 // configure keeps the sockets of unchanged listen lines, closes removed
-// ones and opens new ones.
-func (c *controller) configure(specs []confgrammar.Listen) {
+// ones and opens new ones; every keyed listener gets its key's verifier
+// (a rotated key takes effect at once).
+func (c *controller) configure(specs []confgrammar.Listen, keys map[string][]byte) {
 	want := map[string]confgrammar.Listen{}
 	for _, s := range specs {
 		want[listenID(s)] = s
@@ -64,12 +75,16 @@ func (c *controller) configure(specs []confgrammar.Listen) {
 	}
 	for _, s := range specs {
 		id := listenID(s)
-		if _, ok := c.open[id]; ok {
-			continue
-		}
-		if l := c.listen(s); l != nil {
+		l, ok := c.open[id]
+		if !ok {
+			if l = c.listen(s); l == nil {
+				continue
+			}
 			c.open[id] = l
 			go c.read(l)
+		}
+		if s.KeyFile != "" {
+			l.ver.Store(c.verifier(keys[s.KeyFile]))
 		}
 	}
 }
@@ -86,33 +101,58 @@ func (c *controller) listen(s confgrammar.Listen) *listener {
 		c.log.Logf(core.Error, "can't bind to %s: %s", spec, strerror(err))
 		return nil
 	}
-	l := &listener{conn: conn}
-	if s.KeyFile != "" {
-		key, err := readKey(s.KeyFile)
-		if err != nil {
-			c.log.Logf(core.Error, "%v; control datagrams on %s are refused until it can be read", err, spec)
-		}
-		l.ver = &udp.Verifier{Key: key}
-	} else if openToOthers(addr.IP) {
+	if s.KeyFile == "" && openToOthers(addr.IP) {
 		c.log.Logf(core.Error, "warning: control on %s has no key: anyone who can reach it can stop your jobs (add: key FILE)", spec)
 	}
-	return l
+	return &listener{conn: conn, spec: spec, refusal: newLineLimit(c.clk, c.log)}
 }
 
 // openToOthers: a socket bound to ip can be reached from other machines
 // (any address but loopback; 0.0.0.0 and :: mean every address).
 func openToOthers(ip net.IP) bool { return ip == nil || !ip.IsLoopback() }
 
-func readKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// verifier returns the one verifier of key, made on first use with the
+// high-water mark an earlier run left.
+func (c *controller) verifier(key []byte) *udp.Verifier {
+	sum := sha256.Sum256(key)
+	id := hex.EncodeToString(sum[:8])
+	if v, ok := c.verifiers[id]; ok {
+		return v
+	}
+	floor := c.loadFloor(id)
+	// Nothing signed before this run started counts: an earlier run may
+	// have accepted it without recording it (it died in between).
+	floor = max(floor, c.clk.Now().Unix()-int64(udp.Skew.Seconds()))
+	v := udp.NewVerifier(key, floor)
+	c.verifiers[id] = v
+	return v
+}
+
+func replayFile(id string) string { return filepath.Join(RuntimeDir(), "replay-"+id) }
+
+func (c *controller) loadFloor(id string) int64 {
+	b, err := os.ReadFile(replayFile(id))
 	if err != nil {
-		return nil, fmt.Errorf("can't read key file %s: %s", path, strerror(err))
+		return 0
 	}
-	key := []byte(strings.TrimSpace(string(b)))
-	if len(key) == 0 {
-		return nil, fmt.Errorf("key file %s is empty", path)
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// saveHigh records what a key's verifier accepted, for the next run.
+func (c *controller) saveHigh(v *udp.Verifier) {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	sum := sha256.Sum256(v.Key)
+	path := replayFile(hex.EncodeToString(sum[:8]))
+	if err := secureDir(filepath.Dir(path), true); err != nil {
+		c.log.Logf(core.Error, "can't record accepted control datagrams: %v", err)
+		return
 	}
-	return key, nil
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(v.High(), 10)+"\n"), 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
 }
 
 func (c *controller) closeAll() {
@@ -138,7 +178,7 @@ func (c *controller) read(l *listener) {
 			continue
 		}
 		select {
-		case c.out <- controlMsg{from: from.String(), text: text}:
+		case c.out <- controlMsg{from: from.String(), via: l.spec, text: text}:
 		default: // the driver is behind: drop, as a full socket buffer would
 		}
 	}
@@ -148,31 +188,20 @@ func (c *controller) read(l *listener) {
 // udp.MaxDatagram bytes of message.
 func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, bool) {
 	text := string(b)
-	if l.ver != nil {
-		msg, err := l.ver.Verify(b, c.clk.Now())
-		if err == nil && len(l.ver.Key) == 0 {
-			err = errors.New("no key loaded")
-		}
+	if v := l.ver.Load(); v != nil {
+		msg, err := v.Verify(b, c.clk.Now())
 		if err != nil {
-			c.refused(l, from, err)
+			l.refusal.log(fmt.Sprintf("refused control datagram from %s: %v", logsafe.Text(from.String()), err),
+				func(n int) string {
+					return fmt.Sprintf("... %d more control datagrams refused on %s in the last %v", n, l.spec, limitWindow)
+				})
 			return "", false
 		}
+		c.saveHigh(v)
 		text = msg
 	}
 	if len(text) > udp.MaxDatagram {
 		text = text[:udp.MaxDatagram]
 	}
 	return text, true
-}
-
-// refused logs a dropped datagram, at most once a second per socket.
-func (c *controller) refused(l *listener, from *net.UDPAddr, why error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := c.clk.Now()
-	if now.Sub(l.last) < time.Second {
-		return
-	}
-	l.last = now
-	c.log.Logf(core.Error, "refused control datagram from %s: %v", from, why)
 }

@@ -70,7 +70,7 @@ func (n *netWorker) run() {
 		n.mu.Unlock()
 		if s != nil {
 			n.rep.configure(s.Reports)
-			n.ctl.configure(s.Listens)
+			n.ctl.configure(s.Listens, s.Keys)
 		}
 		for _, r := range reports {
 			n.rep.send(r)

@@ -246,6 +246,15 @@ func (b *Backend) Read(r driver.ReadRequest) {
 			f.ConfigErr = fmt.Errorf("can't open %s: No such file or directory", r.Config)
 		}
 	}
+	for _, p := range r.Keys {
+		k := driver.KeyFile{Path: p}
+		if text, ok := b.files[p]; ok && text != "" {
+			k.Key = []byte(text)
+		} else {
+			k.Err = fmt.Errorf("can't read key file %s: No such file or directory", p)
+		}
+		f.Keys = append(f.Keys, k)
+	}
 	for _, p := range r.Deps {
 		st, ok := b.deps[p]
 		if !ok {

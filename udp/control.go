@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -69,10 +70,32 @@ func mac(key []byte, head, msg string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Verifier checks authenticated datagrams and remembers recent nonces.
+// Verifier checks authenticated datagrams for one key and remembers what
+// it accepted, so that no datagram is accepted twice: one Verifier serves
+// every listener with that key. Floor carries over what an earlier run
+// accepted: datagrams signed at or before that second are refused. It is
+// safe for concurrent use.
 type Verifier struct {
-	Key  []byte
+	Key   []byte
+	Floor int64 // unix seconds; set before first use
+
+	mu   sync.Mutex
+	high int64                // the latest timestamp accepted
 	seen map[string]time.Time // nonce -> when it may be forgotten
+}
+
+// NewVerifier returns a verifier for key that refuses anything signed at or
+// before floor.
+func NewVerifier(key []byte, floor int64) *Verifier {
+	return &Verifier{Key: key, Floor: floor, high: floor, seen: map[string]time.Time{}}
+}
+
+// High is the latest timestamp accepted so far (or the floor), for the
+// caller to keep across restarts.
+func (v *Verifier) High() int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.high
 }
 
 // Verify returns the control message of a valid datagram received at now,
@@ -94,6 +117,11 @@ func (v *Verifier) Verify(dgram []byte, now time.Time) (string, error) {
 	if d := now.Sub(time.Unix(ts, 0)); d > Skew || d < -Skew {
 		return "", fmt.Errorf("stale: sent %v from now", -d.Round(time.Second))
 	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ts <= v.Floor {
+		return "", errors.New("replayed (signed before pmtr last started or rotated its records)")
+	}
 	if v.seen == nil {
 		v.seen = map[string]time.Time{}
 	}
@@ -102,9 +130,9 @@ func (v *Verifier) Verify(dgram []byte, now time.Time) (string, error) {
 		return "", errors.New("replayed")
 	}
 	v.seen[f[2]] = now.Add(2 * Skew)
+	v.high = max(v.high, ts)
 	return msg, nil
 }
-
 // forget drops nonces old enough that their datagrams are stale anyway.
 func (v *Verifier) forget(now time.Time) {
 	if len(v.seen) < 1024 {

@@ -1,0 +1,78 @@
+package driver
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+)
+
+// resolveKeys makes the key file of every listen line absolute (relative
+// to pmtr's working directory) and lists them once each.
+func (d *Driver) resolveKeys(cfg *confgrammar.Config) []string {
+	var out []string
+	for i := range cfg.Listens {
+		k := cfg.Listens[i].KeyFile
+		if k == "" {
+			continue
+		}
+		if !filepath.IsAbs(k) {
+			k = filepath.Join(d.o.Cwd, k)
+		}
+		cfg.Listens[i].KeyFile = k
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// checkKeys returns the keys by path, or an error at each listen line whose
+// key file cannot be used.
+func (d *Driver) checkKeys(listens []confgrammar.Listen, files []KeyFile) (map[string][]byte, error) {
+	keys := map[string][]byte{}
+	bad := map[string]error{}
+	for _, f := range files {
+		if f.Err != nil {
+			bad[f.Path] = f.Err
+		} else {
+			keys[f.Path] = f.Key
+		}
+	}
+	var errs confgrammar.ErrorList
+	for _, l := range listens {
+		if err, ok := bad[l.KeyFile]; ok && l.KeyFile != "" {
+			errs = append(errs, &confgrammar.Error{File: d.o.ConfigPath, Pos: l.Pos,
+				Msg: fmt.Sprintf("key file %s: %v (the listeners keep their previous key)", l.KeyFile, err)})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return keys, nil
+}
+
+// keyChanges applies rotated keys of the config in force: a new key is
+// used at once and the old one refused; an unusable key file rejects the
+// change and the listeners keep the key they have.
+func (d *Driver) keyChanges(files []KeyFile) {
+	keys, err := d.checkKeys(d.setup.Listens, files)
+	if err != nil {
+		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
+		return
+	}
+	changed := false
+	for p, k := range keys {
+		if !bytes.Equal(d.setup.Keys[p], k) {
+			d.b.Log(core.Info, fmt.Sprintf("key file %s changed; control datagrams need the new key from now on", p))
+			changed = true
+		}
+	}
+	if changed {
+		d.setup.Keys = keys
+		d.b.Apply(d.setup)
+	}
+}
