@@ -133,6 +133,7 @@ func (v *Verifier) Verify(dgram []byte, now time.Time) (string, error) {
 	v.high = max(v.high, ts)
 	return msg, nil
 }
+
 // forget drops nonces old enough that their datagrams are stale anyway.
 func (v *Verifier) forget(now time.Time) {
 	if len(v.seen) < 1024 {
