@@ -2,6 +2,7 @@ package driver_test
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,5 +124,37 @@ func TestStaleReadIsIgnored(t *testing.T) {
 	w.Input(driver.FilesRead{Seq: 999, Source: []byte("job {\nname z\ncmd /bin/z\n}\n")})
 	if count(w, "rescanning|started job z") != 0 {
 		t.Fatalf("an answer nobody asked for was used:\n%s", w.Transcript())
+	}
+}
+
+// TestKeysAreReadAgainOnEveryReload: a rotated key is applied by a forced
+// reload and by a watched change alike; a missing key file rejects the
+// change and the previous key stays.
+func TestKeysAreReadAgainOnEveryReload(t *testing.T) {
+	conf := "listen on udp://127.0.0.1:7 key /etc/pmtr.key\n" + twoJobs
+	w := sim.NewWorldWith(nil, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	w.B.SetFile("pmtr.conf", conf)
+	w.B.SetFile("/etc/pmtr.key", "one")
+	w.Start()
+	if got := string(w.B.Setup.Keys["/etc/pmtr.key"]); got != "one" {
+		t.Fatalf("key in force %q", got)
+	}
+	if !slices.Contains(w.B.Setup.Watch, "/etc/pmtr.key") {
+		t.Fatalf("the key file is not watched: %v", w.B.Setup.Watch)
+	}
+	w.B.SetFile("/etc/pmtr.key", "two")
+	w.Input(driver.Reload{Force: true})
+	if got := string(w.B.Setup.Keys["/etc/pmtr.key"]); got != "two" {
+		t.Fatalf("after SIGHUP the key in force is %q", got)
+	}
+	w.B.SetFile("/etc/pmtr.key", "three")
+	w.Input(driver.Reload{})
+	if got := string(w.B.Setup.Keys["/etc/pmtr.key"]); got != "three" {
+		t.Fatalf("after a save of the key file the key in force is %q", got)
+	}
+	w.B.RemoveFile("/etc/pmtr.key")
+	w.Input(driver.Reload{})
+	if got := string(w.B.Setup.Keys["/etc/pmtr.key"]); got != "three" || count(w, `ERROR: pmtr.conf:1:\d+: key file /etc/pmtr.key: `) != 1 {
+		t.Fatalf("a missing key file: key %q\n%s", got, strings.Join(w.Logs(), "\n"))
 	}
 }

@@ -26,7 +26,15 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == HelperArg {
 		os.Exit(RunHelper())
 	}
-	os.Exit(m.Run())
+	// The tests' sockets and replay records stay out of the real /run/pmtr.
+	dir, err := os.MkdirTemp("", "pmtr-run-")
+	if err != nil {
+		panic(err)
+	}
+	rootRunDir = filepath.Join(dir, "pmtr")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 type syncBuffer struct {

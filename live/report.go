@@ -105,6 +105,25 @@ func CheckInterfaces(file string, cfg *confgrammar.Config) error {
 	return nil
 }
 
+// CheckKeys verifies that every "listen on ... key FILE" names a usable key
+// file (it exists, holds a key, and only its owner may read it). It reads
+// files, so the daemon runs it before it starts, never on its loop.
+func CheckKeys(file string, cfg *confgrammar.Config) error {
+	var errs confgrammar.ErrorList
+	for _, l := range cfg.Listens {
+		if l.KeyFile == "" {
+			continue
+		}
+		if _, err := readKey(l.KeyFile); err != nil {
+			errs = append(errs, &confgrammar.Error{File: file, Pos: l.Pos, Msg: fmt.Sprintf("key file %s: %v", l.KeyFile, err)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
 func ifaceAddr(name string) (net.IP, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {

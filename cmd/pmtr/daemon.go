@@ -69,11 +69,15 @@ func supervise(o options, lo live.Options, readyFD string) int {
 }
 
 // readChecked reads and parses the config (creating it if missing) and
-// checks what parsing cannot: that report interfaces exist.
+// checks what parsing cannot: that report interfaces exist and key files
+// can be used.
 func readChecked(path string, note func(string)) (*confgrammar.Config, []byte, error) {
 	cfg, src, err := live.ReadConfig(path, note)
 	if err == nil {
 		err = live.CheckInterfaces(path, cfg)
+	}
+	if err == nil {
+		err = live.CheckKeys(path, cfg)
 	}
 	return cfg, src, err
 }

@@ -417,3 +417,19 @@ func TestReportInterfaceErrors(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }
+
+// TestCheckRefusesUnsafeKeyFiles: pmtr -t (and the daemon's start) refuse a
+// key file that others may read, with its position.
+func TestCheckRefusesUnsafeKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	os.WriteFile(key, []byte("secret\n"), 0o644)
+	_, conf := writeConf(t, "listen on udp://127.0.0.1:7 key "+key+"\n")
+	if _, errOut, code := runPmtr(t, "-t", "-c", conf); code != 1 || !strings.Contains(errOut, "pmtr.conf:1:11: key file "+key+": is readable by others (mode 0644)") {
+		t.Fatalf("code %d, stderr %q", code, errOut)
+	}
+	os.Chmod(key, 0o600)
+	if out, errOut, code := runPmtr(t, "-t", "-c", conf); code != 0 {
+		t.Fatalf("code %d, %s%s", code, out, errOut)
+	}
+}

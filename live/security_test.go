@@ -1,0 +1,162 @@
+package live
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pmtr/udp"
+)
+
+func keyedConf(t *testing.T, key string, ports ...int) (conf, keyFile string) {
+	t.Helper()
+	keyFile = filepath.Join(t.TempDir(), "pmtr.key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ports {
+		conf += fmt.Sprintf("listen on udp://127.0.0.1:%d key %s\n", p, keyFile)
+	}
+	return conf + "job {\nname a\ncmd /bin/sleep 93\n}\njob {\nname b\ncmd /bin/sleep 92\n}\n", keyFile
+}
+
+var nonce int
+
+func signed(key, msg string) []byte {
+	nonce++
+	return udp.Sign([]byte(key), msg, time.Now(), fmt.Sprintf("t%d-%d", time.Now().UnixNano(), nonce))
+}
+
+// TestKeyRotation: a new key written to the key file is used at once and
+// the old one refused; a key file readable by others is refused at reload,
+// with its position, and the listener keeps the key it had.
+func TestKeyRotation(t *testing.T) {
+	port := freeUDPPort(t)
+	conf, keyFile := keyedConf(t, "old secret", port)
+	r := startDaemon(t, conf)
+	r.waitLog(`started job b `, 5*time.Second)
+	sendUDP(t, port, signed("old secret", "disable a"))
+	r.waitLog(`disabling a\n`, 5*time.Second)
+	os.WriteFile(keyFile, []byte("new secret\n"), 0o600) // a plain save
+	r.waitLog(`key file .*pmtr.key changed; control datagrams need the new key`, 5*time.Second)
+	sendUDP(t, port, signed("old secret", "enable a"))
+	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: bad signature`, 5*time.Second)
+	sendUDP(t, port, signed("new secret", "enable a"))
+	r.waitLog(`enabling a\n`, 5*time.Second)
+	os.WriteFile(keyFile, []byte("leaked\n"), 0o600)
+	os.Chmod(keyFile, 0o644)
+	r.waitLog(`ERROR: .*pmtr.conf:1:\d+: key file .*pmtr.key: is readable by others \(mode 0644\); chmod 600`, 5*time.Second)
+	sendUDP(t, port, signed("new secret", "disable b"))
+	r.waitLog(`disabling b\n`, 5*time.Second)
+}
+
+// TestReplayToASecondListenerIsRefused: listeners with one key share what
+// they accepted.
+func TestReplayToASecondListenerIsRefused(t *testing.T) {
+	p1, p2 := freeUDPPort(t), freeUDPPort(t)
+	conf, _ := keyedConf(t, "shared", p1, p2)
+	r := startDaemon(t, conf)
+	r.waitLog(`started job b `, 5*time.Second)
+	d := signed("shared", "disable a")
+	sendUDP(t, p1, d)
+	r.waitLog(`disabling a\n`, 5*time.Second)
+	sendUDP(t, p2, d)
+	r.waitLog(`refused control datagram from .*: replayed`, 5*time.Second)
+}
+
+// TestReplayAfterRestartIsRefused: what a run accepted is refused by the
+// next run on the same key.
+func TestReplayAfterRestartIsRefused(t *testing.T) {
+	port := freeUDPPort(t)
+	conf, _ := keyedConf(t, "kept", port)
+	r := startDaemon(t, conf)
+	r.waitLog(`started job b `, 5*time.Second)
+	d := signed("kept", "disable a")
+	sendUDP(t, port, d)
+	r.waitLog(`disabling a\n`, 5*time.Second)
+	r.stop()
+	r2 := startDaemon(t, conf)
+	r2.waitLog(`started job b `, 5*time.Second)
+	sendUDP(t, port, d)
+	r2.waitLog(`refused control datagram from .*: replayed`, 5*time.Second)
+	sendUDP(t, port, signed("kept", "disable b"))
+	time.Sleep(1100 * time.Millisecond) // a new second: the floor is the last accepted one
+	sendUDP(t, port, signed("kept", "disable b"))
+	r2.waitLog(`disabling b\n`, 5*time.Second)
+}
+
+// TestHostileDatagramsMakeFewEscapedLines: control bytes are escaped, and
+// a flood of garbage gives a few lines and a count, not a line each.
+func TestHostileDatagramsMakeFewEscapedLines(t *testing.T) {
+	port := freeUDPPort(t)
+	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d\njob {\nname a\ncmd /bin/sleep 91\n}\n", port))
+	r.waitLog(`started job a `, 5*time.Second)
+	sendUDP(t, port, []byte("disable \x1b[2J\x07evil\rFAKE: started job x"))
+	r.waitLog(`control msg for unknown job \\e\[2J\\x07evil\n`, 5*time.Second)
+	if strings.ContainsAny(r.out.String(), "\x1b\x07\r") {
+		t.Fatalf("a control byte reached the log:\n%q", r.out.String())
+	}
+	for i := range 10000 {
+		sendUDP(t, port, []byte(fmt.Sprintf("garbage %d", i)))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := r.count(`invalid control msg|unknown job`); n > 6 {
+		t.Fatalf("10 000 garbage datagrams made %d log lines", n)
+	}
+	r.waitLog(`\.\.\. \d+ more log lines about control messages on udp://127\.0\.0\.1:\d+ left out in the last 10s`, 12*time.Second)
+}
+
+// TestFlappingDependencyRestartsAtMostOnceIn10s: a dependency rewritten 100
+// times in 5 s restarts its job once at once and once 10 s later.
+func TestFlappingDependencyRestartsAtMostOnceIn10s(t *testing.T) {
+	r := startDaemon(t, "job {\nname d\ncmd /bin/sleep 89\ndir {{dir}}\ndepends {\ndep.txt\n}\n}\n")
+	dep := filepath.Join(r.dir, "dep.txt")
+	os.WriteFile(dep, []byte("0"), 0o644)
+	r.waitLog(`started job d \[`, 5*time.Second)
+	start := time.Now()
+	for i := 1; i <= 100; i++ {
+		os.WriteFile(dep, []byte(fmt.Sprint(i)), 0o644)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := r.count(`started job d `); n > 2 {
+		t.Fatalf("%d starts in %v of rewrites, want at most 2\n%s", n, time.Since(start), r.out)
+	}
+	r.waitLog(`job d: restarting for the dependency changes of the last 10s`, 12*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if n := r.count(`started job d `); n != 3 {
+		t.Fatalf("%d starts, want 3\n%s", n, r.out)
+	}
+}
+
+// TestStoppedJobStopsAtOnce: a job that stopped itself (SIGSTOP) gets
+// SIGCONT with its SIGTERM, so it ends at once, not after the SIGKILL.
+func TestStoppedJobStopsAtOnce(t *testing.T) {
+	r := startDaemon(t, "job {\nname s\ncmd /bin/sh -c \"kill -STOP $$; exec /bin/sleep 88\"\n}\n")
+	pid := pidOf(t, r.waitLog(`started job s \[(\d+)\]`, 5*time.Second)[1])
+	deadline := time.Now().Add(5 * time.Second)
+	for !stopped(pid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !stopped(pid) {
+		t.Fatal("the job did not stop itself")
+	}
+	r.reload("")
+	termed := time.Now()
+	r.waitLog(`job s\(deleted\) \[\d+\] exited after \d+ sec: signal 15`, 5*time.Second)
+	if d := time.Since(termed); d > time.Second {
+		t.Fatalf("a stopped job took %v to end after SIGTERM", d)
+	}
+}
+
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] == "T"
+}
