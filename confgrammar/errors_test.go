@@ -138,3 +138,15 @@ func TestTooLarge(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestHugeTokenIsCutInErrors: a 200 kB word is not echoed whole.
+func TestHugeTokenIsCutInErrors(t *testing.T) {
+	_, err := Parse("big.conf", []byte("job {\nname a\ncmd /bin/a\n}\n"+strings.Repeat("z", 200000)+" x\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if len(msg) > 300 || !strings.Contains(msg, "...(") || !strings.HasPrefix(msg, "big.conf:5:1: ") {
+		t.Fatalf("error of %d bytes: %.300s", len(msg), msg)
+	}
+}
