@@ -64,15 +64,26 @@ func (d *Driver) keyChanges(files []KeyFile) {
 		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
 		return
 	}
+	if d.keysChanged(keys) {
+		d.setup.Keys = keys
+		d.b.Apply(d.setup)
+	}
+}
+
+// keysChanged logs each key file in force whose key differs in keys, in
+// path order, and reports whether any did.
+func (d *Driver) keysChanged(keys map[string][]byte) bool {
+	paths := make([]string, 0, len(keys))
+	for p := range keys {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
 	changed := false
-	for p, k := range keys {
-		if !bytes.Equal(d.setup.Keys[p], k) {
+	for _, p := range paths {
+		if old, ok := d.setup.Keys[p]; ok && !bytes.Equal(old, keys[p]) {
 			d.b.Log(core.Info, fmt.Sprintf("key file %s changed; control datagrams need the new key from now on", p))
 			changed = true
 		}
 	}
-	if changed {
-		d.setup.Keys = keys
-		d.b.Apply(d.setup)
-	}
+	return changed
 }

@@ -111,6 +111,7 @@ func (d *Driver) install(f FilesRead) {
 		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
 		return
 	}
+	d.keysChanged(keys)
 	d.sum = d.ld.sum
 	d.deps = make(map[string]core.DepState, len(f.Deps))
 	watch := []string{d.absConfig()}

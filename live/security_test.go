@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,32 @@ func TestKeyRotation(t *testing.T) {
 	r.waitLog(`ERROR: .*pmtr.conf:1:\d+: key file .*pmtr.key: is readable by others \(mode 0644\); chmod 600`, 5*time.Second)
 	sendUDP(t, port, signed("new secret", "disable b"))
 	r.waitLog(`disabling b\n`, 5*time.Second)
+}
+
+// TestKeyRotationBySIGHUP: a key file that is a symlink into a directory
+// pmtr does not watch is read again at SIGHUP.
+func TestKeyRotationBySIGHUP(t *testing.T) {
+	port := freeUDPPort(t)
+	secrets := t.TempDir()
+	target := filepath.Join(secrets, "key")
+	os.WriteFile(target, []byte("first\n"), 0o600)
+	link := filepath.Join(t.TempDir(), "pmtr.key")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d key %s\njob {\nname a\ncmd /bin/sleep 87\n}\n", port, link))
+	r.waitLog(`started job a `, 5*time.Second)
+	os.WriteFile(target, []byte("second\n"), 0o600)
+	time.Sleep(200 * time.Millisecond)
+	if r.count(`key file .* changed`) != 0 {
+		t.Fatalf("the test's key change was seen without SIGHUP\n%s", r.out)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	r.waitLog(`key file .*pmtr.key changed; control datagrams need the new key`, 5*time.Second)
+	sendUDP(t, port, signed("first", "disable a"))
+	r.waitLog(`refused control datagram from .*: bad signature`, 5*time.Second)
+	sendUDP(t, port, signed("second", "disable a"))
+	r.waitLog(`disabling a\n`, 5*time.Second)
 }
 
 // TestReplayToASecondListenerIsRefused: listeners with one key share what
