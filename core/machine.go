@@ -20,6 +20,7 @@ type Machine struct {
 	attempts uint64 // spawns so far: each Spawn's Attempt is unique
 	gate     int    // index of the first gating wait job, or -1
 	loaded   bool
+	rejected bool // the last reload was rejected: the next good one says so
 	effects  []Effect
 
 	reports      bool // the config has report destinations

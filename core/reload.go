@@ -19,6 +19,10 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 		m.logf(Info, "pmtr: starting")
 	}
 	m.loaded = true
+	if m.rejected {
+		m.rejected = false
+		m.logf(Info, "config ok again: %d %s", len(e.Config.Jobs), plural(len(e.Config.Jobs), "job"))
+	}
 	old := m.jobs
 	next := make([]*job, 0, len(e.Config.Jobs)+len(old))
 	seen := map[string]bool{}
@@ -102,7 +106,15 @@ func flagsChanged(a, b *confgrammar.Job) bool {
 	return a.Order != b.Order || a.Wait != b.Wait || a.Once != b.Once || a.Bounce != b.Bounce
 }
 
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
 func (m *Machine) onRejected(e ConfigRejected) {
+	m.rejected = true
 	m.logf(Info, "rescanning job configuration")
 	m.logf(Error, "FAILED to parse %s", e.File)
 	for _, msg := range e.Errors {

@@ -78,9 +78,22 @@ func TestCheckValidInvalidAndCreated(t *testing.T) {
 		t.Fatalf("invalid at start: code %d, stderr %q", code, errOut)
 	}
 	created := filepath.Join(dir, "new.conf")
-	if _, _, code := runPmtr(t, "-tc", created); code != 0 {
-		t.Fatalf("missing file: code %d", code)
+	if _, errOut, code := runPmtr(t, "-tc", created); code != 1 || !strings.Contains(errOut, "can't open "+created+": no such file or directory (pmtr -t creates nothing") {
+		t.Fatalf("missing file: code %d, %q", code, errOut)
 	}
+	if _, err := os.Stat(created); !os.IsNotExist(err) {
+		t.Fatalf("pmtr -t created %s: %v", created, err)
+	}
+	d := exec.Command(pmtrBin, "-F", "-c", created) // the daemon creates it, as C pmtr does
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, err := os.Stat(created); err != nil && time.Now().Before(deadline); _, err = os.Stat(created) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.Process.Signal(syscall.SIGTERM)
+	d.Wait()
 	if st, err := os.Stat(created); err != nil || st.Mode().Perm() != 0o600 || st.Size() != 0 {
 		t.Fatalf("created config: %v %v", st, err)
 	}
