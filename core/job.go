@@ -45,10 +45,12 @@ type job struct {
 	held          bool // a dependency file is missing
 	starts        int
 	lastExit      string
-	depRestarted  Time // when a dependency change last restarted it (0: never)
-	depPending    bool // a dependency changed again too soon: restart at depRestarted+DepRestartGap
-	wakeAt        Time // the deadline pushed on the heap for this job, or Never
-	gone          bool // dropped from the machine
+	failed        bool   // the last start failed (no process, or its exec failed)
+	execFailure   string // why the running process's exec failed, until its exit
+	depRestarted  Time   // when a dependency change last restarted it (0: never)
+	depPending    bool   // a dependency changed again too soon: restart at depRestarted+DepRestartGap
+	wakeAt        Time   // the deadline pushed on the heap for this job, or Never
+	gone          bool   // dropped from the machine
 }
 
 // enabled is the config's disable flag, unless a Control event overrides it.

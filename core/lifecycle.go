@@ -1,6 +1,11 @@
 package core
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+
+	"pmtr/confgrammar"
+)
 
 // consider starts j if nothing keeps it from starting now; otherwise it
 // arms j's deadline.
@@ -86,6 +91,7 @@ func (m *Machine) onSpawned(e Spawned) {
 	}
 	j.pid, j.startedAt, j.everStarted = e.PID, m.now, true
 	j.starts++
+	j.failed, j.execFailure = false, ""
 	m.byPID[e.PID] = j
 	m.setPhase(j, running)
 	m.logf(Info, "started job %s [%d]", j.name, j.pid)
@@ -101,16 +107,27 @@ func (m *Machine) onSpawned(e Spawned) {
 
 func (m *Machine) onSpawnFailed(e SpawnFailed) {
 	j := m.findStarting(e.Job, e.Attempt)
-	m.logf(Error, "%s", e.Reason)
 	if j == nil {
+		m.logf(Error, "job %s: %s", e.Job, e.Reason)
 		return
 	}
-	j.lastExit = "exit status 255"
+	reason := e.Reason + startHint(&j.spec, e.Reason)
+	m.logf(Error, "job %s: %s", j.name, reason)
+	j.starts++ // an attempt, though no process ran
+	j.lastExit, j.failed = "failed to start: "+reason, true
 	// A stop asked for while starting has nothing left to stop: the failed
 	// spawn counts as the job's own exit.
 	j.stopRequested = false
 	m.setPhase(j, idle)
 	m.afterExit(j, 255, 0, 0)
+}
+
+// startHint explains the commonest failed start: pmtr does not search PATH.
+func startHint(spec *confgrammar.Job, reason string) string {
+	if len(spec.Cmd) > 0 && !strings.Contains(spec.Cmd[0], "/") && strings.HasPrefix(reason, "can't exec ") {
+		return " (cmd needs an absolute path: pmtr does not search PATH)"
+	}
+	return ""
 }
 
 // onSpawnCancelled: a stop came before the process existed. Nothing ran,
@@ -139,7 +156,13 @@ func (m *Machine) onSpawnCancelled(e SpawnCancelled) {
 // onExecFailed logs why a started process could not run the job's program,
 // before its exit is logged (as C pmtr's child did).
 func (m *Machine) onExecFailed(e ExecFailed) {
-	m.logf(Error, "%s", e.Reason)
+	j := m.byPID[e.PID]
+	if j == nil {
+		m.logf(Error, "job %s: %s", e.Job, e.Reason)
+		return
+	}
+	j.execFailure = e.Reason + startHint(&j.spec, e.Reason)
+	m.logf(Error, "job %s: %s", j.name, j.execFailure)
 }
 
 func (m *Machine) onExited(e Exited) {
@@ -152,6 +175,9 @@ func (m *Machine) onExited(e Exited) {
 	lived := m.now - j.startedAt
 	j.lastExit = exitText(e.Status, e.Signal)
 	m.logf(Info, "job %s [%d] exited after %d sec: %s", j.name, e.PID, lived.Seconds(), j.lastExit)
+	if j.execFailure != "" {
+		j.lastExit, j.failed, j.execFailure = "failed to start: "+j.execFailure, true, ""
+	}
 	j.pid, j.killAt = 0, Never
 	m.setPhase(j, idle)
 	m.afterExit(j, e.Status, e.Signal, lived)

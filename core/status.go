@@ -14,6 +14,7 @@ const (
 	Starting State = "starting" // a spawn is under way
 	Stopping State = "stopping" // signalled, its exit not seen yet
 	Waiting  State = "waiting"  // starts again at NextStart (quick exit)
+	Failed   State = "failed"   // its last start failed; starts again at NextStart
 	Gated    State = "gated"    // a wait job before it has not finished
 	Held     State = "held"     // a dependency file is missing
 	Disabled State = "disabled" // by the config or a control message
@@ -22,7 +23,7 @@ const (
 )
 
 // States lists every State, in the order above.
-var States = []State{Running, Starting, Stopping, Waiting, Gated, Held, Disabled, Done, Stopped}
+var States = []State{Running, Starting, Stopping, Waiting, Failed, Gated, Held, Disabled, Done, Stopped}
 
 // JobStatus is one job's state for reports, pmtr sim and status commands.
 type JobStatus struct {
@@ -66,6 +67,8 @@ func (m *Machine) state(j *job) State {
 		return Stopped
 	case m.gated(j):
 		return Gated
+	case j.nextStart > m.now && j.failed:
+		return Failed
 	case j.nextStart > m.now:
 		return Waiting
 	}

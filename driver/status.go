@@ -31,7 +31,7 @@ func (s Snapshot) Table() string {
 		if last == "" {
 			last = "-"
 		}
-		if j.State == core.Waiting {
+		if j.State == core.Waiting || j.State == core.Failed {
 			last += fmt.Sprintf("; starts again in %v", roundSec(j.NextStart-s.Now))
 		}
 		fmt.Fprintf(&b, "%-24s %-9s %8s %12v %7d  %s\n", j.Name, j.State, pid, roundSec(s.Now-j.Since), j.Starts, last)

@@ -136,11 +136,11 @@ cmd /bin/sleep 79
 }
 `)
 	// Started directly: the reason, and a retry 10 s later (no process existed).
-	r.waitLog(`can't exec /nonexistent/bin: No such file or directory\n`, 5*time.Second)
-	r.waitLog(`can't chdir /nonexistent/dir: No such file or directory\n`, 5*time.Second)
+	r.waitLog(`job bad: can't exec /nonexistent/bin: No such file or directory\n`, 5*time.Second)
+	r.waitLog(`job nodir: can't chdir /nonexistent/dir: No such file or directory\n`, 5*time.Second)
 	// Through the helper (nice): as in C, a process existed and exits 255.
-	r.waitLog(`(?s)started job helped \[(\d+)\].*can't exec /nonexistent/bin2: No such file or directory\n.*job helped \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
-	r.waitLog(`can't open/dup /proc/no/such/dir/out.txt: No such file or directory\n`, 5*time.Second)
+	r.waitLog(`(?s)started job helped \[(\d+)\].*job helped: can't exec /nonexistent/bin2: No such file or directory\n.*job helped \[\d+\] exited after 0 sec: exit status 255`, 5*time.Second)
+	r.waitLog(`job noout: can't open/dup /proc/no/such/dir/out.txt: No such file or directory\n`, 5*time.Second)
 	r.waitLog(`started job fine \[`, 5*time.Second) // the others go on
 	if r.count(`started job (bad|nodir|noout) `) != 0 {
 		t.Fatalf("a job that could not start was logged as started\n%s", r.out)

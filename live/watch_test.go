@@ -166,6 +166,7 @@ func TestWatchInvalidSaveKeepsConfigThenValidApplies(t *testing.T) {
 	}
 	r.write(varying("94"))
 	r.waitVersion("94")
+	r.waitLog(`config ok again: 2 jobs\n`, time.Second)
 	r.expectKeepUntouched()
 }
 

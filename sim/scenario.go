@@ -92,7 +92,7 @@ type Expectation struct {
 }
 
 // StateWant names a job state: running, starting, stopping, waiting,
-// gated, held, disabled, done, stopped.
+// failed, gated, held, disabled, done, stopped.
 type StateWant struct {
 	Job   string     `yaml:"job"`
 	State core.State `yaml:"is"`
