@@ -155,5 +155,6 @@ func (p *parser) parseBounce(j *Job, kw token) {
 		p.errAt(v.pos, "%v", err)
 		return
 	}
+	p.warnBounce(v.pos, d)
 	j.Bounce = d
 }

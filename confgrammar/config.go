@@ -14,6 +14,9 @@ type Config struct {
 	Jobs    []Job
 	Reports []Report // "report to" lines, in file order
 	Listens []Listen // "listen on" lines, in file order
+	// Warnings are likely mistakes found while parsing, in file order;
+	// they do not make the config invalid.
+	Warnings []Warning
 }
 
 // Pos is a 1-based line and byte column in the config file.

@@ -62,6 +62,7 @@ func (p *parser) parseListen() {
 		}
 	}
 	if err == nil && iface == "" {
+		p.warnOpenListen(l)
 		p.cfg.Listens = append(p.cfg.Listens, l)
 	}
 }

@@ -220,7 +220,12 @@ func (p *parser) parseCmd(kw token) []string {
 		return nil
 	}
 	argv := []string{t.text}
+	warned := false
 	for p.advance(); p.tok.kind == tkBare || p.tok.kind == tkQuoted; p.advance() {
+		if p.tok.pos.Line != kw.pos.Line && !warned {
+			p.warnContinued(kw, p.tok)
+			warned = true
+		}
 		argv = append(argv, p.tok.text)
 	}
 	if t.kind == tkQuoted {

@@ -25,9 +25,10 @@ type DepState struct {
 // already be resolved paths (confgrammar.Config.ResolveDepends), and Deps
 // gives the content of each of those files now.
 type ConfigLoaded struct {
-	Gen    uint64
-	Config *confgrammar.Config
-	Deps   []DepState
+	Gen      uint64
+	Config   *confgrammar.Config
+	Deps     []DepState
+	Warnings []string // "FILE:LINE:COL: warning: ...", logged as they are
 }
 
 // ConfigRejected reports a reload that failed; the previous config stays.

@@ -19,6 +19,9 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 		m.logf(Info, "pmtr: starting")
 	}
 	m.loaded = true
+	for _, w := range e.Warnings {
+		m.logf(Error, "%s", w)
+	}
 	if m.rejected {
 		m.rejected = false
 		m.logf(Info, "config ok again: %d %s", len(e.Config.Jobs), plural(len(e.Config.Jobs), "job"))

@@ -78,6 +78,11 @@ type ReadRequest struct {
 	Config string // path of the config file; "" = do not read it
 	Deps   []string
 	Keys   []string
+	// Check, if set, is a parsed config (of the file named CheckFile) whose
+	// host-dependent warnings (live.HostWarnings) the backend adds to the
+	// answer.
+	Check     *confgrammar.Config
+	CheckFile string
 }
 
 // FilesRead answers a ReadRequest.
@@ -87,6 +92,7 @@ type FilesRead struct {
 	ConfigErr error // the config could not be read (Source is nil)
 	Deps      []core.DepState
 	Keys      []KeyFile
+	Warnings  []confgrammar.Warning
 }
 
 // KeyFile is a key file's content, or why it cannot be used (missing,

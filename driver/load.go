@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"path/filepath"
 	"slices"
@@ -41,7 +42,11 @@ func (d *Driver) kick() {
 func (d *Driver) read(newDeps bool, config string, deps, keys []string) {
 	d.ld.seq++
 	d.ld.inflight, d.ld.newDeps = true, newDeps
-	d.b.Read(ReadRequest{Seq: d.ld.seq, Config: config, Deps: deps, Keys: keys})
+	r := ReadRequest{Seq: d.ld.seq, Config: config, Deps: deps, Keys: keys}
+	if newDeps {
+		r.Check, r.CheckFile = d.ld.cfg, d.o.ConfigPath
+	}
+	d.b.Read(r)
 }
 
 func (d *Driver) onRead(f FilesRead) {
@@ -122,7 +127,20 @@ func (d *Driver) install(f FilesRead) {
 	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Keys: keys, Watch: append(watch, d.ld.keys...)}
 	d.b.Apply(d.setup)
 	d.gen++
-	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps})
+	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings)})
+}
+
+// warnings are the grammar's and the host's, in file order.
+func warnings(cfg *confgrammar.Config, host []confgrammar.Warning) []string {
+	all := append(slices.Clone(cfg.Warnings), host...)
+	slices.SortStableFunc(all, func(a, b confgrammar.Warning) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	out := make([]string, len(all))
+	for i, w := range all {
+		out[i] = w.String()
+	}
+	return out
 }
 
 // depChanges tells the core about each dependency whose state differs from

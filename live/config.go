@@ -132,6 +132,10 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 		key, err := readKey(p)
 		f.Keys = append(f.Keys, driver.KeyFile{Path: p, Key: key, Err: err})
 	}
+	if r.Check != nil {
+		cwd, _ := os.Getwd()
+		f.Warnings = HostWarnings(r.CheckFile, r.Check, cwd)
+	}
 	return f
 }
 

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 
 	"pmtr/confgrammar"
+	"pmtr/live"
 )
 
 // testConfig implements pmtr -t: exit 0 and a one-line summary for a valid
@@ -22,11 +25,33 @@ func testConfig(o options, stdout, stderr io.Writer) int {
 		reportParseError(stderr, o.config, err)
 		return 1
 	}
+	warnings := allWarnings(o.config, cfg)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	if o.strict && len(warnings) > 0 {
+		fmt.Fprintf(stderr, "pmtr: %d %s in %s (--strict makes them errors)\n", len(warnings), plural(len(warnings), "warning"), o.config)
+		return 1
+	}
 	if o.verbose > 0 {
 		fmt.Fprint(stdout, confgrammar.Format(cfg))
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d %s)\n", o.config, len(cfg.Jobs), plural(len(cfg.Jobs), "job"))
+	fmt.Fprintf(stdout, "%s: ok (%d %s", o.config, len(cfg.Jobs), plural(len(cfg.Jobs), "job"))
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, ", %d %s", len(warnings), plural(len(warnings), "warning"))
+	}
+	fmt.Fprintln(stdout, ")")
 	return 0
+}
+
+// allWarnings are the grammar's warnings and the host checks, in file order.
+func allWarnings(file string, cfg *confgrammar.Config) []confgrammar.Warning {
+	cwd, _ := os.Getwd()
+	out := append(slices.Clone(cfg.Warnings), live.HostWarnings(file, cfg, cwd)...)
+	slices.SortStableFunc(out, func(a, b confgrammar.Warning) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	return out
 }
 
 // errText is an error's reason without the path (os errors repeat it).

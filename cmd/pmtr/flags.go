@@ -10,6 +10,7 @@ type options struct {
 	config     string
 	foreground bool
 	test       bool
+	strict     bool // -t --strict: warnings are errors
 	verbose    int
 	pidfile    string
 }
@@ -28,6 +29,7 @@ const usageText = `usage: pmtr [options]
    -p <file>    (make pidfile)
    -F           (stay in foreground)
    -t           (just test config file; with -v print it normalised)
+   --strict     (with -t: warnings are errors)
 
  Default config: /etc/pmtr.conf
 `
@@ -40,6 +42,10 @@ func parseFlags(args []string) (options, error) {
 		a := args[i]
 		if a == "--" {
 			break
+		}
+		if a == "--strict" {
+			o.strict = true
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' {
 			return o, fmt.Errorf("unexpected argument %q", a)

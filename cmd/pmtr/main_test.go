@@ -446,3 +446,31 @@ func TestCheckRefusesUnsafeKeyFiles(t *testing.T) {
 		t.Fatalf("code %d, %s%s", code, out, errOut)
 	}
 }
+
+// TestCheckWarningsGolden: every warning of pmtr -t, with its hint, as in
+// testdata/warnings.golden; --strict turns them into a failure.
+func TestCheckWarningsGolden(t *testing.T) {
+	out, errOut, code := runPmtr(t, "-t", "-c", "testdata/warnings.conf")
+	want, err := os.ReadFile("testdata/warnings.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || errOut != string(want) || out != "testdata/warnings.conf: ok (3 jobs, 11 warnings)\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
+	}
+	if _, errOut, code := runPmtr(t, "-t", "--strict", "-c", "testdata/warnings.conf"); code != 1 || !strings.HasSuffix(errOut, "pmtr: 11 warnings in testdata/warnings.conf (--strict makes them errors)\n") {
+		t.Fatalf("--strict: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestDaemonLogsWarnings: the daemon logs the warnings of the config it
+// loads, and of every reload.
+func TestDaemonLogsWarnings(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname nap\ncmd sleep 60\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `pmtr.conf:1:1: warning: job nap: cmd sleep is not a path: pmtr does not search PATH`, 5*time.Second)
+	waitLogRe(t, d.log, `job nap: can't exec sleep: No such file or directory \(cmd needs an absolute path: pmtr does not search PATH\)`, 5*time.Second)
+	os.WriteFile(conf, []byte("job {\nname nap\ncmd /bin/sleep 60\nbounce every 2s\n}\n"), 0o644)
+	waitLogRe(t, d.log, `pmtr.conf:4:14: warning: bounce every 2s is under 10s`, 5*time.Second)
+	d.terminate(5 * time.Second)
+}
