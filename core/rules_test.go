@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/sim"
 )
@@ -382,4 +383,28 @@ func TestRuleNetworkLogLinesAreLimited(t *testing.T) {
 		t.Fatalf("%d invalid-message lines, want %d\n%s", n, core.NetLogBurst+1, strings.Join(w.Logs(), "\n"))
 	}
 	expectLogs(t, w, "+11.000s ... 998 more log lines about control messages on udp://127.0.0.1:7 left out in the last 10s")
+}
+
+// Rule: a plan names what a load would do at once, as the load then does.
+func TestRulePlanNamesEveryChange(t *testing.T) {
+	conf := "job {\nname same\ncmd /bin/same\n}\njob {\nname api\ncmd /bin/api\n}\njob {\nname old\ncmd /bin/old\n}\njob {\nname web\ncmd /bin/web\n}\n"
+	w := newWorld(t, conf, nil)
+	w.RunUntil(sec(20))
+	edited := "job {\nname same\ncmd /bin/same\n}\njob {\nname api\ncmd /bin/api\nenv A=1\nnice 2\n}\njob {\nname web\ncmd /bin/web\ndisable\n}\njob {\nname new\ncmd /bin/new\n}\njob {\nname off\ncmd /bin/off\ndisable\n}\n"
+	cfg, err := confgrammar.Parse("edited.conf", []byte(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := w.M.Plan(w.Now, cfg, nil)
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.String())
+	}
+	want := []string{"restart api (env, nice changed)", "stop web (disabled)", "start new", "add off (not started now: disabled)", "stop old(deleted)"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || p.Untouched != 1 {
+		t.Fatalf("plan:\n%s\nuntouched %d\nwant:\n%s", strings.Join(got, "\n"), p.Untouched, strings.Join(want, "\n"))
+	}
+	if n := countLogs(w, "SIGTERM"); n != 0 {
+		t.Fatalf("planning changed the machine:\n%s", strings.Join(w.Logs(), "\n"))
+	}
 }

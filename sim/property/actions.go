@@ -2,6 +2,8 @@ package property
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"pgregory.net/rapid"
@@ -79,4 +81,37 @@ func (s *Model) Shutdown(t *rapid.T) {
 		t.Skip("shutdown drawn rarely")
 	}
 	s.step(t, core.Shutdown{Signal: 15})
+}
+
+// PlanThenReload asks the machine what a random new config would do, then
+// loads it: what the machine then does at once must be exactly the plan.
+func (s *Model) PlanThenReload(t *rapid.T) {
+	if s.shutdown {
+		t.Skip("shutting down")
+	}
+	cfg := genConfig(t)
+	var deps []core.DepState
+	for _, p := range depPaths {
+		deps = append(deps, s.deps[p])
+	}
+	plan := s.w.M.Plan(s.now(), cfg, deps)
+	from := len(s.w.Lines())
+	s.load(t, cfg)
+	var got []string
+	for i, l := range s.w.Lines()[from:] {
+		_, rest, _ := strings.Cut(l, " ")
+		if i > 0 && strings.HasPrefix(rest, "> ") {
+			break // the load's own effects end at the next event
+		}
+		if strings.HasPrefix(rest, "< ") {
+			got = append(got, rest[2:])
+		}
+	}
+	want := make([]string, len(plan.Effects))
+	for i, e := range plan.Effects {
+		want[i] = e.String()
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the plan said\n  %s\nthe load did\n  %s\n%s", strings.Join(want, "\n  "), strings.Join(got, "\n  "), s.Transcript())
+	}
 }
