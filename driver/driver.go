@@ -103,6 +103,8 @@ func (d *Driver) Handle(in Input) {
 		d.control(e)
 	case StatusQuery:
 		e.Reply <- d.Status()
+	case PlanQuery:
+		e.Reply <- d.plan(e.Source)
 	case FilesRead:
 		d.onRead(e)
 	}

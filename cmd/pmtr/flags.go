@@ -22,6 +22,7 @@ const usageText = `usage: pmtr [options]
        pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE] [-v] enable|disable|restart NAME...
        pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS]
        pmtr status [-c FILE]
+       pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]
 
  options:
    -v           (verbose; repeat for more)

@@ -20,6 +20,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return rptserverCommand(args[2:], stdout, stderr)
 		case "status":
 			return statusCommand(args[2:], stdout, stderr)
+		case "plan":
+			return planCommand(args[2:], stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args[1:])

@@ -186,3 +186,34 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestPlanAgainstARunningDaemon: pmtr plan tells what a save would do to
+// the jobs the daemon runs, and changes nothing.
+func TestPlanAgainstARunningDaemon(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname keep\ncmd /bin/sleep 301\n}\njob {\nname api\ncmd /bin/sleep 302\n}\njob {\nname gone\ncmd /bin/sleep 303\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job gone \[`, 5*time.Second)
+	out, errOut, code := runPmtr(t, "plan", "-c", conf)
+	if code != 0 || out != "untouched: 3 jobs\n" {
+		t.Fatalf("unchanged: exit %d\n%s%s", code, out, errOut)
+	}
+	next := filepath.Join(dir, "next.conf")
+	os.WriteFile(next, []byte("job {\nname keep\ncmd /bin/sleep 301\n}\njob {\nname api\ncmd /bin/sleep 302\nenv DEBUG=1\nnice 3\n}\njob {\nname new\ncmd /bin/sleep 304\n}\n"), 0o644)
+	out, errOut, code = runPmtr(t, "plan", "-c", conf, next)
+	want := "restart api (env, nice changed)\nstart new\nstop gone(deleted)\nuntouched: 1 job\n"
+	if code != 0 || out != want {
+		t.Fatalf("plan: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
+	}
+	os.WriteFile(next, []byte("job {\nname keep\n"), 0o644)
+	out, errOut, code = runPmtr(t, "plan", "-c", conf, next)
+	if code != 1 || !strings.Contains(out, "rejected") || !strings.Contains(errOut, "next.conf:1:5: job block is not closed") {
+		t.Fatalf("invalid: exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(d.log.String(), "SIGTERM") || strings.Contains(d.log.String(), "rescanning") {
+		t.Fatalf("planning changed the daemon:\n%s", d.log.String())
+	}
+	os.WriteFile(next, []byte("job {\nname keep\ncmd /bin/sleep 301\n}\n"), 0o644)
+	if _, errOut, code := runPmtr(t, "plan", "-c", filepath.Join(dir, "nobody-runs.conf"), next); code != 1 || !strings.Contains(errOut, "--against OLDFILE") {
+		t.Fatalf("no daemon: exit %d %s", code, errOut)
+	}
+}

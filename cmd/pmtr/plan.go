@@ -1,0 +1,96 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"pmtr/confgrammar"
+	"pmtr/driver"
+	"pmtr/live"
+	"pmtr/sim"
+)
+
+const planUsage = "usage: pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]"
+
+// planCommand implements pmtr plan: what saving NEWFILE (default: FILE as
+// it is on disk) would do to the configuration the daemon runs, or, with
+// --against, to a pmtr that runs OLDFILE. Exit 0: it would apply; 1: it
+// would be rejected (or there is nothing to compare with).
+func planCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pmtr plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	conf := fs.String("c", defaultConfig, "the config `FILE` the daemon runs")
+	against := fs.String("against", "", "compare with a pmtr that runs `OLDFILE` (no daemon needed)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
+		fmt.Fprintln(stderr, planUsage)
+		return 2
+	}
+	newFile := *conf
+	if fs.NArg() == 1 {
+		newFile = fs.Arg(0)
+	}
+	src, err := os.ReadFile(newFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr plan: can't open %s: %s\n", newFile, errText(err))
+		return 1
+	}
+	cfg, err := confgrammar.Parse(newFile, src)
+	if err == nil {
+		err = hostErrors(newFile, cfg)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stdout, "rejected: %s would not be loaded; the config in force would stay\n", newFile)
+		return 1
+	}
+	for _, w := range allWarnings(newFile, cfg) {
+		fmt.Fprintln(stderr, w)
+	}
+	if *against != "" {
+		return planAgainst(*against, cfg, stdout, stderr)
+	}
+	text, ok, err := live.QueryPlan(*conf, src)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr plan: %v\n(to compare two files without a daemon: pmtr plan --against OLDFILE NEWFILE)\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, text)
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+// hostErrors: what makes a reload fail besides the grammar.
+func hostErrors(file string, cfg *confgrammar.Config) error {
+	if err := live.CheckInterfaces(file, cfg); err != nil {
+		return err
+	}
+	return live.CheckKeys(file, cfg)
+}
+
+// planAgainst plans cfg against a fresh pmtr that has started every job of
+// oldFile.
+func planAgainst(oldFile string, cfg *confgrammar.Config, stdout, stderr io.Writer) int {
+	src, err := os.ReadFile(oldFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr plan: can't open %s: %s\n", oldFile, errText(err))
+		return 1
+	}
+	old, err := confgrammar.Parse(oldFile, src)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\npmtr plan: %s does not parse: nothing to compare with\n", err, oldFile)
+		return 1
+	}
+	cwd, _ := os.Getwd()
+	for i := range old.Jobs {
+		old.Jobs[i].Depends = old.Jobs[i].DependPaths(cwd)
+	}
+	w := sim.NewWorld(nil)
+	w.Load(old)
+	plan := driver.PlanFor(w.M, w.Now, cfg, cwd, nil)
+	fmt.Fprint(stdout, driver.PlanAnswer{Plan: plan}.Text())
+	return 0
+}
