@@ -24,6 +24,9 @@ func (m *Machine) onControl(e Control) {
 		default:
 			m.restart(j)
 		}
+		if e.Verb != Restart {
+			j.controlledBy, j.controlledAt = e.From, m.now
+		}
 	}
 	// One rescan after the whole message, so "disable a b" is atomic: the
 	// wait gate moving for a cannot start b in between.
@@ -34,7 +37,7 @@ func (m *Machine) enable(j *job) {
 	if j.enabled() {
 		return
 	}
-	m.logf(Info, "enabling %s", j.name)
+	m.jlogf(j, Info, "enabling %s", j.name)
 	j.control = forceEnabled
 	j.nextStart = min(j.nextStart, m.now)
 	m.reportDirty = true
@@ -44,7 +47,7 @@ func (m *Machine) disable(j *job) {
 	if !j.enabled() {
 		return
 	}
-	m.logf(Info, "disabling %s", j.name)
+	m.jlogf(j, Info, "disabling %s", j.name)
 	j.control = forceDisabled
 	m.reportDirty = true
 	m.stop(j)
@@ -52,10 +55,10 @@ func (m *Machine) disable(j *job) {
 
 func (m *Machine) restart(j *job) {
 	if !j.enabled() {
-		m.logf(Info, "job %s is disabled; not restarting it", j.name)
+		m.jlogf(j, Info, "job %s is disabled; not restarting it", j.name)
 		return
 	}
-	m.logf(Info, "restarting job %s", j.name)
+	m.jlogf(j, Info, "restarting job %s", j.name)
 	j.done = false
 	j.nextStart = min(j.nextStart, m.now)
 	m.stop(j)

@@ -70,7 +70,7 @@ func (m *Machine) depRestart(j *job, path string) {
 		}
 		return
 	}
-	m.logf(Info, "job %s: dependency %s changed; restarting", j.name, path)
+	m.jlogf(j, Info, "job %s: dependency %s changed; restarting", j.name, path)
 	j.depRestarted, j.depPending = max(m.now, 1), false
 	m.stop(j)
 }
@@ -106,15 +106,15 @@ func (m *Machine) refreshHeld(j *job) bool {
 	case missing != nil && !j.held:
 		j.held = true
 		if missing.Reason != "" {
-			m.logf(Error, "job %s: can't read dependency %s: %s; holding the job stopped until it can be read", j.name, missing.Path, missing.Reason)
+			m.jlogf(j, Error, "job %s: can't read dependency %s: %s; holding the job stopped until it can be read", j.name, missing.Path, missing.Reason)
 		} else {
-			m.logf(Error, "job %s: can't open dependency %s; holding the job stopped until it exists", j.name, missing.Path)
+			m.jlogf(j, Error, "job %s: can't open dependency %s; holding the job stopped until it exists", j.name, missing.Path)
 		}
 		m.stop(j)
 		return true
 	case missing == nil && j.held:
 		j.held = false // a stop caused by the hold left nextStart at its exit time
-		m.logf(Info, "job %s: dependencies present again", j.name)
+		m.jlogf(j, Info, "job %s: dependencies present again", j.name)
 		return true
 	}
 	return false

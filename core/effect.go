@@ -58,10 +58,12 @@ const (
 
 func (l Level) String() string { return [...]string{"info", "error", "debug"}[l] }
 
-// Log is one line for pmtr's log, in the wording of C pmtr.
+// Log is one line for pmtr's log, in the wording of C pmtr. Job names the
+// job the line is about, if any (for per-job logs).
 type Log struct {
 	Level Level
 	Text  string
+	Job   string
 }
 
 func (Spawn) isEffect()  {}

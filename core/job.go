@@ -49,8 +49,21 @@ type job struct {
 	execFailure   string // why the running process's exec failed, until its exit
 	depRestarted  Time   // when a dependency change last restarted it (0: never)
 	depPending    bool   // a dependency changed again too soon: restart at depRestarted+DepRestartGap
-	wakeAt        Time   // the deadline pushed on the heap for this job, or Never
-	gone          bool   // dropped from the machine
+	lastCode      int    // of the last exit, with lastSignal and lastExitAt
+	lastSignal    int
+	lastExitAt    Time
+	hasExited     bool
+	controlledBy  string // who last enabled or disabled it by control, and when
+	controlledAt  Time
+	history       []Entry // its last log lines: the flight recorder of pmtr why
+	wakeAt        Time    // the deadline pushed on the heap for this job, or Never
+	gone          bool    // dropped from the machine
+}
+
+// Entry is one line of a job's flight recorder.
+type Entry struct {
+	At   Time
+	Text string
 }
 
 // enabled is the config's disable flag, unless a Control event overrides it.

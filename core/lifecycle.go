@@ -60,7 +60,7 @@ func (m *Machine) stop(j *job) {
 		j.stopRequested = true
 	case running:
 		j.stopRequested = true
-		m.logf(Info, "sending SIGTERM to job %s [%d]", j.name, j.pid)
+		m.jlogf(j, Info, "sending SIGTERM to job %s [%d]", j.name, j.pid)
 		m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: SIGTERM})
 		m.setPhase(j, stopping)
 		j.killAt = m.now + KillGrace
@@ -94,9 +94,9 @@ func (m *Machine) onSpawned(e Spawned) {
 	j.failed, j.execFailure = false, ""
 	m.byPID[e.PID] = j
 	m.setPhase(j, running)
-	m.logf(Info, "started job %s [%d]", j.name, j.pid)
+	m.jlogf(j, Info, "started job %s [%d]", j.name, j.pid)
 	if j.gates() {
-		m.logf(Info, "pausing for job %s to finish", j.name)
+		m.jlogf(j, Info, "pausing for job %s to finish", j.name)
 	}
 	if j.stopRequested {
 		j.stopRequested = false
@@ -112,8 +112,9 @@ func (m *Machine) onSpawnFailed(e SpawnFailed) {
 		return
 	}
 	reason := e.Reason + startHint(&j.spec, e.Reason)
-	m.logf(Error, "job %s: %s", j.name, reason)
+	m.jlogf(j, Error, "job %s: %s", j.name, reason)
 	j.starts++ // an attempt, though no process ran
+	j.lastCode, j.lastSignal, j.lastExitAt, j.hasExited = 255, 0, m.now, true
 	j.lastExit, j.failed = "failed to start: "+reason, true
 	// A stop asked for while starting has nothing left to stop: the failed
 	// spawn counts as the job's own exit.
@@ -137,7 +138,7 @@ func (m *Machine) onSpawnCancelled(e SpawnCancelled) {
 	if j == nil {
 		return
 	}
-	m.logf(Debug, "job %s: start withdrawn before it began", j.name)
+	m.jlogf(j, Debug, "job %s: start withdrawn before it began", j.name)
 	wasGate := j.gates()
 	j.stopRequested = false
 	m.setPhase(j, idle)
@@ -162,7 +163,7 @@ func (m *Machine) onExecFailed(e ExecFailed) {
 		return
 	}
 	j.execFailure = e.Reason + startHint(&j.spec, e.Reason)
-	m.logf(Error, "job %s: %s", j.name, j.execFailure)
+	m.jlogf(j, Error, "job %s: %s", j.name, j.execFailure)
 }
 
 func (m *Machine) onExited(e Exited) {
@@ -172,9 +173,10 @@ func (m *Machine) onExited(e Exited) {
 		return
 	}
 	delete(m.byPID, e.PID)
+	j.lastCode, j.lastSignal, j.lastExitAt, j.hasExited = e.Status, e.Signal, m.now, true
 	lived := m.now - j.startedAt
 	j.lastExit = exitText(e.Status, e.Signal)
-	m.logf(Info, "job %s [%d] exited after %d sec: %s", j.name, e.PID, lived.Seconds(), j.lastExit)
+	m.jlogf(j, Info, "job %s [%d] exited after %d sec: %s", j.name, e.PID, lived.Seconds(), j.lastExit)
 	if j.execFailure != "" {
 		j.lastExit, j.failed, j.execFailure = "failed to start: "+j.execFailure, true, ""
 	}
@@ -194,7 +196,7 @@ func exitText(status, signal int) string {
 func (m *Machine) afterExit(j *job, status, signal int, lived Time) {
 	wasGate := j.gates()
 	if j.waitPending && j.spec.Wait {
-		m.logf(Info, "job %s finished", j.name)
+		m.jlogf(j, Info, "job %s finished", j.name)
 	}
 	j.waitPending = false
 	switch {

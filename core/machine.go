@@ -142,16 +142,16 @@ func (m *Machine) due(j *job) {
 	case running:
 		switch {
 		case j.spec.Bounce > 0 && !j.stopRequested && m.now >= j.startedAt+Time(j.spec.Bounce):
-			m.logf(Info, "bouncing job %s [%d] after %d sec", j.name, j.pid, (m.now - j.startedAt).Seconds())
+			m.jlogf(j, Info, "bouncing job %s [%d] after %d sec", j.name, j.pid, (m.now - j.startedAt).Seconds())
 			m.stop(j)
 		case j.depPending && !j.stopRequested && m.now >= j.depRestarted+DepRestartGap:
-			m.logf(Info, "job %s: restarting for the dependency changes of the last %v", j.name, time.Duration(DepRestartGap))
+			m.jlogf(j, Info, "job %s: restarting for the dependency changes of the last %v", j.name, time.Duration(DepRestartGap))
 			j.depRestarted, j.depPending = m.now, false
 			m.stop(j)
 		}
 	case stopping:
 		if j.killAt != Never && m.now >= j.killAt {
-			m.logf(Info, "sending SIGKILL to job %s [%d]", j.name, j.pid)
+			m.jlogf(j, Info, "sending SIGKILL to job %s [%d]", j.name, j.pid)
 			m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: SIGKILL})
 			j.killAt = Never
 		}
@@ -163,6 +163,23 @@ func (m *Machine) emit(e Effect) { m.effects = append(m.effects, e) }
 
 func (m *Machine) logf(l Level, format string, args ...any) {
 	m.emit(Log{Level: l, Text: fmt.Sprintf(format, args...)})
+}
+
+// historyLen is how many of its own lines a job's flight recorder keeps.
+const historyLen = 20
+
+// jlogf logs a line about job j and keeps it in j's flight recorder.
+func (m *Machine) jlogf(j *job, l Level, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	m.emit(Log{Level: l, Text: text, Job: j.spec.Name})
+	if l == Debug {
+		return
+	}
+	if len(j.history) == historyLen {
+		copy(j.history, j.history[1:])
+		j.history = j.history[:historyLen-1]
+	}
+	j.history = append(j.history, Entry{At: m.now, Text: text})
 }
 
 func (m *Machine) checkDone() {

@@ -163,6 +163,7 @@ func (m *Machine) clone() *Machine {
 			return k
 		}
 		k := *j
+		k.history = slices.Clone(j.history) // jlogf shifts it in place
 		copies[j] = &k
 		return &k
 	}

@@ -35,16 +35,56 @@ type JobStatus struct {
 	NextStart Time // when waiting
 	LastExit  string
 	Enabled   bool
+	Reason    string // a few words on why it is in this state (the REASON column)
+	Control   Verb   // Enable or Disable when a control message overrides the config, else ""
+	// The last exit, when HasExited: status or signal, and when.
+	HasExited  bool
+	LastCode   int
+	LastSignal int
+	LastExitAt Time
 }
 
 // Status returns every job in start order, removed-but-alive ones last.
 func (m *Machine) Status() []JobStatus {
 	out := make([]JobStatus, 0, len(m.jobs))
 	for _, j := range m.jobs {
-		out = append(out, JobStatus{
-			Name: j.name, State: m.state(j), PID: j.pid, Since: j.since, Starts: j.starts,
-			NextStart: j.nextStart, LastExit: j.lastExit, Enabled: j.enabled() && !j.held,
-		})
+		out = append(out, m.status(j))
+	}
+	return out
+}
+
+// JobStatus is one job's state, by name; ok is false for an unknown job.
+func (m *Machine) JobStatus(name string) (JobStatus, bool) {
+	j := m.byName[name]
+	if j == nil {
+		return JobStatus{}, false
+	}
+	return m.status(j), true
+}
+
+func (m *Machine) status(j *job) JobStatus {
+	st := JobStatus{
+		Name: j.name, State: m.state(j), PID: j.pid, Since: j.since, Starts: j.starts,
+		NextStart: j.nextStart, LastExit: j.lastExit, Enabled: j.enabled() && !j.held,
+		Reason: m.short(j), HasExited: j.hasExited, LastCode: j.lastCode, LastSignal: j.lastSignal,
+		LastExitAt: j.lastExitAt,
+	}
+	switch j.control {
+	case forceEnabled:
+		st.Control = Enable
+	case forceDisabled:
+		st.Control = Disable
+	}
+	return st
+}
+
+// Names lists the jobs of the config in force, in start order.
+func (m *Machine) Names() []string {
+	out := make([]string, 0, len(m.byName))
+	for _, j := range m.jobs {
+		if !j.deleted {
+			out = append(out, j.spec.Name)
+		}
 	}
 	return out
 }

@@ -114,7 +114,7 @@ func TestStatusSnapshot(t *testing.T) {
 	reply := make(chan driver.Snapshot, 1)
 	w.Input(driver.StatusQuery{Reply: reply})
 	table := (<-reply).Table()
-	if !regexp.MustCompile(`(?m)^a\s+running\s+100\s+0s\s+1\s+-$`).MatchString(table) {
+	if !regexp.MustCompile(`(?m)^a\s+running\s+100\s+0s\s+1\s+-\s+-$`).MatchString(table) {
 		t.Fatalf("table:\n%s", table)
 	}
 }

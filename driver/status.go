@@ -21,20 +21,27 @@ func (d *Driver) Status() Snapshot {
 
 // Table renders the snapshot as pmtr status prints it.
 func (s Snapshot) Table() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", "LAST EXIT")
+	width := len("REASON")
 	for _, j := range s.Jobs {
-		pid, last := "-", j.LastExit
+		width = max(width, len(j.Reason))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %-*s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", width, "REASON", "LAST EXIT")
+	for _, j := range s.Jobs {
+		pid, last, reason := "-", j.LastExit, j.Reason
 		if j.PID != 0 {
 			pid = fmt.Sprint(j.PID)
 		}
 		if last == "" {
 			last = "-"
 		}
+		if reason == "" {
+			reason = "-"
+		}
 		if j.State == core.Waiting || j.State == core.Failed {
 			last += fmt.Sprintf("; starts again in %v", roundSec(j.NextStart-s.Now))
 		}
-		fmt.Fprintf(&b, "%-24s %-9s %8s %12v %7d  %s\n", j.Name, j.State, pid, roundSec(s.Now-j.Since), j.Starts, last)
+		fmt.Fprintf(&b, "%-24s %-9s %8s %12v %7d  %-*s  %s\n", j.Name, j.State, pid, roundSec(s.Now-j.Since), j.Starts, width, reason, last)
 	}
 	return b.String()
 }

@@ -471,7 +471,7 @@ func TestDaemonLogsWarnings(t *testing.T) {
 	waitLogRe(t, d.log, `pmtr.conf:1:1: warning: job nap: cmd sleep is not a path: pmtr does not search PATH`, 5*time.Second)
 	waitLogRe(t, d.log, `job nap: can't exec sleep: No such file or directory \(cmd needs an absolute path: pmtr does not search PATH\)`, 5*time.Second)
 	status := d.status(2 * time.Second)
-	if !regexp.MustCompile(`(?m)^nap\s+failed\s+-\s+\S+\s+1\s+failed to start: can't exec sleep: No such file or directory \(cmd needs an absolute path: pmtr does not search PATH\); starts again in \d+s$`).MatchString(status) {
+	if !regexp.MustCompile(`(?m)^nap\s+failed\s+-\s+\S+\s+1\s+start failed\s+failed to start: can't exec sleep: No such file or directory \(cmd needs an absolute path: pmtr does not search PATH\); starts again in \d+s$`).MatchString(status) {
 		t.Fatalf("status:\n%s", status)
 	}
 	os.WriteFile(conf, []byte("job {\nname nap\ncmd /bin/sleep 60\nbounce every 2s\n}\n"), 0o644)
