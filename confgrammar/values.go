@@ -171,6 +171,10 @@ func parseInterval(s string) (time.Duration, error) {
 	return time.Duration(n) * unit, nil
 }
 
+// Suggest returns ` (did you mean "x"?)` for a near miss among
+// candidates, or "".
+func Suggest(word string, candidates []string) string { return suggest(word, candidates) }
+
 // suggest returns ` (did you mean "x"?)` for a near miss, or "".
 func suggest(word string, candidates []string) string {
 	best, bestD := "", 3

@@ -52,6 +52,7 @@ type Driver struct {
 	ld       loader
 	deadline core.Time
 	done     bool
+	waiters  []*waiter // local commands waiting for their jobs
 }
 
 // New returns a driver; Start loads the first config.
@@ -71,7 +72,7 @@ func (d *Driver) Start() {
 		d.prepare(d.o.Initial, d.o.Source)
 		return
 	}
-	d.reload(true)
+	d.reload(Reload{Force: true})
 }
 
 // Run handles inputs until shutdown has completed (true) or the backend
@@ -98,15 +99,22 @@ func (d *Driver) Handle(in Input) {
 	case Tick:
 		d.tick()
 	case Reload:
-		d.reload(e.Force)
+		d.reload(e)
 	case ControlText:
 		d.control(e)
 	case StatusQuery:
 		e.Reply <- d.Status()
 	case PlanQuery:
 		e.Reply <- d.plan(e.Source)
+	case Command:
+		d.command(e)
+	case WhyQuery:
+		d.why(e)
 	case FilesRead:
 		d.onRead(e)
+	}
+	if len(d.waiters) > 0 {
+		d.checkWaiters()
 	}
 }
 
@@ -150,7 +158,7 @@ func (d *Driver) pump() {
 func (d *Driver) perform(e core.Effect) {
 	switch e := e.(type) {
 	case core.Log:
-		d.b.Log(e.Level, e.Text)
+		d.b.Log(e)
 	case core.Spawn:
 		d.b.Start(e)
 	case core.Cancel:
@@ -166,7 +174,7 @@ func (d *Driver) perform(e core.Effect) {
 // disable or restart word is one command; a name before any verb makes
 // the message invalid (the core words that), after the commands before it.
 func (d *Driver) control(c ControlText) {
-	d.b.Log(core.Debug, fmt.Sprintf("received [%s] from %s", logsafe.Text(c.Text), logsafe.Text(c.From)))
+	d.b.Log(core.Log{Level: core.Debug, Text: fmt.Sprintf("received [%s] from %s", logsafe.Text(c.Text), logsafe.Text(c.From))})
 	now := d.b.Now()
 	cmds, err := udp.ParseControl(c.Text)
 	for _, cmd := range cmds {

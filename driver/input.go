@@ -27,8 +27,8 @@ type Backend interface {
 	Signal(core.Kill)
 	// Report sends a status report to the config's report destinations.
 	Report(body string)
-	// Log writes one line of pmtr's log.
-	Log(level core.Level, text string)
+	// Log writes one line of pmtr's log (Job: the job it is about, if any).
+	Log(core.Log)
 	// Read reads the config file and hashes dependency files; FilesRead
 	// comes back with the request's Seq.
 	Read(ReadRequest)
@@ -59,7 +59,10 @@ type Tick struct{}
 // Reload asks to read the config again: Force (SIGHUP, a command) applies
 // it even when its content has not changed; otherwise (a watched file
 // changed) only changes count, of the config or of dependencies.
-type Reload struct{ Force bool }
+type Reload struct {
+	Force bool
+	Reply chan<- Result // if set, answered once the reload is done (pmtr reload)
+}
 
 // ControlText is a control message as received (already authenticated),
 // from the sender named From on the listener named Via; the driver decodes

@@ -61,7 +61,7 @@ func (d *Driver) checkKeys(listens []confgrammar.Listen, files []KeyFile) (map[s
 func (d *Driver) keyChanges(files []KeyFile) {
 	keys, err := d.checkKeys(d.setup.Listens, files)
 	if err != nil {
-		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
+		d.rejected(err)
 		return
 	}
 	if d.keysChanged(keys) {
@@ -81,7 +81,7 @@ func (d *Driver) keysChanged(keys map[string][]byte) bool {
 	changed := false
 	for _, p := range paths {
 		if old, ok := d.setup.Keys[p]; ok && !bytes.Equal(old, keys[p]) {
-			d.b.Log(core.Info, fmt.Sprintf("key file %s changed; control datagrams need the new key from now on", p))
+			d.b.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("key file %s changed; control datagrams need the new key from now on", p)})
 			changed = true
 		}
 	}

@@ -3,6 +3,7 @@ package driver
 import (
 	"cmp"
 	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"slices"
 
@@ -22,12 +23,18 @@ type loader struct {
 	cfg       *confgrammar.Config // parsed, waiting for its dependencies
 	keys      []string            // its key files
 	sum       [32]byte
+	waiting   []chan<- Result // pmtr reload callers for the next read
+	answering []chan<- Result // those the read in flight answers
+	result    Result          // what the read in flight came to
 }
 
 // reload asks for the config and the dependencies to be read again.
-func (d *Driver) reload(force bool) {
+func (d *Driver) reload(r Reload) {
 	d.ld.want = true
-	d.ld.wantForce = d.ld.wantForce || force
+	d.ld.wantForce = d.ld.wantForce || r.Force
+	if r.Reply != nil {
+		d.ld.waiting = append(d.ld.waiting, r.Reply)
+	}
 	d.kick()
 }
 
@@ -36,6 +43,8 @@ func (d *Driver) kick() {
 		return
 	}
 	d.ld.want, d.ld.force, d.ld.wantForce = false, d.ld.wantForce, false
+	d.ld.answering, d.ld.waiting = d.ld.waiting, nil
+	d.ld.result = Result{Lines: []string{fmt.Sprintf("ok (%d jobs): nothing changed", len(d.m.Names()))}}
 	d.read(false, d.o.ConfigPath, d.depPaths(), d.keyPaths())
 }
 
@@ -59,7 +68,20 @@ func (d *Driver) onRead(f FilesRead) {
 	} else {
 		d.reread(f)
 	}
+	if !d.ld.inflight { // the reload is over: tell who asked
+		for _, r := range d.ld.answering {
+			r <- d.ld.result
+		}
+		d.ld.answering = nil
+	}
 	d.kick()
+}
+
+// rejected records and tells the core that a reload failed.
+func (d *Driver) rejected(err error) {
+	msgs := confgrammar.Messages(err)
+	d.ld.result = Result{Code: CodeFailed, Lines: append(slices.Clone(msgs), "parse failed: the config in force stays")}
+	d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: msgs})
 }
 
 // reread acts on a fresh read of the config and of the dependencies in
@@ -81,7 +103,7 @@ func (d *Driver) reread(f FilesRead) {
 		err = d.o.Check(d.o.ConfigPath, cfg)
 	}
 	if err != nil {
-		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
+		d.rejected(err)
 		d.depChanges(f.Deps)
 		d.keyChanges(f.Keys)
 		return
@@ -113,8 +135,11 @@ func (d *Driver) install(f FilesRead) {
 	d.ld.cfg = nil
 	keys, err := d.checkKeys(cfg.Listens, f.Keys)
 	if err != nil {
-		d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: confgrammar.Messages(err)})
+		d.rejected(err)
 		return
+	}
+	if len(d.ld.answering) > 0 {
+		d.ld.result = planResult(d.m.Plan(d.b.Now(), cfg, f.Deps), len(cfg.Jobs))
 	}
 	d.keysChanged(keys)
 	d.sum = d.ld.sum
@@ -128,6 +153,16 @@ func (d *Driver) install(f FilesRead) {
 	d.b.Apply(d.setup)
 	d.gen++
 	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings)})
+}
+
+// planResult words a reload's outcome for pmtr reload.
+func planResult(p core.Plan, jobs int) Result {
+	r := Result{Lines: []string{fmt.Sprintf("ok (%d %s)", jobs, map[bool]string{true: "job", false: "jobs"}[jobs == 1])}}
+	for _, c := range p.Changes {
+		r.Lines = append(r.Lines, c.String())
+	}
+	r.Lines = append(r.Lines, fmt.Sprintf("untouched: %d", p.Untouched))
+	return r
 }
 
 // warnings are the grammar's and the host's, in file order.

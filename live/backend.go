@@ -74,6 +74,7 @@ type backend struct {
 	sp    *spawner
 	pool  *pool
 	procs *procTable
+	logs  *jobLogs
 	net   *netWorker
 	w     *watcher
 }
@@ -121,7 +122,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
-		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable()}
+		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: newJobLogs()}
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
 	kick := make(chan struct{}, 1)
@@ -185,9 +186,16 @@ func (b *backend) arm(at core.Time) {
 	}
 }
 
-func (b *backend) Start(e core.Spawn)               { b.pool.submit(e) }
-func (b *backend) Report(body string)               { b.net.report(body) }
-func (b *backend) Log(level core.Level, msg string) { b.log.Log(level, msg) }
+func (b *backend) Start(e core.Spawn) { b.pool.submit(e) }
+func (b *backend) Report(body string) { b.net.report(body) }
+
+// Log writes a line of pmtr's log; a line about a job also goes to its ring.
+func (b *backend) Log(l core.Log) {
+	b.log.Log(l.Level, l.Text)
+	if l.Job != "" && l.Level != core.Debug {
+		b.logs.add(l.Job, l.Text)
+	}
+}
 
 // Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
 func (b *backend) Cancel(e core.Cancel) { b.pool.cancel(e.Job, e.Attempt) }

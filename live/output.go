@@ -3,6 +3,7 @@ package live
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -14,7 +15,7 @@ const maxLine = 1000
 // with control bytes shown as '?'. It runs until every writer has closed the
 // pipe (the job and any children that kept it). A job that floods its
 // output only slows its own reader: the driver never waits for it.
-func copyOutput(log *Logger, name string, pid int, r io.ReadCloser, after, stop <-chan struct{}) {
+func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadCloser, after, stop <-chan struct{}) {
 	defer r.Close()
 	select {
 	case <-after:
@@ -27,6 +28,7 @@ func copyOutput(log *Logger, name string, pid int, r io.ReadCloser, after, stop 
 		if len(line) > 0 {
 			if text := sanitize(line); text != "" {
 				log.JobLine(name, pid, text)
+				logs.add(name, fmt.Sprintf("%s[%d]: %s", name, pid, text))
 			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {

@@ -24,6 +24,7 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		b.send(driver.Event{At: b.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
 		return
 	}
+	b.logs.setOutput(e.Job, logTarget(e.Spec.Out), logTarget(e.Spec.Err))
 	l, err := b.sp.prepare(e.Spec)
 	if err != nil {
 		b.failed(e, err)
@@ -44,7 +45,7 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		Then: func() { close(gate) }})
 	b.procs.fork.RUnlock()
 	if l.out != nil {
-		go copyOutput(b.log, e.Job, pid, l.out, gate, b.stop)
+		go copyOutput(b.log, b.logs, e.Job, pid, l.out, gate, b.stop)
 	}
 	if l.status != nil {
 		go b.execStatus(e.Job, pid, l)

@@ -227,8 +227,8 @@ func (b *Backend) Signal(e core.Kill) {
 }
 
 // Report and Log are seen in the transcript (the driver's hooks).
-func (b *Backend) Report(string)          {}
-func (b *Backend) Log(core.Level, string) {}
+func (b *Backend) Report(string) {}
+func (b *Backend) Log(core.Log)  {}
 
 // Apply records the setup.
 func (b *Backend) Apply(s driver.Setup) { b.Setup = s }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"pmtr/confgrammar"
 	"pmtr/driver"
@@ -51,16 +52,12 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	if *against != "" {
 		return planAgainst(*against, cfg, stdout, stderr)
 	}
-	text, ok, err := live.QueryPlan(*conf, src)
+	code, err := live.Ask(*conf, "plan", src, 10*time.Second, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr plan: %v\n(to compare two files without a daemon: pmtr plan --against OLDFILE NEWFILE)\n", err)
 		return 1
 	}
-	fmt.Fprint(stdout, text)
-	if !ok {
-		return 1
-	}
-	return 0
+	return code
 }
 
 // hostErrors: what makes a reload fail besides the grammar.

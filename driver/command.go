@@ -1,0 +1,219 @@
+package driver
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+)
+
+// Exit codes of local commands (pmtr status follows the LSB for services).
+const (
+	CodeOK      = 0
+	CodeFailed  = 1 // the command could not be done (a failed start, a rejected reload)
+	CodeDown    = 3 // status: a listed job is not running while it should
+	CodeUnknown = 4 // a name is not a job of the config in force
+)
+
+// Command is a control request from the local socket: pmtr stop, start or
+// restart. By names the caller ("uid 0 pid 4711"). With Wait, the answer
+// comes once every job got there (its group gone, or its new process
+// running); else at once.
+type Command struct {
+	Verb  core.Verb // Disable (stop), Enable (start) or Restart
+	Names []string
+	By    string
+	Wait  bool
+	Reply chan<- Result
+}
+
+// Result answers a local command: an exit code and one line per job.
+type Result struct {
+	Code  int
+	Lines []string
+}
+
+// WhyQuery asks why a job is in its state; At words the machine's times.
+type WhyQuery struct {
+	Name  string
+	At    func(core.Time) string
+	Reply chan<- Result
+}
+
+func (Command) isInput()  {}
+func (WhyQuery) isInput() {}
+
+func (c Command) String() string {
+	return fmt.Sprintf("command %s %s by %s", c.Verb, strings.Join(c.Names, " "), c.By)
+}
+func (q WhyQuery) String() string { return "why " + q.Name }
+
+// waiter is a command waiting for its jobs to get where it asked.
+type waiter struct {
+	cmd    Command
+	before map[string]int // pid of each job when asked
+	since  core.Time
+}
+
+// maxWait: a waiter older than this is answered with what there is (the
+// client has given up by then).
+const maxWait = core.Time(60e9)
+
+// unknownJobs returns an error line per name not in the config in force.
+func (d *Driver) unknownJobs(names []string) []string {
+	known := d.m.Names()
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			out = append(out, fmt.Sprintf("no job named %q in %s%s", n, d.o.ConfigPath, confgrammar.Suggest(n, known)))
+		}
+	}
+	return out
+}
+
+func (d *Driver) command(c Command) {
+	if bad := d.unknownJobs(c.Names); len(bad) > 0 {
+		c.Reply <- Result{Code: CodeUnknown, Lines: bad}
+		return
+	}
+	w := &waiter{cmd: c, before: map[string]int{}, since: d.b.Now()}
+	for _, n := range c.Names {
+		st, _ := d.m.JobStatus(n)
+		w.before[n] = st.PID
+	}
+	verb := map[core.Verb]string{core.Disable: "stop", core.Enable: "start", core.Restart: "restart"}[c.Verb]
+	d.b.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("control: %s %s by %s", verb, strings.Join(c.Names, " "), c.By)})
+	d.step(w.since, core.Control{Verb: c.Verb, Names: c.Names, From: c.By})
+	if c.Verb == core.Enable { // a job that had finished for good runs again
+		var done []string
+		for _, n := range c.Names {
+			if st, _ := d.m.JobStatus(n); st.State == core.Done {
+				done = append(done, n)
+			}
+		}
+		if len(done) > 0 {
+			d.step(w.since, core.Control{Verb: core.Restart, Names: done, From: c.By})
+		}
+	}
+	if !c.Wait {
+		c.Reply <- Result{Lines: []string{verb + " requested: " + strings.Join(c.Names, " ")}}
+		return
+	}
+	d.waiters = append(d.waiters, w)
+	d.checkWaiters()
+}
+
+// checkWaiters answers every waiting command whose jobs are all where it
+// asked them to be.
+func (d *Driver) checkWaiters() {
+	now := d.b.Now()
+	kept := d.waiters[:0]
+	for _, w := range d.waiters {
+		r, done := d.progress(w)
+		if !done && now-w.since < maxWait {
+			kept = append(kept, w)
+			continue
+		}
+		if !done {
+			r.Code = CodeFailed
+		}
+		w.cmd.Reply <- r
+	}
+	d.waiters = kept
+}
+
+// progress words where each job of w stands, and whether all are done.
+func (d *Driver) progress(w *waiter) (Result, bool) {
+	var r Result
+	all := true
+	for _, n := range w.cmd.Names {
+		st, ok := d.m.JobStatus(n)
+		line, done, failed := outcome(w.cmd.Verb, st, ok, w.before[n])
+		r.Lines = append(r.Lines, n+": "+line)
+		all = all && done
+		if failed {
+			r.Code = CodeFailed
+		}
+	}
+	return r, all
+}
+
+// outcome: where a job stands after stop (Disable), start (Enable) or
+// restart; done when it got there or cannot get further now.
+func outcome(verb core.Verb, st core.JobStatus, ok bool, before int) (line string, done, failed bool) {
+	switch {
+	case !ok:
+		return "removed from the config", true, false
+	case verb == core.Disable:
+		if st.State == core.Running || st.State == core.Starting || st.State == core.Stopping {
+			return "stopping", false, false
+		}
+		return "stopped", true, false
+	case st.State == core.Running && (verb == core.Enable || st.PID != before):
+		if verb == core.Enable && st.PID == before {
+			return fmt.Sprintf("running [%d]", st.PID), true, false
+		}
+		return fmt.Sprintf("started [%d]", st.PID), true, false
+	case st.State == core.Failed:
+		return st.LastExit, true, true
+	case st.State == core.Held || st.State == core.Gated || st.State == core.Disabled || st.State == core.Done:
+		return fmt.Sprintf("not started: %s (%s)", st.State, st.Reason), true, st.State == core.Disabled
+	}
+	return string(st.State), false, false
+}
+
+// why answers a WhyQuery.
+func (d *Driver) why(q WhyQuery) {
+	if bad := d.unknownJobs([]string{q.Name}); len(bad) > 0 {
+		q.Reply <- Result{Code: CodeUnknown, Lines: bad}
+		return
+	}
+	sentence, history, _ := d.m.Why(q.Name, q.At)
+	r := Result{Lines: []string{q.Name + ": " + sentence}}
+	if len(history) > 0 {
+		r.Lines = append(r.Lines, "", "last events:")
+	}
+	for _, e := range history {
+		r.Lines = append(r.Lines, "  "+q.At(e.At)+"  "+e.Text)
+	}
+	q.Reply <- r
+}
+
+// StatusCode is the exit code of pmtr status for the listed jobs (all when
+// none is listed), LSB style: 0 when each runs or finished as intended, 3
+// when one is down while it should run or is stopped by control, 4 for an
+// unknown name (with a line for each).
+func StatusCode(s Snapshot, names []string) (int, []string) {
+	if len(names) == 0 {
+		return codeOf(s.Jobs), nil
+	}
+	var picked []core.JobStatus
+	var bad []string
+	for _, n := range names {
+		i := slices.IndexFunc(s.Jobs, func(j core.JobStatus) bool { return j.Name == n })
+		if i < 0 {
+			bad = append(bad, fmt.Sprintf("no job named %q", n))
+			continue
+		}
+		picked = append(picked, s.Jobs[i])
+	}
+	if len(bad) > 0 {
+		return CodeUnknown, bad
+	}
+	return codeOf(picked), nil
+}
+
+func codeOf(jobs []core.JobStatus) int {
+	for _, j := range jobs {
+		switch {
+		case strings.HasSuffix(j.Name, "(deleted)"):
+		case j.State == core.Running || j.State == core.Starting || j.State == core.Done:
+		case j.State == core.Disabled && j.Control != core.Disable:
+		default:
+			return CodeDown
+		}
+	}
+	return CodeOK
+}

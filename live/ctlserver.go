@@ -1,0 +1,369 @@
+package live
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+	"pmtr/driver"
+)
+
+// A request is one line, "VERB ARG...", then for plan the config's bytes.
+// An answer starts with "pmtr/1 CODE out" or "pmtr/1 CODE err" (where the
+// client prints the rest, and its exit code), then the text.
+
+// answer is what a request gets.
+type answer struct {
+	code   int
+	toErr  bool
+	text   string
+	stream func(w io.Writer) // logs -f: after text, until the client leaves
+}
+
+func (a answer) write(c net.Conn) {
+	where := "out"
+	if a.toErr {
+		where = "err"
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "pmtr/1 %d %s\n%s", a.code, where, a.text)
+	if a.stream != nil {
+		c.SetWriteDeadline(time.Time{})
+		a.stream(c)
+	}
+}
+
+func errAnswer(code int, format string, args ...any) answer {
+	return answer{code: code, toErr: true, text: fmt.Sprintf(format, args...) + "\n"}
+}
+
+func lines(r driver.Result) answer {
+	text := strings.Join(r.Lines, "\n")
+	if text != "" {
+		text += "\n"
+	}
+	return answer{code: r.Code, toErr: r.Code != driver.CodeOK, text: text}
+}
+
+// serveConn answers one request from a caller that may use the daemon:
+// root or the daemon's own user (SO_PEERCRED).
+func serveConn(c *net.UnixConn, b *backend) {
+	defer c.Close()
+	cred, err := peer(c)
+	if err != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(io.LimitReader(c, confgrammar.MaxSize+4096))
+	line, _ := r.ReadString('\n')
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		f = []string{"status"}
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		b.log.Logf(core.Error, "control socket: refused %s by uid %d pid %d (only root and uid %d may use it)", f[0], cred.Uid, cred.Pid, os.Geteuid())
+		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	dispatch(b, f[0], f[1:], r, cred).write(c)
+}
+
+func peer(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	err = raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	if err == nil {
+		err = cerr
+	}
+	return cred, err
+}
+
+func dispatch(b *backend, verb string, args []string, body io.Reader, cred *unix.Ucred) answer {
+	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
+	switch verb {
+	case "status":
+		return b.statusAnswer(args)
+	case "plan":
+		return b.planAnswer(body)
+	case "stop", "start", "restart":
+		return b.commandAnswer(verb, args, by)
+	case "reload":
+		return b.reloadAnswer()
+	case "why":
+		return b.whyAnswer(args)
+	case "logs":
+		return b.logsAnswer(args)
+	}
+	return errAnswer(2, "unknown request %q", verb)
+}
+
+// ask puts a query to the driver and waits for its answer, within.
+func ask[T any](b *backend, within time.Duration, query func(chan<- T) driver.Input) (T, bool) {
+	var zero T
+	reply := make(chan T, 1)
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case b.in <- query(reply):
+	case <-t.C:
+		return zero, false
+	case <-b.stop:
+		return zero, false
+	}
+	select {
+	case a := <-reply:
+		return a, true
+	case <-t.C:
+	case <-b.stop:
+	}
+	return zero, false
+}
+
+var busy = errAnswer(driver.CodeFailed, "timeout: the daemon did not answer in time")
+
+func (b *backend) statusAnswer(args []string) answer {
+	asJSON := false
+	var names []string
+	for _, a := range args {
+		if a == "--json" {
+			asJSON = true
+		} else {
+			names = append(names, a)
+		}
+	}
+	snap, ok := ask(b, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
+	if !ok {
+		return busy
+	}
+	code, bad := driver.StatusCode(snap, names)
+	if len(bad) > 0 {
+		return errAnswer(code, "%s", strings.Join(bad, "\n"))
+	}
+	snap.Jobs = pick(snap.Jobs, names)
+	if asJSON {
+		return answer{code: code, text: b.statusJSON(snap)}
+	}
+	return answer{code: code, text: snap.Table()}
+}
+
+func pick(jobs []core.JobStatus, names []string) []core.JobStatus {
+	if len(names) == 0 {
+		return jobs
+	}
+	var out []core.JobStatus
+	for _, j := range jobs {
+		for _, n := range names {
+			if j.Name == n {
+				out = append(out, j)
+			}
+		}
+	}
+	return out
+}
+
+func (b *backend) planAnswer(body io.Reader) answer {
+	src, err := io.ReadAll(body)
+	if err != nil {
+		return errAnswer(driver.CodeFailed, "read the config: %v", err)
+	}
+	a, ok := ask(b, 5*time.Second, func(r chan<- driver.PlanAnswer) driver.Input { return driver.PlanQuery{Source: src, Reply: r} })
+	if !ok {
+		return busy
+	}
+	code := driver.CodeOK
+	if len(a.Errors) > 0 {
+		code = driver.CodeFailed
+	}
+	return answer{code: code, text: a.Text()}
+}
+
+func (b *backend) commandAnswer(verb string, args []string, by string) answer {
+	wait := true
+	var names []string
+	for _, a := range args {
+		if a == "--no-wait" {
+			wait = false
+		} else {
+			names = append(names, a)
+		}
+	}
+	if len(names) == 0 {
+		return errAnswer(2, "%s: name at least one job", verb)
+	}
+	v := map[string]core.Verb{"stop": core.Disable, "start": core.Enable, "restart": core.Restart}[verb]
+	r, ok := ask(b, 30*time.Second, func(r chan<- driver.Result) driver.Input {
+		return driver.Command{Verb: v, Names: names, By: by, Wait: wait, Reply: r}
+	})
+	if !ok {
+		return busy
+	}
+	return lines(r)
+}
+
+func (b *backend) reloadAnswer() answer {
+	r, ok := ask(b, 30*time.Second, func(r chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: r} })
+	if !ok {
+		return busy
+	}
+	return lines(r)
+}
+
+func (b *backend) whyAnswer(args []string) answer {
+	if len(args) != 1 {
+		return errAnswer(2, "why: name one job")
+	}
+	r, ok := ask(b, 5*time.Second, func(r chan<- driver.Result) driver.Input {
+		return driver.WhyQuery{Name: args[0], At: b.clockText, Reply: r}
+	})
+	if !ok {
+		return busy
+	}
+	return lines(r)
+}
+
+// wall is the wall-clock time of a machine time.
+func (b *backend) wall(t core.Time) time.Time {
+	return b.boot.Add(time.Duration(t)).Round(time.Millisecond)
+}
+
+// clockText words a machine time as the log does: the time of day, with
+// the date when it is not today.
+func (b *backend) clockText(t core.Time) string {
+	w := b.wall(t)
+	if y, m, d := w.Date(); y == time.Now().Year() && m == time.Now().Month() && d == time.Now().Day() {
+		return w.Format("15:04:05")
+	}
+	return w.Format("2006-01-02 15:04:05")
+}
+
+// jobJSON is the documented, stable form of one job in pmtr status --json
+// (see README, "Day to day").
+type jobJSON struct {
+	Name      string        `json:"name"`
+	State     string        `json:"state"`
+	PID       int           `json:"pid"`
+	Since     string        `json:"since"`
+	Starts    int           `json:"starts"`
+	LastExit  *lastExitJSON `json:"last_exit"`
+	NextStart *string       `json:"next_start"`
+	Reason    string        `json:"reason"`
+	Enabled   bool          `json:"enabled"`
+}
+
+type lastExitJSON struct {
+	Code   *int   `json:"code"`
+	Signal *int   `json:"signal"`
+	Time   string `json:"time"`
+	Text   string `json:"text"`
+}
+
+func (b *backend) statusJSON(s driver.Snapshot) string {
+	out := struct {
+		Jobs []jobJSON `json:"jobs"`
+	}{Jobs: []jobJSON{}}
+	for _, j := range s.Jobs {
+		out.Jobs = append(out.Jobs, b.jobJSON(j))
+	}
+	data, _ := json.MarshalIndent(out, "", "  ")
+	return string(data) + "\n"
+}
+
+func (b *backend) jobJSON(j core.JobStatus) jobJSON {
+	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: b.wall(j.Since).Format(time.RFC3339Nano),
+		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled}
+	if j.HasExited {
+		e := &lastExitJSON{Time: b.wall(j.LastExitAt).Format(time.RFC3339Nano), Text: j.LastExit}
+		if j.LastSignal != 0 {
+			e.Signal = &j.LastSignal
+		} else {
+			e.Code = &j.LastCode
+		}
+		o.LastExit = e
+	}
+	if j.State == core.Waiting || j.State == core.Failed {
+		next := b.wall(j.NextStart).Format(time.RFC3339Nano)
+		o.NextStart = &next
+	}
+	return o
+}
+
+func atoiOr(s string, def int) int {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// logsAnswer: pmtr logs [-f] [-n N] JOB.
+func (b *backend) logsAnswer(args []string) answer {
+	follow, n, job := false, 20, ""
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-f":
+			follow = true
+		case args[i] == "-n" && i+1 < len(args):
+			i++
+			n = atoiOr(args[i], 20)
+		default:
+			job = args[i]
+		}
+	}
+	if job == "" {
+		return errAnswer(2, "logs: name one job")
+	}
+	snap, ok := ask(b, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
+	if !ok {
+		return busy
+	}
+	if code, bad := driver.StatusCode(snap, []string{job}); code == driver.CodeUnknown {
+		return errAnswer(code, "%s", strings.Join(bad, "\n"))
+	}
+	lines, where := b.logs.tail(job, n)
+	text := joinLines(lines)
+	if where != "" {
+		text = fmt.Sprintf("(%s: %s; here are pmtr's lines about it)\n", job, where) + text
+	}
+	a := answer{text: text}
+	if follow {
+		a.stream = func(w io.Writer) { b.followLogs(job, w) }
+	}
+	return a
+}
+
+// followLogs writes job's new lines to w until the client goes or pmtr
+// stops.
+func (b *backend) followLogs(job string, w io.Writer) {
+	ch, cancel := b.logs.follow(job)
+	defer cancel()
+	gone := make(chan struct{})
+	if c, ok := w.(net.Conn); ok {
+		go func() { io.Copy(io.Discard, c); close(gone) }() // EOF: the client left
+	}
+	for {
+		select {
+		case line := <-ch:
+			if _, err := io.WriteString(w, line+"\n"); err != nil {
+				return
+			}
+		case <-gone:
+			return
+		case <-b.stop:
+			return
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package live
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A job's log ring keeps its last ringLines lines or ringBytes bytes,
+// whichever is less: its output and pmtr's own lines about it, each with
+// the time. It is made at the job's first line, so an idle job costs only
+// the lines it has.
+const (
+	ringLines = 200
+	ringBytes = 64 << 10
+)
+
+type ring struct {
+	lines  []string
+	bytes  int
+	output string // where the job's output goes when not to pmtr's log
+	subs   map[chan string]bool
+}
+
+// jobLogs holds the rings of every job, for pmtr logs.
+type jobLogs struct {
+	mu    sync.Mutex
+	rings map[string]*ring
+}
+
+func newJobLogs() *jobLogs { return &jobLogs{rings: map[string]*ring{}} }
+
+func (l *jobLogs) get(job string) *ring {
+	r := l.rings[job]
+	if r == nil {
+		r = &ring{subs: map[chan string]bool{}}
+		l.rings[job] = r
+	}
+	return r
+}
+
+// add keeps one line of job's; followers get it too (a slow one misses it).
+func (l *jobLogs) add(job, text string) {
+	line := time.Now().Format("2006-01-02T15:04:05.000") + " " + text
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.get(job)
+	r.lines = append(r.lines, line)
+	r.bytes += len(line)
+	for len(r.lines) > ringLines || r.bytes > ringBytes {
+		r.bytes -= len(r.lines[0])
+		r.lines[0] = ""
+		r.lines = r.lines[1:]
+	}
+	if len(r.lines) == cap(r.lines) && cap(r.lines) > 2*ringLines {
+		r.lines = append([]string(nil), r.lines...) // let go of the evicted part
+	}
+	for ch := range r.subs {
+		select {
+		case ch <- line:
+		default:
+		}
+	}
+}
+
+// setOutput records where job's output goes (out and err files, "" for
+// pmtr's log), for pmtr logs to say.
+func (l *jobLogs) setOutput(job, out, errf string) {
+	where := ""
+	switch {
+	case out != "" && errf != "":
+		where = fmt.Sprintf("stdout goes to %s and stderr to %s", out, errf)
+	case out != "":
+		where = fmt.Sprintf("stdout goes to %s", out)
+	case errf != "":
+		where = fmt.Sprintf("stderr goes to %s", errf)
+	}
+	l.mu.Lock()
+	l.get(job).output = where
+	l.mu.Unlock()
+}
+
+// tail returns job's last n lines and a note on where its output goes.
+func (l *jobLogs) tail(job string, n int) ([]string, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.rings[job]
+	if r == nil {
+		return nil, ""
+	}
+	from := max(0, len(r.lines)-n)
+	return append([]string(nil), r.lines[from:]...), r.output
+}
+
+// follow subscribes to job's new lines until cancel.
+func (l *jobLogs) follow(job string) (<-chan string, func()) {
+	ch := make(chan string, 256)
+	l.mu.Lock()
+	l.get(job).subs[ch] = true
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.get(job).subs, ch)
+		l.mu.Unlock()
+	}
+}
+
+// size is the bytes held by all rings (for the memory benchmark).
+func (l *jobLogs) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for name, r := range l.rings {
+		n += len(name) + r.bytes + len(r.output)
+	}
+	return n
+}
+
+func joinLines(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
