@@ -408,3 +408,85 @@ func TestRulePlanNamesEveryChange(t *testing.T) {
 		t.Fatalf("planning changed the machine:\n%s", strings.Join(w.Logs(), "\n"))
 	}
 }
+
+// Rule: Why gives a sentence with its cause for every state.
+func TestRuleWhyForEveryState(t *testing.T) {
+	conf := `job {
+name setup
+cmd /bin/setup
+wait
+}
+job {
+name web
+cmd /bin/web
+depends { /etc/web.json }
+}
+job {
+name run
+cmd /bin/run
+}
+job {
+name flaky
+cmd /bin/flaky
+}
+job {
+name off
+cmd /bin/off
+disable
+}
+job {
+name one
+cmd /bin/one
+once
+}
+job {
+name nope
+cmd nope
+}
+job {
+name stub
+cmd /bin/stub
+}
+`
+	w := newWorld(t, conf, map[string]*sim.Script{
+		"setup": runs(exitAfter(2, 0)), "flaky": runs(exitAfter(1, 1)), "one": runs(exitAfter(1, 0)),
+		"nope": runs(sim.Run{SpawnError: "ENOENT"}), "stub": runs(sim.Run{IgnoreTerm: true}),
+	}, core.DepState{Path: "/etc/web.json", Missing: true})
+	at := func(t core.Time) string { return t.String() }
+	why := func(name string) string {
+		s, _, ok := w.M.Why(name, at)
+		if !ok {
+			t.Fatalf("no job %s", name)
+		}
+		return s
+	}
+	w.RunUntil(sec(1))
+	if got := why("run"); got != "gated: waiting for job setup (wait) to exit" {
+		t.Fatalf("gated: %q", got)
+	}
+	w.RunUntil(sec(2.5))
+	w.Step(core.Control{Verb: core.Disable, Names: []string{"stub"}, From: "uid 0 pid 7"})
+	w.RunUntil(sec(4))
+	for name, want := range map[string]string{
+		"setup": "waiting: exited after 2 s with exit status 0 at +2.000s; starts again at +12.000s (it ran less than 10s)",
+		"web":   "held: dependency /etc/web.json is missing",
+		"run":   "running: pid 101 since +2.000s, started 1 time",
+		"flaky": "waiting: exited after 1 s with exit status 1 at +3.000s; starts again at +13.000s (it ran less than 10s)",
+		"off":   "disabled in the config",
+		"one":   "done: it runs once (once), and exited after 1 s with exit status 0 at +3.000s",
+		"nope":  "failed: failed to start: can't exec nope: No such file or directory (cmd needs an absolute path: pmtr does not search PATH) at +2.000s; tries again at +12.000s",
+		"stub":  "stopping: pid 104 was sent SIGTERM at +2.500s; SIGKILL follows at +12.500s",
+	} {
+		if got := why(name); got != want {
+			t.Errorf("why %s:\n got %q\nwant %q", name, got, want)
+		}
+	}
+	w.RunUntil(sec(13))
+	if got := why("stub"); got != "stopped by control from uid 0 pid 7 at +2.500s; the next reload re-enables it" {
+		t.Errorf("why stub: %q", got)
+	}
+	_, history, _ := w.M.Why("stub", at)
+	if len(history) < 3 || history[len(history)-1].Text != "job stub [104] exited after 10 sec: signal 9" {
+		t.Errorf("stub's history: %+v", history)
+	}
+}

@@ -158,3 +158,77 @@ func TestKeysAreReadAgainOnEveryReload(t *testing.T) {
 		t.Fatalf("a missing key file: key %q\n%s", got, strings.Join(w.Logs(), "\n"))
 	}
 }
+
+func result(t *testing.T, w *sim.World, in func(chan<- driver.Result) driver.Input) driver.Result {
+	t.Helper()
+	reply := make(chan driver.Result, 1)
+	w.Input(in(reply))
+	w.RunUntil(w.Now + core.Time(15e9))
+	select {
+	case r := <-reply:
+		return r
+	default:
+		t.Fatalf("no answer\n%s", w.Transcript())
+	}
+	return driver.Result{}
+}
+
+// TestReloadCommandTellsWhatChanged: pmtr reload answers once the reload
+// is done, with its outcome and changes, or the errors.
+func TestReloadCommandTellsWhatChanged(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.B.SetFile("pmtr.conf", twoJobs+"job {\nname c\ncmd /bin/c\n}\n")
+	r := result(t, w, func(c chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: c} })
+	if r.Code != 0 || strings.Join(r.Lines, "\n") != "ok (3 jobs)\nstart c\nuntouched: 2" {
+		t.Fatalf("reload: %+v", r)
+	}
+	w.B.SetFile("pmtr.conf", "job {\n")
+	r = result(t, w, func(c chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: c} })
+	if r.Code != driver.CodeFailed || !strings.HasPrefix(r.Lines[0], "pmtr.conf:1:5: job block is not closed") || r.Lines[len(r.Lines)-1] != "parse failed: the config in force stays" {
+		t.Fatalf("bad reload: %+v", r)
+	}
+}
+
+// TestCommandsWaitForTheirJobs: stop, start and restart answer once their
+// jobs got there; an unknown name is refused with the nearest one.
+func TestCommandsWaitForTheirJobs(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	cmd := func(v core.Verb, names ...string) driver.Result {
+		return result(t, w, func(c chan<- driver.Result) driver.Input {
+			return driver.Command{Verb: v, Names: names, By: "uid 0 pid 1", Wait: true, Reply: c}
+		})
+	}
+	if r := cmd(core.Restart, "b"); r.Code != 0 || strings.Join(r.Lines, "\n") != "b: started [102]" {
+		t.Fatalf("restart: %+v", r)
+	}
+	if r := cmd(core.Disable, "a", "b"); r.Code != 0 || strings.Join(r.Lines, "\n") != "a: stopped\nb: stopped" {
+		t.Fatalf("stop: %+v", r)
+	}
+	if r := cmd(core.Enable, "a"); r.Code != 0 || !strings.HasPrefix(r.Lines[0], "a: started [") {
+		t.Fatalf("start: %+v", r)
+	}
+	if r := cmd(core.Restart, "bb", "zzz"); r.Code != driver.CodeUnknown || r.Lines[0] != `no job named "bb" in pmtr.conf (did you mean "b"?)` || r.Lines[1] != `no job named "zzz" in pmtr.conf` {
+		t.Fatalf("unknown: %+v", r)
+	}
+	if n := count(w, `disabling a`); n != 1 {
+		t.Fatalf("a was disabled %d times", n)
+	}
+}
+
+// TestStatusCode: 0 when the listed jobs run or finished as intended, 3
+// when one is down or stopped by control, 4 for an unknown name.
+func TestStatusCode(t *testing.T) {
+	j := func(name string, st core.State, ctl core.Verb) core.JobStatus {
+		return core.JobStatus{Name: name, State: st, Control: ctl}
+	}
+	s := driver.Snapshot{Jobs: []core.JobStatus{j("run", core.Running, ""), j("once", core.Done, ""),
+		j("off", core.Disabled, ""), j("held", core.Held, ""), j("ctl", core.Disabled, core.Disable), j("old(deleted)", core.Stopping, "")}}
+	for _, c := range []struct {
+		names []string
+		want  int
+	}{{[]string{"run", "once", "off"}, 0}, {[]string{"held"}, 3}, {[]string{"ctl"}, 3}, {nil, 3}, {[]string{"run", "nope"}, 4}} {
+		if got, _ := driver.StatusCode(s, c.names); got != c.want {
+			t.Errorf("StatusCode(%v) = %d, want %d", c.names, got, c.want)
+		}
+	}
+}

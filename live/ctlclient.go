@@ -24,6 +24,9 @@ func Ask(configPath, request string, body []byte, timeout time.Duration, stdout,
 		return 0, fmt.Errorf("not asking %s: %w", path, err)
 	}
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil && os.Geteuid() != 0 && rootRuns(configPath) {
+		return 0, fmt.Errorf("no pmtr of uid %d is running %s (tried the socket %s); a pmtr that root runs answers root only (try sudo)", os.Geteuid(), configPath, path)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("no pmtr is running %s (tried the socket %s: %s)", configPath, path, causeOf(err))
 	}
@@ -56,6 +59,13 @@ func Ask(configPath, request string, body []byte, timeout time.Duration, stdout,
 		return code, fmt.Errorf("read the answer: %w", err)
 	}
 	return code, nil
+}
+
+// rootRuns: root's runtime directory may hold a socket for configPath (a
+// caller that is not root may not look inside, so "may").
+func rootRuns(configPath string) bool {
+	_, err := os.Stat(filepath.Join(rootRunDir, "status-"+configHash(configPath)+".sock"))
+	return err == nil || errors.Is(err, fs.ErrPermission)
 }
 
 // causeOf is the system's reason for a failed dial ("No such file or

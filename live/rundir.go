@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -51,4 +52,31 @@ func secureDir(dir string, create bool) error {
 		return fmt.Errorf("live: runtime directory %s has mode %#o: others may use it (remove it; pmtr makes it 0700)", dir, st.Mode().Perm())
 	}
 	return nil
+}
+
+// LockConfig makes sure only one pmtr runs configPath: it holds a lock in
+// the runtime directory until release (or the process's death, so a pmtr
+// that was killed leaves nothing that blocks the next one).
+func LockConfig(configPath string) (release func(), err error) {
+	dir := RuntimeDir()
+	if err := secureDir(dir, true); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "lock-"+configHash(configPath))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("live: lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b := make([]byte, 32)
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		if pid := strings.TrimSpace(string(b[:n])); pid != "" {
+			return nil, fmt.Errorf("another pmtr (pid %s) is running %s", pid, configPath)
+		}
+		return nil, fmt.Errorf("another pmtr is running %s", configPath)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
 }

@@ -17,12 +17,18 @@ import (
 
 // StatusSocket is where the daemon running configPath answers status.
 func StatusSocket(configPath string) string {
+	return filepath.Join(RuntimeDir(), "status-"+configHash(configPath)+".sock")
+}
+
+// configHash names a config file's socket and lock: 12 hex digits of the
+// SHA-256 of its absolute path.
+func configHash(configPath string) string {
 	abs, err := filepath.Abs(configPath)
 	if err != nil {
 		abs = configPath
 	}
 	sum := sha256.Sum256([]byte(abs))
-	return filepath.Join(RuntimeDir(), "status-"+hex.EncodeToString(sum[:6])+".sock")
+	return hex.EncodeToString(sum[:6])
 }
 
 // serveStatus listens on the status socket and asks the driver for each

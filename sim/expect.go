@@ -33,6 +33,14 @@ func (r *runner) verdict(x Expectation) string {
 		}
 	case x.Starts != nil:
 		return r.startsVerdict(x.Starts)
+	case x.Why != nil:
+		s, _, ok := r.w.M.Why(x.Why.Job, core.Time.String)
+		if !ok {
+			return fmt.Sprintf("no job %s to ask why", x.Why.Job)
+		}
+		if !regexp.MustCompile(x.Why.Matches).MatchString(s) {
+			return fmt.Sprintf("why %s: %q does not match %q", x.Why.Job, s, x.Why.Matches)
+		}
 	case x.Log != "":
 		if !r.logged(x.Log) {
 			return fmt.Sprintf("no log line matches %q", x.Log)

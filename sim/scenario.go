@@ -86,6 +86,7 @@ type Expectation struct {
 	Stopped string      `yaml:"stopped"` // job has none at At
 	State   *StateWant  `yaml:"state"`   // job is in a named state at At (or at the end)
 	Starts  *StartsWant `yaml:"starts"`  // job was started N times in a window
+	Why     *WhyWant    `yaml:"why"`     // pmtr why's sentence for the job matches, at At
 	Log     string      `yaml:"log"`     // a log line matching this regexp appears
 	NoLog   string      `yaml:"no_log"`  // no log line matches this regexp
 	Line    int         `yaml:"-"`
@@ -99,6 +100,13 @@ type StateWant struct {
 }
 
 // StartsWant counts starts of Job in [From, To] (To 0 = the end).
+// WhyWant expects pmtr why's sentence for a job (times as +S.MMMs) to
+// match a regular expression.
+type WhyWant struct {
+	Job     string `yaml:"job"`
+	Matches string `yaml:"matches"`
+}
+
 type StartsWant struct {
 	Job   string   `yaml:"job"`
 	Count *int     `yaml:"count"`
@@ -203,7 +211,7 @@ func (s *Scenario) validate() error {
 	}
 	for _, x := range s.Expect {
 		if n := x.kinds(); n != 1 {
-			return s.errorf(x.Line, "an expectation needs exactly one of running, stopped, state, starts, log, no_log (found %d)", n)
+			return s.errorf(x.Line, "an expectation needs exactly one of running, stopped, state, starts, why, log, no_log (found %d)", n)
 		}
 		if (x.Running != "" || x.Stopped != "") && x.At == nil {
 			return s.errorf(x.Line, "running and stopped need at: TIME")
@@ -223,11 +231,15 @@ func (e TimedEvent) kinds() int {
 }
 
 func (x Expectation) kinds() int {
-	return count(x.Running != "", x.Stopped != "", x.State != nil, x.Starts != nil, x.Log != "", x.NoLog != "")
+	return count(x.Running != "", x.Stopped != "", x.State != nil, x.Starts != nil, x.Log != "", x.NoLog != "", x.Why != nil)
 }
 
 func (x Expectation) compile() error {
-	for _, p := range []string{x.Log, x.NoLog} {
+	pats := []string{x.Log, x.NoLog}
+	if x.Why != nil {
+		pats = append(pats, x.Why.Matches)
+	}
+	for _, p := range pats {
 		if _, err := regexp.Compile(p); err != nil {
 			return fmt.Errorf("bad pattern %q: %v", p, err)
 		}

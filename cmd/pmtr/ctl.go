@@ -26,9 +26,10 @@ func ctlCommand(args []string, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE] [-v] enable|disable|restart NAME... [enable|disable|restart NAME...]")
 		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "UDP gets no answer: exit 0 means the datagram was sent, not that pmtr acted on it.\nOn pmtr's own host, pmtr stop|start|restart JOB... waits for the change and tells.")
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpOrUsage(err)
 	}
 	msg := strings.Join(fs.Args(), " ")
 	if _, err := udp.ParseControl(msg); err != nil || fs.NArg() < 2 {

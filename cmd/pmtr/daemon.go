@@ -31,8 +31,20 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	}
 	readyFD := os.Getenv(readyEnv)
 	if !o.foreground && readyFD == "" && os.Getpid() != 1 {
+		release, err := live.LockConfig(o.config) // say it here: the daemon's stderr is /dev/null
+		if err != nil {
+			fmt.Fprintf(stderr, "pmtr: %v\n", err)
+			return 1
+		}
+		release()
 		return detach(args, stderr)
 	}
+	release, err := live.LockConfig(o.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr: %v\n", err)
+		return 1
+	}
+	defer release()
 	os.Unsetenv(readyEnv)
 	closeInheritedFDs()
 	log := live.NewStderrLogger(stderr, o.verbose)

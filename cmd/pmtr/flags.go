@@ -21,8 +21,13 @@ const usageText = `usage: pmtr [options]
        pmtr sim [--timeline] [--svg FILE] [--seed N] [-c CONF] [-q] SCENARIO.yaml...
        pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE] [-v] enable|disable|restart NAME...
        pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS]
-       pmtr status [-c FILE]
+       pmtr status [-c FILE] [--json] [JOB...]
+       pmtr stop|start|restart [-c FILE] [--no-wait] JOB...
+       pmtr reload [-c FILE]
+       pmtr why [-c FILE] JOB
+       pmtr logs [-c FILE] [-f] [-n N] JOB
        pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]
+       pmtr --version
 
  options:
    -v           (verbose; repeat for more)

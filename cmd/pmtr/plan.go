@@ -26,7 +26,7 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	against := fs.String("against", "", "compare with a pmtr that runs `OLDFILE` (no daemon needed)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
 		fmt.Fprintln(stderr, planUsage)
-		return 2
+		return helpOrUsage(err)
 	}
 	newFile := *conf
 	if fs.NArg() == 1 {

@@ -23,7 +23,7 @@ func rptserverCommand(args []string, stdout, stderr io.Writer) int {
 	group := fs.String("a", "", "join this multicast `GROUP` (e.g. 239.0.0.1)")
 	bind := fs.String("b", "", "local `ADDRESS` to bind (default: all)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpOrUsage(err)
 	}
 	if *port <= 0 || *port > 65535 || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "usage: pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS]")

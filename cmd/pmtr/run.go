@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 )
 
 // run is main without the exit: it returns the process exit status.
@@ -11,6 +14,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[1] {
 		case "-h", "--help", "help":
 			fmt.Fprint(stdout, usageText)
+			return 0
+		case "--version", "version":
+			fmt.Fprintf(stdout, "pmtr %s\n", version())
 			return 0
 		case "sim":
 			return simCommand(args[2:], stdout, stderr)
@@ -32,4 +38,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return testConfig(o, stdout, stderr)
 	}
 	return daemon(o, args, stderr)
+}
+
+// helpOrUsage: -h asked for the usage (exit 0); any other flag error is a
+// usage error (exit 2). The flag set has printed the usage already.
+func helpOrUsage(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// version is the module version pmtr was built as, or "devel".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

@@ -25,7 +25,7 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpOrUsage(err)
 	}
 	if fs.NArg() == 0 || *svg != "" && fs.NArg() > 1 {
 		fs.Usage()

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const localConf = `job {
+name web
+cmd /bin/sh -c "echo web says hello; exec /bin/sleep 401"
+}
+job {
+name stubborn
+cmd /bin/sh -c "trap '' TERM; while :; do sleep 1; done"
+}
+job {
+name quick
+cmd /bin/sh -c "exit 3"
+}
+job {
+name off
+cmd /bin/sleep 402
+disable
+}
+job {
+name held
+cmd /bin/sleep 403
+depends { /nonexistent/pmtr-held.json }
+}
+`
+
+func pmtrIn(t *testing.T, conf string, args ...string) (string, string, int) {
+	t.Helper()
+	return runPmtr(t, append([]string{args[0], "-c", conf}, args[1:]...)...)
+}
+
+var pidRx = regexp.MustCompile(`started \[(\d+)\]`)
+
+// TestLocalControl: stop, start, restart, reload, why, logs and status
+// against a running daemon, with their exit codes.
+func TestLocalControl(t *testing.T) {
+	dir, conf := writeConf(t, localConf)
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job stubborn \[`, 5*time.Second)
+	waitLogRe(t, d.log, `job quick \[\d+\] exited`, 5*time.Second)
+
+	// restart: a new pid, at once (pmtr caused the exit: no 10 s wait)
+	start := time.Now()
+	out, errOut, code := pmtrIn(t, conf, "restart", "web")
+	if code != 0 || !pidRx.MatchString(out) || time.Since(start) > 2*time.Second {
+		t.Fatalf("restart: exit %d after %v\n%s%s", code, time.Since(start), out, errOut)
+	}
+	waitLogRe(t, d.log, `control: restart web by uid \d+ pid \d+`, time.Second)
+
+	// stop, then start
+	if out, errOut, code := pmtrIn(t, conf, "stop", "web"); code != 0 || out != "web: stopped\n" {
+		t.Fatalf("stop: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := pmtrIn(t, conf, "status", "web"); code != 3 || !strings.Contains(out, "stopped by uid") {
+		t.Fatalf("status of a stopped job: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := pmtrIn(t, conf, "why", "web"); code != 0 || !regexp.MustCompile(`^web: stopped by control from uid \d+ pid \d+ at \d\d:\d\d:\d\d; the next reload re-enables it\n`).MatchString(out) || !strings.Contains(out, "disabling web") {
+		t.Fatalf("why: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := pmtrIn(t, conf, "start", "web"); code != 0 || !pidRx.MatchString(out) {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// unknown job, with the nearest name
+	if _, errOut, code := pmtrIn(t, conf, "restart", "wbe"); code != 4 || !strings.Contains(errOut, `no job named "wbe"`) || !strings.Contains(errOut, `did you mean "web"?`) {
+		t.Fatalf("unknown job: exit %d %q", code, errOut)
+	}
+	if _, _, code := pmtrIn(t, conf, "status", "nosuch"); code != 4 {
+		t.Fatalf("status of an unknown job: exit %d", code)
+	}
+
+	// why in other states
+	for job, want := range map[string]string{
+		"quick": `^quick: waiting: exited after 0 s with exit status 3 at \d\d:\d\d:\d\d; starts again at \d\d:\d\d:\d\d \(it ran less than 10s\)`,
+		"off":   `^off: disabled in the config`,
+		"held":  `^held: held: dependency /nonexistent/pmtr-held.json is missing`,
+	} {
+		if out, errOut, code := pmtrIn(t, conf, "why", job); code != 0 || !regexp.MustCompile(want).MatchString(out) {
+			t.Fatalf("why %s: exit %d\n%s%s", job, code, out, errOut)
+		}
+	}
+
+	// logs: the job's output and pmtr's lines about it
+	if out, errOut, code := pmtrIn(t, conf, "logs", "web"); code != 0 || !strings.Contains(out, "web[") || !strings.Contains(out, "web says hello") || !strings.Contains(out, "started job web [") {
+		t.Fatalf("logs: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// status: exit 3 (quick, held are down); JSON schema
+	out, errOut, code = pmtrIn(t, conf, "status", "--json")
+	var st struct {
+		Jobs []struct {
+			Name, State, Since, Reason string
+			PID, Starts                int
+			Enabled                    bool
+			LastExit                   *struct{ Code, Signal *int; Time string } `json:"last_exit"`
+			NextStart                  *string                                 `json:"next_start"`
+		}
+	}
+	if code != 3 || json.Unmarshal([]byte(out), &st) != nil || len(st.Jobs) != 5 {
+		t.Fatalf("status --json: exit %d\n%s%s", code, out, errOut)
+	}
+	if q := st.Jobs[2]; q.Name != "quick" || q.State != "waiting" || q.LastExit == nil || q.LastExit.Code == nil || *q.LastExit.Code != 3 || q.NextStart == nil {
+		t.Fatalf("quick in JSON: %+v", q)
+	}
+	if _, _, code := pmtrIn(t, conf, "status", "web", "stubborn"); code != 0 {
+		t.Fatalf("status of running jobs: exit %d", code)
+	}
+
+	// stop of a job that ignores SIGTERM returns after the SIGKILL
+	start = time.Now()
+	if out, errOut, code := pmtrIn(t, conf, "stop", "stubborn"); code != 0 || out != "stubborn: stopped\n" || time.Since(start) < 9*time.Second {
+		t.Fatalf("stop stubborn: exit %d after %v\n%s%s", code, time.Since(start), out, errOut)
+	}
+
+	// reload: the outcome and what changed
+	edited := strings.Replace(localConf, "exec /bin/sleep 401", "exec /bin/sleep 404", 1)
+	edited = regexp.MustCompile(`(?s)job \{\nname stubborn.*?\n\}\n`).ReplaceAllString(edited, "")
+	os.WriteFile(conf, []byte(edited), 0o644)
+	out, errOut, code = pmtrIn(t, conf, "reload")
+	// (the save itself has applied already: pmtr watches the file)
+	if code != 0 || !strings.HasPrefix(out, "ok (4 jobs)\n") || !strings.Contains(d.log.String(), "started job web") {
+		t.Fatalf("reload: exit %d\n%s%s", code, out, errOut)
+	}
+	os.WriteFile(conf, []byte("job {\nname web\n"), 0o644)
+	if _, errOut, code := pmtrIn(t, conf, "reload"); code != 1 || !strings.Contains(errOut, "parse failed") || !strings.Contains(errOut, "pmtr.conf:1:") {
+		t.Fatalf("bad reload: exit %d %q", code, errOut)
+	}
+	d.terminate(5 * time.Second)
+}
+
+// worldBinary is a copy of pmtr that any user may run.
+func worldBinary(t *testing.T) string {
+	dir, err := os.MkdirTemp("/tmp", "pmtr-world-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	b, err := os.ReadFile(pmtrBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pmtr")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestLocalControlRefusals: no daemon, another user, a second daemon.
+func TestLocalControlRefusals(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname a\ncmd /bin/sleep 405\n}\n")
+	if _, errOut, code := pmtrIn(t, conf, "stop", "a"); code != 1 || !strings.Contains(errOut, "no pmtr is running "+conf+" (tried the socket ") {
+		t.Fatalf("no daemon: exit %d %q", code, errOut)
+	}
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job a \[`, 5*time.Second)
+	second := exec.Command(pmtrBin, "-F", "-c", conf)
+	errb := &syncBuf{}
+	second.Stderr = errb
+	if err := second.Run(); err == nil || !strings.Contains(errb.String(), "another pmtr (pid "+strconv.Itoa(d.cmd.Process.Pid)+") is running") {
+		t.Fatalf("a second daemon: %v %q", err, errb.String())
+	}
+	if os.Geteuid() == 0 {
+		cmd := exec.Command(worldBinary(t), "stop", "-c", conf, "a")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		cmd.Env = append(os.Environ(), "TMPDIR=/tmp", "XDG_RUNTIME_DIR=")
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "answers root only") {
+			t.Fatalf("uid 65534: exit %d %q", cmd.ProcessState.ExitCode(), out)
+		}
+		if strings.Contains(d.log.String(), "disabling a") {
+			t.Fatal("another user stopped a job")
+		}
+	}
+	d.terminate(5 * time.Second)
+	d2 := startForeground(t, dir, conf) // killed or stopped, the old one blocks nothing
+	waitLogRe(t, d2.log, `started job a \[`, 5*time.Second)
+	d2.terminate(5 * time.Second)
+}
