@@ -105,8 +105,11 @@ func TestLocalControl(t *testing.T) {
 			Name, State, Since, Reason string
 			PID, Starts                int
 			Enabled                    bool
-			LastExit                   *struct{ Code, Signal *int; Time string } `json:"last_exit"`
-			NextStart                  *string                                 `json:"next_start"`
+			LastExit                   *struct {
+				Code, Signal *int
+				Time         string
+			} `json:"last_exit"`
+			NextStart *string `json:"next_start"`
 		}
 	}
 	if code != 3 || json.Unmarshal([]byte(out), &st) != nil || len(st.Jobs) != 5 {
