@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pmtr/procfs"
 )
 
 const localConf = `job {
@@ -193,4 +195,34 @@ func TestLocalControlRefusals(t *testing.T) {
 	d2 := startForeground(t, dir, conf) // killed or stopped, the old one blocks nothing
 	waitLogRe(t, d2.log, `started job a \[`, 5*time.Second)
 	d2.terminate(5 * time.Second)
+}
+
+// TestLogsRingIsBounded: a job that writes 50 MB keeps at most 200 lines
+// or 64 kB in its ring, and pmtr's memory stays small.
+func TestLogsRingIsBounded(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname flood\ncmd /bin/sh -c \"head -c 50000000 /dev/zero | tr '\\\\000' x | fold -w 999; exec /bin/sleep 406\"\n}\n")
+	d := exec.Command(pmtrBin, "-F", "-c", conf)
+	d.Dir = dir
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) { // the flood is over once the job execs sleep
+		if kids := procfs.Children(d.Process.Pid); len(kids) > 0 {
+			if p, ok := procfs.Stat(kids[0]); ok && p.Comm == "sleep" {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the reader drains the pipe
+	out, errOut, code := pmtrIn(t, conf, "logs", "-n", "100000", "flood")
+	n := strings.Count(out, "\n")
+	if code != 0 || n > 200 || len(out) > 70<<10 || !strings.Contains(out, "flood[") {
+		t.Fatalf("logs: exit %d, %d lines, %d bytes %s", code, n, len(out), errOut)
+	}
+	if rss := procfs.RSSKB(d.Process.Pid); rss > 40<<10 {
+		t.Fatalf("pmtr's RSS after a 50 MB flood: %d kB", rss)
+	}
 }
