@@ -279,8 +279,12 @@ func (b *backend) statusJSON(s driver.Snapshot) string {
 	for _, j := range s.Jobs {
 		out.Jobs = append(out.Jobs, b.jobJSON(j))
 	}
-	data, _ := json.MarshalIndent(out, "", "  ")
-	return string(data) + "\n"
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+	return b.String()
 }
 
 func (b *backend) jobJSON(j core.JobStatus) jobJSON {

@@ -226,3 +226,22 @@ func TestLogsRingIsBounded(t *testing.T) {
 		t.Fatalf("pmtr's RSS after a 50 MB flood: %d kB", rss)
 	}
 }
+
+// TestStatusJSONGolden: the documented JSON schema of pmtr status --json
+// (pids and times normalised), as in testdata/status.golden.json.
+func TestStatusJSONGolden(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname run\ncmd /bin/sleep 407\n}\njob {\nname quick\ncmd /bin/sh -c \"exit 3\"\n}\njob {\nname off\ncmd /bin/sleep 408\ndisable\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `job quick \[\d+\] exited`, 5*time.Second)
+	out, errOut, code := pmtrIn(t, conf, "status", "--json")
+	if code != 3 {
+		t.Fatalf("exit %d %s", code, errOut)
+	}
+	norm := regexp.MustCompile(`"pid": [1-9]\d*`).ReplaceAllString(out, `"pid": PID`)
+	norm = regexp.MustCompile(`"\d{4}-\d\d-\d\dT[^"]+"`).ReplaceAllString(norm, `"TIME"`)
+	want, err := os.ReadFile("testdata/status.golden.json")
+	if err != nil || norm != string(want) {
+		t.Fatalf("status --json:\n%s\nwant:\n%s (%v)", norm, want, err)
+	}
+	d.terminate(5 * time.Second)
+}
