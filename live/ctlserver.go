@@ -279,12 +279,12 @@ func (b *backend) statusJSON(s driver.Snapshot) string {
 	for _, j := range s.Jobs {
 		out.Jobs = append(out.Jobs, b.jobJSON(j))
 	}
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
+	var text strings.Builder
+	enc := json.NewEncoder(&text)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	enc.Encode(out)
-	return b.String()
+	return text.String()
 }
 
 func (b *backend) jobJSON(j core.JobStatus) jobJSON {
