@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/live"
 	"pmtr/procfs"
 )
 
@@ -516,4 +518,50 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// BenchmarkStatusJSON1000: pmtr status --json of a daemon with 1000 jobs,
+// the daemon's answer as the client sees it (target: < 20 ms) and the
+// whole command.
+func BenchmarkStatusJSON1000(b *testing.B) {
+	d := startBenchDaemon(b, 1000, "")
+	d.waitCount(b, regexp.MustCompile(`started job j`), 1000, 60*time.Second)
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+	var ask, whole []time.Duration
+	for b.Loop() {
+		for range 20 {
+			start := time.Now()
+			if _, err := live.Ask(conf, "status --json", nil, 10*time.Second, io.Discard, io.Discard); err != nil {
+				b.Fatal(err)
+			}
+			ask = append(ask, time.Since(start))
+			start = time.Now()
+			exec.Command(pmtrBin, "status", "--json", "-c", conf).Run()
+			whole = append(whole, time.Since(start))
+		}
+	}
+	b.ReportMetric(percentile(ask, 50), "ms-answer-p50")
+	b.ReportMetric(percentile(ask, 99), "ms-answer-p99")
+	b.ReportMetric(percentile(whole, 50), "ms-command-p50")
+}
+
+// BenchmarkRestartCommand: pmtr restart of a job that exits on SIGTERM,
+// until the new process runs (target: < 50 ms).
+func BenchmarkRestartCommand(b *testing.B) {
+	d := startBenchDaemon(b, 1, "")
+	d.waitCount(b, regexp.MustCompile(`started job j0`), 1, 10*time.Second)
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+	var lat []time.Duration
+	for b.Loop() {
+		for range 20 {
+			start := time.Now()
+			code, err := live.Ask(conf, "restart j0", nil, 30*time.Second, io.Discard, io.Discard)
+			if err != nil || code != 0 {
+				b.Fatalf("restart: %d %v", code, err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	b.ReportMetric(percentile(lat, 50), "ms-p50")
+	b.ReportMetric(percentile(lat, 99), "ms-p99")
 }

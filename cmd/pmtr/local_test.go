@@ -245,3 +245,46 @@ func TestStatusJSONGolden(t *testing.T) {
 	}
 	d.terminate(5 * time.Second)
 }
+
+// TestLogsFollow: pmtr logs -f shows new lines as they come.
+func TestLogsFollow(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname talk\ncmd /bin/sh -c \"echo hello from talk; exec /bin/sleep 409\"\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `talk\[\d+\]: hello from talk`, 5*time.Second)
+	f := exec.Command(pmtrBin, "logs", "-f", "-c", conf, "talk")
+	out := &syncBuf{}
+	f.Stdout = out
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { f.Process.Kill(); f.Wait() }()
+	waitFor(t, out, "hello from talk", 5*time.Second)
+	if _, _, code := pmtrIn(t, conf, "restart", "talk"); code != 0 {
+		t.Fatalf("restart: %d", code)
+	}
+	waitFor(t, out, "restarting job talk", 5*time.Second)
+	waitLogRe(t, out, `(?s)restarting job talk.*started job talk \[\d+\].*hello from talk`, 5*time.Second)
+	d.terminate(5 * time.Second)
+}
+
+// TestCtlFailsWhenItCannotSend: pmtr ctl says so and exits 1 when the
+// address does not resolve.
+func TestCtlFailsWhenItCannotSend(t *testing.T) {
+	if _, errOut, code := runPmtr(t, "ctl", "-s", "no-such-host.invalid", "enable", "a"); code != 1 || !strings.Contains(errOut, "pmtr ctl:") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+	if _, errOut, code := runPmtr(t, "ctl", "-h"); code != 0 || !strings.Contains(errOut, "UDP gets no answer") {
+		t.Fatalf("ctl -h: exit %d %q", code, errOut)
+	}
+	if out, _, code := runPmtr(t, "--version"); code != 0 || !strings.HasPrefix(out, "pmtr ") {
+		t.Fatalf("--version: exit %d %q", code, out)
+	}
+	for _, sub := range []string{"status", "stop", "why", "logs", "plan", "sim", "rptserver"} {
+		if _, _, code := runPmtr(t, sub, "-h"); code != 0 {
+			t.Errorf("pmtr %s -h: exit %d", sub, code)
+		}
+	}
+	if _, _, code := runPmtr(t, "why", "--bogus"); code != 2 {
+		t.Errorf("usage error: exit %d", code)
+	}
+}
