@@ -8,3 +8,5 @@ require (
 	golang.org/x/sys v0.50.0
 	pgregory.net/rapid v1.3.0
 )
+
+require github.com/prometheus/client_golang v1.23.2 // indirect

@@ -12,8 +12,9 @@ import (
 type Config struct {
 	// Jobs in start order: sorted by Order, ties in file order.
 	Jobs    []Job
-	Reports []Report // "report to" lines, in file order
-	Listens []Listen // "listen on" lines, in file order
+	Reports []Report  // "report to" lines, in file order
+	Listens []Listen  // "listen on" lines, in file order
+	Metrics []Metrics // "metrics on" lines, in file order
 	// Warnings are likely mistakes found while parsing, in file order;
 	// they do not make the config invalid.
 	Warnings []Warning
@@ -69,6 +70,13 @@ type Listen struct {
 	Port    int
 	KeyFile string // shared key for authenticated control, or ""
 	Pos     Pos
+}
+
+// Metrics is a "metrics on http://HOST:PORT" endpoint (Prometheus format).
+type Metrics struct {
+	Host string
+	Port int
+	Pos  Pos
 }
 
 // DependPaths resolves the job's dependency files as C pmtr does: absolute

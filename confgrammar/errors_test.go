@@ -71,7 +71,7 @@ func TestErrorMessages(t *testing.T) {
 		{"keyword not at line start", "job { name a\ncmd /a\n}", []string{`1:7: option "name" must be the first word on its line`, `1:1: job has no name (add: name NAME)`}},
 		{"brace as argument", "job {\nname a\ncmd /bin/echo {\n}", []string{`3:15: unexpected "{" in job block (to pass { as an argument, quote it: "{")`}},
 		{"option outside job", "name a\n", []string{`1:1: option "name" outside a job block (put it inside job { ... })`}},
-		{"stray word", "jobb {\n", []string{`1:1: unexpected "jobb" at top level (expected job, report to or listen on) (did you mean "job"?)`}},
+		{"stray word", "jobb {\n", []string{`1:1: unexpected "jobb" at top level (expected job, report to, listen on or metrics on) (did you mean "job"?)`}},
 		{"job glued to brace", "job{\nname a\n}", []string{`1:1: unexpected "job{" (write "job {" with a space)`}},
 		{"stray close", "}\n", []string{`1:1: unexpected "}" (no block is open)`}},
 		{"NUL byte", "job {\nname a\x00b\ncmd /a\n}", []string{`2:7: NUL byte in config file (remove it; pmtr.conf is text)`}},

@@ -26,6 +26,9 @@ func Format(c *Config) string {
 		}
 		b.WriteString("\n")
 	}
+	for _, m := range c.Metrics {
+		fmt.Fprintf(&b, "metrics on http://%s\n", hostPort(m.Host, m.Port))
+	}
 	for i := range c.Jobs {
 		if i > 0 || b.Len() > 0 {
 			b.WriteString("\n")

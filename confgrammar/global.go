@@ -67,8 +67,38 @@ func (p *parser) parseListen() {
 	}
 }
 
+// parseMetrics reads "metrics on http://HOST:PORT".
+func (p *parser) parseMetrics() {
+	kw := p.tok
+	p.advance()
+	if !p.isKw("on") {
+		p.errAt(kw.pos, "metrics must be followed by on (write: metrics on http://127.0.0.1:9101)")
+		p.skipTop()
+		return
+	}
+	v, ok := p.value(p.tok)
+	if !ok {
+		return
+	}
+	rest, isHTTP := strings.CutPrefix(v.text, "http://")
+	rest = strings.TrimSuffix(rest, "/")
+	host, port, iface, err := parseSpec("udp://" + rest)
+	switch {
+	case !isHTTP:
+		p.errAt(v.pos, "address %q must start with http:// (write: metrics on http://127.0.0.1:9101)", v.text)
+	case strings.Contains(rest, "/") || strings.Contains(rest, "@"):
+		p.errAt(v.pos, "metrics on takes an address only, no path or @interface (required format: http://HOST:PORT; pmtr serves /metrics)")
+	case err != nil || iface != "":
+		p.errAt(v.pos, "%s (required format: http://HOST:PORT)", strings.ReplaceAll(err.Error(), "udp://", "http://"))
+	default:
+		m := Metrics{Host: host, Port: port, Pos: v.pos}
+		p.warnOpenMetrics(m)
+		p.cfg.Metrics = append(p.cfg.Metrics, m)
+	}
+}
+
 func (p *parser) skipTop() {
-	for p.tok.kind != tkEOF && !p.isKw("job") && !p.isKw("report") && !p.isKw("listen") {
+	for p.tok.kind != tkEOF && !p.atTopKeyword() {
 		p.advance()
 	}
 }

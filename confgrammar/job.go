@@ -53,7 +53,7 @@ func (p *parser) parseBody(b *jobBuilder, open Pos) bool {
 		case t.kind == tkEOF:
 			p.errAt(open, "job block is not closed (add \"}\" before the end of the file)")
 			return false
-		case t.kind == tkKeyword && (t.text == "job" || t.text == "report" || t.text == "listen"):
+		case t.kind == tkKeyword && (t.text == "job" || t.text == "report" || t.text == "listen" || t.text == "metrics"):
 			p.errAt(open, "job block is not closed (add \"}\" before line %d)", t.pos.Line)
 			return false
 		case t.kind == tkKeyword:

@@ -30,12 +30,12 @@ var lineKeywords = map[string]bool{
 	"job": true, "name": true, "user": true, "cmd": true, "env": true,
 	"dir": true, "out": true, "err": true, "in": true, "order": true,
 	"disable": true, "wait": true, "once": true, "listen": true,
-	"report": true, "bounce": true, "depends": true, "ulimit": true,
+	"report": true, "metrics": true, "bounce": true, "depends": true, "ulimit": true,
 	"nice": true, "cpu": true,
 }
 
 // follower maps a keyword to the one word that is a keyword right after it.
-var follower = map[string]string{"listen": "on", "report": "to", "bounce": "every"}
+var follower = map[string]string{"listen": "on", "report": "to", "metrics": "on", "bounce": "every"}
 
 type lexer struct {
 	src       string // one copy of the file: tokens are substrings, not allocations

@@ -73,6 +73,8 @@ func (p *parser) parseFile() {
 			p.parseReport()
 		case p.isKw("listen"):
 			p.parseListen()
+		case p.isKw("metrics"):
+			p.parseMetrics()
 		default:
 			p.topLevelJunk()
 		}
@@ -91,16 +93,21 @@ func (p *parser) topLevelJunk() {
 		p.errAt(t.pos, "unexpected \"}\" (no block is open)")
 	case t.kind == tkBare && t.text == "job{":
 		p.errAt(t.pos, "unexpected %q (write \"job {\" with a space)", t.text)
-	case t.kind == tkBare && (t.text == "job" || t.text == "report" || t.text == "listen"):
+	case t.kind == tkBare && (t.text == "job" || t.text == "report" || t.text == "listen" || t.text == "metrics"):
 		p.errAt(t.pos, "%q must be the first word on its line", t.text)
 	default:
-		p.errAt(t.pos, "unexpected %s at top level (expected job, report to or listen on)%s",
-			describe(t), suggest(t.text, []string{"job", "report", "listen"}))
+		p.errAt(t.pos, "unexpected %s at top level (expected job, report to, listen on or metrics on)%s",
+			describe(t), suggest(t.text, []string{"job", "report", "listen", "metrics"}))
 	}
 	p.advance()
-	for p.tok.kind != tkEOF && !p.isKw("job") && !p.isKw("report") && !p.isKw("listen") {
+	for p.tok.kind != tkEOF && !p.atTopKeyword() {
 		p.advance()
 	}
+}
+
+// atTopKeyword: the token starts a top-level declaration.
+func (p *parser) atTopKeyword() bool {
+	return p.isKw("job") || p.isKw("report") || p.isKw("listen") || p.isKw("metrics")
 }
 
 func describe(t token) string {

@@ -57,6 +57,15 @@ func (p *parser) warnOpenListen(l Listen) {
 	p.warnAt(l.Pos, "listen on %s without a key: anyone who can reach it can stop your jobs (add: key FILE, or listen on 127.0.0.1)", l.Host)
 }
 
+// warnOpenMetrics: the metrics are read-only and unauthenticated.
+func (p *parser) warnOpenMetrics(m Metrics) {
+	ip, err := netip.ParseAddr(m.Host)
+	if err != nil || ip.IsLoopback() {
+		return
+	}
+	p.warnAt(m.Pos, "metrics on %s: anyone who can reach it can read the metrics (names of jobs, their states); prefer 127.0.0.1 or a private address", m.Host)
+}
+
 // ShortWord cuts a word for a message.
 func ShortWord(s string) string {
 	if len(s) > 40 {

@@ -47,6 +47,10 @@ func stripPos(c *confgrammar.Config) *confgrammar.Config {
 	for i := range cp.Reports {
 		cp.Reports[i].Pos = confgrammar.Pos{}
 	}
+	cp.Metrics = append([]confgrammar.Metrics(nil), c.Metrics...)
+	for i := range cp.Metrics {
+		cp.Metrics[i].Pos = confgrammar.Pos{}
+	}
 	cp.Listens = append([]confgrammar.Listen(nil), c.Listens...)
 	for i := range cp.Listens {
 		cp.Listens[i].Pos = confgrammar.Pos{}
