@@ -7,9 +7,11 @@ import "pmtr/logsafe"
 // Any other verb is an invalid message (C pmtr's wording).
 func (m *Machine) onControl(e Control) {
 	if e.Verb != Enable && e.Verb != Disable && e.Verb != Restart {
+		m.counters.ControlRejected++
 		m.netLog(e.Via, Error, "invalid control msg from "+logsafe.Text(e.From))
 		return
 	}
+	m.counters.ControlAccepted++
 	for _, name := range e.Names {
 		j := m.byName[name]
 		if j == nil {

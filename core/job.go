@@ -49,6 +49,7 @@ type job struct {
 	execFailure   string // why the running process's exec failed, until its exit
 	depRestarted  Time   // when a dependency change last restarted it (0: never)
 	depPending    bool   // a dependency changed again too soon: restart at depRestarted+DepRestartGap
+	exits         [3]int // by ExitReason, for metrics
 	lastCode      int    // of the last exit, with lastSignal and lastExitAt
 	lastSignal    int
 	lastExitAt    Time

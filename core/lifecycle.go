@@ -114,6 +114,7 @@ func (m *Machine) onSpawnFailed(e SpawnFailed) {
 	reason := e.Reason + startHint(&j.spec, e.Reason)
 	m.jlogf(j, Error, "job %s: %s", j.name, reason)
 	j.starts++ // an attempt, though no process ran
+	j.exits[ExitNoStart]++
 	j.lastCode, j.lastSignal, j.lastExitAt, j.hasExited = 255, 0, m.now, true
 	j.lastExit, j.failed = "failed to start: "+reason, true
 	// A stop asked for while starting has nothing left to stop: the failed
@@ -177,8 +178,14 @@ func (m *Machine) onExited(e Exited) {
 	lived := m.now - j.startedAt
 	j.lastExit = exitText(e.Status, e.Signal)
 	m.jlogf(j, Info, "job %s [%d] exited after %d sec: %s", j.name, e.PID, lived.Seconds(), j.lastExit)
-	if j.execFailure != "" {
+	switch {
+	case j.execFailure != "":
 		j.lastExit, j.failed, j.execFailure = "failed to start: "+j.execFailure, true, ""
+		j.exits[ExitNoStart]++
+	case e.Signal != 0:
+		j.exits[ExitSignal]++
+	default:
+		j.exits[ExitCode]++
 	}
 	j.pid, j.killAt = 0, Never
 	m.setPhase(j, idle)

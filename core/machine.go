@@ -29,6 +29,8 @@ type Machine struct {
 	reportDirty  bool
 	reportedOnce bool
 
+	counters Counters
+
 	netLimits map[string]*netLimit // by listener
 	netWake   Time                 // when a left-out count is due, or Never
 

@@ -18,6 +18,10 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 	} else {
 		m.logf(Info, "pmtr: starting")
 	}
+	if m.loaded {
+		m.counters.ReloadsOK++
+	}
+	m.counters.LastReloadOK, m.counters.LastReloadOKAt = true, m.now
 	m.loaded = true
 	for _, w := range e.Warnings {
 		m.logf(Error, "%s", w)
@@ -118,6 +122,8 @@ func plural(n int, word string) string {
 
 func (m *Machine) onRejected(e ConfigRejected) {
 	m.rejected = true
+	m.counters.ReloadsRejected++
+	m.counters.LastReloadOK = false
 	m.logf(Info, "rescanning job configuration")
 	m.logf(Error, "FAILED to parse %s", e.File)
 	for _, msg := range e.Errors {

@@ -25,6 +25,19 @@ const (
 // States lists every State, in the order above.
 var States = []State{Running, Starting, Stopping, Waiting, Failed, Gated, Held, Disabled, Done, Stopped}
 
+// ExitReason sorts a job's exits for metrics.
+type ExitReason int
+
+// The reasons a process ended (or never ran).
+const (
+	ExitCode    ExitReason = iota // it exited with a status
+	ExitSignal                    // a signal killed it
+	ExitNoStart                   // it could not be started (or its exec failed)
+)
+
+// ExitReasons names each reason as the metrics label says it.
+var ExitReasons = [...]string{ExitCode: "exit", ExitSignal: "signal", ExitNoStart: "spawn_failed"}
+
 // JobStatus is one job's state for reports, pmtr sim and status commands.
 type JobStatus struct {
 	Name      string
@@ -42,6 +55,8 @@ type JobStatus struct {
 	LastCode   int
 	LastSignal int
 	LastExitAt Time
+	StartedAt  Time   // of its last process, when it has run
+	Exits      [3]int // counts by ExitReason since pmtr started (kept across reloads)
 }
 
 // Status returns every job in start order, removed-but-alive ones last.
@@ -67,7 +82,7 @@ func (m *Machine) status(j *job) JobStatus {
 		Name: j.name, State: m.state(j), PID: j.pid, Since: j.since, Starts: j.starts,
 		NextStart: j.nextStart, LastExit: j.lastExit, Enabled: j.enabled() && !j.held,
 		Reason: m.short(j), HasExited: j.hasExited, LastCode: j.lastCode, LastSignal: j.lastSignal,
-		LastExitAt: j.lastExitAt,
+		LastExitAt: j.lastExitAt, StartedAt: j.startedAt, Exits: j.exits,
 	}
 	switch j.control {
 	case forceEnabled:
@@ -164,3 +179,15 @@ func (m *Machine) maybeReport() {
 	m.lastReport = m.now
 	m.nextReport = m.now + ReportEvery
 }
+
+// Counters are the daemon-wide counts since pmtr started, for metrics.
+type Counters struct {
+	ReloadsOK, ReloadsRejected int
+	LastReloadOK               bool // the last reload (or the first load) applied
+	LastReloadOKAt             Time // when a config was last applied
+	ControlAccepted            int  // control commands with a known verb
+	ControlRejected            int  // control messages that could not be decoded
+}
+
+// Counters returns the daemon-wide counts.
+func (m *Machine) Counters() Counters { return m.counters }

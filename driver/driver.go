@@ -104,6 +104,8 @@ func (d *Driver) Handle(in Input) {
 		d.control(e)
 	case StatusQuery:
 		e.Reply <- d.Status()
+	case MetricsQuery:
+		e.Reply <- Metrics{Snapshot: d.Status(), Counters: d.m.Counters()}
 	case PlanQuery:
 		e.Reply <- d.plan(e.Source)
 	case Command:

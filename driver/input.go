@@ -110,6 +110,7 @@ type KeyFile struct {
 type Setup struct {
 	Reports []confgrammar.Report
 	Listens []confgrammar.Listen // KeyFile resolved to an absolute path
+	Metrics []confgrammar.Metrics
 	Keys    map[string][]byte    // key file path -> key
 	Watch   []string             // the config file, every dependency and key file
 }

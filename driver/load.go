@@ -149,7 +149,7 @@ func (d *Driver) install(f FilesRead) {
 		d.deps[st.Path] = st
 		watch = append(watch, st.Path)
 	}
-	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Keys: keys, Watch: append(watch, d.ld.keys...)}
+	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Metrics: cfg.Metrics, Keys: keys, Watch: append(watch, d.ld.keys...)}
 	d.b.Apply(d.setup)
 	d.gen++
 	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings)})

@@ -47,3 +47,16 @@ func (s Snapshot) Table() string {
 }
 
 func roundSec(t core.Time) time.Duration { return time.Duration(t).Round(time.Second) }
+
+// MetricsQuery asks for what the metrics show: every job's status and the
+// daemon's counters, at one time.
+type MetricsQuery struct{ Reply chan<- Metrics }
+
+// Metrics is the values of pmtr's metrics at Snapshot.Now.
+type Metrics struct {
+	Snapshot
+	Counters core.Counters
+}
+
+func (MetricsQuery) isInput()       {}
+func (MetricsQuery) String() string { return "metrics query" }

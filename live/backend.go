@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/benbjohnson/clock"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"pmtr/confgrammar"
@@ -75,6 +76,7 @@ type backend struct {
 	pool  *pool
 	procs *procTable
 	logs  *jobLogs
+	reg   *prometheus.Registry
 	net   *netWorker
 	w     *watcher
 }
@@ -128,7 +130,8 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	kick := make(chan struct{}, 1)
 	b.watchSignals(kick)
 	go b.reap(kick)
-	b.net = newNetWorker(o.Clock, o.Log, b.stop)
+	b.reg = newRegistry(b)
+	b.net = newNetWorker(o.Clock, o.Log, b.reg, b.stop)
 	b.w = newWatcher(b.clk, o.Log, b.send)
 	b.pool = newPool(b.spawn, o.Spawners)
 	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once

@@ -191,6 +191,7 @@ func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, b
 	if v := l.ver.Load(); v != nil {
 		msg, err := v.Verify(b, c.clk.Now())
 		if err != nil {
+			refusedControl.Add(1)
 			l.refusal.log(fmt.Sprintf("refused control datagram from %s: %v", logsafe.Text(from.String()), err),
 				func(n int) string {
 					return fmt.Sprintf("... %d more control datagrams refused on %s in the last %v", n, l.spec, limitWindow)

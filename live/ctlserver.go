@@ -108,6 +108,8 @@ func dispatch(b *backend, verb string, args []string, body io.Reader, cred *unix
 		return b.whyAnswer(args)
 	case "logs":
 		return b.logsAnswer(args)
+	case "metrics":
+		return b.metricsAnswer()
 	}
 	return errAnswer(2, "unknown request %q", verb)
 }

@@ -3,7 +3,10 @@ package live
 import (
 	"sync"
 
+	"net/http"
+
 	"github.com/benbjohnson/clock"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"pmtr/driver"
 )
@@ -19,6 +22,7 @@ const maxQueuedReports = 16
 type netWorker struct {
 	rep     *reporter
 	ctl     *controller
+	metrics *metricsServers
 	mu      sync.Mutex
 	setup   *driver.Setup
 	reports []string
@@ -26,8 +30,9 @@ type netWorker struct {
 	stop    <-chan struct{}
 }
 
-func newNetWorker(clk clock.Clock, log *Logger, stop <-chan struct{}) *netWorker {
-	n := &netWorker{rep: newReporter(log), ctl: newController(clk, log), wake: make(chan struct{}, 1), stop: stop}
+func newNetWorker(clk clock.Clock, log *Logger, reg *prometheus.Registry, stop <-chan struct{}) *netWorker {
+	n := &netWorker{rep: newReporter(log), ctl: newController(clk, log), wake: make(chan struct{}, 1), stop: stop,
+		metrics: &metricsServers{log: log, reg: reg, open: map[string]*http.Server{}}}
 	go n.run()
 	return n
 }
@@ -57,6 +62,7 @@ func (n *netWorker) poke() {
 
 func (n *netWorker) run() {
 	defer n.ctl.closeAll()
+	defer n.metrics.closeAll()
 	defer n.rep.closeAll()
 	for {
 		select {
@@ -71,6 +77,7 @@ func (n *netWorker) run() {
 		if s != nil {
 			n.rep.configure(s.Reports)
 			n.ctl.configure(s.Listens, s.Keys)
+			n.metrics.configure(s.Metrics)
 		}
 		for _, r := range reports {
 			n.rep.send(r)

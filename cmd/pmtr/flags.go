@@ -26,6 +26,7 @@ const usageText = `usage: pmtr [options]
        pmtr reload [-c FILE]
        pmtr why [-c FILE] JOB
        pmtr logs [-c FILE] [-f] [-n N] JOB
+       pmtr metrics [-c FILE]
        pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]
        pmtr --version
 

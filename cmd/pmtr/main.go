@@ -12,5 +12,6 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == live.HelperArg {
 		os.Exit(live.RunHelper())
 	}
+	live.Version = version()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }

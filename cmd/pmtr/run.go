@@ -24,7 +24,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ctlCommand(args[2:], stderr)
 		case "rptserver":
 			return rptserverCommand(args[2:], stdout, stderr)
-		case "status", "stop", "start", "restart", "reload", "why", "logs":
+		case "status", "stop", "start", "restart", "reload", "why", "logs", "metrics":
 			return localCommand(args[1], args[2:], stdout, stderr)
 		case "plan":
 			return planCommand(args[2:], stdout, stderr)

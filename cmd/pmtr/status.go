@@ -29,6 +29,7 @@ var localCommands = map[string]localSpec{
 	"reload":  {"pmtr reload [-c FILE]", 0, 0, 45 * time.Second},
 	"why":     {"pmtr why [-c FILE] JOB", 1, 1, 10 * time.Second},
 	"logs":    {"pmtr logs [-c FILE] [-f] [-n N] JOB", 1, 1, 10 * time.Second},
+	"metrics": {"pmtr metrics [-c FILE]", 0, 0, 10 * time.Second},
 }
 
 // localCommand parses a local command's flags (anywhere among its
