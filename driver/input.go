@@ -111,8 +111,8 @@ type Setup struct {
 	Reports []confgrammar.Report
 	Listens []confgrammar.Listen // KeyFile resolved to an absolute path
 	Metrics []confgrammar.Metrics
-	Keys    map[string][]byte    // key file path -> key
-	Watch   []string             // the config file, every dependency and key file
+	Keys    map[string][]byte // key file path -> key
+	Watch   []string          // the config file, every dependency and key file
 }
 
 func (Event) isInput()       {}
