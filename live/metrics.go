@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/udp"
 )
 
 // Version is pmtr's version for pmtr_build_info (set by cmd/pmtr).
@@ -218,4 +220,51 @@ func (b *backend) metricsAnswer() answer {
 		return errAnswer(driver.CodeFailed, "metrics: %v", err)
 	}
 	return answer{text: text.String()}
+}
+
+var (
+	mFleetEnabled = desc("pmtr_fleet_job_enabled", "1 when the job is enabled on the reporting host, as its last UDP report says.", "host", "job")
+	mFleetUptime  = desc("pmtr_fleet_job_uptime_seconds", "Seconds the job has run on the reporting host, as its last UDP report says.", "host", "job")
+	mFleetAge     = desc("pmtr_fleet_report_age_seconds", "Seconds since the host's last UDP report (hosts silent for 60 s are forgotten).", "host")
+)
+
+// fleetCollector shows pmtr rptserver's table: the UDP reports of every
+// host (C pmtr included).
+type fleetCollector struct{ hosts func() []udp.HostJobs }
+
+func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- mFleetEnabled
+	ch <- mFleetUptime
+	ch <- mFleetAge
+}
+
+func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[string]bool{}
+	for _, h := range c.hosts() {
+		host := h.ID
+		if seen[host] { // two hosts report one name: tell them apart by address
+			host += "@" + h.Sender
+		}
+		seen[host] = true
+		ch <- prometheus.MustNewConstMetric(mFleetAge, prometheus.GaugeValue, h.Age.Seconds(), host)
+		for _, j := range h.Jobs {
+			ch <- prometheus.MustNewConstMetric(mFleetEnabled, prometheus.GaugeValue, boolf(j.Enabled), host, j.Name)
+			ch <- prometheus.MustNewConstMetric(mFleetUptime, prometheus.GaugeValue, float64(j.Seconds), host, j.Name)
+		}
+	}
+}
+
+// ServeFleetMetrics serves the hosts' reports as metrics on addr (for pmtr
+// rptserver --metrics).
+func ServeFleetMetrics(addr string, hosts func() []udp.HostJobs) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(fleetCollector{hosts})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	go (&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln)
+	return nil
 }

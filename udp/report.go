@@ -133,3 +133,21 @@ func Uptime(secs int64) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// HostJobs is one reporting host's latest report.
+type HostJobs struct {
+	Sender string
+	ID     string
+	Age    time.Duration // since its last report
+	Jobs   []JobLine
+}
+
+// Hosts lists every host's latest report, sorted by id and sender.
+func (t *Table) Hosts(now time.Time) []HostJobs {
+	out := make([]HostJobs, 0, len(t.hosts))
+	for s, r := range t.hosts {
+		out = append(out, HostJobs{Sender: s, ID: r.id, Age: now.Sub(r.at), Jobs: r.jobs})
+	}
+	slices.SortFunc(out, func(a, b HostJobs) int { return strings.Compare(a.ID+a.Sender, b.ID+b.Sender) })
+	return out
+}

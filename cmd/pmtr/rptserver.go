@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
+	"pmtr/live"
 	"pmtr/udp"
 )
 
@@ -22,11 +24,12 @@ func rptserverCommand(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("f", "", "rewrite this `FILE` (atomically, at most every 10 s); default: print to stdout")
 	group := fs.String("a", "", "join this multicast `GROUP` (e.g. 239.0.0.1)")
 	bind := fs.String("b", "", "local `ADDRESS` to bind (default: all)")
+	metricsAddr := fs.String("metrics", "", "also serve the table as Prometheus metrics on `ADDR:PORT` (/metrics)")
 	if err := fs.Parse(args); err != nil {
 		return helpOrUsage(err)
 	}
 	if *port <= 0 || *port > 65535 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS]")
+		fmt.Fprintln(stderr, "usage: pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS] [--metrics ADDR:PORT]")
 		return 2
 	}
 	conn, err := listenReports(*bind, *group, *port)
@@ -36,6 +39,12 @@ func rptserverCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	defer conn.Close()
 	s := &rptServer{file: *file, out: stdout, errw: stderr}
+	if *metricsAddr != "" {
+		if err := live.ServeFleetMetrics(*metricsAddr, s.hosts); err != nil {
+			fmt.Fprintf(stderr, "pmtr rptserver: %v\n", err)
+			return 1
+		}
+	}
 	return s.serve(conn)
 }
 
@@ -55,6 +64,7 @@ func listenReports(bind, group string, port int) (*net.UDPConn, error) {
 }
 
 type rptServer struct {
+	mu      sync.Mutex // the table: serve writes, the metrics read
 	file    string
 	out     io.Writer
 	errw    io.Writer
@@ -71,20 +81,30 @@ func (s *rptServer) serve(conn *net.UDPConn) int {
 		conn.SetReadDeadline(time.Now().Add(time.Second))
 		n, from, err := conn.ReadFromUDP(buf)
 		now := time.Now()
+		s.mu.Lock()
 		if err == nil {
 			changed, perr := s.table.Update(from.IP.String(), buf[:n], now)
 			s.dirty = s.dirty || changed || perr == nil && s.file != ""
 		} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			s.mu.Unlock()
 			fmt.Fprintf(s.errw, "pmtr rptserver: %v\n", err)
 			return 1
 		}
 		if s.table.Expire(now) {
 			s.dirty = true
 		}
+		s.mu.Unlock()
 		if err := s.flush(now); err != nil {
 			fmt.Fprintf(s.errw, "pmtr rptserver: %v\n", err)
 		}
 	}
+}
+
+// hosts is the table now, for the metrics.
+func (s *rptServer) hosts() []udp.HostJobs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.table.Hosts(time.Now())
 }
 
 // flush writes the table when it changed: to stdout at once, to the file
