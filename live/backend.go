@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/benbjohnson/clock"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"pmtr/confgrammar"
@@ -76,7 +75,6 @@ type backend struct {
 	pool  *pool
 	procs *procTable
 	logs  *jobLogs
-	reg   *prometheus.Registry
 	net   *netWorker
 	w     *watcher
 }
@@ -130,8 +128,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	kick := make(chan struct{}, 1)
 	b.watchSignals(kick)
 	go b.reap(kick)
-	b.reg = newRegistry(b)
-	b.net = newNetWorker(o.Clock, o.Log, b.reg, b.stop)
+	b.net = newNetWorker(o.Clock, o.Log, b.writeMetrics, b.stop)
 	b.w = newWatcher(b.clk, o.Log, b.send)
 	b.pool = newPool(b.spawn, o.Spawners)
 	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once

@@ -1,21 +1,14 @@
 package live
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/expfmt"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
@@ -30,93 +23,99 @@ var Version = "devel"
 // counts the ones it could not decode.
 var refusedControl atomic.Int64
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, labels, nil)
-}
-
-// The metric families. Their values are the core's; only the wall-clock
-// conversion of times is done here.
-var (
-	mUp        = desc("pmtr_job_up", "1 while the job's process runs.", "job")
-	mState     = desc("pmtr_job_state", "1 for the job's current state (as pmtr status shows it), 0 for the others.", "job", "state")
-	mStarts    = desc("pmtr_job_starts_total", "Starts of the job since pmtr started (failed starts included).", "job")
-	mExits     = desc("pmtr_job_exits_total", "Ends of the job's processes since pmtr started, by how they ended.", "job", "reason")
-	mLastCode  = desc("pmtr_job_last_exit_code", "Exit status of the job's last process (0 when it was killed by a signal or has not ended).", "job")
-	mLastSig   = desc("pmtr_job_last_exit_signal", "Signal that killed the job's last process (0 when it exited or has not ended).", "job")
-	mStartTime = desc("pmtr_job_start_time_seconds", "Unix time when the job's last process started (0 if it never ran).", "job")
-	mPending   = desc("pmtr_job_restart_pending_seconds", "Seconds until a waiting job starts again (0 when none is pending).", "job")
-	mEnabled   = desc("pmtr_job_enabled", "1 when the job may run (enabled by the config or by control, not held).", "job")
-	mReloads   = desc("pmtr_config_reloads_total", "Config reloads since pmtr started, by result.", "result")
-	mLastOK    = desc("pmtr_config_last_reload_successful", "1 when the last reload applied, 0 when it was rejected.")
-	mLastOKAt  = desc("pmtr_config_last_reload_success_timestamp_seconds", "Unix time when a config was last applied.")
-	mControl   = desc("pmtr_control_messages_total", "Control messages since pmtr started, by result.", "result")
-	mBuild     = desc("pmtr_build_info", "pmtr's version; the value is always 1.", "version")
-)
-
-// jobCollector turns the driver's metrics snapshot into samples, at each
-// scrape (and only then: no work while nobody scrapes).
-type jobCollector struct{ b *backend }
-
-func (c jobCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mUp, mState, mStarts, mExits, mLastCode, mLastSig, mStartTime,
-		mPending, mEnabled, mReloads, mLastOK, mLastOKAt, mControl, mBuild} {
-		ch <- d
-	}
-}
-
-func (c jobCollector) Collect(ch chan<- prometheus.Metric) {
-	m, ok := ask(c.b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
+// writeMetrics writes pmtr's metrics: the core's values (times turned into
+// wall-clock seconds), then the process's own.
+func (b *backend) writeMetrics(w io.Writer, om bool) error {
+	m, ok := ask(b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
 	if !ok {
-		return
+		return errors.New("the daemon did not answer in time")
 	}
-	for _, j := range m.Jobs {
-		c.job(ch, m.Now, j)
-	}
-	g := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	n := func(d *prometheus.Desc, v int, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	k := m.Counters
-	n(mReloads, k.ReloadsOK, "ok")
-	n(mReloads, k.ReloadsRejected, "rejected")
-	g(mLastOK, boolf(k.LastReloadOK))
-	g(mLastOKAt, unixSeconds(c.b.wall(k.LastReloadOKAt)))
-	n(mControl, k.ControlAccepted, "accepted")
-	n(mControl, k.ControlRejected+int(refusedControl.Load()), "rejected")
-	g(mBuild, 1, Version)
+	e := newExpo(w, om)
+	b.jobFamilies(e, m)
+	b.daemonFamilies(e, m.Counters)
+	e.processMetrics()
+	return e.end()
 }
 
-func (c jobCollector) job(ch chan<- prometheus.Metric, now core.Time, j core.JobStatus) {
-	g := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{j.Name}, labels...)...)
+// jobFamily is one per-job metric: its value for a job at now.
+type jobFamily struct {
+	name, typ, help string
+	value           func(j core.JobStatus, now core.Time) float64
+}
+
+func (b *backend) jobFamilies(e *expo, m driver.Metrics) {
+	for _, f := range b.perJob() {
+		e.family(f.name, f.typ, f.help)
+		for _, j := range m.Jobs {
+			e.sample(f.name, f.value(j, m.Now), "job", j.Name)
+		}
+		if f.name == "pmtr_job_up" { // the labelled families follow up
+			b.stateFamily(e, m)
+			b.exitsFamily(e, m)
+		}
 	}
-	g(mUp, boolf(j.State == core.Running))
-	for _, s := range core.States {
-		g(mState, boolf(j.State == s), string(s))
+}
+
+func (b *backend) stateFamily(e *expo, m driver.Metrics) {
+	e.family("pmtr_job_state", "gauge", "1 for the job's current state (as pmtr status shows it), 0 for the others.")
+	for _, j := range m.Jobs {
+		for _, s := range core.States {
+			e.sample("pmtr_job_state", boolf(j.State == s), "job", j.Name, "state", string(s))
+		}
 	}
-	ch <- prometheus.MustNewConstMetric(mStarts, prometheus.CounterValue, float64(j.Starts), j.Name)
-	for r, name := range core.ExitReasons {
-		ch <- prometheus.MustNewConstMetric(mExits, prometheus.CounterValue, float64(j.Exits[r]), j.Name, name)
+}
+
+func (b *backend) exitsFamily(e *expo, m driver.Metrics) {
+	e.family("pmtr_job_exits_total", "counter", "Ends of the job's processes since pmtr started, by how they ended.")
+	for _, j := range m.Jobs {
+		for r, reason := range core.ExitReasons {
+			e.sample("pmtr_job_exits_total", float64(j.Exits[r]), "job", j.Name, "reason", reason)
+		}
 	}
-	code, sig := 0, 0
-	if j.HasExited {
-		code, sig = j.LastCode, j.LastSignal
+}
+
+func (b *backend) perJob() []jobFamily {
+	return []jobFamily{
+		{"pmtr_job_up", "gauge", "1 while the job's process runs.",
+			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.State == core.Running) }},
+		{"pmtr_job_starts_total", "counter", "Starts of the job since pmtr started (failed starts included).",
+			func(j core.JobStatus, _ core.Time) float64 { return float64(j.Starts) }},
+		{"pmtr_job_last_exit_code", "gauge", "Exit status of the job's last process (0 when it was killed by a signal or has not ended).",
+			func(j core.JobStatus, _ core.Time) float64 { return float64(j.LastCode) }},
+		{"pmtr_job_last_exit_signal", "gauge", "Signal that killed the job's last process (0 when it exited or has not ended).",
+			func(j core.JobStatus, _ core.Time) float64 { return float64(j.LastSignal) }},
+		{"pmtr_job_start_time_seconds", "gauge", "Unix time when the job's last process started (0 if it never ran).",
+			func(j core.JobStatus, _ core.Time) float64 {
+				if j.PID == 0 && !j.HasExited {
+					return 0
+				}
+				return unixSeconds(b.wall(j.StartedAt))
+			}},
+		{"pmtr_job_restart_pending_seconds", "gauge", "Seconds until a waiting job starts again (0 when none is pending).",
+			func(j core.JobStatus, now core.Time) float64 {
+				if (j.State == core.Waiting || j.State == core.Failed) && j.NextStart > now {
+					return time.Duration(j.NextStart - now).Seconds()
+				}
+				return 0
+			}},
+		{"pmtr_job_enabled", "gauge", "1 when the job may run (enabled by the config or by control, not held).",
+			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.Enabled) }},
 	}
-	g(mLastCode, float64(code))
-	g(mLastSig, float64(sig))
-	start := 0.0
-	if j.Starts > 0 && j.PID != 0 || j.HasExited && j.StartedAt > 0 {
-		start = unixSeconds(c.b.wall(j.StartedAt))
-	}
-	g(mStartTime, start)
-	pending := 0.0
-	if (j.State == core.Waiting || j.State == core.Failed) && j.NextStart > now {
-		pending = time.Duration(j.NextStart - now).Seconds()
-	}
-	g(mPending, pending)
-	g(mEnabled, boolf(j.Enabled))
+}
+
+func (b *backend) daemonFamilies(e *expo, k core.Counters) {
+	e.family("pmtr_config_reloads_total", "counter", "Config reloads since pmtr started, by result.")
+	e.sample("pmtr_config_reloads_total", float64(k.ReloadsOK), "result", "ok")
+	e.sample("pmtr_config_reloads_total", float64(k.ReloadsRejected), "result", "rejected")
+	e.family("pmtr_config_last_reload_successful", "gauge", "1 when the last reload applied, 0 when it was rejected.")
+	e.sample("pmtr_config_last_reload_successful", boolf(k.LastReloadOK))
+	e.family("pmtr_config_last_reload_success_timestamp_seconds", "gauge", "Unix time when a config was last applied.")
+	e.sample("pmtr_config_last_reload_success_timestamp_seconds", unixSeconds(b.wall(k.LastReloadOKAt)))
+	e.family("pmtr_control_messages_total", "counter", "Control messages since pmtr started, by result.")
+	e.sample("pmtr_control_messages_total", float64(k.ControlAccepted), "result", "accepted")
+	e.sample("pmtr_control_messages_total", float64(k.ControlRejected+int(refusedControl.Load())), "result", "rejected")
+	e.family("pmtr_build_info", "info", "pmtr's version; the value is always 1.")
+	e.sample("pmtr_build_info", 1, "version", Version)
 }
 
 func boolf(b bool) float64 {
@@ -126,38 +125,14 @@ func boolf(b bool) float64 {
 	return 0
 }
 
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
-// newRegistry holds pmtr's collectors: its jobs and counters, and the
-// process metrics (CPU, memory, open fds) of pmtr itself.
-func newRegistry(b *backend) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(jobCollector{b}, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
-
-// writeMetrics prints the metrics in the Prometheus text format (for
-// pmtr metrics).
-func writeMetrics(reg prometheus.Gatherer, w io.Writer) error {
-	families, err := reg.Gather()
-	if err != nil {
-		return err
-	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, f := range families {
-		if err := enc.Encode(f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
 
 // metricsServers are the "metrics on" endpoints; servers of unchanged lines
 // survive a reload.
 type metricsServers struct {
-	log  *Logger
-	reg  *prometheus.Registry
-	open map[string]*http.Server
+	log   *Logger
+	write func(w io.Writer, om bool) error
+	open  map[string]*metricsServer
 }
 
 func metricsID(m confgrammar.Metrics) string { return net.JoinHostPort(m.Host, strconv.Itoa(m.Port)) }
@@ -171,7 +146,7 @@ func (s *metricsServers) configure(specs []confgrammar.Metrics) {
 	}
 	for id, srv := range s.open {
 		if !want[id] {
-			srv.Shutdown(context.Background())
+			srv.Close()
 			delete(s.open, id)
 		}
 	}
@@ -180,30 +155,16 @@ func (s *metricsServers) configure(specs []confgrammar.Metrics) {
 		if _, ok := s.open[id]; ok {
 			continue
 		}
-		if srv := s.serve(id); srv != nil {
-			s.open[id] = srv
+		srv, err := serveMetrics(id, s.write)
+		if err != nil {
+			s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", id, strerror(err))
+			continue
 		}
-	}
-}
-
-func (s *metricsServers) serve(addr string) *http.Server {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", addr, strerror(err))
-		return nil
-	}
-	if ip := ln.Addr().(*net.TCPAddr).IP; openToOthers(ip) {
-		s.log.Logf(core.Error, "warning: metrics on http://%s can be read by anyone who can reach it (they are read-only and unauthenticated)", addr)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Logf(core.Error, "metrics on http://%s: %v", addr, err)
+		if host, _, _ := net.SplitHostPort(id); openToOthers(net.ParseIP(host)) {
+			s.log.Logf(core.Error, "warning: metrics on http://%s can be read by anyone who can reach it (they are read-only and unauthenticated)", id)
 		}
-	}()
-	return srv
+		s.open[id] = srv
+	}
 }
 
 func (s *metricsServers) closeAll() {
@@ -216,55 +177,55 @@ func (s *metricsServers) closeAll() {
 // metricsAnswer: pmtr metrics, over the control socket.
 func (b *backend) metricsAnswer() answer {
 	var text strings.Builder
-	if err := writeMetrics(b.reg, &text); err != nil {
+	if err := b.writeMetrics(&text, false); err != nil {
 		return errAnswer(driver.CodeFailed, "metrics: %v", err)
 	}
 	return answer{text: text.String()}
 }
 
-var (
-	mFleetEnabled = desc("pmtr_fleet_job_enabled", "1 when the job is enabled on the reporting host, as its last UDP report says.", "host", "job")
-	mFleetUptime  = desc("pmtr_fleet_job_uptime_seconds", "Seconds the job has run on the reporting host, as its last UDP report says.", "host", "job")
-	mFleetAge     = desc("pmtr_fleet_report_age_seconds", "Seconds since the host's last UDP report (hosts silent for 60 s are forgotten).", "host")
-)
-
-// fleetCollector shows pmtr rptserver's table: the UDP reports of every
-// host (C pmtr included).
-type fleetCollector struct{ hosts func() []udp.HostJobs }
-
-func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- mFleetEnabled
-	ch <- mFleetUptime
-	ch <- mFleetAge
-}
-
-func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
-	seen := map[string]bool{}
-	for _, h := range c.hosts() {
-		host := h.ID
-		if seen[host] { // two hosts report one name: tell them apart by address
-			host += "@" + h.Sender
-		}
-		seen[host] = true
-		ch <- prometheus.MustNewConstMetric(mFleetAge, prometheus.GaugeValue, h.Age.Seconds(), host)
-		for _, j := range h.Jobs {
-			ch <- prometheus.MustNewConstMetric(mFleetEnabled, prometheus.GaugeValue, boolf(j.Enabled), host, j.Name)
-			ch <- prometheus.MustNewConstMetric(mFleetUptime, prometheus.GaugeValue, float64(j.Seconds), host, j.Name)
-		}
-	}
-}
-
-// ServeFleetMetrics serves the hosts' reports as metrics on addr (for pmtr
-// rptserver --metrics).
+// ServeFleetMetrics serves the hosts' UDP reports (C pmtr's included) as
+// metrics on addr, for pmtr rptserver --metrics.
 func ServeFleetMetrics(addr string, hosts func() []udp.HostJobs) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(fleetCollector{hosts})
-	ln, err := net.Listen("tcp", addr)
+	_, err := serveMetrics(addr, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
 	if err != nil {
 		return fmt.Errorf("metrics on %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	go (&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln)
 	return nil
+}
+
+func writeFleet(w io.Writer, om bool, hosts []udp.HostJobs) error {
+	e := newExpo(w, om)
+	names := fleetNames(hosts)
+	e.family("pmtr_fleet_job_enabled", "gauge", "1 when the job is enabled on the reporting host, as its last UDP report says.")
+	for i, h := range hosts {
+		for _, j := range h.Jobs {
+			e.sample("pmtr_fleet_job_enabled", boolf(j.Enabled), "host", names[i], "job", j.Name)
+		}
+	}
+	e.family("pmtr_fleet_job_uptime_seconds", "gauge", "Seconds the job has run on the reporting host, as its last UDP report says.")
+	for i, h := range hosts {
+		for _, j := range h.Jobs {
+			e.sample("pmtr_fleet_job_uptime_seconds", float64(j.Seconds), "host", names[i], "job", j.Name)
+		}
+	}
+	e.family("pmtr_fleet_report_age_seconds", "gauge", "Seconds since the host's last UDP report (hosts silent for 60 s are forgotten).")
+	for i, h := range hosts {
+		e.sample("pmtr_fleet_report_age_seconds", h.Age.Seconds(), "host", names[i])
+	}
+	return e.end()
+}
+
+// fleetNames labels each host by its report id; two hosts that report one
+// name are told apart by address.
+func fleetNames(hosts []udp.HostJobs) []string {
+	seen := map[string]bool{}
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.ID
+		if seen[h.ID] {
+			out[i] += "@" + h.Sender
+		}
+		seen[out[i]] = true
+	}
+	return out
 }

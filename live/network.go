@@ -3,10 +3,9 @@ package live
 import (
 	"sync"
 
-	"net/http"
+	"io"
 
 	"github.com/benbjohnson/clock"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"pmtr/driver"
 )
@@ -30,9 +29,9 @@ type netWorker struct {
 	stop    <-chan struct{}
 }
 
-func newNetWorker(clk clock.Clock, log *Logger, reg *prometheus.Registry, stop <-chan struct{}) *netWorker {
+func newNetWorker(clk clock.Clock, log *Logger, metrics func(io.Writer, bool) error, stop <-chan struct{}) *netWorker {
 	n := &netWorker{rep: newReporter(log), ctl: newController(clk, log), wake: make(chan struct{}, 1), stop: stop,
-		metrics: &metricsServers{log: log, reg: reg, open: map[string]*http.Server{}}}
+		metrics: &metricsServers{log: log, write: metrics, open: map[string]*metricsServer{}}}
 	go n.run()
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -564,4 +565,35 @@ func BenchmarkRestartCommand(b *testing.B) {
 	}
 	b.ReportMetric(percentile(lat, 50), "ms-p50")
 	b.ReportMetric(percentile(lat, 99), "ms-p99")
+}
+
+// BenchmarkScrape1000: daemon CPU per scrape of /metrics with 1000 jobs,
+// over 50 scrapes (target: < 10 ms), and the wake-ups of an idle pmtr
+// with a metrics endpoint nobody scrapes (target: none).
+func BenchmarkScrape1000(b *testing.B) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	d := startBenchDaemonWith(b, fmt.Sprintf("metrics on http://127.0.0.1:%d\n", port), 1000, "")
+	d.waitCount(b, regexp.MustCompile(`started job j`), 1000, 60*time.Second)
+	pid := d.cmd.Process.Pid
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	for b.Loop() {
+		time.Sleep(time.Second)
+		before := procfs.CPUTicks(pid)
+		for range 50 {
+			resp, err := http.Get(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		spent := time.Duration(procfs.CPUTicks(pid)-before) * 10 * time.Millisecond
+		b.ReportMetric(float64(spent.Microseconds())/50/1000, "ms-cpu/scrape")
+		time.Sleep(10 * time.Second) // the runtime returns the scrapes' memory meanwhile
+		sw := procfs.ContextSwitches(pid)
+		time.Sleep(20 * time.Second)
+		b.ReportMetric(float64(procfs.ContextSwitches(pid)-sw)*3, "idle-wakeups/min")
+	}
 }

@@ -1,0 +1,90 @@
+package live
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// A minimal HTTP/1.1 server for GET /metrics: one request per connection,
+// answered and closed. net/http would serve it too, but costs pmtr about
+// 2 MB of memory whether or not anybody scrapes (docs/BENCHMARKS.md).
+
+// metricsServer serves one "metrics on" address until closed.
+type metricsServer struct{ ln net.Listener }
+
+func serveMetrics(addr string, write func(w io.Writer, om bool) error) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &metricsServer{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if err == nil {
+				go answerHTTP(c, write)
+			}
+		}
+	}()
+	return s, nil
+}
+
+func (s *metricsServer) Close() error { return s.ln.Close() }
+
+func answerHTTP(c net.Conn, write func(w io.Writer, om bool) error) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(io.LimitReader(c, 16<<10))
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return
+	}
+	f := strings.Fields(line)
+	accept := ""
+	for { // the headers, up to the empty line
+		h, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if h = strings.TrimRight(h, "\r\n"); h == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(k, "Accept") {
+			accept = v
+		}
+	}
+	switch {
+	case len(f) != 3 || f[0] != "GET" && f[0] != "HEAD":
+		respond(c, "405 Method Not Allowed", "text/plain", []byte("only GET /metrics\n"), f)
+	case strings.SplitN(f[1], "?", 2)[0] != "/metrics":
+		respond(c, "404 Not Found", "text/plain", []byte("pmtr serves /metrics\n"), f)
+	default:
+		// The body streams out and the close ends it: no copy of a large
+		// exposition is made (a scrape of 1000 jobs would otherwise
+		// allocate a megabyte and trigger a collection).
+		om := strings.Contains(accept, "application/openmetrics-text")
+		ctype := "text/plain; version=0.0.4; charset=utf-8"
+		if om {
+			ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nConnection: close\r\n\r\n", ctype)
+		if f[0] == "GET" {
+			write(c, om)
+		}
+	}
+}
+
+func respond(c net.Conn, status, ctype string, body []byte, req []string) {
+	fmt.Fprintf(c, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status, ctype, len(body))
+	if len(req) == 0 || req[0] != "HEAD" {
+		c.Write(body)
+	}
+}
