@@ -89,7 +89,7 @@ func escapeLabel(s string) string {
 	}
 	return s
 }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
+func escapeHelp(s string) string { return helpEscaper.Replace(s) }
 
 // processMetrics writes pmtr's own CPU, memory, descriptors and start
 // time, read from /proc/self at the scrape.
