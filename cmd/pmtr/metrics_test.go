@@ -190,3 +190,21 @@ func TestPrometheusScrapesPmtr(t *testing.T) {
 	waitQuery(`pmtr_job_starts_total{exported_job="web"}`, func(v float64) bool { return v >= 2 }, 20*time.Second)
 	d.terminate(5 * time.Second)
 }
+
+// TestReadmeAlertRules: the alert rules README.md recommends load in
+// Prometheus (promtool check rules).
+func TestReadmeAlertRules(t *testing.T) {
+	if _, err := exec.LookPath("promtool"); err != nil {
+		t.Skip("promtool is not installed (Debian package prometheus)")
+	}
+	readme := readFile(t, "../../README.md")
+	m := regexp.MustCompile("(?s)```yaml\n(groups:.*?)```").FindStringSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no alert rules")
+	}
+	rules := filepath.Join(t.TempDir(), "rules.yml")
+	os.WriteFile(rules, []byte(m[1]), 0o644)
+	if out, err := exec.Command("promtool", "check", "rules", rules).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+}
