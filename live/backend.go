@@ -74,6 +74,7 @@ type backend struct {
 	sp    *spawner
 	pool  *pool
 	procs *procTable
+	cg    *cgroups
 	logs  *jobLogs
 	net   *netWorker
 	w     *watcher
@@ -123,6 +124,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
 		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: newJobLogs()}
+	b.cg = setupCgroups(o.ConfigPath, o.Log) // before any job starts: leftovers go first
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
 	kick := make(chan struct{}, 1)
@@ -144,6 +146,7 @@ func (b *backend) close() {
 	b.pool.close()
 	b.w.close()
 	b.timer.Stop()
+	b.cg.close()
 }
 
 // send queues an input for the driver; false once the run has ended.
@@ -217,10 +220,12 @@ func (b *backend) Read(r driver.ReadRequest) {
 // ours. SIGTERM is followed by SIGCONT, so a stopped (SIGSTOP) job wakes
 // up to act on it instead of waiting for the SIGKILL.
 func (b *backend) Signal(e core.Kill) {
-	b.procs.stopping(e.PID)
+	b.procs.stopping(e.PID, e.Job)
 	b.signal(e.PID, syscall.Signal(e.Signal))
+	b.cg.signal(e.Job, syscall.Signal(e.Signal)) // processes that left the group too
 	if e.Signal == core.SIGTERM {
 		b.signal(e.PID, syscall.SIGCONT)
+		b.cg.signal(e.Job, syscall.SIGCONT)
 	}
 }
 

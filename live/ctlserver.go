@@ -235,6 +235,9 @@ func (b *backend) whyAnswer(args []string) answer {
 	if !ok {
 		return busy
 	}
+	if r.Code == driver.CodeOK && len(r.Lines) > 0 {
+		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + b.cg.where(args[0])}, r.Lines[1:]...)...)
+	}
 	return lines(r)
 }
 
@@ -265,6 +268,7 @@ type jobJSON struct {
 	NextStart *string       `json:"next_start"`
 	Reason    string        `json:"reason"`
 	Enabled   bool          `json:"enabled"`
+	Contained string        `json:"contained"` // "cgroup PATH" or "process group"
 }
 
 type lastExitJSON struct {
@@ -291,7 +295,7 @@ func (b *backend) statusJSON(s driver.Snapshot) string {
 
 func (b *backend) jobJSON(j core.JobStatus) jobJSON {
 	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: b.wall(j.Since).Format(time.RFC3339Nano),
-		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled}
+		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled, Contained: b.cg.where(j.Name)}
 	if j.HasExited {
 		e := &lastExitJSON{Time: b.wall(j.LastExitAt).Format(time.RFC3339Nano), Text: j.LastExit}
 		if j.LastSignal != 0 {

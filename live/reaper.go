@@ -3,6 +3,7 @@ package live
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,11 +20,11 @@ type procTable struct {
 	mu       sync.Mutex
 	awaiting map[int]bool         // helpers whose exec status is not in yet
 	held     map[int]driver.Event // their exits, held until it is
-	stopped  map[int]bool         // job groups pmtr has signalled
+	stopped  map[int]string       // job groups pmtr has signalled: leader pid -> job
 }
 
 func newProcTable() *procTable {
-	return &procTable{awaiting: map[int]bool{}, held: map[int]driver.Event{}, stopped: map[int]bool{}}
+	return &procTable{awaiting: map[int]bool{}, held: map[int]driver.Event{}, stopped: map[int]string{}}
 }
 
 func (t *procTable) await(pid int) {
@@ -32,9 +33,9 @@ func (t *procTable) await(pid int) {
 	t.mu.Unlock()
 }
 
-func (t *procTable) stopping(pid int) {
+func (t *procTable) stopping(pid int, job string) {
 	t.mu.Lock()
-	t.stopped[pid] = true
+	t.stopped[pid] = job
 	t.mu.Unlock()
 }
 
@@ -51,19 +52,21 @@ func (t *procTable) release(pid int) (driver.Event, bool) {
 // exited decides what to do with a reaped pid: hold its exit (true) while
 // its exec status is awaited. Once the leader of a group pmtr stopped is
 // gone, whatever is left of the group gets SIGKILL, so no process of a
-// stopped job survives.
-func (t *procTable) exited(ev driver.Event, pid int) bool {
+// stopped job survives; stopped names that job (its cgroup is emptied
+// before the exit is told), else "".
+func (t *procTable) exited(ev driver.Event, pid int) (hold bool, stopped string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopped[pid] {
+	if job, ok := t.stopped[pid]; ok {
 		delete(t.stopped, pid)
 		unix.Kill(-pid, unix.SIGKILL)
+		stopped = job
 	}
 	if t.awaiting[pid] {
 		t.held[pid] = ev
-		return true
+		return true, stopped
 	}
-	return false
+	return false, stopped
 }
 
 // reap is the only place pmtr waits for children. Each kick (a SIGCHLD, or
@@ -101,7 +104,16 @@ func (b *backend) drain() bool {
 			ex = core.Exited{PID: pid, Signal: int(ws.Signal())}
 		}
 		ev := driver.Event{At: b.Now(), Ev: ex}
-		if !b.procs.exited(ev, pid) && !b.send(ev) {
+		hold, stopped := b.procs.exited(ev, pid)
+		switch {
+		case hold:
+		case stopped != "" && b.cg.base != "":
+			// A stopped job counts as stopped once its cgroup is empty.
+			go func() {
+				b.cg.empty(stopped, 5*time.Second)
+				b.send(ev)
+			}()
+		case !b.send(ev):
 			return false
 		}
 	}

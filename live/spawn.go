@@ -50,9 +50,14 @@ type launch struct {
 	errf   func(error) error
 }
 
-// start forks; the caller holds procTable.fork.
+// start forks; the caller holds procTable.fork. A fork into a cgroup that
+// fails (a kernel without clone3) is tried again without.
 func (l *launch) start() (int, error) {
 	p, err := os.StartProcess(l.path, l.argv, l.attr)
+	if err != nil && l.attr.Sys.UseCgroupFD && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL)) {
+		l.attr.Sys.UseCgroupFD = false
+		p, err = os.StartProcess(l.path, l.argv, l.attr)
+	}
 	closeAll(l.child)
 	if err != nil {
 		closeAll([]*os.File{l.out, l.status})

@@ -31,9 +31,14 @@ func startForeground(t *testing.T, dir, conf string) *daemonProc {
 		t.Fatal(err)
 	}
 	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		d.cmd.Process.Kill()
-		<-d.done
+	t.Cleanup(func() { // an orderly stop, so that no job of the test outlives it
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(15 * time.Second):
+			d.cmd.Process.Kill()
+			<-d.done
+		}
 	})
 	return d
 }

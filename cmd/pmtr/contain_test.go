@@ -1,0 +1,142 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pmtr/procfs"
+)
+
+// needCgroups skips a test where pmtr cannot make cgroups (no writable
+// cgroup v2 hierarchy), with the reason.
+func needCgroups(t *testing.T) {
+	t.Helper()
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	mnt := ""
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if pre, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
+			mnt = strings.Fields(pre)[4]
+		}
+	}
+	own, _ := os.ReadFile("/proc/self/cgroup")
+	rel := ""
+	for _, l := range strings.Split(string(own), "\n") {
+		if r, ok := strings.CutPrefix(l, "0::"); ok {
+			rel = r
+		}
+	}
+	probe := filepath.Join(mnt, rel, "pmtr-test-probe")
+	if mnt == "" || os.Mkdir(probe, 0o755) != nil {
+		t.Skipf("no writable cgroup v2 hierarchy here (mounted at %q): containment falls back to process groups", mnt)
+	}
+	os.Remove(probe)
+}
+
+// running lists the processes whose command line is exactly argv.
+func running(argv ...string) []int {
+	want := strings.Join(argv, "\x00") + "\x00"
+	var out []int
+	for _, pid := range procfs.PIDs() {
+		if b, err := os.ReadFile("/proc/" + itoa(pid) + "/cmdline"); err == nil && string(b) == want {
+			if p, ok := procfs.Stat(pid); ok && p.State != "Z" {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0)) + fmtInt(n) }
+
+func fmtInt(n int) string {
+	b := []byte{}
+	for n > 0 || len(b) == 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}
+
+// waitCount waits until the count of each argv's processes is n.
+func waitRunning(t *testing.T, n int, within time.Duration, argvs ...[]string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok := true
+		for _, a := range argvs {
+			if len(running(a...)) != n {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, a := range argvs {
+				t.Logf("%v: %d running", a, len(running(a...)))
+			}
+			out, _ := exec.Command("ps", "-eo", "pid,ppid,args").Output()
+			t.Fatalf("want %d of each within %v\n%s", n, within, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const escaper = "job {\nname esc\ncmd /bin/sh -c \"setsid /bin/sleep 7001 & (/bin/sleep 7002 &) ; exec /bin/sleep 7003\"\n}\n"
+
+var escaped = [][]string{{"/bin/sleep", "7001"}, {"/bin/sleep", "7002"}, {"/bin/sleep", "7003"}}
+
+// TestNothingOfAStoppedJobSurvives: a job whose children call setsid or
+// fork twice: after a stop, a reload that removes it, and pmtr's shutdown,
+// no process of it is left.
+func TestNothingOfAStoppedJobSurvives(t *testing.T) {
+	needCgroups(t)
+	keep := "job {\nname keep\ncmd /bin/sleep 7004\n}\n"
+	dir, conf := writeConf(t, keep+escaper)
+	d := startForeground(t, dir, conf)
+	waitRunning(t, 1, 5*time.Second, escaped...)
+	if _, errOut, code := pmtrIn(t, conf, "stop", "esc"); code != 0 {
+		t.Fatalf("stop: %d %s", code, errOut)
+	}
+	waitRunning(t, 0, time.Second, escaped...)
+	pmtrIn(t, conf, "start", "esc")
+	waitRunning(t, 1, 5*time.Second, escaped...)
+	os.WriteFile(conf, []byte(keep), 0o644)
+	waitRunning(t, 0, 5*time.Second, escaped...)
+	os.WriteFile(conf, []byte(keep+escaper), 0o644)
+	waitRunning(t, 1, 5*time.Second, escaped...)
+	d.terminate(5 * time.Second)
+	waitRunning(t, 0, time.Second, escaped...)
+	waitRunning(t, 0, time.Second, []string{"/bin/sleep", "7004"})
+}
+
+// TestEachJobRunsOnceAfterPmtrIsKilled: kill -9 of pmtr leaves its jobs;
+// the next pmtr on the same config stops them and starts each once.
+func TestEachJobRunsOnceAfterPmtrIsKilled(t *testing.T) {
+	needCgroups(t)
+	var conf strings.Builder
+	var jobs [][]string
+	for i := range 5 {
+		arg := "721" + fmtInt(i)
+		conf.WriteString("job {\nname j" + fmtInt(i) + "\ncmd /bin/sleep " + arg + "\n}\n")
+		jobs = append(jobs, []string{"/bin/sleep", arg})
+	}
+	dir, path := writeConf(t, conf.String())
+	d := startForeground(t, dir, path)
+	waitRunning(t, 1, 5*time.Second, jobs...)
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.done
+	d.done <- nil
+	waitRunning(t, 1, time.Second, jobs...) // orphans, still running
+	d2 := startForeground(t, dir, path)
+	time.Sleep(3 * time.Second)
+	waitRunning(t, 1, time.Second, jobs...)
+	waitLogRe(t, d2.log, `found 1 processes left in .*job-j0 by an earlier pmtr; stopping them`, time.Second)
+	d2.terminate(5 * time.Second)
+	waitRunning(t, 0, time.Second, jobs...)
+}

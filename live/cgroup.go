@@ -1,0 +1,225 @@
+package live
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pmtr/core"
+)
+
+// cgroups contains each job in a cgroup v2 of its own, under a subtree
+// pmtr makes below its own cgroup (pmtr-HASH, per config file). A stop then
+// reaches every process of the job, daemons that called setsid included,
+// and what an earlier pmtr left there is found at start. Without a
+// writable cgroup v2, base is "" and jobs are contained by process group
+// only.
+type cgroups struct {
+	base string
+	log  *Logger
+	mu   sync.Mutex
+	fds  map[string]int // open job cgroup directories, by job name
+}
+
+// setupCgroups finds pmtr's cgroup and makes its subtree, or says in the
+// log why containment is by process group only.
+func setupCgroups(configPath string, log *Logger) *cgroups {
+	c := &cgroups{log: log, fds: map[string]int{}}
+	base, err := cgroupBase(configPath)
+	if err == nil {
+		err = os.Mkdir(base, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			err = nil
+		}
+	}
+	if err != nil {
+		log.Logf(core.Info, "containment is by process group only: %v", err)
+		return c
+	}
+	c.base = base
+	c.reapLeftovers()
+	return c
+}
+
+// cgroupBase is pmtr's subtree for configPath: below pmtr's own cgroup in
+// the cgroup v2 hierarchy (on hybrid hosts mounted at /sys/fs/cgroup/unified).
+func cgroupBase(configPath string) (string, error) {
+	mnt, err := cgroup2Mount()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("can't read /proc/self/cgroup: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(l, "0::"); ok {
+			return filepath.Join(mnt, rel, "pmtr-"+configHash(configPath)), nil
+		}
+	}
+	return "", errors.New("pmtr is in no cgroup v2 (no 0:: line in /proc/self/cgroup)")
+}
+
+func cgroup2Mount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if ok && strings.HasPrefix(post, "cgroup2 ") {
+			if fields := strings.Fields(pre); len(fields) >= 5 {
+				return fields[4], nil
+			}
+		}
+	}
+	return "", errors.New("no cgroup v2 hierarchy is mounted")
+}
+
+// dir is a job's cgroup: "job-" and its name, escaped to a safe file name.
+func (c *cgroups) dir(job string) string {
+	var b strings.Builder
+	for i := 0; i < len(job); i++ {
+		ch := job[i]
+		if ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.' && i > 0 {
+			b.WriteByte(ch)
+		} else {
+			fmt.Fprintf(&b, "%%%02x", ch)
+		}
+	}
+	name := b.String()
+	if len(name) > 200 {
+		name = name[:180] + "~" + configHash(job)
+	}
+	return filepath.Join(c.base, "job-"+name)
+}
+
+// fd opens (making it if needed) a job's cgroup, for the fork to start the
+// job in it; -1 when there is none.
+func (c *cgroups) fd(job string) int {
+	if c.base == "" {
+		return -1
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fd, ok := c.fds[job]; ok {
+		return fd
+	}
+	dir := c.dir(job)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		c.log.Logf(core.Error, "job %s: can't make its cgroup %s: %v; contained by process group only", job, dir, err)
+		return -1
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	c.fds[job] = fd
+	return fd
+}
+
+// signal sends sig to every process in the job's cgroup. (Not through
+// cgroup.kill: a job started again at that moment would be killed too.)
+func (c *cgroups) signal(job string, sig syscall.Signal) {
+	if c.base == "" {
+		return
+	}
+	for _, pid := range cgroupPIDs(c.dir(job)) {
+		unix.Kill(pid, sig)
+	}
+}
+
+func cgroupPIDs(dir string) []int {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// populated: some process is in the cgroup (cgroup.events).
+func populated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(b), "populated 1")
+}
+
+// empty kills what is left in the job's cgroup and waits (up to within)
+// until nothing is; it reports whether the cgroup is empty.
+func (c *cgroups) empty(job string, within time.Duration) bool {
+	if c.base == "" {
+		return true
+	}
+	dir := c.dir(job)
+	deadline := time.Now().Add(within)
+	for populated(dir) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		c.signal(job, syscall.SIGKILL)
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
+}
+
+// reapLeftovers stops what an earlier pmtr on this config left in its job
+// cgroups (it was killed, or crashed): the jobs then start once, here.
+func (c *cgroups) reapLeftovers() {
+	dirs, _ := filepath.Glob(filepath.Join(c.base, "job-*"))
+	for _, dir := range dirs {
+		if pids := cgroupPIDs(dir); len(pids) > 0 {
+			c.log.Logf(core.Info, "found %d processes left in %s by an earlier pmtr; stopping them before starting the jobs", len(pids), dir)
+			os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
+			for deadline := time.Now().Add(5 * time.Second); populated(dir) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		os.Remove(dir)
+	}
+}
+
+// close kills what is left of every job and removes the cgroups pmtr made.
+func (c *cgroups) close() {
+	if c.base == "" {
+		return
+	}
+	c.mu.Lock()
+	for job, fd := range c.fds {
+		unix.Close(fd)
+		delete(c.fds, job)
+	}
+	c.mu.Unlock()
+	dirs, _ := filepath.Glob(filepath.Join(c.base, "job-*"))
+	for _, dir := range dirs {
+		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
+		for deadline := time.Now().Add(2 * time.Second); populated(dir) && time.Now().Before(deadline); {
+			time.Sleep(2 * time.Millisecond)
+		}
+		os.Remove(dir)
+	}
+	os.Remove(c.base)
+}
+
+// where tells how a job is contained, for status and why.
+func (c *cgroups) where(job string) string {
+	if c.base == "" {
+		return "process group"
+	}
+	return "cgroup " + c.dir(job)
+}
