@@ -34,6 +34,10 @@ type cgroups struct {
 // log why containment is by process group only.
 func setupCgroups(configPath string, log *Logger) *cgroups {
 	c := &cgroups{log: log, fds: map[string]int{}}
+	if os.Getenv("PMTR_NO_CGROUPS") != "" {
+		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")
+		return c
+	}
 	base, err := cgroupBase(configPath)
 	if err == nil {
 		err = os.Mkdir(base, 0o755)

@@ -148,6 +148,14 @@ cmd /bin/sleep 79
 }
 
 func TestLiveStopLeavesNoSurvivorInTheGroup(t *testing.T) {
+	t.Run("cgroups where possible", stopLeavesNoSurvivor)
+	t.Run("process groups only", func(t *testing.T) {
+		t.Setenv("PMTR_NO_CGROUPS", "1")
+		stopLeavesNoSurvivor(t)
+	})
+}
+
+func stopLeavesNoSurvivor(t *testing.T) {
 	r := startDaemon(t, "job {\nname fam\ncmd /bin/sh -c \"sleep 100 & sleep 100\"\n}\n")
 	pid := pidOf(t, r.waitLog(`started job fam \[(\d+)\]`, 5*time.Second)[1])
 	deadline := time.Now().Add(5 * time.Second)
