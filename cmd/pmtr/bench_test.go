@@ -597,3 +597,43 @@ func BenchmarkScrape1000(b *testing.B) {
 		b.ReportMetric(float64(procfs.ContextSwitches(pid)-sw)*3, "idle-wakeups/min")
 	}
 }
+
+// BenchmarkStopCgroupOf100: pmtr stop of a job with 100 processes (they
+// exit on SIGTERM), until its cgroup is empty (target: < 50 ms).
+func BenchmarkStopCgroupOf100(b *testing.B) {
+	d := startBenchDaemonWith(b, "", 0, "")
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+	os.WriteFile(conf, []byte("job {\nname many\ncmd /bin/sh -c \"for i in $(seq 99); do /bin/sleep 1000 & done; exec /bin/sleep 1001\"\n}\n"), 0o644)
+	var lat []time.Duration
+	for b.Loop() {
+		for range 10 {
+			live.Ask(conf, "start many", nil, 30*time.Second, io.Discard, io.Discard)
+			deadline := time.Now().Add(10 * time.Second)
+			for len(children(d.cmd.Process.Pid)) < 1 || countSleeps(d.cmd.Process.Pid) < 100 {
+				if time.Now().After(deadline) {
+					b.Fatalf("the job's 100 processes did not start")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			start := time.Now()
+			if code, err := live.Ask(conf, "stop many", nil, 30*time.Second, io.Discard, io.Discard); err != nil || code != 0 {
+				b.Fatalf("stop: %d %v", code, err)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	b.ReportMetric(percentile(lat, 50), "ms-p50")
+	b.ReportMetric(percentile(lat, 99), "ms-p99")
+}
+
+// countSleeps counts the sleep processes of the machine (the benchmark
+// runs alone; pid is the daemon's, for the reader).
+func countSleeps(pid int) int {
+	n := 0
+	for _, p := range procfs.PIDs() {
+		if st, ok := procfs.Stat(p); ok && st.Comm == "sleep" && st.State != "Z" {
+			n++
+		}
+	}
+	return n
+}
