@@ -75,6 +75,7 @@ type backend struct {
 	pool  *pool
 	procs *procTable
 	cg    *cgroups
+	rec   *records // the jobs' pids, when there are no cgroups to find them by
 	logs  *jobLogs
 	net   *netWorker
 	w     *watcher
@@ -125,6 +126,9 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
 		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: newJobLogs()}
 	b.cg = setupCgroups(o.ConfigPath, o.Log) // before any job starts: leftovers go first
+	if b.cg.base == "" {
+		b.rec = newRecords(o.ConfigPath, o.Log, b.stop)
+	}
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
 	kick := make(chan struct{}, 1)

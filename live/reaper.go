@@ -104,6 +104,9 @@ func (b *backend) drain() bool {
 			ex = core.Exited{PID: pid, Signal: int(ws.Signal())}
 		}
 		ev := driver.Event{At: b.Now(), Ev: ex}
+		if b.rec != nil {
+			b.rec.remove(pid)
+		}
 		hold, stopped := b.procs.exited(ev, pid)
 		switch {
 		case hold:

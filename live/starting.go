@@ -43,6 +43,9 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if l.status != nil {
 		b.procs.await(pid)
 	}
+	if b.rec != nil {
+		b.rec.add(pid, e.Job)
+	}
 	gate := make(chan struct{})
 	b.send(driver.Event{At: b.Now(), Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid},
 		Then: func() { close(gate) }})

@@ -116,27 +116,38 @@ func TestNothingOfAStoppedJobSurvives(t *testing.T) {
 }
 
 // TestEachJobRunsOnceAfterPmtrIsKilled: kill -9 of pmtr leaves its jobs;
-// the next pmtr on the same config stops them and starts each once.
+// the next pmtr on the same config stops them and starts each once, found
+// in their cgroups, or, without cgroups, by the pids it recorded.
 func TestEachJobRunsOnceAfterPmtrIsKilled(t *testing.T) {
-	needCgroups(t)
+	t.Run("cgroups", func(t *testing.T) {
+		needCgroups(t)
+		eachJobOnceAfterKill(t, "721", `found 1 processes left in .*job-j0 by an earlier pmtr; stopping them`)
+	})
+	t.Run("pid records", func(t *testing.T) {
+		eachJobOnceAfterKill(t, "722", `found job j0 \[\d+\] left by an earlier pmtr; stopping it`, "PMTR_NO_CGROUPS=1")
+	})
+}
+
+func eachJobOnceAfterKill(t *testing.T, marker, found string, env ...string) {
 	var conf strings.Builder
 	var jobs [][]string
 	for i := range 5 {
-		arg := "721" + fmtInt(i)
+		arg := marker + fmtInt(i)
 		conf.WriteString("job {\nname j" + fmtInt(i) + "\ncmd /bin/sleep " + arg + "\n}\n")
 		jobs = append(jobs, []string{"/bin/sleep", arg})
 	}
 	dir, path := writeConf(t, conf.String())
-	d := startForeground(t, dir, path)
+	d := startForeground(t, dir, path, env...)
 	waitRunning(t, 1, 5*time.Second, jobs...)
+	time.Sleep(300 * time.Millisecond) // the pid records are written within 100 ms
 	d.cmd.Process.Signal(syscall.SIGKILL)
 	<-d.done
 	d.done <- nil
 	waitRunning(t, 1, time.Second, jobs...) // orphans, still running
-	d2 := startForeground(t, dir, path)
+	d2 := startForeground(t, dir, path, env...)
 	time.Sleep(3 * time.Second)
 	waitRunning(t, 1, time.Second, jobs...)
-	waitLogRe(t, d2.log, `found 1 processes left in .*job-j0 by an earlier pmtr; stopping them`, time.Second)
+	waitLogRe(t, d2.log, found, time.Second)
 	d2.terminate(5 * time.Second)
 	waitRunning(t, 0, time.Second, jobs...)
 }

@@ -23,9 +23,10 @@ type daemonProc struct {
 	done chan error
 }
 
-func startForeground(t *testing.T, dir, conf string) *daemonProc {
+func startForeground(t *testing.T, dir, conf string, env ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{t: t, cmd: exec.Command(pmtrBin, "-F", "-c", conf), log: &syncBuf{}, conf: conf, done: make(chan error, 1)}
+	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Dir, d.cmd.Stderr = dir, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
