@@ -69,11 +69,14 @@ type ExecFailed struct {
 	Reason string
 }
 
-// Exited: a child was reaped. Signal is non-zero when it was killed.
+// Exited: a child was reaped. Signal is non-zero when it was killed; OOM
+// when the kernel's OOM killer did it (known where the job has a cgroup
+// with the memory controller).
 type Exited struct {
 	PID    int
 	Status int
 	Signal int
+	OOM    bool
 }
 
 // DepChanged: a dependency file's content changed, vanished or came back.
@@ -141,6 +144,9 @@ func (e ExecFailed) String() string {
 }
 
 func (e Exited) String() string {
+	if e.OOM {
+		return fmt.Sprintf("exited pid=%d signal=%d oom", e.PID, e.Signal)
+	}
 	if e.Signal != 0 {
 		return fmt.Sprintf("exited pid=%d signal=%d", e.PID, e.Signal)
 	}

@@ -177,6 +177,9 @@ func (m *Machine) onExited(e Exited) {
 	j.lastCode, j.lastSignal, j.lastExitAt, j.hasExited = e.Status, e.Signal, m.now, true
 	lived := m.now - j.startedAt
 	j.lastExit = exitText(e.Status, e.Signal)
+	if e.OOM {
+		j.lastExit = "killed by the OOM killer"
+	}
 	m.jlogf(j, Info, "job %s [%d] exited after %d sec: %s", j.name, e.PID, lived.Seconds(), j.lastExit)
 	switch {
 	case j.execFailure != "":

@@ -26,14 +26,16 @@ import (
 type cgroups struct {
 	base string
 	log  *Logger
-	mu   sync.Mutex
-	fds  map[string]int // open job cgroup directories, by job name
+	mu     sync.Mutex
+	fds    map[string]int // open job cgroup directories, by job name
+	memory bool           // the memory controller is on for the job cgroups
+	ooms   map[string]int // OOM kills seen, by job name
 }
 
 // setupCgroups finds pmtr's cgroup and makes its subtree, or says in the
 // log why containment is by process group only.
 func setupCgroups(configPath string, log *Logger) *cgroups {
-	c := &cgroups{log: log, fds: map[string]int{}}
+	c := &cgroups{log: log, fds: map[string]int{}, ooms: map[string]int{}}
 	if os.Getenv("PMTR_NO_CGROUPS") != "" {
 		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")
 		return c
@@ -51,7 +53,52 @@ func setupCgroups(configPath string, log *Logger) *cgroups {
 	}
 	c.base = base
 	c.reapLeftovers()
+	c.memory = c.enableMemory()
 	return c
+}
+
+// enableMemory turns on the memory controller for the job cgroups, so an
+// OOM kill can be told from a plain SIGKILL; false where it is not
+// available to pmtr (pmtr's own cgroup must hand it down).
+func (c *cgroups) enableMemory() bool {
+	ctl := filepath.Join(c.base, "cgroup.subtree_control")
+	if os.WriteFile(ctl, []byte("+memory"), 0) == nil {
+		return true
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(c.base), "cgroup.subtree_control"), []byte("+memory"), 0)
+	if os.WriteFile(ctl, []byte("+memory"), 0) == nil {
+		return true
+	}
+	c.log.Logf(core.Info, "the memory controller is not available to pmtr's cgroup: a job the OOM killer ends shows as signal 9")
+	return false
+}
+
+// oomKills is the job's count of OOM kills so far (memory.events).
+func (c *cgroups) oomKills(job string) int {
+	if !c.memory {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir(job), "memory.events"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// oomKilled reports whether the job had an OOM kill since last asked.
+func (c *cgroups) oomKilled(job string) bool {
+	n := c.oomKills(job)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := c.ooms[job]
+	c.ooms[job] = n
+	return n > seen
 }
 
 // cgroupBase is pmtr's subtree for configPath: below pmtr's own cgroup in

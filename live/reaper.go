@@ -21,16 +21,32 @@ type procTable struct {
 	awaiting map[int]bool         // helpers whose exec status is not in yet
 	held     map[int]driver.Event // their exits, held until it is
 	stopped  map[int]string       // job groups pmtr has signalled: leader pid -> job
+	jobs     map[int]string       // every job's process: pid -> job
 }
 
 func newProcTable() *procTable {
-	return &procTable{awaiting: map[int]bool{}, held: map[int]driver.Event{}, stopped: map[int]string{}}
+	return &procTable{awaiting: map[int]bool{}, held: map[int]driver.Event{}, stopped: map[int]string{}, jobs: map[int]string{}}
 }
 
 func (t *procTable) await(pid int) {
 	t.mu.Lock()
 	t.awaiting[pid] = true
 	t.mu.Unlock()
+}
+
+func (t *procTable) started(pid int, job string) {
+	t.mu.Lock()
+	t.jobs[pid] = job
+	t.mu.Unlock()
+}
+
+// jobOf forgets and returns the job of a reaped pid ("" for an orphan).
+func (t *procTable) jobOf(pid int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	job := t.jobs[pid]
+	delete(t.jobs, pid)
+	return job
 }
 
 func (t *procTable) stopping(pid int, job string) {
@@ -100,8 +116,10 @@ func (b *backend) drain() bool {
 			return true
 		}
 		ex := core.Exited{PID: pid, Status: ws.ExitStatus()}
+		job := b.procs.jobOf(pid)
 		if ws.Signaled() {
 			ex = core.Exited{PID: pid, Signal: int(ws.Signal())}
+			ex.OOM = ws.Signal() == unix.SIGKILL && job != "" && b.cg.oomKilled(job)
 		}
 		ev := driver.Event{At: b.Now(), Ev: ex}
 		if b.rec != nil {

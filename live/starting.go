@@ -43,6 +43,7 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if l.status != nil {
 		b.procs.await(pid)
 	}
+	b.procs.started(pid, e.Job)
 	if b.rec != nil {
 		b.rec.add(pid, e.Job)
 	}

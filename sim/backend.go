@@ -22,6 +22,7 @@ type Run struct {
 	SpawnError string        // non-empty: no process starts; the error's errno name
 	ExecError  string        // non-empty: the process starts (as a helper does) but its exec fails
 	Orphans    int           // processes it leaves behind, reparented to pmtr
+	OOM        bool          // it ends killed by the OOM killer (SIGKILL)
 }
 
 // Script is a job's behaviour: its runs in order; the last one repeats.
@@ -184,7 +185,11 @@ func (b *Backend) begin(e core.Spawn) driver.Input {
 		p.run.Orphans = 0
 		b.schedule(p, b.now, core.Exited{PID: p.pid, Status: 255})
 	case r.For > 0:
-		b.schedule(p, b.now+core.Time(r.For), core.Exited{PID: p.pid, Status: r.Exit, Signal: r.Signal})
+		ex := core.Exited{PID: p.pid, Status: r.Exit, Signal: r.Signal}
+		if r.OOM {
+			ex = core.Exited{PID: p.pid, Signal: core.SIGKILL, OOM: true}
+		}
+		b.schedule(p, b.now+core.Time(r.For), ex)
 	}
 	return driver.Event{At: b.now, Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: p.pid}}
 }

@@ -148,7 +148,7 @@ func (s *Scenario) scripts() map[string]*Script {
 		for _, p := range plan.Runs {
 			run := Run{For: time.Duration(p.For), Exit: p.Exit, Signal: p.Signal, IgnoreTerm: p.IgnoreTerm,
 				StopDelay: time.Duration(p.StopDelay), SpawnError: p.SpawnError, ExecError: p.ExecError,
-				Orphans: p.Orphans}
+				Orphans: p.Orphans, OOM: p.OOM}
 			if len(p.ForRandom) == 2 {
 				run.For, run.ForMax = time.Duration(p.ForRandom[0]), time.Duration(p.ForRandom[1])
 			}

@@ -45,6 +45,7 @@ type RunPlan struct {
 	SpawnError string     `yaml:"spawn_error"` // ENOENT, EACCES: the exec fails, no process
 	ExecError  string     `yaml:"exec_error"`  // the process starts, its exec fails (helper jobs)
 	Orphans    int        `yaml:"orphans"`     // processes it leaves behind
+	OOM        bool       `yaml:"oom"`         // it ends killed by the OOM killer
 }
 
 // DepSetup is a dependency file's state at +0s: its content, or missing.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,4 +151,26 @@ func eachJobOnceAfterKill(t *testing.T, marker, found string, env ...string) {
 	waitLogRe(t, d2.log, found, time.Second)
 	d2.terminate(5 * time.Second)
 	waitRunning(t, 0, time.Second, jobs...)
+}
+
+// TestOOMKillIsNamed: a job the OOM killer ends shows as "killed by the
+// OOM killer", where the memory controller is available to pmtr.
+func TestOOMKillIsNamed(t *testing.T) {
+	needCgroups(t)
+	dir, conf := writeConf(t, "job {\nname hog\ncmd /bin/sh -c \"sleep 1; head -c 300000000 /dev/zero | tail > /dev/null\"\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job hog \[`, 5*time.Second)
+	if strings.Contains(d.log.String(), "memory controller is not available") {
+		t.Skip("the memory controller is not available to pmtr's cgroup here: OOM kills cannot be told from SIGKILL")
+	}
+	out, _, _ := pmtrIn(t, conf, "status", "--json")
+	m := regexp.MustCompile(`"contained": "cgroup ([^"]+)"`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no cgroup for hog:\n%s", out)
+	}
+	if err := os.WriteFile(filepath.Join(m[1], "memory.max"), []byte("50M"), 0); err != nil {
+		t.Skipf("can't limit the job's memory: %v", err)
+	}
+	waitLogRe(t, d.log, `job hog \[\d+\] exited after \d+ sec: killed by the OOM killer`, 10*time.Second)
+	d.terminate(5 * time.Second)
 }
