@@ -24,8 +24,8 @@ import (
 // writable cgroup v2, base is "" and jobs are contained by process group
 // only.
 type cgroups struct {
-	base string
-	log  *Logger
+	base   string
+	log    *Logger
 	mu     sync.Mutex
 	fds    map[string]int // open job cgroup directories, by job name
 	memory bool           // the memory controller is on for the job cgroups
