@@ -53,8 +53,31 @@ func setupCgroups(configPath string, log *Logger) *cgroups {
 	}
 	c.base = base
 	c.reapLeftovers()
+	c.leaveOwnCgroup()
 	c.memory = c.enableMemory()
 	return c
+}
+
+// leaveOwnCgroup moves pmtr into a leaf of its subtree (base/supervisor)
+// when it is alone in its cgroup (a systemd service with Delegate=yes, a
+// container): cgroup v2 hands controllers down only from cgroups without
+// processes. In the root cgroup, or beside other processes (a login
+// shell's), pmtr stays where it is.
+func (c *cgroups) leaveOwnCgroup() {
+	own := filepath.Dir(c.base)
+	if mnt, _ := cgroup2Mount(); own == mnt {
+		return
+	}
+	if pids := cgroupPIDs(own); len(pids) != 1 || pids[0] != os.Getpid() {
+		return
+	}
+	leaf := filepath.Join(c.base, "supervisor")
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		c.log.Logf(core.Info, "can't move pmtr into %s (%v): the memory controller stays off for its jobs", leaf, err)
+	}
 }
 
 // enableMemory turns on the memory controller for the job cgroups, so an

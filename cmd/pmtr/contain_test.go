@@ -174,3 +174,53 @@ func TestOOMKillIsNamed(t *testing.T) {
 	waitLogRe(t, d.log, `job hog \[\d+\] exited after \d+ sec: killed by the OOM killer`, 10*time.Second)
 	d.terminate(5 * time.Second)
 }
+
+// TestPmtrAloneInItsCgroupMovesToALeaf: started alone in a cgroup of its
+// own (as a systemd service with Delegate=yes is), pmtr moves into a leaf
+// of its subtree and runs its jobs beside it.
+func TestPmtrAloneInItsCgroupMovesToALeaf(t *testing.T) {
+	needCgroups(t)
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	mnt := ""
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if pre, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
+			mnt = strings.Fields(pre)[4]
+		}
+	}
+	own := filepath.Join(mnt, "pmtr-test-"+fmtInt(os.Getpid()))
+	if err := os.Mkdir(own, 0o755); err != nil {
+		t.Skipf("can't make a cgroup: %v", err)
+	}
+	defer os.Remove(own)
+	fd, err := syscall.Open(own, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	dir, conf := writeConf(t, "job {\nname alone\ncmd /bin/sleep 7301\n}\n")
+	d := &daemonProc{t: t, cmd: exec.Command(pmtrBin, "-F", "-c", conf), log: &syncBuf{}, conf: conf, done: make(chan error, 1)}
+	d.cmd.Dir, d.cmd.Stderr = dir, d.log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	waitRunning(t, 1, 5*time.Second, []string{"/bin/sleep", "7301"})
+	cg, _ := os.ReadFile("/proc/" + fmtInt(d.cmd.Process.Pid) + "/cgroup")
+	if !strings.Contains(string(cg), "/pmtr-test-"+fmtInt(os.Getpid())+"/pmtr-") || !strings.HasSuffix(strings.TrimSpace(string(cg)), "/supervisor") {
+		t.Fatalf("pmtr is in %s", cg)
+	}
+	job := running("/bin/sleep", "7301")[0]
+	jcg, _ := os.ReadFile("/proc/" + fmtInt(job) + "/cgroup")
+	if !strings.HasSuffix(strings.TrimSpace(string(jcg)), "/job-alone") {
+		t.Fatalf("the job is in %s", jcg)
+	}
+	d.terminate(5 * time.Second)
+	waitRunning(t, 0, time.Second, []string{"/bin/sleep", "7301"})
+	for _, p := range []string{"supervisor", ""} { // the leaf and the subtree pmtr left behind
+		matches, _ := filepath.Glob(filepath.Join(own, "pmtr-*", p))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
+}
