@@ -8,15 +8,21 @@ import (
 
 const specHint = "required format: udp://HOST:PORT"
 
-func (p *parser) parseReport() {
+// declValue reads "KEYWORD FOLLOWER VALUE" of a top-level line (report to,
+// listen on, metrics on) and returns VALUE; write is the hint on its form.
+func (p *parser) declValue(follower, write string) (token, bool) {
 	kw := p.tok
 	p.advance()
-	if !p.isKw("to") {
-		p.errAt(kw.pos, "report must be followed by to (write: report to udp://HOST:PORT[@IFACE])")
+	if !p.isKw(follower) {
+		p.errAt(kw.pos, "%s must be followed by %s (write: %s)", kw.text, follower, write)
 		p.skipTop()
-		return
+		return token{}, false
 	}
-	v, ok := p.value(p.tok)
+	return p.value(p.tok)
+}
+
+func (p *parser) parseReport() {
+	v, ok := p.declValue("to", "report to udp://HOST:PORT[@IFACE]")
 	if !ok {
 		return
 	}
@@ -29,14 +35,7 @@ func (p *parser) parseReport() {
 }
 
 func (p *parser) parseListen() {
-	kw := p.tok
-	p.advance()
-	if !p.isKw("on") {
-		p.errAt(kw.pos, "listen must be followed by on (write: listen on udp://HOST:PORT)")
-		p.skipTop()
-		return
-	}
-	v, ok := p.value(p.tok)
+	v, ok := p.declValue("on", "listen on udp://HOST:PORT")
 	if !ok {
 		return
 	}
@@ -69,14 +68,7 @@ func (p *parser) parseListen() {
 
 // parseMetrics reads "metrics on http://HOST:PORT".
 func (p *parser) parseMetrics() {
-	kw := p.tok
-	p.advance()
-	if !p.isKw("on") {
-		p.errAt(kw.pos, "metrics must be followed by on (write: metrics on http://127.0.0.1:9101)")
-		p.skipTop()
-		return
-	}
-	v, ok := p.value(p.tok)
+	v, ok := p.declValue("on", "metrics on http://127.0.0.1:9101")
 	if !ok {
 		return
 	}

@@ -2,7 +2,6 @@ package live
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,19 +21,8 @@ func serveMetrics(addr string, write func(w io.Writer, om bool) error) (*metrics
 	if err != nil {
 		return nil, err
 	}
-	s := &metricsServer{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if err == nil {
-				go answerHTTP(c, write)
-			}
-		}
-	}()
-	return s, nil
+	go acceptLoop(ln, func(c net.Conn) { answerHTTP(c, write) })
+	return &metricsServer{ln: ln}, nil
 }
 
 func (s *metricsServer) Close() error { return s.ln.Close() }

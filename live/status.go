@@ -58,15 +58,18 @@ func serveStatus(path string, b *backend, log *Logger) {
 		ln.Close()
 		os.Remove(path)
 	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if err == nil {
-				go serveConn(c.(*net.UnixConn), b)
-			}
+	go acceptLoop(ln, func(c net.Conn) { serveConn(c.(*net.UnixConn), b) })
+}
+
+// acceptLoop answers each connection on its own goroutine until ln closes.
+func acceptLoop(ln net.Listener, answer func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
 		}
-	}()
+		if err == nil {
+			go answer(c)
+		}
+	}
 }

@@ -17,13 +17,7 @@ import (
 // cgroup v2 hierarchy), with the reason.
 func needCgroups(t *testing.T) {
 	t.Helper()
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	mnt := ""
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if pre, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
-			mnt = strings.Fields(pre)[4]
-		}
-	}
+	mnt := cgroup2Mnt()
 	own, _ := os.ReadFile("/proc/self/cgroup")
 	rel := ""
 	for _, l := range strings.Split(string(own), "\n") {
@@ -180,14 +174,7 @@ func TestOOMKillIsNamed(t *testing.T) {
 // of its subtree and runs its jobs beside it.
 func TestPmtrAloneInItsCgroupMovesToALeaf(t *testing.T) {
 	needCgroups(t)
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	mnt := ""
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if pre, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
-			mnt = strings.Fields(pre)[4]
-		}
-	}
-	own := filepath.Join(mnt, "pmtr-test-"+fmtInt(os.Getpid()))
+	own := filepath.Join(cgroup2Mnt(), "pmtr-test-"+fmtInt(os.Getpid()))
 	if err := os.Mkdir(own, 0o755); err != nil {
 		t.Skipf("can't make a cgroup: %v", err)
 	}
@@ -223,4 +210,15 @@ func TestPmtrAloneInItsCgroupMovesToALeaf(t *testing.T) {
 			os.Remove(m)
 		}
 	}
+}
+
+// cgroup2Mnt is where the cgroup v2 hierarchy is mounted, or "".
+func cgroup2Mnt() string {
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if pre, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
+			return strings.Fields(pre)[4]
+		}
+	}
+	return ""
 }
