@@ -48,19 +48,23 @@ run: build
 
 BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man/man8
-UNITDIR ?= /lib/systemd/system
+# systemd reads units from /usr/local/lib/systemd/system too; a distribution
+# package sets UNITDIR=/lib/systemd/system (PREFIX=/usr).
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPDIR) $(DESTDIR)/etc
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/pmtr
 	install -m 0644 docs/pmtr.8 $(DESTDIR)$(MANDIR)/pmtr.8
+	install -m 0644 dist/pmtr.bash $(DESTDIR)$(COMPDIR)/pmtr
 	sed 's|@BINDIR@|$(BINDIR)|' dist/pmtr.service > $(DESTDIR)$(UNITDIR)/pmtr.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pmtr.service
 	@# never overwrite an existing config
 	@if [ ! -e $(DESTDIR)/etc/pmtr.conf ]; then install -m 0600 /dev/null $(DESTDIR)/etc/pmtr.conf; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/pmtr $(DESTDIR)$(MANDIR)/pmtr.8 $(DESTDIR)$(UNITDIR)/pmtr.service
+	rm -f $(DESTDIR)$(BINDIR)/pmtr $(DESTDIR)$(MANDIR)/pmtr.8 $(DESTDIR)$(UNITDIR)/pmtr.service $(DESTDIR)$(COMPDIR)/pmtr
 	@echo "kept $(DESTDIR)/etc/pmtr.conf (your jobs); remove it by hand if you want"
 
 clean:

@@ -385,7 +385,8 @@ func TestMakeInstall(t *testing.T) {
 	}
 	install()
 	for path, mode := range map[string]os.FileMode{"usr/local/bin/pmtr": 0o755, "usr/local/share/man/man8/pmtr.8": 0o644,
-		"lib/systemd/system/pmtr.service": 0o644, "etc/pmtr.conf": 0o600} {
+		"usr/local/lib/systemd/system/pmtr.service": 0o644, "usr/local/share/bash-completion/completions/pmtr": 0o644,
+		"etc/pmtr.conf": 0o600} {
 		st, err := os.Stat(filepath.Join(dest, path))
 		if err != nil || st.Mode().Perm() != mode {
 			t.Errorf("%s: %v (mode %v, want %v)", path, err, st.Mode().Perm(), mode)
@@ -409,7 +410,7 @@ func verifyUnit(t *testing.T, dest string) {
 		t.Log("systemd-analyze not installed: unit not verified")
 		return
 	}
-	unit, _ := os.ReadFile(filepath.Join(dest, "lib/systemd/system/pmtr.service"))
+	unit, _ := os.ReadFile(filepath.Join(dest, "usr/local/lib/systemd/system/pmtr.service"))
 	// Point ExecStart at the installed binary, as it will be on the real root.
 	local := filepath.Join(t.TempDir(), "pmtr.service")
 	os.WriteFile(local, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/pmtr", filepath.Join(dest, "usr/local/bin/pmtr"))), 0o644)
@@ -477,4 +478,25 @@ func TestDaemonLogsWarnings(t *testing.T) {
 	os.WriteFile(conf, []byte("job {\nname nap\ncmd /bin/sleep 60\nbounce every 2s\n}\n"), 0o644)
 	waitLogRe(t, d.log, `pmtr.conf:4:14: warning: bounce every 2s is under 10s`, 5*time.Second)
 	d.terminate(5 * time.Second)
+}
+
+// TestBashCompletion: the completion script parses, and completes job
+// names from the config and the subcommands.
+func TestBashCompletion(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	if out, err := exec.Command("bash", "-n", "../../dist/pmtr.bash").CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v\n%s", err, out)
+	}
+	_, conf := writeConf(t, "job {\nname webapp\ncmd /bin/true\n}\njob {\nname worker\ncmd /bin/true\n}\n")
+	script := `source ../../dist/pmtr.bash
+COMP_WORDS=(pmtr restart -c "$CONF" w); COMP_CWORD=4; _pmtr; echo "jobs: ${COMPREPLY[*]}"
+COMP_WORDS=(pmtr re); COMP_CWORD=1; _pmtr; echo "subs: ${COMPREPLY[*]}"`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "CONF="+conf, "PATH="+filepath.Dir(pmtrBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "jobs: webapp worker") || !strings.Contains(string(out), "subs: restart reload") {
+		t.Fatalf("completion: %v\n%s", err, out)
+	}
 }
