@@ -500,3 +500,23 @@ COMP_WORDS=(pmtr re); COMP_CWORD=1; _pmtr; echo "subs: ${COMPREPLY[*]}"`
 		t.Fatalf("completion: %v\n%s", err, out)
 	}
 }
+
+// TestManPageLint: the man page renders without a warning.
+func TestManPageLint(t *testing.T) {
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		t.Skip("groff is not installed (Debian package groff-base): the man page is not linted")
+	}
+	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "../../docs/pmtr.8")
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	if err != nil || errOut.Len() > 0 || !strings.Contains(string(out), "pmtr plan") {
+		t.Fatalf("groff: %v\n%s", err, errOut.String())
+	}
+	for _, sub := range []string{"status", "stop", "reload", "why", "logs", "metrics", "plan", "sim", "ctl", "rptserver"} {
+		if !strings.Contains(string(out), "pmtr "+sub) {
+			t.Errorf("the man page does not mention pmtr %s", sub)
+		}
+	}
+}
