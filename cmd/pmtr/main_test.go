@@ -514,8 +514,10 @@ func TestManPageLint(t *testing.T) {
 	if err != nil || errOut.Len() > 0 || !strings.Contains(string(out), "pmtr plan") {
 		t.Fatalf("groff: %v\n%s", err, errOut.String())
 	}
+	text := regexp.MustCompile(`.\x08|\x1b\[[0-9;]*m`).ReplaceAllString(string(out), "") // bold and underline
+	text = strings.Join(strings.Fields(text), " ")
 	for _, sub := range []string{"status", "stop", "reload", "why", "logs", "metrics", "plan", "sim", "ctl", "rptserver"} {
-		if !strings.Contains(string(out), "pmtr "+sub) {
+		if !strings.Contains(text, "pmtr "+sub) {
 			t.Errorf("the man page does not mention pmtr %s", sub)
 		}
 	}
