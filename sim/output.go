@@ -40,13 +40,29 @@ func WriteSummary(w io.Writer, jobs []JobSummary) {
 	}
 }
 
-// Timeline is the state of every job sampled at even steps of a run.
+// Timeline is the state of every job sampled at even steps of a run, with
+// what happened from outside (Marks) and when each job started (Starts).
 type Timeline struct {
 	End     core.Time
 	Times   []core.Time
 	Samples []map[string]core.State // job -> state
 	Jobs    []string                // in order of first appearance
+	Marks   []Mark
+	Starts  map[string][]core.Time // job -> the times it (re)started
 }
+
+// Mark is an outside event on the timeline: E edit of the config, C control
+// message, D dependency change, H SIGHUP, K crash, S shutdown.
+type Mark struct {
+	At   core.Time
+	Kind byte
+}
+
+// markNames words the mark letters for legends.
+var markNames = []struct {
+	kind byte
+	name string
+}{{'E', "config edit"}, {'C', "control"}, {'D', "dependency"}, {'H', "SIGHUP"}, {'K', "crash"}, {'S', "shutdown"}}
 
 func (t *Timeline) add(now core.Time, st []core.JobStatus) {
 	m := map[string]core.State{}
@@ -73,38 +89,86 @@ func class(state core.State) byte {
 	return ' '
 }
 
+// timelineCols is the width of the terminal timeline, whatever the number
+// of samples (an SVG may use more).
+const timelineCols = 100
+
 // WriteTimeline draws one row per job: # running, ~ stopping, . waiting to
-// (re)start, blank stopped.
+// (re)start, blank stopped, + a restart; a row of outside events; and a
+// time axis with ticks every 10 columns.
 func WriteTimeline(w io.Writer, t Timeline) {
 	if len(t.Samples) == 0 {
 		return
 	}
-	width := 0
+	width := len("events")
 	for _, j := range t.Jobs {
 		width = max(width, len(j))
 	}
-	fmt.Fprintf(w, "  %-*s |%s| %v\n", width, "", strings.Repeat("-", len(t.Samples)), t.End)
+	cols := min(len(t.Samples), timelineCols)
+	col := func(at core.Time) int { return min(int(int64(at)*int64(cols)/max(int64(t.End), 1)), cols-1) }
 	for _, j := range t.Jobs {
-		row := make([]byte, len(t.Samples))
-		for i, s := range t.Samples {
-			row[i] = class(s[j])
+		row := make([]byte, cols)
+		for c := range row {
+			row[c] = class(t.Samples[c*len(t.Samples)/cols][j])
+		}
+		for i, at := range t.Starts[j] {
+			if i > 0 {
+				row[col(at)] = '+'
+			}
 		}
 		fmt.Fprintf(w, "  %-*s |%s|\n", width, j, row)
 	}
-	fmt.Fprintf(w, "  %-*s  # running  ~ stopping  . waiting to start  (blank) stopped\n", width, "")
+	events := []byte(strings.Repeat(" ", cols))
+	for _, m := range t.Marks {
+		events[col(m.At)] = m.Kind
+	}
+	fmt.Fprintf(w, "  %-*s |%s|\n", width, "events", events)
+	axis, labels := []byte(strings.Repeat("-", cols)), []byte(strings.Repeat(" ", cols+12))
+	for c := 0; c < cols; c += 10 {
+		axis[c] = '+'
+		copy(labels[c:], tickLabel(t.End*core.Time(c)/core.Time(cols)))
+	}
+	copy(labels[cols-1:], tickLabel(t.End))
+	fmt.Fprintf(w, "  %-*s |%s|\n  %-*s  %s\n", width, "time", axis, width, "", strings.TrimRight(string(labels), " "))
+	fmt.Fprintf(w, "  %-*s  # running  ~ stopping  . waiting to start  (blank) stopped  + restarted\n", width, "")
+	fmt.Fprintf(w, "  %-*s  events: %s\n", width, "", markLegend())
+}
+
+// tickLabel words an axis time briefly: 0s, 45s, 1m30s, 2h.
+func tickLabel(t core.Time) string {
+	s := time.Duration(t).Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func markLegend() string {
+	parts := make([]string, len(markNames))
+	for i, m := range markNames {
+		parts[i] = string(m.kind) + " " + m.name
+	}
+	return strings.Join(parts, "  ")
 }
 
 var svgColor = map[byte]string{'#': "#2e9e4f", '~': "#e8912d", '.': "#e6d15a"}
 
-// WriteSVG draws the timeline as an SVG picture.
+// WriteSVG draws the timeline as an SVG picture: a bar per job, restarts
+// as ticks, outside events as lines across all rows, a time axis and a
+// legend with swatches.
 func WriteSVG(w io.Writer, title string, t Timeline) {
 	const left, row, width = 160, 24, 800
 	n := max(len(t.Samples), 1)
-	height := 60 + row*len(t.Jobs)
-	fmt.Fprintf(w, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"monospace\" font-size=\"12\">\n", left+width+20, height)
+	top, bottom := 30, 30+row*len(t.Jobs)
+	height := bottom + 90
+	x := func(at core.Time) int { return left + int(int64(at)*width/max(int64(t.End), 1)) }
+	fmt.Fprintf(w, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"monospace\" font-size=\"12\">\n", left+width+40, height)
 	fmt.Fprintf(w, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"18\">%s (0 to %v)</text>\n", html.EscapeString(title), t.End)
 	for r, j := range t.Jobs {
-		y := 30 + r*row
+		y := top + r*row
 		fmt.Fprintf(w, "<text x=\"10\" y=\"%d\">%s</text>\n", y+15, html.EscapeString(j))
 		fmt.Fprintf(w, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#f2f2f2\"/>\n", left, y+2, width, row-6)
 		for i := 0; i < len(t.Samples); {
@@ -118,6 +182,36 @@ func WriteSVG(w io.Writer, title string, t Timeline) {
 			}
 			i = k
 		}
+		for i, at := range t.Starts[j] {
+			if i > 0 {
+				fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\" stroke-width=\"2\"><title>restarted at %v</title></line>\n", x(at), y, x(at), y+row-2, at)
+			}
+		}
 	}
-	fmt.Fprintf(w, "<text x=\"10\" y=\"%d\">green running, orange stopping, yellow waiting to start</text>\n</svg>\n", height-8)
+	for _, m := range t.Marks {
+		fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#3060c0\" stroke-dasharray=\"3,3\"/><text x=\"%d\" y=\"%d\" fill=\"#3060c0\">%c</text>\n",
+			x(m.At), top, x(m.At), bottom, x(m.At)-3, top-2, m.Kind)
+	}
+	writeSVGAxis(w, t, left, width, bottom)
+	writeSVGLegend(w, bottom+50)
+	fmt.Fprintln(w, "</svg>")
+}
+
+func writeSVGAxis(w io.Writer, t Timeline, left, width, y int) {
+	fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", left, y+4, left+width, y+4)
+	for i := 0; i <= 10; i++ {
+		tx := left + i*width/10
+		fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+			tx, y+4, tx, y+9, tx, y+22, tickLabel(t.End*core.Time(i)/10))
+	}
+}
+
+func writeSVGLegend(w io.Writer, y int) {
+	x := 10
+	for _, s := range []struct{ color, name string }{{svgColor['#'], "running"}, {svgColor['~'], "stopping"}, {svgColor['.'], "waiting to start"}, {"#f2f2f2", "stopped"}} {
+		fmt.Fprintf(w, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\" stroke=\"#888\"/><text x=\"%d\" y=\"%d\">%s</text>\n", x, y, s.color, x+16, y+11, s.name)
+		x += 30 + 8*len(s.name)
+	}
+	fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\" stroke-width=\"2\"/><text x=\"%d\" y=\"%d\">restarted</text>\n", x+6, y, x+6, y+12, x+14, y+11)
+	fmt.Fprintf(w, "<text x=\"10\" y=\"%d\" fill=\"#3060c0\">events: %s</text>\n", y+30, html.EscapeString(markLegend()))
 }

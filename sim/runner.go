@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"pmtr/confgrammar"
@@ -29,6 +30,7 @@ type Result struct {
 	Jobs     []JobSummary
 	Timeline Timeline
 	World    *World
+	Warnings []string // things in the scenario that are likely mistakes
 }
 
 // runner is the state of one scenario run.
@@ -51,6 +53,9 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.TrimSpace(conf) == "" && o.ConfigFile == "" {
+		return nil, fmt.Errorf("sim: %s: the scenario has no config (add config: | with the pmtr.conf text, or config_file: PATH)", s.File)
+	}
 	cfg, err := confgrammar.Parse(s.configName(o.ConfigFile), []byte(conf))
 	if err != nil {
 		return nil, fmt.Errorf("sim: %s: the config does not parse:\n%w", s.File, err)
@@ -72,6 +77,7 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	for path, d := range s.Deps {
 		r.w.B.SetDep(depState(absDep(path), d.Content, d.Missing))
 	}
+	r.res.Warnings = s.warnings(cfg)
 	r.w.Start()
 	r.play(o.Samples)
 	r.finish()
@@ -111,6 +117,18 @@ func (s *Scenario) checkNames(cfg *confgrammar.Config) error {
 		}
 	}
 	return nil
+}
+
+// warnings: a wait job with no behaviour runs until stopped, so every job
+// after it waits for the whole run.
+func (s *Scenario) warnings(cfg *confgrammar.Config) []string {
+	var out []string
+	for _, j := range cfg.Jobs {
+		if _, ok := s.Jobs[j.Name]; j.Wait && !ok {
+			out = append(out, fmt.Sprintf("sim: %s: warning: job %s has wait but no behaviour under jobs:, so it runs until stopped and every job after it waits for the whole run (add e.g. jobs: {%s: {runs: [{for: 2s}]}})", s.File, j.Name, j.Name))
+		}
+	}
+	return out
 }
 
 func (s *Scenario) configName(override string) string {
@@ -228,6 +246,7 @@ func (r *runner) play(samples int) {
 // would receive it: a save or a dependency change is a watched file that
 // changed, a control message is text to decode.
 func (r *runner) apply(e TimedEvent) {
+	r.mark(e)
 	switch {
 	case e.Edit != nil:
 		r.w.B.SetFile(simConfig, *e.Edit)
@@ -244,6 +263,24 @@ func (r *runner) apply(e TimedEvent) {
 	case e.Crash != nil:
 		r.crash(e.Crash)
 	}
+}
+
+// mark notes an outside event on the timeline.
+func (r *runner) mark(e TimedEvent) {
+	kind := byte('K')
+	switch {
+	case e.Edit != nil:
+		kind = 'E'
+	case e.Sighup:
+		kind = 'H'
+	case e.Dep != nil:
+		kind = 'D'
+	case e.Control != "":
+		kind = 'C'
+	case e.Shutdown:
+		kind = 'S'
+	}
+	r.res.Timeline.Marks = append(r.res.Timeline.Marks, Mark{At: r.w.Now, Kind: kind})
 }
 
 func (r *runner) crash(c *Crash) {
@@ -310,6 +347,7 @@ func (r *runner) finish() {
 	}
 	r.res.Logs = r.w.Logs()
 	r.res.World = r.w
+	r.res.Timeline.Starts = r.began
 	for _, x := range r.s.Expect {
 		if x.At == nil {
 			r.check(x)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 )
 
@@ -167,7 +169,7 @@ func positioned(file string, err error) error {
 	}
 	var out []string
 	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
+		m = humanYAML(strings.TrimPrefix(m, "yaml: "))
 		if loc := lineRx.FindStringSubmatchIndex(m); loc != nil {
 			m = fmt.Sprintf("%s:%s: %s", file, m[loc[2]:loc[3]], m[:loc[0]]+m[loc[1]:])
 		} else {
@@ -176,6 +178,47 @@ func positioned(file string, err error) error {
 		out = append(out, "sim: "+m)
 	}
 	return errors.New(strings.Join(out, "\n"))
+}
+
+var (
+	unknownFieldRx = regexp.MustCompile(`field (\S+) not found in type sim\.(\w+)`)
+	intoTypeRx     = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
+)
+
+// keysOf are the keys a scenario type takes, by its Go name.
+var keysOf = map[string]reflect.Type{
+	"Scenario": reflect.TypeFor[Scenario](), "JobPlan": reflect.TypeFor[JobPlan](), "RunPlan": reflect.TypeFor[RunPlan](),
+	"DepSetup": reflect.TypeFor[DepSetup](), "TimedEvent": reflect.TypeFor[TimedEvent](), "DepEvent": reflect.TypeFor[DepEvent](),
+	"Crash": reflect.TypeFor[Crash](), "Expectation": reflect.TypeFor[Expectation](), "StateWant": reflect.TypeFor[StateWant](),
+	"WhyWant": reflect.TypeFor[WhyWant](), "StartsWant": reflect.TypeFor[StartsWant](),
+}
+
+// humanYAML words the decoder's messages for people: no Go type names.
+func humanYAML(m string) string {
+	if g := unknownFieldRx.FindStringSubmatch(m); g != nil {
+		var keys []string
+		if t, ok := keysOf[g[2]]; ok {
+			for i := range t.NumField() {
+				if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+					keys = append(keys, k)
+				}
+			}
+		}
+		hint := confgrammar.Suggest(g[1], keys)
+		if hint == "" && len(keys) > 0 {
+			hint = " (known keys here: " + strings.Join(keys, ", ") + ")"
+		}
+		return strings.Replace(m, g[0], fmt.Sprintf("unknown key %q%s", g[1], hint), 1)
+	}
+	if g := intoTypeRx.FindStringSubmatch(m); g != nil {
+		want := map[string]string{"sim.Duration": "a duration (e.g. 10s, 1m30s)", "int": "a whole number", "bool": "true or false",
+			"uint64": "a whole number", "string": "text", "core.State": "a state name"}[g[3]]
+		if want == "" {
+			want = "a " + strings.TrimPrefix(g[3], "sim.") + " block"
+		}
+		return strings.Replace(m, g[0], fmt.Sprintf("%q is not %s", g[2], want), 1)
+	}
+	return m
 }
 
 // recordLines notes the line of each event and expectation, for messages.

@@ -58,7 +58,8 @@ func TestScenarios(t *testing.T) {
 
 func TestScenarioErrorsNameFileAndLine(t *testing.T) {
 	cases := map[string]string{
-		"name: x\nrun_for: 10s\nbogus: 1\n":                                    "s.yaml:3: field bogus not found",
+		"name: x\nrun_for: 10s\nbogus: 1\n":                                    `s.yaml:3: unknown key "bogus" (known keys here: name,`,
+		"name: x\njob: {}\n":                                                 `s.yaml:2: unknown key "job" (did you mean "jobs"?)`,
 		"name: x\nrun_for: ten seconds\n":                                      "s.yaml:2: bad duration",
 		"name: x\nevents:\n  - at: 1s\n    sighup: true\n    shutdown: true\n": "s.yaml:3: an event needs exactly one",
 		"name: x\nexpect:\n  - running: a\n":                                   "s.yaml:3: running and stopped need at",
@@ -104,6 +105,43 @@ func TestScenarioUnknownJobNames(t *testing.T) {
 		}
 		if _, err := RunScenario(s, RunOptions{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want it to contain %q", err, want)
+		}
+	}
+}
+
+// TestTimelineGolden: the terminal timeline and the SVG of a scenario with
+// edits, control messages and restarts, with axis, marks and legend.
+func TestTimelineGolden(t *testing.T) {
+	src, err := os.ReadFile("../scenarios/control-enable-disable.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseScenario("control-enable-disable.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		golden  string
+		samples int
+		write   func(w *bytes.Buffer, r *Result)
+	}{
+		{"testdata/timeline.golden", 100, func(w *bytes.Buffer, r *Result) { WriteTimeline(w, r.Timeline) }},
+		{"testdata/timeline.svg.golden", 800, func(w *bytes.Buffer, r *Result) { WriteSVG(w, s.Name, r.Timeline) }},
+	} {
+		res, err := RunScenario(s, RunOptions{Samples: c.samples})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		c.write(&got, res)
+		if *update {
+			os.MkdirAll("testdata", 0o755)
+			os.WriteFile(c.golden, got.Bytes(), 0o644)
+			continue
+		}
+		want, err := os.ReadFile(c.golden)
+		if err != nil || !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("%s differs (go test ./sim -update rewrites it):\n%s", c.golden, got.String())
 		}
 	}
 }

@@ -68,6 +68,9 @@ func runScenarioFile(file string, o sim.RunOptions, timeline bool, svg string, q
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, w)
+	}
 	fmt.Fprintf(stdout, "== %s (%s)\n", s.Name, file)
 	if !quiet {
 		fmt.Fprintln(stdout, strings.Join(res.Logs, "\n"))
