@@ -59,7 +59,7 @@ func TestScenarios(t *testing.T) {
 func TestScenarioErrorsNameFileAndLine(t *testing.T) {
 	cases := map[string]string{
 		"name: x\nrun_for: 10s\nbogus: 1\n":                                    `s.yaml:3: unknown key "bogus" (known keys here: name,`,
-		"name: x\njob: {}\n":                                                 `s.yaml:2: unknown key "job" (did you mean "jobs"?)`,
+		"name: x\njob: {}\n":                                                   `s.yaml:2: unknown key "job" (did you mean "jobs"?)`,
 		"name: x\nrun_for: ten seconds\n":                                      "s.yaml:2: bad duration",
 		"name: x\nevents:\n  - at: 1s\n    sighup: true\n    shutdown: true\n": "s.yaml:3: an event needs exactly one",
 		"name: x\nexpect:\n  - running: a\n":                                   "s.yaml:3: running and stopped need at",
