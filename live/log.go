@@ -5,77 +5,126 @@ import (
 	"io"
 	"log/syslog"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"pmtr/core"
 )
 
-// Logger writes pmtr's log: to stderr as "pmtr[PID]: message" in the
-// foreground, to syslog (ident pmtr, with pid) when detached. It is safe for
-// concurrent use: job output readers and the driver share it.
+// Logger writes pmtr's log where it fits: to stderr as "pmtr[PID]: message"
+// in the foreground; to the journal with "<N>" priority prefixes (and no
+// pid prefix: the journal adds it) when stderr is the journal; to syslog
+// (ident pmtr) when detached; to a file in the runtime directory when
+// detached without a syslog socket. It is safe for concurrent use: job
+// output readers and the driver share it.
 type Logger struct {
 	mu      sync.Mutex
-	w       io.Writer      // foreground sink, or nil
+	w       io.Writer      // foreground or journal sink, or nil
+	journal bool           // w is the journal: priority prefixes, no pid
+	file    bool           // w is the fallback file: times in front
 	sys     *syslog.Writer // daemon sink, or nil
 	jobs    *syslog.Writer // job output: facility daemon, as C pmtr
 	pid     int
 	verbose int
 }
 
-// NewStderrLogger logs to w in the C pmtr -F form.
+// NewStderrLogger logs to w in the C pmtr -F form, or with priorities when
+// w is stderr and stderr is the journal (JOURNAL_STREAM).
 func NewStderrLogger(w io.Writer, verbose int) *Logger {
-	return &Logger{w: w, pid: os.Getpid(), verbose: verbose}
+	return &Logger{w: w, pid: os.Getpid(), verbose: verbose, journal: w == io.Writer(os.Stderr) && stderrIsJournal()}
+}
+
+// stderrIsJournal: systemd connected stderr to the journal; JOURNAL_STREAM
+// holds that stream's device and inode.
+func stderrIsJournal() bool {
+	dev, ino, ok := strings.Cut(os.Getenv("JOURNAL_STREAM"), ":")
+	var st syscall.Stat_t
+	if !ok || syscall.Fstat(2, &st) != nil {
+		return false
+	}
+	return strconv.FormatUint(st.Dev, 10) == dev && strconv.FormatUint(st.Ino, 10) == ino
 }
 
 // NewSyslogLogger logs to syslog (facility local0 for pmtr, daemon for jobs).
-// Without a syslog daemon it falls back to w.
-func NewSyslogLogger(w io.Writer, verbose int) *Logger {
+// Without a syslog socket it logs to a file in the runtime directory
+// (named after configPath), and says so once there and on w.
+func NewSyslogLogger(w io.Writer, configPath string, verbose int) *Logger {
 	l := &Logger{w: w, pid: os.Getpid(), verbose: verbose}
 	if s, err := syslog.New(syslog.LOG_INFO|syslog.LOG_LOCAL0, "pmtr"); err == nil {
 		l.sys, l.w = s, nil
 		if j, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "pmtr"); err == nil {
 			l.jobs = j
 		}
+		return l
+	}
+	path := LogFile(configPath)
+	if secureDir(filepath.Dir(path), true) == nil {
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+			l.w, l.file = f, true
+			l.Log(core.Info, "no syslog socket (/dev/log): pmtr logs to "+path)
+		}
 	}
 	return l
 }
+
+// LogFile is where a detached pmtr logs when there is no syslog.
+func LogFile(configPath string) string {
+	return filepath.Join(RuntimeDir(), "log-"+configHash(configPath))
+}
+
+// SplitsStreams: the sink keeps priorities, so a job's stderr (warning) is
+// read apart from its stdout (info).
+func (l *Logger) SplitsStreams() bool { return l.journal || l.jobs != nil }
 
 // Log writes one line at the given level.
 func (l *Logger) Log(level core.Level, msg string) {
 	if level == core.Debug && l.verbose == 0 {
 		return
 	}
+	prio := map[core.Level]syslog.Priority{core.Error: syslog.LOG_ERR, core.Debug: syslog.LOG_DEBUG}[level]
+	if prio == 0 {
+		prio = syslog.LOG_INFO
+	}
+	l.write(l.sys, prio, msg, true)
+}
+
+// write sends one line to syslog writer s at prio, or to w in its form.
+func (l *Logger) write(s *syslog.Writer, prio syslog.Priority, msg string, own bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.sys != nil {
-		switch level {
-		case core.Error:
-			l.sys.Err(msg)
-		case core.Debug:
-			l.sys.Debug(msg)
-		default:
-			l.sys.Info(msg)
-		}
-		return
-	}
-	if l.w != nil {
+	switch {
+	case s != nil:
+		map[syslog.Priority]func(string) error{syslog.LOG_ERR: s.Err, syslog.LOG_WARNING: s.Warning,
+			syslog.LOG_DEBUG: s.Debug, syslog.LOG_INFO: s.Info}[prio](msg)
+	case l.w == nil:
+	case l.journal:
+		fmt.Fprintf(l.w, "<%d>%s\n", prio, msg)
+	case l.file:
+		fmt.Fprintf(l.w, "%s pmtr[%d]: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), l.pid, msg)
+	default:
 		fmt.Fprintf(l.w, "pmtr[%d]: %s\n", l.pid, msg)
 	}
 }
 
-// Logf formats and writes one informational line.
+// Logf formats and writes one line.
 func (l *Logger) Logf(level core.Level, format string, args ...any) {
 	l.Log(level, fmt.Sprintf(format, args...))
 }
 
-// JobLine logs one line of a job's output (facility daemon under syslog).
-func (l *Logger) JobLine(name string, pid int, text string) {
-	line := fmt.Sprintf("%s[%d]: %s", name, pid, text)
-	if l.jobs == nil {
-		l.Log(core.Info, line)
-		return
+// JobLine logs one line of a job's output (facility daemon under syslog);
+// a line from its stderr has warning priority where the sink keeps it.
+func (l *Logger) JobLine(name string, pid int, text string, stderr bool) {
+	prio := syslog.LOG_INFO
+	if stderr {
+		prio = syslog.LOG_WARNING
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.jobs.Info(line)
+	s := l.jobs
+	if s == nil {
+		s = l.sys
+	}
+	l.write(s, prio, fmt.Sprintf("%s[%d]: %s", name, pid, text), false)
 }

@@ -15,7 +15,7 @@ const maxLine = 1000
 // with control bytes shown as '?'. It runs until every writer has closed the
 // pipe (the job and any children that kept it). A job that floods its
 // output only slows its own reader: the driver never waits for it.
-func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadCloser, after, stop <-chan struct{}) {
+func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadCloser, stderr bool, after, stop <-chan struct{}) {
 	defer r.Close()
 	select {
 	case <-after:
@@ -27,7 +27,7 @@ func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadClose
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			if text := sanitize(line); text != "" {
-				log.JobLine(name, pid, text)
+				log.JobLine(name, pid, text, stderr)
 				logs.add(name, fmt.Sprintf("%s[%d]: %s", name, pid, text))
 			}
 		}

@@ -46,6 +46,7 @@ type launch struct {
 	attr   *os.ProcAttr
 	child  []*os.File
 	out    *os.File // read end of the output pipe, or nil: output goes to files
+	errOut *os.File // read end of a separate stderr pipe (the log keeps priorities), or nil
 	status *os.File // read end of the helper's status pipe, or nil: direct exec
 	errf   func(error) error
 }
@@ -60,7 +61,7 @@ func (l *launch) start() (int, error) {
 	}
 	closeAll(l.child)
 	if err != nil {
-		closeAll([]*os.File{l.out, l.status})
+		closeAll([]*os.File{l.out, l.errOut, l.status})
 		return 0, l.errf(err)
 	}
 	pid := p.Pid
@@ -121,12 +122,17 @@ func (s *spawner) prepareDirect(j *confgrammar.Job) (*launch, error) {
 	if err != nil {
 		return nil, err
 	}
+	errR, err := s.splitStderr(j, files)
+	if err != nil {
+		closeAll(append(files, outR))
+		return nil, err
+	}
 	env := os.Environ()
 	for _, kv := range j.Env {
 		env = setVar(env, kv)
 	}
 	attr := &os.ProcAttr{Dir: j.Dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
-	return &launch{path: j.Cmd[0], argv: j.Cmd, attr: attr, child: files, out: outR,
+	return &launch{path: j.Cmd[0], argv: j.Cmd, attr: attr, child: files, out: outR, errOut: errR,
 		errf: func(err error) error { return execError(j, err) }}, nil
 }
 
@@ -162,6 +168,21 @@ func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) 
 		files[i] = f
 	}
 	return files, outR, nil
+}
+
+// splitStderr gives the job's stderr a pipe of its own when both its
+// streams go to a log that keeps priorities (journal, syslog): files[2] is
+// replaced and the read end returned; else nil.
+func (s *spawner) splitStderr(j *confgrammar.Job, files []*os.File) (*os.File, error) {
+	if !s.log.SplitsStreams() || logTarget(j.Out) != "" || logTarget(j.Err) != "" {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("live: stderr pipe: %w", err)
+	}
+	files[2] = w
+	return r, nil
 }
 
 // openNoWait opens without waiting for a FIFO's other end or a device,
@@ -240,13 +261,15 @@ func (s *spawner) prepareHelper(j *confgrammar.Job) (*launch, error) {
 			return nil, fmt.Errorf("live: output pipe: %w", err)
 		}
 	}
-	attr := &os.ProcAttr{
-		Env:   env,
-		Files: []*os.File{devnull, outW, outW, statusW},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	files := []*os.File{devnull, outW, outW, statusW}
+	errR, err := s.splitStderr(j, files)
+	if err != nil {
+		closeAll(append(files, statusR, outR))
+		return nil, err
 	}
+	attr := &os.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
 	return &launch{path: s.self, argv: []string{"pmtr", HelperArg}, attr: attr,
-		child: []*os.File{devnull, outW, statusW}, out: outR, status: statusR,
+		child: files, out: outR, errOut: errR, status: statusR,
 		errf: func(err error) error { return fmt.Errorf("live: start helper for job %s: %w", j.Name, err) }}, nil
 }
 

@@ -52,7 +52,10 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		Then: func() { close(gate) }})
 	b.procs.fork.RUnlock()
 	if l.out != nil {
-		go copyOutput(b.log, b.logs, e.Job, pid, l.out, gate, b.stop)
+		go copyOutput(b.log, b.logs, e.Job, pid, l.out, false, gate, b.stop)
+	}
+	if l.errOut != nil {
+		go copyOutput(b.log, b.logs, e.Job, pid, l.errOut, true, gate, b.stop)
 	}
 	if l.status != nil {
 		go b.execStatus(e.Job, pid, l)

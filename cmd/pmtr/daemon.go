@@ -37,6 +37,9 @@ func daemon(o options, args []string, stderr io.Writer) int {
 			return 1
 		}
 		release()
+		if _, err := os.Stat("/dev/log"); err != nil {
+			fmt.Fprintf(stderr, "pmtr: no syslog socket (/dev/log): the daemon logs to %s\n", live.LogFile(o.config))
+		}
 		return detach(args, stderr)
 	}
 	release, err := live.LockConfig(o.config)
@@ -49,7 +52,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	closeInheritedFDs()
 	log := live.NewStderrLogger(stderr, o.verbose)
 	if readyFD != "" {
-		log = live.NewSyslogLogger(stderr, o.verbose)
+		log = live.NewSyslogLogger(stderr, o.config, o.verbose)
 	}
 	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
 		StatusSocket: live.StatusSocket(o.config)}, readyFD)

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pmtr/live"
 	"pmtr/procfs"
 )
 
@@ -520,5 +521,77 @@ func TestManPageLint(t *testing.T) {
 		if !strings.Contains(text, "pmtr "+sub) {
 			t.Errorf("the man page does not mention pmtr %s", sub)
 		}
+	}
+}
+
+// TestJournalPriorities: with stderr the journal (JOURNAL_STREAM names its
+// device and inode), lines carry <N> priorities and no pmtr[PID] prefix;
+// a job's stderr is a warning, its stdout info, pmtr's errors err.
+func TestJournalPriorities(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname talk\ncmd /bin/sh -c \"echo to-stdout; echo to-stderr >&2; exec /bin/sleep 601\"\n}\njob {\nname bad\ncmd /nonexistent/pmtr-prog\n}\n")
+	journal, err := os.Create(filepath.Join(dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	syscall.Fstat(int(journal.Fd()), &st)
+	cmd := exec.Command(pmtrBin, "-F", "-c", conf)
+	cmd.Stderr = journal
+	cmd.Env = append(os.Environ(), fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	want := []string{"<6>pmtr: starting", "<6>started job talk [", "<6>talk[", ": to-stdout", "<4>talk[", ": to-stderr", "<3>job bad: can't exec /nonexistent/pmtr-prog"}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(journal.Name())
+		text, missing := string(b), ""
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			if strings.Contains(text, "pmtr[") {
+				t.Fatalf("a pid prefix in the journal:\n%s", text)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not in the journal:\n%s", missing, text)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDetachedWithoutSyslogLogsToAFile: a detached pmtr with no syslog
+// socket keeps its lines in a file in the runtime directory, and says so.
+func TestDetachedWithoutSyslogLogsToAFile(t *testing.T) {
+	if _, err := os.Stat("/dev/log"); err == nil {
+		t.Skip("this host has a syslog socket: the fallback is not used")
+	}
+	dir, conf := writeConf(t, "job {\nname quiet\ncmd /bin/sleep 602\n}\n")
+	pidfile := filepath.Join(dir, "pmtr.pid")
+	_, errOut, code := runPmtr(t, "-c", conf, "-p", pidfile)
+	if code != 0 || !strings.Contains(errOut, "the daemon logs to "+live.LogFile(conf)) {
+		t.Fatalf("detach: exit %d %q", code, errOut)
+	}
+	pid := readPid(t, pidfile, 5*time.Second)
+	defer func() {
+		syscall.Kill(pid, syscall.SIGTERM)
+		gone(pid, 5*time.Second)
+		os.Remove(live.LogFile(conf))
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(live.LogFile(conf))
+		if strings.Contains(string(b), "no syslog socket (/dev/log): pmtr logs to") && strings.Contains(string(b), "started job quiet [") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log file %s:\n%s", live.LogFile(conf), b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
