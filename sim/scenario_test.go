@@ -145,3 +145,23 @@ func TestTimelineGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestScenarioWithoutConfigAndWaitWarning: a scenario with no config is an
+// error; a wait job without behaviour is warned about.
+func TestScenarioWithoutConfigAndWaitWarning(t *testing.T) {
+	s, err := ParseScenario("n.yaml", []byte("name: x\nrun_for: 10s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunScenario(s, RunOptions{}); err == nil || !strings.Contains(err.Error(), "n.yaml: the scenario has no config") {
+		t.Fatalf("no config: %v", err)
+	}
+	s, err = ParseScenario("w.yaml", []byte("name: x\nrun_for: 10s\nconfig: |\n  job {\n    name setup\n    cmd /bin/setup\n    wait\n  }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunScenario(s, RunOptions{})
+	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "w.yaml: warning: job setup has wait but no behaviour") {
+		t.Fatalf("warnings: %v %v", res, err)
+	}
+}
