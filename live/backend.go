@@ -90,6 +90,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	defer o.Log.Flush() // the last lines (exiting, the last exits) are out before Run returns
 	defer b.close()
 	cwd, err := os.Getwd()
 	if err != nil {

@@ -187,3 +187,56 @@ func groupMembers(pgid int) []int { return procfs.GroupMembers(pgid) }
 func fmtSscanf(stamp string, sec, ms *int64) (int, error) {
 	return fmt.Sscanf(stamp, "+%d.%03ds", sec, ms)
 }
+
+// blockedWriter never returns from Write until released.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// TestLiveBlockedLogStallsNothing: a log sink that blocks (a stderr pipe
+// nobody reads) neither stops supervision nor loses count of its lines.
+func TestLiveBlockedLogStallsNothing(t *testing.T) {
+	w := blockedWriter{release: make(chan struct{})}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "pmtr.conf")
+	os.WriteFile(conf, []byte("job {\nname noisy\ncmd /bin/sh -c \"yes line | head -n 20000; exec /bin/sleep 70\"\n}\njob {\nname steady\ncmd /bin/sleep 71\n}\n"), 0o644)
+	cfg, src, err := ReadConfig(conf, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := NewStderrLogger(w, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: lg, StatusSocket: StatusSocket(conf)})
+	}()
+	waitStatus := func(re string) string {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			text, err := QueryStatus(conf)
+			if m := regexp.MustCompile(re).FindStringSubmatch(text); err == nil && m != nil {
+				return m[1]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("with the log blocked: status %q, %v; %d lines left out", text, err, lg.dropped.Load())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	pid := waitStatus(`(?m)^steady\s+running\s+(\d+)`)
+	time.Sleep(200 * time.Millisecond) // the noisy job has filled the log's queue by now
+	n, _ := strconv.Atoi(pid)
+	syscall.Kill(n, syscall.SIGKILL) // pmtr's lines about it are left out: the queue is full
+	waitStatus(`(?m)^steady\s+(waiting)\s`)
+	if lg.dropped.Load() == 0 {
+		t.Fatal("no line was counted as left out")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pmtr did not stop with its log blocked")
+	}
+	close(w.release)
+}

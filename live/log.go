@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 // output readers and the driver share it.
 type Logger struct {
 	mu      sync.Mutex
+	queue   chan logLine   // lines for the writer goroutine: a slow sink never blocks pmtr
+	dropped atomic.Int64   // lines left out while the queue was full
+	pending atomic.Int64   // lines queued and not written yet
 	w       io.Writer      // foreground or journal sink, or nil
 	journal bool           // w is the journal: priority prefixes, no pid
 	file    bool           // w is the fallback file: times in front
@@ -32,10 +36,46 @@ type Logger struct {
 	verbose int
 }
 
+// logQueue is how many lines may wait for a slow sink (a stderr pipe that
+// nobody reads, a stuck syslog) before lines are left out and counted.
+const logQueue = 4096
+
+type logLine struct {
+	s    *syslog.Writer
+	prio syslog.Priority
+	msg  string
+}
+
+func newLogger(w io.Writer, verbose int) *Logger {
+	l := &Logger{w: w, pid: os.Getpid(), verbose: verbose, queue: make(chan logLine, logQueue)}
+	go l.writer()
+	return l
+}
+
 // NewStderrLogger logs to w in the C pmtr -F form, or with priorities when
 // w is stderr and stderr is the journal (JOURNAL_STREAM).
 func NewStderrLogger(w io.Writer, verbose int) *Logger {
-	return &Logger{w: w, pid: os.Getpid(), verbose: verbose, journal: w == io.Writer(os.Stderr) && stderrIsJournal()}
+	l := newLogger(w, verbose)
+	l.journal = w == io.Writer(os.Stderr) && stderrIsJournal()
+	return l
+}
+
+// writer writes the queued lines in order, and says how many were left out.
+func (l *Logger) writer() {
+	for line := range l.queue {
+		if n := l.dropped.Swap(0); n > 0 {
+			l.put(line.s, syslog.LOG_ERR, fmt.Sprintf("... %d log lines left out: the log could not keep up", n))
+		}
+		l.put(line.s, line.prio, line.msg)
+		l.pending.Add(-1)
+	}
+}
+
+// Flush waits (up to 2 s) until the queued lines are written.
+func (l *Logger) Flush() {
+	for deadline := time.Now().Add(2 * time.Second); l.pending.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // stderrIsJournal: systemd connected stderr to the journal; JOURNAL_STREAM
@@ -53,7 +93,7 @@ func stderrIsJournal() bool {
 // Without a syslog socket it logs to a file in the runtime directory
 // (named after configPath), and says so once there and on w.
 func NewSyslogLogger(w io.Writer, configPath string, verbose int) *Logger {
-	l := &Logger{w: w, pid: os.Getpid(), verbose: verbose}
+	l := newLogger(w, verbose)
 	if s, err := syslog.New(syslog.LOG_INFO|syslog.LOG_LOCAL0, "pmtr"); err == nil {
 		l.sys, l.w = s, nil
 		if j, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "pmtr"); err == nil {
@@ -92,8 +132,26 @@ func (l *Logger) Log(level core.Level, msg string) {
 	l.write(l.sys, prio, msg, true)
 }
 
-// write sends one line to syslog writer s at prio, or to w in its form.
+// write queues one line for the writer goroutine. pmtr's own lines never
+// wait: when the sink is behind they are left out and counted. A job's
+// output line waits, which slows only that job's reader (and so the job),
+// as a full pipe always did.
 func (l *Logger) write(s *syslog.Writer, prio syslog.Priority, msg string, own bool) {
+	l.pending.Add(1)
+	if !own {
+		l.queue <- logLine{s, prio, msg}
+		return
+	}
+	select {
+	case l.queue <- logLine{s, prio, msg}:
+	default:
+		l.pending.Add(-1)
+		l.dropped.Add(1)
+	}
+}
+
+// put sends one line to syslog writer s at prio, or to w in its form.
+func (l *Logger) put(s *syslog.Writer, prio syslog.Priority, msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {

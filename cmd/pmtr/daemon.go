@@ -60,6 +60,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 
 func supervise(o options, lo live.Options, readyFD string) int {
 	log := lo.Log
+	defer log.Flush() // its lines are written by a goroutine: out before exit
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			log.Logf(core.Error, "can't open %s: %v", o.pidfile, err)

@@ -314,7 +314,8 @@ func TestCtlAndRptserver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
-	waitFor(t, &table, "web                                      enabled", 5*time.Second)
+	// rptserver may bind after pmtr's first report: the next comes 10 s later.
+	waitFor(t, &table, "web                                      enabled", 12*time.Second)
 	if _, errOut, code := runPmtr(t, "ctl", "-p", strconv.Itoa(ctlPort), "disable", "web"); code != 0 {
 		t.Fatalf("pmtr ctl: %d %s", code, errOut)
 	}
