@@ -283,11 +283,22 @@ func (c *cgroups) close() {
 	for _, dir := range dirs {
 		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 		for deadline := time.Now().Add(2 * time.Second); populated(dir) && time.Now().Before(deadline); {
+			reapZombies() // the reaper has stopped: a zombie keeps a cgroup populated
 			time.Sleep(2 * time.Millisecond)
 		}
 		os.Remove(dir)
 	}
 	os.Remove(c.base)
+}
+
+// reapZombies waits for every child that has exited, without blocking.
+func reapZombies() {
+	for {
+		var ws unix.WaitStatus
+		if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); pid <= 0 || err != nil {
+			return
+		}
+	}
 }
 
 // where tells how a job is contained, for status and why.
