@@ -137,6 +137,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	go b.reap(kick)
 	b.net = newNetWorker(o.Clock, o.Log, b.writeMetrics, b.stop)
 	b.w = newWatcher(b.clk, o.Log, b.send)
+	b.net.watch = b.w.set
 	b.pool = newPool(b.spawn, o.Spawners)
 	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
 	if o.StatusSocket != "" {
@@ -208,12 +209,9 @@ func (b *backend) Log(l core.Log) {
 // Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
 func (b *backend) Cancel(e core.Cancel) { b.pool.cancel(e.Job, e.Attempt) }
 
-// Apply watches the new set of files now (inotify calls do not block) and
-// hands sockets, which may need DNS, to the network worker.
-func (b *backend) Apply(s driver.Setup) {
-	b.w.set(s.Watch)
-	b.net.configure(s)
-}
+// Apply hands the setup to the network worker: sockets may need DNS, and
+// watching a directory looks up its path (a hung file system would wait).
+func (b *backend) Apply(s driver.Setup) { b.net.configure(s) }
 
 // Read reads the config and hashes dependencies on a goroutine of its own.
 func (b *backend) Read(r driver.ReadRequest) {
@@ -227,10 +225,16 @@ func (b *backend) Read(r driver.ReadRequest) {
 func (b *backend) Signal(e core.Kill) {
 	b.procs.stopping(e.PID, e.Job)
 	b.signal(e.PID, syscall.Signal(e.Signal))
-	b.cg.signal(e.Job, syscall.Signal(e.Signal)) // processes that left the group too
 	if e.Signal == core.SIGTERM {
 		b.signal(e.PID, syscall.SIGCONT)
-		b.cg.signal(e.Job, syscall.SIGCONT)
+	}
+	if b.cg.base != "" { // processes that left the group too; the cgroup's list is a file read
+		go func() {
+			b.cg.signal(e.Job, syscall.Signal(e.Signal))
+			if e.Signal == core.SIGTERM {
+				b.cg.signal(e.Job, syscall.SIGCONT)
+			}
+		}()
 	}
 }
 

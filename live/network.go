@@ -22,6 +22,7 @@ type netWorker struct {
 	rep     *reporter
 	ctl     *controller
 	metrics *metricsServers
+	watch   func(files []string) // the watcher's set, applied here too
 	mu      sync.Mutex
 	setup   *driver.Setup
 	reports []string
@@ -74,6 +75,9 @@ func (n *netWorker) run() {
 		n.setup, n.reports = nil, nil
 		n.mu.Unlock()
 		if s != nil {
+			if n.watch != nil {
+				n.watch(s.Watch)
+			}
 			n.rep.configure(s.Reports)
 			n.ctl.configure(s.Listens, s.Keys)
 			n.metrics.configure(s.Metrics)
