@@ -35,6 +35,20 @@ func TestCoreIsPure(t *testing.T) {
 	}
 }
 
+// TestCoreDependsOnNoOS: not even through the standard library (fmt
+// imports os; pmtr/textf formats instead), so no path to I/O exists at all.
+func TestCoreDependsOnNoOS(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "pmtr/core").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "os" || pkg == "fmt" {
+			t.Errorf("go list -deps pmtr/core lists %s", pkg)
+		}
+	}
+}
+
 // TestCoreReadsNoClock: core may use time.Duration, never the wall clock.
 func TestCoreReadsNoClock(t *testing.T) {
 	files, err := filepath.Glob("*.go")

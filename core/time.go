@@ -1,7 +1,7 @@
 package core
 
 import (
-	"fmt"
+	"pmtr/textf"
 	"time"
 )
 
@@ -26,7 +26,7 @@ const (
 // String prints the offset as "+12.345s".
 func (t Time) String() string {
 	d := time.Duration(t)
-	return fmt.Sprintf("+%d.%03ds", d/time.Second, (d%time.Second)/time.Millisecond)
+	return textf.Sprintf("+%d.%03ds", d/time.Second, (d%time.Second)/time.Millisecond)
 }
 
 // Seconds is the whole number of seconds, rounded down, as C pmtr logs it.
