@@ -70,6 +70,7 @@ func (d *Driver) Done() bool { return d.done }
 func (d *Driver) Start() {
 	if d.o.Initial != nil {
 		d.prepare(d.o.Initial, d.o.Source)
+		d.o.Initial, d.o.Source = nil, nil // the core keeps what it needs: let the parse go
 		return
 	}
 	d.reload(Reload{Force: true})

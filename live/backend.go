@@ -86,6 +86,8 @@ var _ driver.Backend = (*backend)(nil)
 // Run supervises the jobs of o.Config until ctx ends or a TERM, INT or QUIT
 // arrives, then stops every job and returns once all are reaped.
 func Run(ctx context.Context, o Options) error {
+	cfg, src := o.Config, o.Source
+	o.Config, o.Source = nil, nil // once loaded, the parse and the bytes can go
 	b, err := newBackend(ctx, o)
 	if err != nil {
 		return err
@@ -97,8 +99,8 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("live: working directory: %w", err)
 	}
 	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd, Check: CheckInterfaces}
-	if o.Config != nil && o.Source != nil {
-		do.Initial, do.Source = o.Config, o.Source
+	if cfg != nil && src != nil {
+		do.Initial, do.Source = cfg, src
 	}
 	d := driver.New(b, do)
 	d.Start()
