@@ -20,6 +20,10 @@ import (
 
 type result map[string]string // metric -> value
 
+// workDir holds every run's directory, so one RemoveAll at the end leaves
+// nothing behind in the temporary directory.
+var workDir string
+
 var metrics = []string{
 	"1000-job cold start (all running)",
 	"memory (PSS), 10 jobs",
@@ -49,6 +53,12 @@ func main() {
 		sups = append(sups, available()...)
 	}
 	window := map[bool]time.Duration{false: 20 * time.Second, true: 10 * time.Second}[*quick]
+	var err error
+	if workDir, err = os.MkdirTemp("", "pmtr-bench-"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(workDir)
 	var cols []string
 	results := map[string]result{}
 	for _, s := range sups {
@@ -111,7 +121,7 @@ func sleepers(n, base int) []job {
 // run starts s on jobs in a fresh directory and waits until want markers
 // in [lo, hi) run; it returns how long that took.
 func run(s supervisor, jobs []job, lo, hi, want int) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "pmtr-bench-")
+	dir, err := os.MkdirTemp(workDir, "run-")
 	if err != nil {
 		return 0, err
 	}
@@ -218,7 +228,7 @@ func saveToStart(s supervisor) string {
 
 // measureCrashLoop runs 50 jobs that exit with status 1 after 0.2 s.
 func measureCrashLoop(s supervisor, r result, window time.Duration) {
-	dir, err := os.MkdirTemp("", "pmtr-bench-crash-")
+	dir, err := os.MkdirTemp(workDir, "crash-")
 	if err != nil {
 		return
 	}
