@@ -230,13 +230,11 @@ func (b *backend) Signal(e core.Kill) {
 	if e.Signal == core.SIGTERM {
 		b.signal(e.PID, syscall.SIGCONT)
 	}
-	if b.cg.base != "" { // processes that left the group too; the cgroup's list is a file read
-		go func() {
-			b.cg.signal(e.Job, syscall.Signal(e.Signal))
-			if e.Signal == core.SIGTERM {
-				b.cg.signal(e.Job, syscall.SIGCONT)
-			}
-		}()
+	// Processes that left the group too.
+	if e.Signal == core.SIGTERM {
+		b.cg.signalLater(e.Job, syscall.SIGTERM, syscall.SIGCONT)
+	} else {
+		b.cg.signalLater(e.Job, syscall.Signal(e.Signal))
 	}
 }
 

@@ -30,12 +30,20 @@ type cgroups struct {
 	fds    map[string]int // open job cgroup directories, by job name
 	memory bool           // the memory controller is on for the job cgroups
 	ooms   map[string]int // OOM kills seen, by job name
+	busy   map[string]int // signallings in flight, by job name
+	calm   *sync.Cond     // on mu: a job's signallings are all done
+}
+
+func newCgroups(log *Logger) *cgroups {
+	c := &cgroups{log: log, fds: map[string]int{}, ooms: map[string]int{}, busy: map[string]int{}}
+	c.calm = sync.NewCond(&c.mu)
+	return c
 }
 
 // setupCgroups finds pmtr's cgroup and makes its subtree, or says in the
 // log why containment is by process group only.
 func setupCgroups(configPath string, log *Logger) *cgroups {
-	c := &cgroups{log: log, fds: map[string]int{}, ooms: map[string]int{}}
+	c := newCgroups(log)
 	if os.Getenv("PMTR_NO_CGROUPS") != "" {
 		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")
 		return c
@@ -187,6 +195,9 @@ func (c *cgroups) fd(job string) int {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for c.busy[job] > 0 {
+		c.calm.Wait()
+	}
 	if fd, ok := c.fds[job]; ok {
 		return fd
 	}
@@ -201,6 +212,35 @@ func (c *cgroups) fd(job string) int {
 	}
 	c.fds[job] = fd
 	return fd
+}
+
+// signalLater signals the job's cgroup on a goroutine of its own, since
+// reading its process list is a file read. Until that is done, a start of
+// the job waits in fd: the signal meant for the run being stopped must not
+// reach the next run, which a quick exit may have started by then.
+func (c *cgroups) signalLater(job string, sigs ...syscall.Signal) {
+	if c.base == "" {
+		return
+	}
+	c.mu.Lock()
+	c.busy[job]++
+	c.mu.Unlock()
+	go func() {
+		for _, sig := range sigs {
+			c.signal(job, sig)
+		}
+		c.settle(job)
+	}()
+}
+
+// settle marks one signalling of the job done.
+func (c *cgroups) settle(job string) {
+	c.mu.Lock()
+	if c.busy[job]--; c.busy[job] <= 0 {
+		delete(c.busy, job)
+	}
+	c.mu.Unlock()
+	c.calm.Broadcast()
 }
 
 // signal sends sig to every process in the job's cgroup. (Not through

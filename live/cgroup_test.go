@@ -1,0 +1,56 @@
+package live
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A quick exit can start a job again before the signalling of its stopped
+// run has read the cgroup's process list; the new run must not get that
+// signal, so its start waits until the signalling is done. (It failed as
+// a bounce whose new run got the old run's SIGTERM.)
+func TestStartWaitsForSignalsToItsCgroup(t *testing.T) {
+	c := newCgroups(nil)
+	c.base = t.TempDir() // a plain directory: no process is listed, fd works
+	c.mu.Lock()
+	c.busy["web"]++ // as signalLater does before its goroutine runs
+	c.mu.Unlock()
+
+	other := c.fd("db")
+	if other < 0 {
+		t.Fatal("another job's start waited for web's signalling, or its directory failed")
+	}
+	got := make(chan int, 1)
+	go func() { got <- c.fd("web") }()
+	select {
+	case fd := <-got:
+		unix.Close(fd)
+		t.Fatal("web started while a signal to web's cgroup was still in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.settle("web")
+	select {
+	case fd := <-got:
+		if fd < 0 {
+			t.Fatal("web's cgroup directory could not be opened")
+		}
+		unix.Close(fd)
+	case <-time.After(5 * time.Second):
+		t.Fatal("web's start still waits after its signalling was done")
+	}
+	unix.Close(other)
+	if len(c.busy) != 0 {
+		t.Fatalf("signallings left in flight: %v", c.busy)
+	}
+}
+
+// signalLater with containment off does nothing and leaves nothing to wait for.
+func TestSignalLaterWithoutCgroups(t *testing.T) {
+	c := newCgroups(nil)
+	c.signalLater("web", unix.SIGTERM)
+	if len(c.busy) != 0 || c.fd("web") != -1 {
+		t.Fatal("without cgroups a signalling was counted or a cgroup opened")
+	}
+}
