@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxLine is the longest job output line logged as one entry; longer lines
@@ -22,7 +26,26 @@ func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadClose
 	case <-stop:
 		return
 	}
-	br := bufio.NewReaderSize(r, maxLine)
+	for {
+		waitReadable(r)
+		br := lineReaders.Get().(*bufio.Reader)
+		br.Reset(r)
+		done := copyLines(log, logs, name, pid, br, stderr)
+		br.Reset(nil)
+		lineReaders.Put(br)
+		if done {
+			return
+		}
+	}
+}
+
+// lineReaders: a job holds a line buffer only while it has output to
+// read, so a thousand quiet jobs do not keep a thousand buffers.
+var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxLine) }}
+
+// copyLines logs br's lines until nothing is buffered (false) or the pipe
+// is closed (true).
+func copyLines(log *Logger, logs *jobLogs, name string, pid int, br *bufio.Reader, stderr bool) bool {
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -32,9 +55,32 @@ func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadClose
 			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
+			return true
+		}
+		if br.Buffered() == 0 {
+			return false
 		}
 	}
+}
+
+// waitReadable waits, without a buffer, until r has data or its writers
+// are gone. The poll inside the callback sees data that came before the
+// wait; the runtime's poller then sees what comes after. On anything but
+// a pollable file it returns at once and the read itself waits.
+func waitReadable(r io.Reader) {
+	sc, ok := r.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(p, 0)
+		return err != nil || n > 0
+	})
 }
 
 // sanitize drops the line end and replaces control bytes (but tab) with '?'.
