@@ -30,13 +30,17 @@ type cgroups struct {
 	fds    map[string]int // open job cgroup directories, by job name
 	memory bool           // the memory controller is on for the job cgroups
 	ooms   map[string]int // OOM kills seen, by job name
+	// busy has a lock of its own: the driver goroutine takes it to count a
+	// signalling, and must not wait behind the mkdir and open that fd does
+	// under mu.
+	busyMu sync.Mutex
 	busy   map[string]int // signallings in flight, by job name
-	calm   *sync.Cond     // on mu: a job's signallings are all done
+	calm   *sync.Cond     // on busyMu: a job's signallings are all done
 }
 
 func newCgroups(log *Logger) *cgroups {
 	c := &cgroups{log: log, fds: map[string]int{}, ooms: map[string]int{}, busy: map[string]int{}}
-	c.calm = sync.NewCond(&c.mu)
+	c.calm = sync.NewCond(&c.busyMu)
 	return c
 }
 
@@ -193,11 +197,13 @@ func (c *cgroups) fd(job string) int {
 	if c.base == "" {
 		return -1
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.busyMu.Lock()
 	for c.busy[job] > 0 {
 		c.calm.Wait()
 	}
+	c.busyMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if fd, ok := c.fds[job]; ok {
 		return fd
 	}
@@ -222,9 +228,9 @@ func (c *cgroups) signalLater(job string, sigs ...syscall.Signal) {
 	if c.base == "" {
 		return
 	}
-	c.mu.Lock()
+	c.busyMu.Lock()
 	c.busy[job]++
-	c.mu.Unlock()
+	c.busyMu.Unlock()
 	go func() {
 		for _, sig := range sigs {
 			c.signal(job, sig)
@@ -235,11 +241,11 @@ func (c *cgroups) signalLater(job string, sigs ...syscall.Signal) {
 
 // settle marks one signalling of the job done.
 func (c *cgroups) settle(job string) {
-	c.mu.Lock()
+	c.busyMu.Lock()
 	if c.busy[job]--; c.busy[job] <= 0 {
 		delete(c.busy, job)
 	}
-	c.mu.Unlock()
+	c.busyMu.Unlock()
 	c.calm.Broadcast()
 }
 

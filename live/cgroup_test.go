@@ -14,9 +14,9 @@ import (
 func TestStartWaitsForSignalsToItsCgroup(t *testing.T) {
 	c := newCgroups(nil)
 	c.base = t.TempDir() // a plain directory: no process is listed, fd works
-	c.mu.Lock()
+	c.busyMu.Lock()
 	c.busy["web"]++ // as signalLater does before its goroutine runs
-	c.mu.Unlock()
+	c.busyMu.Unlock()
 
 	other := c.fd("db")
 	if other < 0 {
