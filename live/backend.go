@@ -63,22 +63,23 @@ const inboxSize = 1024
 
 // backend is the live world of one run.
 type backend struct {
-	o     Options
-	log   *Logger
-	clk   clock.Clock
-	boot  time.Time
-	in    chan driver.Input
-	stop  chan struct{} // closed when the run ends: every sender gives up
-	done  <-chan struct{}
-	timer *clock.Timer
-	sp    *spawner
-	pool  *pool
-	procs *procTable
-	cg    *cgroups
-	rec   *records // the jobs' pids, when there are no cgroups to find them by
-	logs  *jobLogs
-	net   *netWorker
-	w     *watcher
+	o        Options
+	log      *Logger
+	clk      clock.Clock
+	boot     time.Time
+	in       chan driver.Input
+	stop     chan struct{} // closed when the run ends: every sender gives up
+	done     <-chan struct{}
+	timer    *clock.Timer
+	sp       *spawner
+	pool     *pool
+	procs    *procTable
+	cg       *cgroups
+	rec      *records // the jobs' pids, when there are no cgroups to find them by
+	unlisten func()   // closes and removes the status socket, if any
+	logs     *jobLogs
+	net      *netWorker
+	w        *watcher
 }
 
 var _ driver.Backend = (*backend)(nil)
@@ -143,7 +144,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.pool = newPool(b.spawn, o.Spawners)
 	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
 	if o.StatusSocket != "" {
-		serveStatus(o.StatusSocket, b, o.Log)
+		b.unlisten = serveStatus(o.StatusSocket, b, o.Log)
 	}
 	return b, nil
 }
@@ -151,6 +152,9 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 // close ends the run's goroutines and sockets.
 func (b *backend) close() {
 	close(b.stop)
+	if b.unlisten != nil { // before Run returns: no answer comes from a stopped pmtr
+		b.unlisten()
+	}
 	b.pool.close()
 	b.w.close()
 	b.timer.Stop()

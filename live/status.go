@@ -33,16 +33,16 @@ func configHash(configPath string) string {
 
 // serveStatus listens on the status socket and asks the driver for each
 // answer. When it cannot listen it logs why, and pmtr runs on without it.
-// The socket is closed and removed when the run ends.
-func serveStatus(path string, b *backend, log *Logger) {
+// It returns what closes and removes the socket (nil when there is none).
+func serveStatus(path string, b *backend, log *Logger) func() {
 	if err := secureDir(filepath.Dir(path), true); err != nil {
 		log.Logf(core.Error, "no status socket: %v", err)
-		return
+		return nil
 	}
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
 		log.Logf(core.Error, "status socket %s is in use by another pmtr running the same config", path)
-		return
+		return nil
 	}
 	os.Remove(path) // a stale socket of a pmtr that died
 	ln, err := net.Listen("unix", path)
@@ -51,14 +51,13 @@ func serveStatus(path string, b *backend, log *Logger) {
 	}
 	if err != nil {
 		log.Logf(core.Error, "status socket: %v", err)
-		return
+		return nil
 	}
-	go func() {
-		<-b.stop
+	go acceptLoop(ln, func(c net.Conn) { serveConn(c.(*net.UnixConn), b) })
+	return func() {
 		ln.Close()
 		os.Remove(path)
-	}()
-	go acceptLoop(ln, func(c net.Conn) { serveConn(c.(*net.UnixConn), b) })
+	}
 }
 
 // acceptLoop answers each connection on its own goroutine until ln closes.
