@@ -24,7 +24,7 @@ import (
 // output readers and the driver share it.
 type Logger struct {
 	mu      sync.Mutex
-	queue   chan logLine   // lines for the writer goroutine: a slow sink never blocks pmtr
+	queue   lineQueue      // lines for the writer goroutine: a slow sink never blocks pmtr
 	dropped atomic.Int64   // lines left out while the queue was full
 	pending atomic.Int64   // lines queued and not written yet
 	w       io.Writer      // foreground or journal sink, or nil
@@ -46,8 +46,47 @@ type logLine struct {
 	msg  string
 }
 
+// lineQueue holds the lines the writer has not taken yet. Its memory
+// follows the backlog (a buffered channel of logQueue lines would keep
+// 128 kB for good).
+type lineQueue struct {
+	mu    sync.Mutex
+	cond  *sync.Cond // lines to take, or room for a job's line
+	lines []logLine
+}
+
+// push queues a line; when logQueue lines wait, a job's line (wait) waits
+// for room and pmtr's own is refused.
+func (q *lineQueue) push(line logLine, wait bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.lines) >= logQueue {
+		if !wait {
+			return false
+		}
+		q.cond.Wait()
+	}
+	q.lines = append(q.lines, line)
+	q.cond.Broadcast()
+	return true
+}
+
+// take waits for lines and takes all of them.
+func (q *lineQueue) take() []logLine {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.lines) == 0 {
+		q.cond.Wait()
+	}
+	lines := q.lines
+	q.lines = nil
+	q.cond.Broadcast()
+	return lines
+}
+
 func newLogger(w io.Writer, verbose int) *Logger {
-	l := &Logger{w: w, pid: os.Getpid(), verbose: verbose, queue: make(chan logLine, logQueue)}
+	l := &Logger{w: w, pid: os.Getpid(), verbose: verbose}
+	l.queue.cond = sync.NewCond(&l.queue.mu)
 	go l.writer()
 	return l
 }
@@ -62,12 +101,14 @@ func NewStderrLogger(w io.Writer, verbose int) *Logger {
 
 // writer writes the queued lines in order, and says how many were left out.
 func (l *Logger) writer() {
-	for line := range l.queue {
-		if n := l.dropped.Swap(0); n > 0 {
-			l.put(line.s, syslog.LOG_ERR, fmt.Sprintf("... %d log lines left out: the log could not keep up", n))
+	for {
+		for _, line := range l.queue.take() {
+			if n := l.dropped.Swap(0); n > 0 {
+				l.put(line.s, syslog.LOG_ERR, fmt.Sprintf("... %d log lines left out: the log could not keep up", n))
+			}
+			l.put(line.s, line.prio, line.msg)
+			l.pending.Add(-1)
 		}
-		l.put(line.s, line.prio, line.msg)
-		l.pending.Add(-1)
 	}
 }
 
@@ -138,13 +179,7 @@ func (l *Logger) Log(level core.Level, msg string) {
 // as a full pipe always did.
 func (l *Logger) write(s *syslog.Writer, prio syslog.Priority, msg string, own bool) {
 	l.pending.Add(1)
-	if !own {
-		l.queue <- logLine{s, prio, msg}
-		return
-	}
-	select {
-	case l.queue <- logLine{s, prio, msg}:
-	default:
+	if !l.queue.push(logLine{s, prio, msg}, !own) {
 		l.pending.Add(-1)
 		l.dropped.Add(1)
 	}

@@ -93,6 +93,9 @@ func (p *pool) run(work func(core.Spawn, bool)) {
 		work(s, cancelled)
 		p.mu.Lock()
 		done := len(p.queue) == 0 && p.burst >= trimAfter
+		if done { // a map keeps its size once grown: drop the burst's
+			p.queue, p.queued, p.cancelled = nil, map[spawnKey]bool{}, map[spawnKey]bool{}
+		}
 		if len(p.queue) == 0 {
 			p.burst = 0
 		}
