@@ -46,6 +46,7 @@ func (m *Machine) spawn(j *job) {
 	m.setPhase(j, starting)
 	spec := j.spec
 	m.spawning[spawnKey{j.spec.Name, j.attempt}] = j
+	m.spawnMax = max(m.spawnMax, len(m.spawning))
 	m.emit(Spawn{Job: j.spec.Name, Attempt: j.attempt, Spec: &spec})
 }
 
@@ -73,6 +74,9 @@ func (m *Machine) findStarting(name string, attempt uint64) *job {
 	k := spawnKey{name, attempt}
 	j := m.spawning[k]
 	delete(m.spawning, k)
+	if len(m.spawning) == 0 && m.spawnMax > 64 { // a map keeps its size once grown: drop a burst's
+		m.spawning, m.spawnMax = map[spawnKey]*job{}, 0
+	}
 	return j
 }
 

@@ -14,6 +14,7 @@ type Machine struct {
 	byName   map[string]*job   // current (not deleted) jobs; lookup only
 	byPID    map[int]*job      // jobs with a live process; lookup only
 	spawning map[spawnKey]*job // Spawn emitted, no answer yet
+	spawnMax int               // most entries spawning had since it was last made
 	deps     map[string]DepState
 	wakes    wakeHeap
 	seq      uint64

@@ -17,10 +17,10 @@ const (
 )
 
 type ring struct {
-	lines  []string
-	bytes  int
-	output string // where the job's output goes when not to pmtr's log
-	subs   map[chan string]bool
+	lines     []string
+	bytes     int
+	out, errf string               // the job's out and err files; "" for pmtr's log
+	subs      map[chan string]bool // made by the first follower
 }
 
 // jobLogs holds the rings of every job, for pmtr logs.
@@ -34,7 +34,7 @@ func newJobLogs() *jobLogs { return &jobLogs{rings: map[string]*ring{}} }
 func (l *jobLogs) get(job string) *ring {
 	r := l.rings[job]
 	if r == nil {
-		r = &ring{subs: map[chan string]bool{}}
+		r = &ring{}
 		l.rings[job] = r
 	}
 	return r
@@ -67,18 +67,23 @@ func (l *jobLogs) add(job, text string) {
 // setOutput records where job's output goes (out and err files, "" for
 // pmtr's log), for pmtr logs to say.
 func (l *jobLogs) setOutput(job, out, errf string) {
-	where := ""
-	switch {
-	case out != "" && errf != "":
-		where = fmt.Sprintf("stdout goes to %s and stderr to %s", out, errf)
-	case out != "":
-		where = fmt.Sprintf("stdout goes to %s", out)
-	case errf != "":
-		where = fmt.Sprintf("stderr goes to %s", errf)
-	}
 	l.mu.Lock()
-	l.get(job).output = where
+	r := l.get(job)
+	r.out, r.errf = out, errf
 	l.mu.Unlock()
+}
+
+// output says where the job's output goes when not (all) to pmtr's log.
+func (r *ring) output() string {
+	switch {
+	case r.out != "" && r.errf != "":
+		return fmt.Sprintf("stdout goes to %s and stderr to %s", r.out, r.errf)
+	case r.out != "":
+		return "stdout goes to " + r.out
+	case r.errf != "":
+		return "stderr goes to " + r.errf
+	}
+	return ""
 }
 
 // tail returns job's last n lines and a note on where its output goes.
@@ -90,14 +95,18 @@ func (l *jobLogs) tail(job string, n int) ([]string, string) {
 		return nil, ""
 	}
 	from := max(0, len(r.lines)-n)
-	return append([]string(nil), r.lines[from:]...), r.output
+	return append([]string(nil), r.lines[from:]...), r.output()
 }
 
 // follow subscribes to job's new lines until cancel.
 func (l *jobLogs) follow(job string) (<-chan string, func()) {
 	ch := make(chan string, 256)
 	l.mu.Lock()
-	l.get(job).subs[ch] = true
+	r := l.get(job)
+	if r.subs == nil {
+		r.subs = map[chan string]bool{}
+	}
+	r.subs[ch] = true
 	l.mu.Unlock()
 	return ch, func() {
 		l.mu.Lock()
@@ -112,7 +121,7 @@ func (l *jobLogs) size() int {
 	defer l.mu.Unlock()
 	n := 0
 	for name, r := range l.rings {
-		n += len(name) + r.bytes + len(r.output)
+		n += len(name) + r.bytes
 	}
 	return n
 }
