@@ -143,6 +143,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.net.watch = b.w.set
 	b.pool = newPool(b.spawn, o.Spawners)
 	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
+	b.pool.slow = b.slowStart
 	if o.StatusSocket != "" {
 		b.unlisten = serveStatus(o.StatusSocket, b, o.Log)
 	}
@@ -202,6 +203,16 @@ func (b *backend) arm(at core.Time) {
 }
 
 func (b *backend) Start(e core.Spawn) { b.pool.submit(e) }
+
+// slowStart logs a start that is stuck (done false) and its end.
+func (b *backend) slowStart(s core.Spawn, d time.Duration, done bool) {
+	if done {
+		b.log.Logf(core.Info, "job %s: its start went on after %s", s.Job, d.Round(time.Millisecond))
+		return
+	}
+	b.log.Logf(core.Error, "job %s: its start has taken %s so far (its program, dir or files are on a "+
+		"file system that does not answer?); the other jobs keep starting", s.Job, d)
+}
 func (b *backend) Report(body string) { b.net.report(body) }
 
 // Log writes a line of pmtr's log; a line about a job also goes to its ring.

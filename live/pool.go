@@ -2,6 +2,7 @@ package live
 
 import (
 	"sync"
+	"time"
 
 	"pmtr/core"
 )
@@ -11,6 +12,15 @@ import (
 // the work around it: opening files, pipes, the environment (see
 // docs/BENCHMARKS.md).
 const DefaultSpawners = 4
+
+// A start that takes longer than stuckAfter is waiting on something (a
+// hung NFS server under its cmd, dir or out file; the fork waits for the
+// child's exec): the pool adds a worker in its place, up to maxStuck, so
+// that the other jobs keep starting.
+const (
+	stuckAfter = 2 * time.Second
+	maxStuck   = 64
+)
 
 type spawnKey struct {
 	job     string
@@ -23,14 +33,18 @@ type spawnKey struct {
 // that it is answered in order and without a fork.
 type pool struct {
 	mu        sync.Mutex
-	cond      *sync.Cond
+	cond      *sync.Cond // work queued, closing, or a worker gone
 	queue     []core.Spawn
 	queued    map[spawnKey]bool
 	cancelled map[spawnKey]bool
 	closed    bool
 	burst     int    // spawns since the queue was last empty
 	idle      func() // called when a burst of trimAfter or more spawns is done
-	wg        sync.WaitGroup
+	work      func(s core.Spawn, cancelled bool)
+	size      int                                            // workers wanted when none is stuck
+	workers   int                                            // worker goroutines
+	stuck     int                                            // workers in a start that took more than stuckAfter
+	slow      func(s core.Spawn, d time.Duration, done bool) // told of a stuck start and its end
 }
 
 // trimAfter: a burst of this many starts leaves garbage worth returning to
@@ -41,13 +55,20 @@ func newPool(work func(s core.Spawn, cancelled bool), n int) *pool {
 	if n <= 0 {
 		n = DefaultSpawners
 	}
-	p := &pool{queued: map[spawnKey]bool{}, cancelled: map[spawnKey]bool{}}
+	p := &pool{queued: map[spawnKey]bool{}, cancelled: map[spawnKey]bool{}, work: work, size: n}
 	p.cond = sync.NewCond(&p.mu)
-	p.wg.Add(n)
+	p.mu.Lock()
 	for range n {
-		go p.run(work)
+		p.addWorker()
 	}
+	p.mu.Unlock()
 	return p
+}
+
+// addWorker starts a worker; p.mu is held.
+func (p *pool) addWorker() {
+	p.workers++
+	go p.run()
 }
 
 func (p *pool) submit(s core.Spawn) {
@@ -70,48 +91,115 @@ func (p *pool) cancel(job string, attempt uint64) bool {
 	return true
 }
 
-func (p *pool) run(work func(core.Spawn, bool)) {
-	defer p.wg.Done()
+func (p *pool) run() {
 	for {
-		p.mu.Lock()
-		for len(p.queue) == 0 && !p.closed {
-			p.cond.Wait()
-		}
-		if p.closed {
-			p.mu.Unlock()
+		s, cancelled, ok := p.next()
+		if !ok {
 			return
 		}
-		s := p.queue[0]
-		p.queue[0] = core.Spawn{}
-		p.queue = p.queue[1:]
-		p.burst++
-		k := spawnKey{s.Job, s.Attempt}
-		cancelled := p.cancelled[k]
-		delete(p.queued, k)
-		delete(p.cancelled, k)
-		p.mu.Unlock()
-		work(s, cancelled)
-		p.mu.Lock()
-		done := len(p.queue) == 0 && p.burst >= trimAfter
-		if done { // a map keeps its size once grown: drop the burst's
-			p.queue, p.queued, p.cancelled = nil, map[spawnKey]bool{}, map[spawnKey]bool{}
-		}
-		if len(p.queue) == 0 {
-			p.burst = 0
-		}
-		p.mu.Unlock()
-		if done && p.idle != nil {
-			p.idle()
+		w := &startWatch{s: s, at: time.Now()}
+		t := time.AfterFunc(stuckAfter, func() { p.markStuck(w) })
+		p.work(s, cancelled)
+		t.Stop()
+		if !p.finish(w) {
+			return
 		}
 	}
 }
 
-// close drops what was not started and waits for the workers.
+// startWatch is one start as the stuck-start timer sees it; its flags are
+// guarded by pool.mu.
+type startWatch struct {
+	s     core.Spawn
+	at    time.Time
+	stuck bool // counted in pool.stuck
+	done  bool // the start returned: too late to count it stuck
+}
+
+// next takes the first queued spawn; false when the pool is closed.
+func (p *pool) next() (core.Spawn, bool, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queue) == 0 && !p.closed {
+		p.cond.Wait()
+	}
+	if p.closed {
+		p.exit()
+		return core.Spawn{}, false, false
+	}
+	s := p.queue[0]
+	p.queue[0] = core.Spawn{}
+	p.queue = p.queue[1:]
+	p.burst++
+	k := spawnKey{s.Job, s.Attempt}
+	cancelled := p.cancelled[k]
+	delete(p.queued, k)
+	delete(p.cancelled, k)
+	return s, cancelled, true
+}
+
+// markStuck counts a worker whose start has taken stuckAfter, and puts
+// another worker in its place while fewer than maxStuck are stuck.
+func (p *pool) markStuck(w *startWatch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.done {
+		return
+	}
+	w.stuck = true
+	p.stuck++
+	if p.stuck <= maxStuck && !p.closed {
+		p.addWorker()
+	}
+	if p.slow != nil {
+		p.slow(w.s, stuckAfter, false)
+	}
+}
+
+// finish ends one start; false when this worker is no longer wanted (a
+// stuck worker came back, so there is one too many).
+func (p *pool) finish(w *startWatch) bool {
+	p.mu.Lock()
+	w.done = true
+	if w.stuck {
+		p.stuck--
+		if p.slow != nil {
+			p.slow(w.s, time.Since(w.at), true)
+		}
+	}
+	done := len(p.queue) == 0 && p.burst >= trimAfter
+	if done { // a map keeps its size once grown: drop the burst's
+		p.queue, p.queued, p.cancelled = nil, map[spawnKey]bool{}, map[spawnKey]bool{}
+	}
+	if len(p.queue) == 0 {
+		p.burst = 0
+	}
+	keep := p.workers-p.stuck <= p.size
+	if !keep {
+		p.exit()
+	}
+	p.mu.Unlock()
+	if done && p.idle != nil {
+		p.idle()
+	}
+	return keep
+}
+
+// exit counts a worker out; p.mu is held.
+func (p *pool) exit() {
+	p.workers--
+	p.cond.Broadcast()
+}
+
+// close drops what was not started and waits for the workers, except
+// those stuck in a start: that start may never end.
 func (p *pool) close() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.closed = true
 	p.queue = nil
-	p.mu.Unlock()
 	p.cond.Broadcast()
-	p.wg.Wait()
+	for p.workers > p.stuck {
+		p.cond.Wait()
+	}
 }
