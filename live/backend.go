@@ -73,6 +73,7 @@ type backend struct {
 	timer    *clock.Timer
 	sp       *spawner
 	pool     *pool
+	out      *outputReader
 	procs    *procTable
 	cg       *cgroups
 	rec      *records // the jobs' pids, when there are no cgroups to find them by
@@ -129,6 +130,9 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
 		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: newJobLogs()}
+	if b.out, err = newOutputReader(o.Log, b.logs); err != nil {
+		return nil, err
+	}
 	b.cg = setupCgroups(o.ConfigPath, o.Log) // before any job starts: leftovers go first
 	if b.cg.base == "" {
 		b.rec = newRecords(o.ConfigPath, o.Log, b.stop)
@@ -157,6 +161,7 @@ func (b *backend) close() {
 		b.unlisten()
 	}
 	b.pool.close()
+	b.out.close()
 	b.w.close()
 	b.timer.Stop()
 	b.cg.close()

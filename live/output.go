@@ -1,86 +1,242 @@
 package live
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"sync"
-	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"pmtr/core"
 )
 
 // maxLine is the longest job output line logged as one entry; longer lines
 // are split, as C pmtr's 1000-byte reads split them.
 const maxLine = 1000
 
-// copyOutput logs each non-empty line a job writes as "NAME[PID]: line",
-// with control bytes shown as '?'. It runs until every writer has closed the
-// pipe (the job and any children that kept it). A job that floods its
-// output only slows its own reader: the driver never waits for it.
-func copyOutput(log *Logger, logs *jobLogs, name string, pid int, r io.ReadCloser, stderr bool, after, stop <-chan struct{}) {
-	defer r.Close()
+// outputReader logs each non-empty line the jobs write to pmtr's log as
+// "NAME[PID]: line", with control bytes shown as '?'. One goroutine reads
+// every job's pipe through one epoll set: a goroutine per pipe cost about
+// 2.5 kB per job (docs/BENCHMARKS.md). A pipe is read until every writer
+// has closed it (the job and any children that kept it). The driver never
+// waits for it; when pmtr's log cannot keep up, the jobs' lines wait for
+// room, and so do the jobs that write more than their pipe holds.
+type outputReader struct {
+	log     *Logger
+	logs    *jobLogs
+	ep      int // epoll set of the pipes
+	wake    int // eventfd: close asks the reader to finish
+	mu      sync.Mutex
+	pipes   map[int32]*outPipe // by fd
+	done    chan struct{}      // closed when the reader has finished
+	closing sync.Once
+	buf     []byte   // read buffer; the reader goroutine's own, as are spare
+	spare   [][]byte // line buffers not in use
+}
+
+// outPipe is one job's stdout or stderr pipe.
+type outPipe struct {
+	f      *os.File
+	fd     int32
+	name   string
+	pid    int
+	stderr bool
+	part   []byte // a line begun and not ended yet, or nil: quiet jobs hold no buffer
+}
+
+// readPerTurn bounds what one pipe is read in a turn, so that a job that
+// floods its output cannot starve the others' lines.
+const readPerTurn = 64 << 10
+
+func newOutputReader(log *Logger, logs *jobLogs) (*outputReader, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("live: epoll for job output: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err == nil {
+		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)})
+	}
+	if err != nil {
+		unix.Close(ep)
+		return nil, fmt.Errorf("live: eventfd for job output: %w", err)
+	}
+	r := &outputReader{log: log, logs: logs, ep: ep, wake: wake, pipes: map[int32]*outPipe{},
+		done: make(chan struct{}), buf: make([]byte, 16<<10)}
+	go r.run()
+	return r, nil
+}
+
+// add reads f (the read end of job name's pipe) once after has closed;
+// f is closed when its writers are gone, or at once when stop comes first.
+func (r *outputReader) add(f *os.File, name string, pid int, stderr bool, after, stop <-chan struct{}) {
 	select {
 	case <-after:
 	case <-stop:
+		f.Close()
 		return
 	}
-	for {
-		waitReadable(r)
-		br := lineReaders.Get().(*bufio.Reader)
-		br.Reset(r)
-		done := copyLines(log, logs, name, pid, br, stderr)
-		br.Reset(nil)
-		lineReaders.Put(br)
-		if done {
-			return
-		}
+	p := &outPipe{f: f, name: name, pid: pid, stderr: stderr, fd: -1}
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			if unix.SetNonblock(int(fd), true) == nil {
+				p.fd = int32(fd)
+			}
+		})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pipes == nil { // the reader has finished: pmtr is stopping
+		f.Close()
+		return
+	}
+	if err := unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, int(p.fd), &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.fd}); err != nil {
+		r.log.Logf(core.Error, "can't read the output of job %s: %v", name, err)
+		f.Close()
+		return
+	}
+	r.pipes[p.fd] = p
+}
+
+// close has the reader take what the pipes hold now, close them, and
+// stop. It waits for that at most a second: a reader held by a log sink
+// that does not take lines must not keep pmtr from stopping.
+func (r *outputReader) close() {
+	r.closing.Do(func() { unix.Write(r.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
+	select {
+	case <-r.done:
+	case <-time.After(time.Second):
 	}
 }
 
-// lineReaders: a job holds a line buffer only while it has output to
-// read, so a thousand quiet jobs do not keep a thousand buffers.
-var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxLine) }}
-
-// copyLines logs br's lines until nothing is buffered (false) or the pipe
-// is closed (true).
-func copyLines(log *Logger, logs *jobLogs, name string, pid int, br *bufio.Reader, stderr bool) bool {
+func (r *outputReader) run() {
+	defer close(r.done)
+	events := make([]unix.EpollEvent, 64)
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if text := sanitize(line); text != "" {
-				log.JobLine(name, pid, text, stderr)
-				logs.add(name, fmt.Sprintf("%s[%d]: %s", name, pid, text))
+		n, err := unix.EpollWait(r.ep, events, -1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			r.log.Logf(core.Error, "reading job output: %v", err)
+		}
+		for _, ev := range events[:max(n, 0)] {
+			if int(ev.Fd) == r.wake {
+				r.finish()
+				return
+			}
+			r.mu.Lock()
+			p := r.pipes[ev.Fd]
+			r.mu.Unlock()
+			if p != nil && r.turn(p, readPerTurn) {
+				r.remove(p)
 			}
 		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return true
-		}
-		if br.Buffered() == 0 {
-			return false
-		}
 	}
 }
 
-// waitReadable waits, without a buffer, until r has data or its writers
-// are gone. The poll inside the callback sees data that came before the
-// wait; the runtime's poller then sees what comes after. On anything but
-// a pollable file it returns at once and the read itself waits.
-func waitReadable(r io.Reader) {
-	sc, ok := r.(syscall.Conn)
-	if !ok {
-		return
+// finish takes what every pipe holds and closes them all.
+func (r *outputReader) finish() {
+	r.mu.Lock()
+	pipes := r.pipes
+	r.pipes = nil
+	r.mu.Unlock()
+	for _, p := range pipes {
+		r.turn(p, 1<<20)
+		r.flush(p)
+		p.f.Close()
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
+	unix.Close(r.ep)
+	unix.Close(r.wake)
+}
+
+// turn reads p until it is empty or limit bytes are read; true once all
+// its writers are gone.
+func (r *outputReader) turn(p *outPipe, limit int) bool {
+	for read := 0; read < limit; {
+		n, err := unix.Read(int(p.fd), r.buf)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return false
+		case err != nil || n == 0:
+			return true
+		}
+		r.feed(p, r.buf[:n])
+		read += n
 	}
-	rc.Read(func(fd uintptr) bool {
-		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(p, 0)
-		return err != nil || n > 0
-	})
+	return false
+}
+
+// remove forgets a pipe whose writers are gone, logging its last part line.
+func (r *outputReader) remove(p *outPipe) {
+	r.mu.Lock()
+	delete(r.pipes, p.fd)
+	unix.EpollCtl(r.ep, unix.EPOLL_CTL_DEL, int(p.fd), nil)
+	r.mu.Unlock()
+	r.flush(p)
+	p.f.Close()
+}
+
+// feed splits data into lines of at most maxLine bytes, the first one
+// continuing p's part line, and keeps what does not end a line.
+func (r *outputReader) feed(p *outPipe, data []byte) {
+	for len(data) > 0 {
+		room := maxLine - len(p.part)
+		end := bytes.IndexByte(data, '\n') + 1
+		if end == 0 || end > room {
+			if len(data) < room { // wait for the rest of the line
+				if p.part == nil {
+					p.part = r.lineBuf()
+				}
+				p.part = append(p.part, data...)
+				return
+			}
+			end = room // a full maxLine piece without a line end
+		}
+		line := data[:end]
+		if len(p.part) > 0 {
+			line = append(p.part, line...)
+		}
+		r.emit(p, line)
+		data = data[end:]
+		r.release(p)
+	}
+}
+
+// flush logs p's part line, as the end of its output.
+func (r *outputReader) flush(p *outPipe) {
+	if len(p.part) > 0 {
+		r.emit(p, p.part)
+	}
+	r.release(p)
+}
+
+// lineBuf lends a buffer for a part line.
+func (r *outputReader) lineBuf() []byte {
+	if n := len(r.spare); n > 0 {
+		b := r.spare[n-1]
+		r.spare = r.spare[:n-1]
+		return b
+	}
+	return make([]byte, 0, maxLine)
+}
+
+// release gives p's line buffer back, for the next job that is mid-line;
+// a few are kept, the rest left to the collector.
+func (r *outputReader) release(p *outPipe) {
+	if p.part != nil && len(r.spare) < 8 {
+		r.spare = append(r.spare, p.part[:0])
+	}
+	p.part = nil
+}
+
+func (r *outputReader) emit(p *outPipe, line []byte) {
+	if text := sanitize(line); text != "" {
+		r.log.JobLine(p.name, p.pid, text, p.stderr)
+		r.logs.add(p.name, fmt.Sprintf("%s[%d]: %s", p.name, p.pid, text))
+	}
 }
 
 // sanitize drops the line end and replaces control bytes (but tab) with '?'.

@@ -1,48 +1,145 @@
 package live
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
 
+// ringTexts is what job's ring holds, without the times.
+func ringTexts(logs *jobLogs, job string) []string {
+	lines, _ := logs.tail(job, ringLines)
+	var got []string
+	for _, l := range lines {
+		_, text, _ := strings.Cut(l, " ")
+		got = append(got, text)
+	}
+	return got
+}
+
+// waitPipes waits until the reader holds n pipes.
+func waitPipes(t *testing.T, r *outputReader, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		r.mu.Lock()
+		got := len(r.pipes)
+		r.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader holds %d pipes, want %d", got, n)
+		}
+	}
+}
+
 // A job's output is read without a buffer while the job is quiet: a line
 // written in parts across a pause is still one line, a long line is split
-// at maxLine, and the copy ends when the writer closes.
-func TestCopyOutputAcrossPauses(t *testing.T) {
-	r, w, err := os.Pipe()
+// at maxLine, and the pipe is let go when the writer closes.
+func TestOutputAcrossPauses(t *testing.T) {
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf syncBuffer
 	log, logs := newLogger(&buf, 0), newJobLogs()
-	open, done := make(chan struct{}), make(chan struct{})
+	r, err := newOutputReader(log, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := make(chan struct{})
 	close(open)
-	go func() {
-		copyOutput(log, logs, "talk", 42, r, false, open, nil)
-		close(done)
-	}()
-	w.WriteString("one\ntwo")
-	time.Sleep(50 * time.Millisecond) // the reader is back to waiting with no buffer
-	w.WriteString(" three\n" + strings.Repeat("x", maxLine+10) + "\n")
-	w.Close()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the copy did not end when the writer closed")
-	}
+	r.add(pr, "talk", 42, false, open, nil)
+	pw.WriteString("one\ntwo")
+	time.Sleep(50 * time.Millisecond) // the reader is back to waiting, holding "two"
+	pw.WriteString(" three\n" + strings.Repeat("x", maxLine+10) + "\n" + strings.Repeat("y", maxLine-1) + "\nlast")
+	pw.Close()
+	waitPipes(t, r, 0)
 	log.Flush()
-	var got []string
-	for _, l := range logs.get("talk").lines {
-		_, text, _ := strings.Cut(l, " ")
-		got = append(got, text)
-	}
-	want := []string{"talk[42]: one", "talk[42]: two three", "talk[42]: " + strings.Repeat("x", maxLine), "talk[42]: xxxxxxxxxx"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
+	want := []string{"talk[42]: one", "talk[42]: two three", "talk[42]: " + strings.Repeat("x", maxLine),
+		"talk[42]: xxxxxxxxxx", "talk[42]: " + strings.Repeat("y", maxLine-1), "talk[42]: last"}
+	if got := ringTexts(logs, "talk"); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("job log lines:\n got %q\nwant %q", got, want)
 	}
 	if !strings.Contains(buf.String(), "talk[42]: two three") {
 		t.Fatalf("pmtr's log lacks the joined line:\n%s", buf.String())
+	}
+	r.close() // the reader's own fields can be read after it
+	if len(r.spare) > 8 {
+		t.Fatalf("%d spare line buffers kept", len(r.spare))
+	}
+}
+
+// One goroutine reads every job's pipes: 300 jobs that each write a line
+// now and then add no goroutine, and every line comes out whole.
+func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
+	log, logs := newLogger(&syncBuffer{}, 0), newJobLogs()
+	r, err := newOutputReader(log, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	open := make(chan struct{})
+	close(open)
+	before := runtime.NumGoroutine()
+	var writers []*os.File
+	for i := range 300 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.add(pr, fmt.Sprint("j", i), 1000+i, i%2 == 1, open, nil)
+		writers = append(writers, pw)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Fatalf("%d goroutines for 300 pipes (were %d)", n, before)
+	}
+	for round := range 3 {
+		for i, w := range writers {
+			fmt.Fprintf(w, "round %d of job %d", round, i)
+			fmt.Fprintf(w, " ends here\n")
+		}
+	}
+	for _, w := range writers {
+		w.Close()
+	}
+	waitPipes(t, r, 0)
+	for _, i := range []int{0, 151, 299} {
+		got := ringTexts(logs, fmt.Sprint("j", i))
+		want := []string{}
+		for round := range 3 {
+			want = append(want, fmt.Sprintf("j%d[%d]: round %d of job %d ends here", i, 1000+i, round, i))
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("job j%d's lines:\n got %q\nwant %q", i, got, want)
+		}
+	}
+}
+
+// At close the reader takes what the pipes hold, and a pipe handed over
+// after that is closed.
+func TestOutputCloseTakesWhatIsLeft(t *testing.T) {
+	log, logs := newLogger(&syncBuffer{}, 0), newJobLogs()
+	r, err := newOutputReader(log, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := make(chan struct{})
+	close(open)
+	pr, pw, _ := os.Pipe()
+	defer pw.Close()
+	r.add(pr, "late", 7, false, open, nil)
+	pw.WriteString("said before the end\nand half a line")
+	r.close()
+	if got := ringTexts(logs, "late"); strings.Join(got, "|") != "late[7]: said before the end|late[7]: and half a line" {
+		t.Fatalf("lines taken at close: %q", got)
+	}
+	pr2, pw2, _ := os.Pipe()
+	r.add(pr2, "after", 8, false, open, nil)
+	if _, err := pw2.WriteString("x"); err == nil {
+		t.Fatal("a pipe handed over after close is still open")
 	}
 }

@@ -51,14 +51,20 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	b.send(driver.Event{At: b.Now(), Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid},
 		Then: func() { close(gate) }})
 	b.procs.fork.RUnlock()
-	if l.out != nil {
-		go copyOutput(b.log, b.logs, e.Job, pid, l.out, false, gate, b.stop)
-	}
-	if l.errOut != nil {
-		go copyOutput(b.log, b.logs, e.Job, pid, l.errOut, true, gate, b.stop)
+	if l.out != nil || l.errOut != nil { // read once the driver has logged the start
+		go b.readOutput(e.Job, pid, l, gate)
 	}
 	if l.status != nil {
 		go b.execStatus(e.Job, pid, l)
+	}
+}
+
+func (b *backend) readOutput(job string, pid int, l *launch, gate <-chan struct{}) {
+	if l.out != nil {
+		b.out.add(l.out, job, pid, false, gate, b.stop)
+	}
+	if l.errOut != nil {
+		b.out.add(l.errOut, job, pid, true, gate, b.stop)
 	}
 }
 

@@ -209,8 +209,8 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	}
 	_, conf := writeConf(t, "job {\nname orphans\ncmd /bin/sh -c \"/bin/sleep 0.2 & /bin/sleep 0.3 & sleep 0.1; exit 0\"\n}\n")
 	cmd := exec.Command(unshare, "--pid", "--fork", "--kill-child", pmtrBin, "-c", conf)
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
+	errOut := &syncBuf{} // written by exec's copying goroutine while the test reads it
+	cmd.Stderr = errOut
 	if err := cmd.Start(); err != nil {
 		t.Skipf("unshare: %v", err)
 	}
