@@ -336,25 +336,35 @@ func BenchmarkSaveToStart(b *testing.B) {
 }
 
 // BenchmarkDepChangeToRestart: a dependency's content changes (in-place
-// write); latency until the restarted job's first instruction. 30 samples.
+// write); latency until the restarted job's first instruction. 30 samples,
+// one per job: a job is restarted for its dependencies at most once in 10 s.
 func BenchmarkDepChangeToRestart(b *testing.B) {
+	const n = 30
 	for b.Loop() {
 		dir := b.TempDir()
-		dep, stamp := filepath.Join(dir, "dep.txt"), filepath.Join(dir, "stamp")
-		os.WriteFile(dep, []byte("0"), 0o644)
+		var text strings.Builder
+		dep := func(i int) string { return filepath.Join(dir, fmt.Sprintf("dep%d.txt", i)) }
+		stamp := func(i int) string { return filepath.Join(dir, fmt.Sprintf("stamp%d", i)) }
+		for i := range n {
+			os.WriteFile(dep(i), []byte("0"), 0o644)
+			fmt.Fprintf(&text, "job {\nname d%d\ncmd /bin/sh -c \"date +%%s%%N > %s.tmp; mv %s.tmp %s; exec /bin/sleep 100003\"\ndepends {\n%s\n}\n}\n",
+				i, stamp(i), stamp(i), stamp(i), dep(i))
+		}
 		conf := filepath.Join(dir, "pmtr.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf("job {\nname d\ncmd /bin/sh -c \"date +%%s%%N > %s.tmp; mv %s.tmp %s; exec /bin/sleep 100003\"\ndepends {\n%s\n}\n}\n", stamp, stamp, stamp, dep)), 0o644)
+		os.WriteFile(conf, []byte(text.String()), 0o644)
 		d := exec.Command(pmtrBin, "-F", "-c", conf)
 		if err := d.Start(); err != nil {
 			b.Fatal(err)
 		}
-		readStamp(b, stamp, 5*time.Second)
+		for i := range n {
+			readStamp(b, stamp(i), 5*time.Second)
+		}
 		var lat []time.Duration
-		for i := 1; i <= 30; i++ {
-			os.Remove(stamp)
+		for i := range n {
+			os.Remove(stamp(i))
 			changed := time.Now()
-			os.WriteFile(dep, []byte(strconv.Itoa(i)), 0o644)
-			lat = append(lat, readStamp(b, stamp, 5*time.Second).Sub(changed))
+			os.WriteFile(dep(i), []byte("1"), 0o644)
+			lat = append(lat, readStamp(b, stamp(i), 5*time.Second).Sub(changed))
 			time.Sleep(100 * time.Millisecond)
 		}
 		d.Process.Signal(syscall.SIGTERM)
