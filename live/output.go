@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,8 +28,9 @@ const maxLine = 1000
 type outputReader struct {
 	log     *Logger
 	logs    *jobLogs
-	ep      int // epoll set of the pipes
-	wake    int // eventfd: close asks the reader to finish
+	epf     *os.File // epoll set of the pipes, as a file for Go's poller
+	ep      int      // its descriptor
+	wake    int      // eventfd: close asks the reader to finish
 	mu      sync.Mutex
 	pipes   map[int32]*outPipe // by fd
 	done    chan struct{}      // closed when the reader has finished
@@ -64,9 +66,19 @@ func newOutputReader(log *Logger, logs *jobLogs) (*outputReader, error) {
 		unix.Close(ep)
 		return nil, fmt.Errorf("live: eventfd for job output: %w", err)
 	}
-	r := &outputReader{log: log, logs: logs, ep: ep, wake: wake, pipes: map[int32]*outPipe{},
-		done: make(chan struct{}), buf: make([]byte, 16<<10)}
-	go r.run()
+	// The reader waits in Go's poller, for the epoll set to have events,
+	// rather than in epoll_wait: a thread blocked there for good costs a
+	// thread's memory and makes the runtime start another.
+	unix.SetNonblock(ep, true)
+	r := &outputReader{log: log, logs: logs, epf: os.NewFile(uintptr(ep), "epoll"), ep: ep, wake: wake,
+		pipes: map[int32]*outPipe{}, done: make(chan struct{}), buf: make([]byte, 16<<10)}
+	rc, err := r.epf.SyscallConn()
+	if err != nil {
+		r.epf.Close()
+		unix.Close(wake)
+		return nil, fmt.Errorf("live: epoll for job output: %w", err)
+	}
+	go r.run(rc)
 	return r, nil
 }
 
@@ -112,13 +124,19 @@ func (r *outputReader) close() {
 	}
 }
 
-func (r *outputReader) run() {
+func (r *outputReader) run(rc syscall.RawConn) {
 	defer close(r.done)
 	events := make([]unix.EpollEvent, 64)
 	for {
-		n, err := unix.EpollWait(r.ep, events, -1)
-		if err != nil && !errors.Is(err, unix.EINTR) {
+		var n int
+		var werr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			return n > 0 || werr != nil && !errors.Is(werr, unix.EINTR)
+		})
+		if err = errors.Join(err, werr); err != nil {
 			r.log.Logf(core.Error, "reading job output: %v", err)
+			time.Sleep(time.Second) // not seen: an epoll set that fails keeps failing, but slowly
 		}
 		for _, ev := range events[:max(n, 0)] {
 			if int(ev.Fd) == r.wake {
@@ -146,7 +164,7 @@ func (r *outputReader) finish() {
 		r.flush(p)
 		p.f.Close()
 	}
-	unix.Close(r.ep)
+	r.epf.Close()
 	unix.Close(r.wake)
 }
 
