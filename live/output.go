@@ -33,6 +33,8 @@ type outputReader struct {
 	wake    int      // eventfd: close asks the reader to finish
 	mu      sync.Mutex
 	pipes   map[int32]*outPipe // by fd
+	pending []*outPipe         // admitted, not yet in the epoll set
+	kick    chan struct{}      // pending has pipes
 	done    chan struct{}      // closed when the reader has finished
 	closing sync.Once
 	buf     []byte   // read buffer; the reader goroutine's own, as are spare
@@ -71,7 +73,7 @@ func newOutputReader(log *Logger, logs *jobLogs) (*outputReader, error) {
 	// thread's memory and makes the runtime start another.
 	unix.SetNonblock(ep, true)
 	r := &outputReader{log: log, logs: logs, epf: os.NewFile(uintptr(ep), "epoll"), ep: ep, wake: wake,
-		pipes: map[int32]*outPipe{}, done: make(chan struct{}), buf: make([]byte, 16<<10)}
+		pipes: map[int32]*outPipe{}, kick: make(chan struct{}, 1), done: make(chan struct{}), buf: make([]byte, 16<<10)}
 	rc, err := r.epf.SyscallConn()
 	if err != nil {
 		r.epf.Close()
@@ -79,35 +81,71 @@ func newOutputReader(log *Logger, logs *jobLogs) (*outputReader, error) {
 		return nil, fmt.Errorf("live: epoll for job output: %w", err)
 	}
 	go r.run(rc)
+	go r.register()
 	return r, nil
 }
 
-// add reads f (the read end of job name's pipe) once after has closed;
-// f is closed when its writers are gone, or at once when stop comes first.
-func (r *outputReader) add(f *os.File, name string, pid int, stderr bool, after, stop <-chan struct{}) {
-	select {
-	case <-after:
-	case <-stop:
-		f.Close()
-		return
-	}
+// prepare readies f, the read end of job name's pipe; nothing is read
+// from it until it is admitted.
+func (r *outputReader) prepare(f *os.File, name string, pid int, stderr bool) *outPipe {
 	p := &outPipe{f: f, name: name, pid: pid, stderr: stderr, fd: -1}
 	if rc, err := f.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) {
-			if unix.SetNonblock(int(fd), true) == nil {
-				p.fd = int32(fd)
-			}
-		})
+		rc.Control(func(fd uintptr) { p.fd = int32(fd) })
 	}
+	return p
+}
+
+// admit has ps read from now on. It never waits and makes no system call,
+// so that the driver can call it once it has logged the job's start (the
+// start line comes before the job's first line of output).
+func (r *outputReader) admit(ps ...*outPipe) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.pipes == nil { // the reader has finished: pmtr is stopping
-		f.Close()
+		for _, p := range ps {
+			p.f.Close()
+		}
+	} else {
+		r.pending = append(r.pending, ps...)
+	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// register adds the admitted pipes to the epoll set, on a goroutine of its
+// own, until the reader has finished.
+func (r *outputReader) register() {
+	for {
+		select {
+		case <-r.kick:
+		case <-r.done:
+			return
+		}
+		r.mu.Lock()
+		ps := r.pending
+		r.pending = nil
+		for _, p := range ps {
+			r.add(p)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// add puts p in the epoll set; r.mu is held.
+func (r *outputReader) add(p *outPipe) {
+	if r.pipes == nil { // the reader has finished: pmtr is stopping
+		p.f.Close()
 		return
 	}
-	if err := unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, int(p.fd), &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.fd}); err != nil {
-		r.log.Logf(core.Error, "can't read the output of job %s: %v", name, err)
-		f.Close()
+	err := unix.SetNonblock(int(p.fd), true)
+	if err == nil {
+		err = unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, int(p.fd), &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.fd})
+	}
+	if err != nil {
+		r.log.Logf(core.Error, "can't read the output of job %s: %v", p.name, err)
+		p.f.Close()
 		return
 	}
 	r.pipes[p.fd] = p
@@ -158,6 +196,14 @@ func (r *outputReader) finish() {
 	r.mu.Lock()
 	pipes := r.pipes
 	r.pipes = nil
+	for _, p := range r.pending { // admitted, not yet in the set
+		if unix.SetNonblock(int(p.fd), true) == nil {
+			pipes[p.fd] = p
+		} else {
+			p.f.Close()
+		}
+	}
+	r.pending = nil
 	r.mu.Unlock()
 	for _, p := range pipes {
 		r.turn(p, 1<<20)

@@ -50,9 +50,8 @@ func TestOutputAcrossPauses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := make(chan struct{})
-	close(open)
-	r.add(pr, "talk", 42, false, open, nil)
+	r.admit(r.prepare(pr, "talk", 42, false))
+	waitPipes(t, r, 1)
 	pw.WriteString("one\ntwo")
 	time.Sleep(50 * time.Millisecond) // the reader is back to waiting, holding "two"
 	pw.WriteString(" three\n" + strings.Repeat("x", maxLine+10) + "\n" + strings.Repeat("y", maxLine-1) + "\nlast")
@@ -82,8 +81,6 @@ func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.close()
-	open := make(chan struct{})
-	close(open)
 	before := runtime.NumGoroutine()
 	var writers []*os.File
 	for i := range 300 {
@@ -91,9 +88,10 @@ func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.add(pr, fmt.Sprint("j", i), 1000+i, i%2 == 1, open, nil)
+		r.admit(r.prepare(pr, fmt.Sprint("j", i), 1000+i, i%2 == 1))
 		writers = append(writers, pw)
 	}
+	waitPipes(t, r, 300)
 	if n := runtime.NumGoroutine(); n > before+2 {
 		t.Fatalf("%d goroutines for 300 pipes (were %d)", n, before)
 	}
@@ -127,18 +125,16 @@ func TestOutputCloseTakesWhatIsLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := make(chan struct{})
-	close(open)
 	pr, pw, _ := os.Pipe()
 	defer pw.Close()
-	r.add(pr, "late", 7, false, open, nil)
+	r.admit(r.prepare(pr, "late", 7, false))
 	pw.WriteString("said before the end\nand half a line")
 	r.close()
 	if got := ringTexts(logs, "late"); strings.Join(got, "|") != "late[7]: said before the end|late[7]: and half a line" {
 		t.Fatalf("lines taken at close: %q", got)
 	}
 	pr2, pw2, _ := os.Pipe()
-	r.add(pr2, "after", 8, false, open, nil)
+	r.admit(r.prepare(pr2, "after", 8, false))
 	if _, err := pw2.WriteString("x"); err == nil {
 		t.Fatal("a pipe handed over after close is still open")
 	}

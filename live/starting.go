@@ -47,24 +47,25 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if b.rec != nil {
 		b.rec.add(pid, e.Job)
 	}
-	gate := make(chan struct{})
-	b.send(driver.Event{At: b.Now(), Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid},
-		Then: func() { close(gate) }})
-	b.procs.fork.RUnlock()
-	if l.out != nil || l.errOut != nil { // read once the driver has logged the start
-		go b.readOutput(e.Job, pid, l, gate)
-	}
-	if l.status != nil {
-		go b.execStatus(e.Job, pid, l)
-	}
-}
-
-func (b *backend) readOutput(job string, pid int, l *launch, gate <-chan struct{}) {
+	var pipes []*outPipe
 	if l.out != nil {
-		b.out.add(l.out, job, pid, false, gate, b.stop)
+		pipes = append(pipes, b.out.prepare(l.out, e.Job, pid, false))
 	}
 	if l.errOut != nil {
-		b.out.add(l.errOut, job, pid, true, gate, b.stop)
+		pipes = append(pipes, b.out.prepare(l.errOut, e.Job, pid, true))
+	}
+	var then func()
+	if len(pipes) > 0 { // read once the driver has logged the start
+		then = func() { b.out.admit(pipes...) }
+	}
+	if !b.send(driver.Event{At: b.Now(), Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid}, Then: then}) {
+		for _, p := range pipes {
+			p.f.Close()
+		}
+	}
+	b.procs.fork.RUnlock()
+	if l.status != nil {
+		go b.execStatus(e.Job, pid, l)
 	}
 }
 
