@@ -27,9 +27,9 @@ type cgroups struct {
 	base   string
 	log    *Logger
 	mu     sync.Mutex
-	fds    map[string]int // open job cgroup directories, by job name
-	memory bool           // the memory controller is on for the job cgroups
-	ooms   map[string]int // OOM kills seen, by job name
+	made   map[string]bool // job cgroup directories made by this pmtr
+	memory bool            // the memory controller is on for the job cgroups
+	ooms   map[string]int  // OOM kills seen, by job name
 	// busy has a lock of its own: the driver goroutine takes it to count a
 	// signalling, and must not wait behind the mkdir and open that fd does
 	// under mu.
@@ -39,7 +39,7 @@ type cgroups struct {
 }
 
 func newCgroups(log *Logger) *cgroups {
-	c := &cgroups{log: log, fds: map[string]int{}, ooms: map[string]int{}, busy: map[string]int{}}
+	c := &cgroups{log: log, made: map[string]bool{}, ooms: map[string]int{}, busy: map[string]int{}}
 	c.calm = sync.NewCond(&c.busyMu)
 	return c
 }
@@ -191,9 +191,11 @@ func (c *cgroups) dir(job string) string {
 	return filepath.Join(c.base, "job-"+name)
 }
 
-// fd opens (making it if needed) a job's cgroup, for the fork to start the
-// job in it; -1 when there is none.
-func (c *cgroups) fd(job string) int {
+// open opens (making it if needed) a job's cgroup, for the fork to start
+// the job in it; -1 when there is none. The caller closes it after the
+// fork: a running job costs pmtr no descriptor (10 000 jobs must fit a
+// limit of 4096 open files when their output goes to files).
+func (c *cgroups) open(job string) int {
 	if c.base == "" {
 		return -1
 	}
@@ -202,21 +204,23 @@ func (c *cgroups) fd(job string) int {
 		c.calm.Wait()
 	}
 	c.busyMu.Unlock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if fd, ok := c.fds[job]; ok {
-		return fd
-	}
 	dir := c.dir(job)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		c.log.Logf(core.Error, "job %s: can't make its cgroup %s: %v; contained by process group only", job, dir, err)
-		return -1
+	c.mu.Lock()
+	made := c.made[job]
+	c.mu.Unlock()
+	if !made {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			c.log.Logf(core.Error, "job %s: can't make its cgroup %s: %v; contained by process group only", job, dir, err)
+			return -1
+		}
+		c.mu.Lock()
+		c.made[job] = true
+		c.mu.Unlock()
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1
 	}
-	c.fds[job] = fd
 	return fd
 }
 
@@ -319,12 +323,6 @@ func (c *cgroups) close() {
 	if c.base == "" {
 		return
 	}
-	c.mu.Lock()
-	for job, fd := range c.fds {
-		unix.Close(fd)
-		delete(c.fds, job)
-	}
-	c.mu.Unlock()
 	dirs, _ := filepath.Glob(filepath.Join(c.base, "job-*"))
 	for _, dir := range dirs {
 		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)

@@ -18,12 +18,12 @@ func TestStartWaitsForSignalsToItsCgroup(t *testing.T) {
 	c.busy["web"]++ // as signalLater does before its goroutine runs
 	c.busyMu.Unlock()
 
-	other := c.fd("db")
+	other := c.open("db")
 	if other < 0 {
 		t.Fatal("another job's start waited for web's signalling, or its directory failed")
 	}
 	got := make(chan int, 1)
-	go func() { got <- c.fd("web") }()
+	go func() { got <- c.open("web") }()
 	select {
 	case fd := <-got:
 		unix.Close(fd)
@@ -50,7 +50,7 @@ func TestStartWaitsForSignalsToItsCgroup(t *testing.T) {
 func TestSignalLaterWithoutCgroups(t *testing.T) {
 	c := newCgroups(nil)
 	c.signalLater("web", unix.SIGTERM)
-	if len(c.busy) != 0 || c.fd("web") != -1 {
+	if len(c.busy) != 0 || c.open("web") != -1 {
 		t.Fatal("without cgroups a signalling was counted or a cgroup opened")
 	}
 }

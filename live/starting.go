@@ -30,8 +30,9 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		b.failed(e, err)
 		return
 	}
-	if fd := b.cg.fd(e.Job); fd >= 0 {
+	if fd := b.cg.open(e.Job); fd >= 0 {
 		l.attr.Sys.UseCgroupFD, l.attr.Sys.CgroupFD = true, fd
+		defer unix.Close(fd)
 	}
 	b.procs.fork.RLock()
 	pid, err := l.start()
