@@ -32,8 +32,10 @@ type outputReader struct {
 	ep      int      // its descriptor
 	wake    int      // eventfd: close asks the reader to finish
 	mu      sync.Mutex
-	pipes   map[int32]*outPipe // by fd
+	pipes   map[int32]*outPipe // by fd; nil once the reader has finished
+	pendMu  sync.Mutex         // the driver waits only for this one, never for a system call
 	pending []*outPipe         // admitted, not yet in the epoll set
+	ended   bool               // the reader has finished: admitted pipes are closed
 	kick    chan struct{}      // pending has pipes
 	done    chan struct{}      // closed when the reader has finished
 	closing sync.Once
@@ -95,19 +97,22 @@ func (r *outputReader) prepare(f *os.File, name string, pid int, stderr bool) *o
 	return p
 }
 
-// admit has ps read from now on. It never waits and makes no system call,
-// so that the driver can call it once it has logged the job's start (the
-// start line comes before the job's first line of output).
+// admit has ps read from now on. It never waits for a system call (while
+// pmtr runs it makes none), so that the driver can call it once it has
+// logged the job's start: the start line comes before the job's output.
 func (r *outputReader) admit(ps ...*outPipe) {
-	r.mu.Lock()
-	if r.pipes == nil { // the reader has finished: pmtr is stopping
+	r.pendMu.Lock()
+	ended := r.ended
+	if !ended {
+		r.pending = append(r.pending, ps...)
+	}
+	r.pendMu.Unlock()
+	if ended { // pmtr is stopping
 		for _, p := range ps {
 			p.f.Close()
 		}
-	} else {
-		r.pending = append(r.pending, ps...)
+		return
 	}
-	r.mu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -123,9 +128,11 @@ func (r *outputReader) register() {
 		case <-r.done:
 			return
 		}
-		r.mu.Lock()
+		r.pendMu.Lock()
 		ps := r.pending
 		r.pending = nil
+		r.pendMu.Unlock()
+		r.mu.Lock()
 		for _, p := range ps {
 			r.add(p)
 		}
@@ -193,18 +200,22 @@ func (r *outputReader) run(rc syscall.RawConn) {
 
 // finish takes what every pipe holds and closes them all.
 func (r *outputReader) finish() {
+	r.pendMu.Lock()
+	r.ended = true
+	pending := r.pending
+	r.pending = nil
+	r.pendMu.Unlock()
 	r.mu.Lock()
 	pipes := r.pipes
 	r.pipes = nil
-	for _, p := range r.pending { // admitted, not yet in the set
+	r.mu.Unlock()
+	for _, p := range pending { // admitted, not yet in the set
 		if unix.SetNonblock(int(p.fd), true) == nil {
 			pipes[p.fd] = p
 		} else {
 			p.f.Close()
 		}
 	}
-	r.pending = nil
-	r.mu.Unlock()
 	for _, p := range pipes {
 		r.turn(p, 1<<20)
 		r.flush(p)
