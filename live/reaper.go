@@ -12,31 +12,66 @@ import (
 )
 
 // procTable keeps the order of what the driver hears about a process:
-// Spawned before its exit, a helper's exec failure before its exit.
+// Spawned before its exit, a helper's exec failure before its exit. The
+// reaper never waits for a fork (a fork whose exec hangs on a dead NFS
+// server would stop every exit): an exit it cannot place while forks are
+// in flight is held until the fork that made it has queued its Spawned.
 type procTable struct {
-	// fork is held shared from a fork until its Spawned is queued, and
-	// exclusively while reaping, so no exit can overtake its Spawned.
-	fork     sync.RWMutex
 	mu       sync.Mutex
+	forks    int                  // forks in flight
+	early    map[int]driver.Event // exits of pids not known yet, held while forks are in flight
 	awaiting map[int]bool         // helpers whose exec status is not in yet
 	held     map[int]driver.Event // their exits, held until it is
 	stopped  map[int]string       // job groups pmtr has signalled: leader pid -> job
-	jobs     map[int]string       // every job's process: pid -> job
+	jobs     map[int]string       // every job's process whose Spawned is queued: pid -> job
 }
 
 func newProcTable() *procTable {
-	return &procTable{awaiting: map[int]bool{}, held: map[int]driver.Event{}, stopped: map[int]string{}, jobs: map[int]string{}}
+	return &procTable{early: map[int]driver.Event{}, awaiting: map[int]bool{}, held: map[int]driver.Event{},
+		stopped: map[int]string{}, jobs: map[int]string{}}
+}
+
+// forking counts a fork about to be made.
+func (t *procTable) forking() {
+	t.mu.Lock()
+	t.forks++
+	t.mu.Unlock()
+}
+
+// forked ends a fork: pid (0 when the fork failed) is job's and its
+// Spawned is queued. It returns the exits to send now, in order: pid's
+// own if it was reaped already (unless a helper's exec status is awaited:
+// then it is held for that), and, once no fork is in flight, those of
+// processes no fork claimed (orphans, or a child whose exec failed).
+func (t *procTable) forked(pid int, job string) []driver.Event {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.forks--
+	var out []driver.Event
+	if pid > 0 {
+		t.jobs[pid] = job
+		if ev, ok := t.early[pid]; ok {
+			delete(t.early, pid)
+			delete(t.jobs, pid)
+			if t.awaiting[pid] {
+				t.held[pid] = ev
+			} else {
+				out = append(out, ev)
+			}
+		}
+	}
+	if t.forks == 0 {
+		for p, ev := range t.early {
+			out = append(out, ev)
+			delete(t.early, p)
+		}
+	}
+	return out
 }
 
 func (t *procTable) await(pid int) {
 	t.mu.Lock()
 	t.awaiting[pid] = true
-	t.mu.Unlock()
-}
-
-func (t *procTable) started(pid int, job string) {
-	t.mu.Lock()
-	t.jobs[pid] = job
 	t.mu.Unlock()
 }
 
@@ -66,13 +101,18 @@ func (t *procTable) release(pid int) (driver.Event, bool) {
 }
 
 // exited decides what to do with a reaped pid: hold its exit (true) while
-// its exec status is awaited. Once the leader of a group pmtr stopped is
-// gone, whatever is left of the group gets SIGKILL, so no process of a
-// stopped job survives; stopped names that job (its cgroup is emptied
-// before the exit is told), else "".
-func (t *procTable) exited(ev driver.Event, pid int) (hold bool, stopped string) {
+// its exec status is awaited, or while it is not known (job "") and a fork
+// in flight may be the one that made it. Once the leader of a group pmtr
+// stopped is gone, whatever is left of the group gets SIGKILL, so no
+// process of a stopped job survives; stopped names that job (its cgroup is
+// emptied before the exit is told), else "".
+func (t *procTable) exited(ev driver.Event, pid int, job string) (hold bool, stopped string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if job == "" && t.forks > 0 {
+		t.early[pid] = ev
+		return true, ""
+	}
 	if job, ok := t.stopped[pid]; ok {
 		delete(t.stopped, pid)
 		unix.Kill(-pid, unix.SIGKILL)
@@ -104,8 +144,6 @@ func (b *backend) reap(kick <-chan struct{}) {
 }
 
 func (b *backend) drain() bool {
-	b.procs.fork.Lock()
-	defer b.procs.fork.Unlock()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -125,7 +163,7 @@ func (b *backend) drain() bool {
 		if b.rec != nil {
 			b.rec.remove(pid)
 		}
-		hold, stopped := b.procs.exited(ev, pid)
+		hold, stopped := b.procs.exited(ev, pid, job)
 		switch {
 		case hold:
 		case stopped != "" && b.cg.base != "":
