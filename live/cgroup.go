@@ -224,6 +224,23 @@ func (c *cgroups) open(job string) int {
 	return fd
 }
 
+// frozen returns the job's cgroup when it is frozen (by an administrator,
+// or an ancestor's freeze), else "". A process forked into a frozen cgroup
+// stops before its exec, and Go's fork waits for that exec while holding
+// one of the runtime's processors: two such starts stop all of pmtr.
+func (c *cgroups) frozen(job string) string {
+	b, err := os.ReadFile(filepath.Join(c.dir(job), "cgroup.events"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "frozen 1" {
+			return c.dir(job)
+		}
+	}
+	return ""
+}
+
 // signalLater signals the job's cgroup on a goroutine of its own, since
 // reading its process list is a file read. Until that is done, a start of
 // the job waits in fd: the signal meant for the run being stopped must not

@@ -53,7 +53,7 @@ type launch struct {
 	errf   func(error) error
 }
 
-// start forks; the caller holds procTable.fork. A fork into a cgroup that
+// start forks; the caller counts it in procTable.forking. A fork into a cgroup that
 // fails (a kernel without clone3) is tried again without.
 func (l *launch) start() (int, error) {
 	p, err := os.StartProcess(l.path, l.argv, l.attr)
@@ -86,11 +86,35 @@ func (s *spawner) prepare(j *confgrammar.Job) (*launch, error) {
 	for _, f := range fifos {
 		s.log.Logf(core.Info, "job %s: %s; the job waits until its other end is opened", j.Name, f)
 	}
-	if needsHelper(j) || len(fifos) > 0 {
+	if needsHelper(j) || len(fifos) > 0 || onNetworkFS(j) {
 		return s.prepareHelper(j)
 	}
 	return s.prepareDirect(j)
 }
+
+// onNetworkFS: the job's program or dir is on a network (or FUSE) file
+// system. Such a job is started through the helper: Go's fork waits for
+// the child's exec while holding one of the runtime's processors, so an
+// exec that hangs on a server that does not answer would stop pmtr; the
+// helper, a local program, returns at once and waits in the job's process.
+func onNetworkFS(j *confgrammar.Job) bool {
+	paths := []string{inDir(j.Dir, j.Cmd[0])}
+	if j.Dir != "" {
+		paths = append(paths, j.Dir)
+	}
+	for _, p := range paths {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && networkFS[uint32(st.Type)] {
+			return true
+		}
+	}
+	return false
+}
+
+var networkFS = map[uint32]bool{unix.NFS_SUPER_MAGIC: true, unix.SMB_SUPER_MAGIC: true, unix.SMB2_SUPER_MAGIC: true,
+	unix.CIFS_SUPER_MAGIC: true, unix.FUSE_SUPER_MAGIC: true, unix.CEPH_SUPER_MAGIC: true, unix.AFS_SUPER_MAGIC: true,
+	unix.AFS_FS_MAGIC: true, unix.V9FS_MAGIC: true, unix.CODA_SUPER_MAGIC: true, unix.NCP_SUPER_MAGIC: true,
+	unix.OCFS2_SUPER_MAGIC: true}
 
 // fifoFiles names the job's in, out and err files that are FIFOs.
 func fifoFiles(j *confgrammar.Job) []string {

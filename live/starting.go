@@ -25,26 +25,32 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		return
 	}
 	b.logs.setOutput(e.Job, logTarget(e.Spec.Out), logTarget(e.Spec.Err))
+	fd := b.cg.open(e.Job)
+	if fd >= 0 {
+		defer unix.Close(fd)
+		if dir := b.cg.frozen(e.Job); dir != "" { // the fork would wait there, holding one of Go's Ps
+			b.failed(e, fmt.Errorf("can't start: its cgroup %s is frozen; thaw it (cgroup.freeze) to let it start", dir))
+			return
+		}
+	}
 	l, err := b.sp.prepare(e.Spec)
 	if err != nil {
 		b.failed(e, err)
 		return
 	}
-	if fd := b.cg.open(e.Job); fd >= 0 {
+	if fd >= 0 {
 		l.attr.Sys.UseCgroupFD, l.attr.Sys.CgroupFD = true, fd
-		defer unix.Close(fd)
 	}
-	b.procs.fork.RLock()
+	b.procs.forking()
 	pid, err := l.start()
 	if err != nil {
-		b.procs.fork.RUnlock()
+		b.sendAll(b.procs.forked(0, ""))
 		b.failed(e, err)
 		return
 	}
 	if l.status != nil {
 		b.procs.await(pid)
 	}
-	b.procs.started(pid, e.Job)
 	if b.rec != nil {
 		b.rec.add(pid, e.Job)
 	}
@@ -64,9 +70,16 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 			p.f.Close()
 		}
 	}
-	b.procs.fork.RUnlock()
+	b.sendAll(b.procs.forked(pid, e.Job)) // an exit reaped meanwhile comes after Spawned
 	if l.status != nil {
 		go b.execStatus(e.Job, pid, l)
+	}
+}
+
+// sendAll queues events in order.
+func (b *backend) sendAll(evs []driver.Event) {
+	for _, ev := range evs {
+		b.send(ev)
 	}
 }
 
