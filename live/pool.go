@@ -7,16 +7,17 @@ import (
 	"pmtr/core"
 )
 
-// DefaultSpawners is how many goroutines start jobs at once. Go serialises
-// the fork itself (syscall.ForkLock), so more buys little; a few overlap
-// the work around it: opening files, pipes, the environment (see
+// DefaultSpawners is how many goroutines start jobs at once. On two cores
+// more buys little (the execs themselves use the CPU); a few overlap the
+// work around each fork: opening files, pipes, the cgroup (see
 // docs/BENCHMARKS.md).
 const DefaultSpawners = 4
 
-// A start that takes longer than stuckAfter is waiting on something (a
-// hung NFS server under its cmd, dir or out file; the fork waits for the
-// child's exec): the pool adds a worker in its place, up to maxStuck, so
-// that the other jobs keep starting.
+// A start that takes longer than stuckAfter is waiting on something (the
+// open of an out file on a server that does not answer; jobs whose cmd or
+// dir is on a network file system start through the helper so that their
+// exec cannot hang here): the pool adds a worker in its place, up to
+// maxStuck, so that the other jobs keep starting.
 const (
 	stuckAfter = 2 * time.Second
 	maxStuck   = 64
