@@ -210,13 +210,14 @@ func (b *backend) arm(at core.Time) {
 func (b *backend) Start(e core.Spawn) { b.pool.submit(e) }
 
 // slowStart logs a start that is stuck (done false) and its end.
+// The lines go to the job's log too (pmtr logs JOB).
 func (b *backend) slowStart(s core.Spawn, d time.Duration, done bool) {
 	if done {
-		b.log.Logf(core.Info, "job %s: its start went on after %s", s.Job, d.Round(time.Millisecond))
+		b.Log(core.Log{Job: s.Job, Level: core.Info, Text: fmt.Sprintf("job %s: its start went on after %s", s.Job, d.Round(time.Millisecond))})
 		return
 	}
-	b.log.Logf(core.Error, "job %s: its start has taken %s so far (its program, dir or files are on a "+
-		"file system that does not answer?); the other jobs keep starting", s.Job, d)
+	b.Log(core.Log{Job: s.Job, Level: core.Error, Text: fmt.Sprintf("job %s: its start has taken %s so far (its program, dir or "+
+		"files are on a file system that does not answer?); the other jobs keep starting", s.Job, d)})
 }
 func (b *backend) Report(body string) { b.net.report(body) }
 
