@@ -70,7 +70,13 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 			p.f.Close()
 		}
 	}
-	b.sendAll(b.procs.forked(pid, e.Job)) // an exit reaped meanwhile comes after Spawned
+	evs := b.procs.forked(pid, e.Job) // an exit reaped meanwhile comes after Spawned
+	for _, ev := range evs {
+		if ex, ok := ev.Ev.(core.Exited); ok && ex.PID == pid && b.rec != nil {
+			b.rec.remove(pid) // the reaper's remove came before the add
+		}
+	}
+	b.sendAll(evs)
 	if l.status != nil {
 		go b.execStatus(e.Job, pid, l)
 	}
