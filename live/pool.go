@@ -13,11 +13,11 @@ import (
 // docs/BENCHMARKS.md).
 const DefaultSpawners = 4
 
-// A start that takes longer than stuckAfter is waiting on something (the
-// open of an out file on a server that does not answer; jobs whose cmd or
-// dir is on a network file system start through the helper so that their
-// exec cannot hang here): the pool adds a worker in its place, up to
-// maxStuck, so that the other jobs keep starting.
+// A start that takes longer than stuckAfter is waiting on something (a
+// mount that does not answer even the statfs of onNetworkFS; jobs whose
+// files are on a network file system start through the helper, so that
+// their opens and exec cannot hang here): the pool adds a worker in its
+// place, up to maxStuck, so that the other jobs keep starting.
 const (
 	stuckAfter = 2 * time.Second
 	maxStuck   = 64

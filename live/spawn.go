@@ -92,15 +92,21 @@ func (s *spawner) prepare(j *confgrammar.Job) (*launch, error) {
 	return s.prepareDirect(j)
 }
 
-// onNetworkFS: the job's program or dir is on a network (or FUSE) file
-// system. Such a job is started through the helper: Go's fork waits for
-// the child's exec while holding one of the runtime's processors, so an
-// exec that hangs on a server that does not answer would stop pmtr; the
-// helper, a local program, returns at once and waits in the job's process.
+// onNetworkFS: the job's program, dir or files are on a network (or FUSE)
+// file system. Such a job is started through the helper: Go's fork waits
+// for the child's exec while holding one of the runtime's processors, so
+// an exec that hangs on a server that does not answer would stop pmtr; the
+// helper, a local program, returns at once, then opens the job's files and
+// execs its program in the job's own process, where a hang stops only it.
 func onNetworkFS(j *confgrammar.Job) bool {
 	paths := []string{inDir(j.Dir, j.Cmd[0])}
 	if j.Dir != "" {
 		paths = append(paths, j.Dir)
+	}
+	for _, f := range []string{j.In, logTarget(j.Out), logTarget(j.Err)} {
+		if f != "" {
+			paths = append(paths, filepath.Dir(inDir(j.Dir, f))) // out and err may not exist yet
+		}
 	}
 	for _, p := range paths {
 		var st unix.Statfs_t
