@@ -1,7 +1,7 @@
 package confgrammar
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -48,7 +48,7 @@ func where(t token) string {
 	if t.kind == tkEOF {
 		return "the end of the file"
 	}
-	return textf.Sprintf("line %d", t.pos.Line)
+	return fmt.Sprintf("line %d", t.pos.Line)
 }
 
 // parseUlimits reads "ulimit FLAG VALUE" or "ulimit { FLAG VALUE ... }".
@@ -119,7 +119,7 @@ var rlimitByFlag = map[string]int{
 func parseUlimit(flag, val string) (Ulimit, error) {
 	res, ok := rlimitByFlag[flag]
 	if !ok {
-		return Ulimit{}, textf.Errorf("unknown ulimit resource %q%s", flag,
+		return Ulimit{}, fmt.Errorf("unknown ulimit resource %q%s", flag,
 			suggest(flag, []string{"-c", "-d", "-e", "-f", "-i", "-l", "-m", "-n", "-q", "-r", "-s", "-t", "-u", "-v"}))
 	}
 	u := Ulimit{Flag: flag, Resource: res}
@@ -130,9 +130,9 @@ func parseUlimit(flag, val string) (Ulimit, error) {
 	n, err := strconv.ParseUint(val, 10, 63)
 	if err != nil {
 		if strings.Trim(val, "0123456789") == "" {
-			return Ulimit{}, textf.Errorf("ulimit value %s out of range 0 to %d", val, uint64(1)<<63-1)
+			return Ulimit{}, fmt.Errorf("ulimit value %s out of range 0 to %d", val, uint64(1)<<63-1)
 		}
-		return Ulimit{}, textf.Errorf("non-numeric ulimit value %q (write a number, infinity or unlimited)", val)
+		return Ulimit{}, fmt.Errorf("non-numeric ulimit value %q (write a number, infinity or unlimited)", val)
 	}
 	u.Value = n
 	return u, nil

@@ -2,7 +2,7 @@ package confgrammar
 
 import (
 	"errors"
-	"pmtr/textf"
+	"fmt"
 	"strings"
 )
 
@@ -14,7 +14,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return textf.Sprintf("%s:%d:%d: %s", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
 }
 
 // ErrorList is every problem found in one file, in file order.

@@ -1,7 +1,7 @@
 package confgrammar
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -17,17 +17,17 @@ func Format(c *Config) string {
 		if r.Iface != "" {
 			spec += "@" + r.Iface
 		}
-		b.WriteString(textf.Sprintf("report to %s\n", spec))
+		b.WriteString(fmt.Sprintf("report to %s\n", spec))
 	}
 	for _, l := range c.Listens {
-		b.WriteString(textf.Sprintf("listen on udp://%s", hostPort(l.Host, l.Port)))
+		b.WriteString(fmt.Sprintf("listen on udp://%s", hostPort(l.Host, l.Port)))
 		if l.KeyFile != "" {
-			b.WriteString(textf.Sprintf(" key %s", l.KeyFile))
+			b.WriteString(fmt.Sprintf(" key %s", l.KeyFile))
 		}
 		b.WriteString("\n")
 	}
 	for _, m := range c.Metrics {
-		b.WriteString(textf.Sprintf("metrics on http://%s\n", hostPort(m.Host, m.Port)))
+		b.WriteString(fmt.Sprintf("metrics on http://%s\n", hostPort(m.Host, m.Port)))
 	}
 	for i := range c.Jobs {
 		if i > 0 || b.Len() > 0 {
@@ -48,7 +48,7 @@ func hostPort(host string, port int) string {
 // FormatJob writes one job block in canonical syntax.
 func FormatJob(b *strings.Builder, j *Job) {
 	b.WriteString("job {\n")
-	line := func(kw, v string) { b.WriteString(textf.Sprintf("  %s %s\n", kw, v)) }
+	line := func(kw, v string) { b.WriteString(fmt.Sprintf("  %s %s\n", kw, v)) }
 	line("name", j.Name)
 	line("cmd", formatArgv(j.Cmd))
 	for _, kv := range []struct{ kw, v string }{{"dir", j.Dir}, {"out", j.Out}, {"err", j.Err}, {"in", j.In}, {"user", j.User}} {
@@ -77,7 +77,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 	if len(j.Depends) > 0 {
 		b.WriteString("  depends {\n")
 		for _, d := range j.Depends {
-			b.WriteString(textf.Sprintf("    %s\n", d))
+			b.WriteString(fmt.Sprintf("    %s\n", d))
 		}
 		b.WriteString("  }\n")
 	}
@@ -86,7 +86,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 		kw string
 	}{{j.Disabled, "disable"}, {j.Wait, "wait"}, {j.Once, "once"}} {
 		if f.on {
-			b.WriteString(textf.Sprintf("  %s\n", f.kw))
+			b.WriteString(fmt.Sprintf("  %s\n", f.kw))
 		}
 	}
 	b.WriteString("}\n")
@@ -126,7 +126,7 @@ func FormatCPUs(cpus []int) string {
 		if k == i {
 			parts = append(parts, strconv.Itoa(cpus[i]))
 		} else {
-			parts = append(parts, textf.Sprintf("%d-%d", cpus[i], cpus[k]))
+			parts = append(parts, fmt.Sprintf("%d-%d", cpus[i], cpus[k]))
 		}
 		i = k + 1
 	}
@@ -140,8 +140,8 @@ func FormatInterval(d time.Duration) string {
 		s string
 	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}} {
 		if d%u.d == 0 {
-			return textf.Sprintf("%d%s", d/u.d, u.s)
+			return fmt.Sprintf("%d%s", d/u.d, u.s)
 		}
 	}
-	return textf.Sprintf("%ds", d/time.Second)
+	return fmt.Sprintf("%ds", d/time.Second)
 }

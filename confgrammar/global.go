@@ -1,7 +1,7 @@
 package confgrammar
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -99,28 +99,28 @@ func (p *parser) skipTop() {
 func parseSpec(s string) (host string, port int, iface string, err error) {
 	rest, ok := strings.CutPrefix(s, "udp://")
 	if !ok {
-		return "", 0, "", textf.Errorf("address %q must start with udp://", s)
+		return "", 0, "", fmt.Errorf("address %q must start with udp://", s)
 	}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		rest, iface = rest[:at], rest[at+1:]
 		if iface == "" || len(iface) > 15 {
-			return "", 0, "", textf.Errorf("bad interface name %q in %q", iface, s)
+			return "", 0, "", fmt.Errorf("bad interface name %q in %q", iface, s)
 		}
 	}
 	colon := strings.LastIndexByte(rest, ':')
 	if colon < 0 {
-		return "", 0, "", textf.Errorf("address %q has no port", s)
+		return "", 0, "", fmt.Errorf("address %q has no port", s)
 	}
 	host, portText := rest[:colon], rest[colon+1:]
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 	}
 	if host == "" {
-		return "", 0, "", textf.Errorf("address %q has no host (use 0.0.0.0 for any address)", s)
+		return "", 0, "", fmt.Errorf("address %q has no host (use 0.0.0.0 for any address)", s)
 	}
 	n, perr := strconv.Atoi(portText)
 	if perr != nil || n < 1 || n > 65535 {
-		return "", 0, "", textf.Errorf("port %q in %q out of range 1 to 65535", portText, s)
+		return "", 0, "", fmt.Errorf("port %q in %q out of range 1 to 65535", portText, s)
 	}
 	return host, n, iface, nil
 }

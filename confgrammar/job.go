@@ -1,6 +1,6 @@
 package confgrammar
 
-import "pmtr/textf"
+import "fmt"
 
 // jobBuilder collects one job block and remembers where each option was set,
 // so that repeats and missing options point at the right token.
@@ -201,7 +201,7 @@ func (p *parser) parseNumberish(b *jobBuilder, kw token) {
 		cpus, err = parseCPUs(v.text)
 		j.CPUs = mergeCPUs(j.CPUs, cpus)
 	default:
-		err = textf.Errorf("internal: unhandled option %q", kw.text)
+		err = fmt.Errorf("internal: unhandled option %q", kw.text)
 	}
 	if err != nil {
 		p.errAt(v.pos, "%v", err)

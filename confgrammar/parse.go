@@ -2,7 +2,7 @@ package confgrammar
 
 import (
 	"cmp"
-	"pmtr/textf"
+	"fmt"
 	"slices"
 
 	"pmtr/logsafe"
@@ -16,7 +16,7 @@ const MaxSize = 10 << 20
 func Parse(file string, src []byte) (*Config, error) {
 	if len(src) > MaxSize {
 		return nil, ErrorList{{File: file, Pos: Pos{1, 1},
-			Msg: textf.Sprintf("file too large (%d bytes; the limit is %d bytes)", len(src), MaxSize)}}
+			Msg: fmt.Sprintf("file too large (%d bytes; the limit is %d bytes)", len(src), MaxSize)}}
 	}
 	p := &parser{file: file, lx: newLexer(src)}
 	p.advance()
@@ -59,7 +59,7 @@ func (p *parser) advance() {
 const maxWord = 64
 
 func (p *parser) errAt(pos Pos, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: logsafe.ShortWords(textf.Sprintf(format, args...), maxWord)})
+	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: logsafe.ShortWords(fmt.Sprintf(format, args...), maxWord)})
 }
 
 func (p *parser) isKw(name string) bool { return p.tok.kind == tkKeyword && p.tok.text == name }
@@ -119,9 +119,9 @@ func describe(t token) string {
 	case tkClose:
 		return "\"}\""
 	case tkQuoted:
-		return textf.Sprintf("quoted string %q", t.text)
+		return fmt.Sprintf("quoted string %q", t.text)
 	}
-	return textf.Sprintf("%q", t.text)
+	return fmt.Sprintf("%q", t.text)
 }
 
 func (p *parser) checkDuplicates() {

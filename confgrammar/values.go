@@ -2,7 +2,7 @@ package confgrammar
 
 import (
 	"errors"
-	"pmtr/textf"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,16 +16,16 @@ func checkEnv(s string) error {
 	i := strings.IndexByte(s, '=')
 	switch {
 	case i < 0:
-		return textf.Errorf("environment string %q must be VAR=VALUE", s)
+		return fmt.Errorf("environment string %q must be VAR=VALUE", s)
 	case i == 0:
-		return textf.Errorf("environment string %q has no variable name (write VAR=VALUE)", s)
+		return fmt.Errorf("environment string %q has no variable name (write VAR=VALUE)", s)
 	}
 	return nil
 }
 
 func checkUser(s string) (string, error) {
 	if len(s) > 99 {
-		return "", textf.Errorf("user name too long (%d characters; at most 99)", len(s))
+		return "", fmt.Errorf("user name too long (%d characters; at most 99)", len(s))
 	}
 	return s, nil
 }
@@ -34,10 +34,10 @@ func checkUser(s string) (string, error) {
 func parseInt(s, what string, lo, hi int) (int, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, textf.Errorf("non-numeric %s value %q (write a whole number)", what, s)
+		return 0, fmt.Errorf("non-numeric %s value %q (write a whole number)", what, s)
 	}
 	if err != nil || n < int64(lo) || n > int64(hi) {
-		return 0, textf.Errorf("%s %s out of range %d to %d", what, s, lo, hi)
+		return 0, fmt.Errorf("%s %s out of range %d to %d", what, s, lo, hi)
 	}
 	return int(n), nil
 }
@@ -52,7 +52,7 @@ func parseCPUs(s string) ([]int, error) {
 	for _, part := range strings.Split(s, ",") {
 		lo, hi, err := parseCPURange(part)
 		if err != nil {
-			return nil, textf.Errorf("syntax error in cpu list %q: %v (write e.g. 0,2-4 or 0x5)", s, err)
+			return nil, fmt.Errorf("syntax error in cpu list %q: %v (write e.g. 0,2-4 or 0x5)", s, err)
 		}
 		for c := lo; c <= hi; c++ {
 			out = append(out, c)
@@ -75,7 +75,7 @@ func parseCPURange(part string) (int, int, error) {
 		return 0, 0, err
 	}
 	if hi < lo {
-		return 0, 0, textf.Errorf("range %q ends before it starts", part)
+		return 0, 0, fmt.Errorf("range %q ends before it starts", part)
 	}
 	return lo, hi, nil
 }
@@ -86,12 +86,12 @@ func cpuNumber(s string) (int, error) {
 	}
 	for _, c := range []byte(s) {
 		if c < '0' || c > '9' {
-			return 0, textf.Errorf("%q is not a CPU number", s)
+			return 0, fmt.Errorf("%q is not a CPU number", s)
 		}
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n >= MaxCPU {
-		return 0, textf.Errorf("CPU %s is beyond the limit of %d", s, MaxCPU-1)
+		return 0, fmt.Errorf("CPU %s is beyond the limit of %d", s, MaxCPU-1)
 	}
 	return n, nil
 }
@@ -104,7 +104,7 @@ func parseCPUMask(hex string) ([]int, error) {
 	for i := 0; i < len(hex); i++ {
 		d, err := strconv.ParseUint(hex[len(hex)-1-i:len(hex)-i], 16, 8)
 		if err != nil {
-			return nil, textf.Errorf("invalid hex digit %q in cpu mask 0x%s", hex[len(hex)-1-i], hex)
+			return nil, fmt.Errorf("invalid hex digit %q in cpu mask 0x%s", hex[len(hex)-1-i], hex)
 		}
 		for bit := 0; bit < 4; bit++ {
 			if d&(1<<bit) == 0 {
@@ -112,7 +112,7 @@ func parseCPUMask(hex string) ([]int, error) {
 			}
 			c := i*4 + bit
 			if c >= MaxCPU {
-				return nil, textf.Errorf("cpu mask 0x%s names CPU %d, beyond the limit of %d", hex, c, MaxCPU-1)
+				return nil, fmt.Errorf("cpu mask 0x%s names CPU %d, beyond the limit of %d", hex, c, MaxCPU-1)
 			}
 			out = append(out, c)
 		}
@@ -154,19 +154,19 @@ func parseInterval(s string) (time.Duration, error) {
 	num := s[:len(s)-1]
 	if !ok {
 		if _, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return 0, textf.Errorf("bounce interval %q has no unit (add s, m, h or d, e.g. %ss)", s, s)
+			return 0, fmt.Errorf("bounce interval %q has no unit (add s, m, h or d, e.g. %ss)", s, s)
 		}
-		return 0, textf.Errorf("invalid time unit in bounce interval %q (use s, m, h or d)", s)
+		return 0, fmt.Errorf("invalid time unit in bounce interval %q (use s, m, h or d)", s)
 	}
 	n, err := strconv.ParseUint(num, 10, 64)
 	if err != nil {
-		return 0, textf.Errorf("invalid bounce interval %q (write a whole number and a unit, e.g. 5m)", s)
+		return 0, fmt.Errorf("invalid bounce interval %q (write a whole number and a unit, e.g. 5m)", s)
 	}
 	if n == 0 {
-		return 0, textf.Errorf("bounce interval %q must be at least 1s (remove the line to never bounce)", s)
+		return 0, fmt.Errorf("bounce interval %q must be at least 1s (remove the line to never bounce)", s)
 	}
 	if n > uint64(100*365*24*time.Hour/unit) {
-		return 0, textf.Errorf("bounce interval %q is too long (at most 100 years)", s)
+		return 0, fmt.Errorf("bounce interval %q is too long (at most 100 years)", s)
 	}
 	return time.Duration(n) * unit, nil
 }
@@ -186,7 +186,7 @@ func suggest(word string, candidates []string) string {
 	if best == "" || bestD >= len(word) {
 		return ""
 	}
-	return textf.Sprintf(" (did you mean %q?)", best)
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func editDistance(a, b string) int {

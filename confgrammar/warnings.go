@@ -1,8 +1,8 @@
 package confgrammar
 
 import (
+	"fmt"
 	"net/netip"
-	"pmtr/textf"
 	"strings"
 	"time"
 )
@@ -17,14 +17,14 @@ type Warning struct {
 }
 
 func (w Warning) String() string {
-	return textf.Sprintf("%s:%d:%d: warning: %s", w.File, w.Pos.Line, w.Pos.Col, w.Msg)
+	return fmt.Sprintf("%s:%d:%d: warning: %s", w.File, w.Pos.Line, w.Pos.Col, w.Msg)
 }
 
 // MinBounce is the shortest bounce interval the manual recommends.
 const MinBounce = 10 * time.Second
 
 func (p *parser) warnAt(pos Pos, format string, args ...any) {
-	p.cfg.Warnings = append(p.cfg.Warnings, Warning{File: p.file, Pos: pos, Msg: textf.Sprintf(format, args...)})
+	p.cfg.Warnings = append(p.cfg.Warnings, Warning{File: p.file, Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
 // warnContinued: C pmtr's grammar lets cmd go on over following lines, so a

@@ -1,7 +1,7 @@
 package core
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"strings"
 
 	"pmtr/confgrammar"
@@ -11,7 +11,7 @@ import (
 // until the matching event comes back (Spawn -> Spawned or SpawnFailed;
 // Signal -> Exited).
 type Effect interface {
-	textf.Stringer
+	fmt.Stringer
 	isEffect()
 }
 
@@ -77,21 +77,21 @@ func (e Spawn) String() string {
 	if e.Spec != nil {
 		argv = strings.Join(e.Spec.Cmd, " ")
 	}
-	return textf.Sprintf("spawn %s attempt=%d cmd=%q", e.Job, e.Attempt, argv)
+	return fmt.Sprintf("spawn %s attempt=%d cmd=%q", e.Job, e.Attempt, argv)
 }
 
-func (e Cancel) String() string { return textf.Sprintf("cancel %s attempt=%d", e.Job, e.Attempt) }
+func (e Cancel) String() string { return fmt.Sprintf("cancel %s attempt=%d", e.Job, e.Attempt) }
 
 func (e Kill) String() string {
 	name := map[int]string{SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"}[e.Signal]
 	if name == "" {
-		name = textf.Sprintf("signal %d", e.Signal)
+		name = fmt.Sprintf("signal %d", e.Signal)
 	}
-	return textf.Sprintf("kill %s pgid=%d %s", e.Job, e.PID, name)
+	return fmt.Sprintf("kill %s pgid=%d %s", e.Job, e.PID, name)
 }
 
 func (e Report) String() string {
-	return textf.Sprintf("report %q", e.Body)
+	return fmt.Sprintf("report %q", e.Body)
 }
 
-func (e Log) String() string { return textf.Sprintf("log %s: %s", e.Level, e.Text) }
+func (e Log) String() string { return fmt.Sprintf("log %s: %s", e.Level, e.Text) }

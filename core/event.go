@@ -1,7 +1,7 @@
 package core
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"strings"
 
 	"pmtr/confgrammar"
@@ -9,7 +9,7 @@ import (
 
 // Event is a fact reported by the driver: something that happened.
 type Event interface {
-	textf.Stringer
+	fmt.Stringer
 	isEvent()
 }
 
@@ -120,54 +120,54 @@ func (e ConfigLoaded) String() string {
 	if e.Config != nil {
 		n = len(e.Config.Jobs)
 	}
-	return textf.Sprintf("config-loaded gen=%d jobs=%d deps=%d", e.Gen, n, len(e.Deps))
+	return fmt.Sprintf("config-loaded gen=%d jobs=%d deps=%d", e.Gen, n, len(e.Deps))
 }
 
 func (e ConfigRejected) String() string {
-	return textf.Sprintf("config-rejected file=%s errors=%d", e.File, len(e.Errors))
+	return fmt.Sprintf("config-rejected file=%s errors=%d", e.File, len(e.Errors))
 }
 
 func (e Spawned) String() string {
-	return textf.Sprintf("spawned %s attempt=%d pid=%d", e.Job, e.Attempt, e.PID)
+	return fmt.Sprintf("spawned %s attempt=%d pid=%d", e.Job, e.Attempt, e.PID)
 }
 
 func (e SpawnFailed) String() string {
-	return textf.Sprintf("spawn-failed %s attempt=%d reason=%q", e.Job, e.Attempt, e.Reason)
+	return fmt.Sprintf("spawn-failed %s attempt=%d reason=%q", e.Job, e.Attempt, e.Reason)
 }
 
 func (e SpawnCancelled) String() string {
-	return textf.Sprintf("spawn-cancelled %s attempt=%d", e.Job, e.Attempt)
+	return fmt.Sprintf("spawn-cancelled %s attempt=%d", e.Job, e.Attempt)
 }
 
 func (e ExecFailed) String() string {
-	return textf.Sprintf("exec-failed %s pid=%d reason=%q", e.Job, e.PID, e.Reason)
+	return fmt.Sprintf("exec-failed %s pid=%d reason=%q", e.Job, e.PID, e.Reason)
 }
 
 func (e Exited) String() string {
 	if e.OOM {
-		return textf.Sprintf("exited pid=%d signal=%d oom", e.PID, e.Signal)
+		return fmt.Sprintf("exited pid=%d signal=%d oom", e.PID, e.Signal)
 	}
 	if e.Signal != 0 {
-		return textf.Sprintf("exited pid=%d signal=%d", e.PID, e.Signal)
+		return fmt.Sprintf("exited pid=%d signal=%d", e.PID, e.Signal)
 	}
-	return textf.Sprintf("exited pid=%d status=%d", e.PID, e.Status)
+	return fmt.Sprintf("exited pid=%d status=%d", e.PID, e.Status)
 }
 
 func (e DepChanged) String() string {
 	if e.Missing && e.Reason != "" {
-		return textf.Sprintf("dep-missing %s reason=%q", e.Path, e.Reason)
+		return fmt.Sprintf("dep-missing %s reason=%q", e.Path, e.Reason)
 	}
 	if e.Missing {
-		return textf.Sprintf("dep-missing %s", e.Path)
+		return fmt.Sprintf("dep-missing %s", e.Path)
 	}
-	return textf.Sprintf("dep-changed %s hash=%s", e.Path, e.Hash)
+	return fmt.Sprintf("dep-changed %s hash=%s", e.Path, e.Hash)
 }
 
 func (e Control) String() string {
 	if e.Via != "" {
-		return textf.Sprintf("control %s %s from=%s via=%s", e.Verb, strings.Join(e.Names, " "), e.From, e.Via)
+		return fmt.Sprintf("control %s %s from=%s via=%s", e.Verb, strings.Join(e.Names, " "), e.From, e.Via)
 	}
-	return textf.Sprintf("control %s %s from=%s", e.Verb, strings.Join(e.Names, " "), e.From)
+	return fmt.Sprintf("control %s %s from=%s", e.Verb, strings.Join(e.Names, " "), e.From)
 }
 
-func (e Shutdown) String() string { return textf.Sprintf("shutdown signal=%d", e.Signal) }
+func (e Shutdown) String() string { return fmt.Sprintf("shutdown signal=%d", e.Signal) }

@@ -2,7 +2,7 @@ package core
 
 import (
 	"container/heap"
-	"pmtr/textf"
+	"fmt"
 	"time"
 )
 
@@ -165,7 +165,7 @@ func (m *Machine) due(j *job) {
 func (m *Machine) emit(e Effect) { m.effects = append(m.effects, e) }
 
 func (m *Machine) logf(l Level, format string, args ...any) {
-	m.emit(Log{Level: l, Text: textf.Sprintf(format, args...)})
+	m.emit(Log{Level: l, Text: fmt.Sprintf(format, args...)})
 }
 
 // historyLen is how many of its own lines a job's flight recorder keeps.
@@ -173,7 +173,7 @@ const historyLen = 20
 
 // jlogf logs a line about job j and keeps it in j's flight recorder.
 func (m *Machine) jlogf(j *job, l Level, format string, args ...any) {
-	text := textf.Sprintf(format, args...)
+	text := fmt.Sprintf(format, args...)
 	m.emit(Log{Level: l, Text: text, Job: j.spec.Name})
 	if l == Debug {
 		return

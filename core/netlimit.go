@@ -1,7 +1,7 @@
 package core
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -74,5 +74,5 @@ func netSummary(via string, n int) string {
 	if via != "" {
 		where = " on " + via
 	}
-	return textf.Sprintf("... %d more log lines about control messages%s left out in the last %v", n, where, time.Duration(NetLogWindow))
+	return fmt.Sprintf("... %d more log lines about control messages%s left out in the last %v", n, where, time.Duration(NetLogWindow))
 }

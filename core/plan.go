@@ -1,8 +1,8 @@
 package core
 
 import (
+	"fmt"
 	"maps"
-	"pmtr/textf"
 	"slices"
 	"strings"
 
@@ -20,7 +20,7 @@ func (c Change) String() string {
 	if c.Why == "" {
 		return c.Action + " " + c.Job
 	}
-	return textf.Sprintf("%s %s (%s)", c.Action, c.Job, c.Why)
+	return fmt.Sprintf("%s %s (%s)", c.Action, c.Job, c.Why)
 }
 
 // Plan is what loading a config would do now.

@@ -1,7 +1,7 @@
 package core
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"strings"
 )
 
@@ -150,7 +150,7 @@ func (m *Machine) reportBody() string {
 		if len(j.spec.Cmd) > 0 {
 			argv0 = j.spec.Cmd[0]
 		}
-		b.WriteString(textf.Sprintf("%s %s %d %d %s\n", j.spec.Name, flag, secs, j.pid, argv0))
+		b.WriteString(fmt.Sprintf("%s %s %d %d %s\n", j.spec.Name, flag, secs, j.pid, argv0))
 	}
 	return b.String()
 }

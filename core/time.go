@@ -1,7 +1,7 @@
 package core
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"time"
 )
 
@@ -26,7 +26,7 @@ const (
 // String prints the offset as "+12.345s".
 func (t Time) String() string {
 	d := time.Duration(t)
-	return textf.Sprintf("+%d.%03ds", d/time.Second, (d%time.Second)/time.Millisecond)
+	return fmt.Sprintf("+%d.%03ds", d/time.Second, (d%time.Second)/time.Millisecond)
 }
 
 // Seconds is the whole number of seconds, rounded down, as C pmtr logs it.

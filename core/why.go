@@ -1,7 +1,7 @@
 package core
 
 import (
-	"pmtr/textf"
+	"fmt"
 	"time"
 )
 
@@ -19,29 +19,29 @@ func (m *Machine) Why(name string, at func(Time) string) (sentence string, histo
 func (m *Machine) reason(j *job, at func(Time) string) string {
 	switch st := m.state(j); st {
 	case Running:
-		return textf.Sprintf("running: pid %d since %s, started %d %s", j.pid, at(j.startedAt), j.starts, plural(j.starts, "time"))
+		return fmt.Sprintf("running: pid %d since %s, started %d %s", j.pid, at(j.startedAt), j.starts, plural(j.starts, "time"))
 	case Starting:
-		return textf.Sprintf("starting: asked for at %s", at(j.since))
+		return fmt.Sprintf("starting: asked for at %s", at(j.since))
 	case Stopping:
-		return textf.Sprintf("stopping: pid %d was sent SIGTERM at %s; SIGKILL follows at %s", j.pid, at(j.since), at(j.since+KillGrace))
+		return fmt.Sprintf("stopping: pid %d was sent SIGTERM at %s; SIGKILL follows at %s", j.pid, at(j.since), at(j.since+KillGrace))
 	case Waiting:
-		return textf.Sprintf("waiting: %s; starts again at %s (it ran less than %v)", m.lastRun(j, at), at(j.nextStart), time.Duration(QuickExit))
+		return fmt.Sprintf("waiting: %s; starts again at %s (it ran less than %v)", m.lastRun(j, at), at(j.nextStart), time.Duration(QuickExit))
 	case Failed:
-		return textf.Sprintf("failed: %s at %s; tries again at %s", j.lastExit, at(j.lastExitAt), at(j.nextStart))
+		return fmt.Sprintf("failed: %s at %s; tries again at %s", j.lastExit, at(j.lastExitAt), at(j.nextStart))
 	case Held:
 		return "held: " + m.holdReason(j)
 	case Gated:
-		return textf.Sprintf("gated: waiting for job %s (wait) to exit", m.jobs[m.gate].name)
+		return fmt.Sprintf("gated: waiting for job %s (wait) to exit", m.jobs[m.gate].name)
 	case Disabled:
 		if j.control == forceDisabled {
-			return textf.Sprintf("stopped by control from %s at %s; the next reload re-enables it", j.controlledBy, at(j.controlledAt))
+			return fmt.Sprintf("stopped by control from %s at %s; the next reload re-enables it", j.controlledBy, at(j.controlledAt))
 		}
 		return "disabled in the config"
 	case Done:
 		if j.spec.Once {
-			return textf.Sprintf("done: it runs once (once), and %s", m.lastRun(j, at))
+			return fmt.Sprintf("done: it runs once (once), and %s", m.lastRun(j, at))
 		}
-		return textf.Sprintf("done: %s; exit status 33 means do not restart (until its definition changes)", m.lastRun(j, at))
+		return fmt.Sprintf("done: %s; exit status 33 means do not restart (until its definition changes)", m.lastRun(j, at))
 	default:
 		if m.shutdown {
 			return "stopped: pmtr is shutting down"
@@ -56,18 +56,18 @@ func (m *Machine) lastRun(j *job, at func(Time) string) string {
 		return "it has not run"
 	}
 	if j.lastExitAt >= j.startedAt && j.everStarted {
-		return textf.Sprintf("exited after %d s with %s at %s", (j.lastExitAt - j.startedAt).Seconds(), exitText(j.lastCode, j.lastSignal), at(j.lastExitAt))
+		return fmt.Sprintf("exited after %d s with %s at %s", (j.lastExitAt - j.startedAt).Seconds(), exitText(j.lastCode, j.lastSignal), at(j.lastExitAt))
 	}
-	return textf.Sprintf("exited with %s at %s", exitText(j.lastCode, j.lastSignal), at(j.lastExitAt))
+	return fmt.Sprintf("exited with %s at %s", exitText(j.lastCode, j.lastSignal), at(j.lastExitAt))
 }
 
 func (m *Machine) holdReason(j *job) string {
 	for _, p := range j.spec.Depends {
 		if st := m.deps[p]; st.Missing {
 			if st.Reason != "" {
-				return textf.Sprintf("dependency %s %s", p, st.Reason)
+				return fmt.Sprintf("dependency %s %s", p, st.Reason)
 			}
-			return textf.Sprintf("dependency %s is missing", p)
+			return fmt.Sprintf("dependency %s is missing", p)
 		}
 	}
 	return "a dependency is missing"
