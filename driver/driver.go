@@ -14,8 +14,8 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/datagram"
 	"pmtr/logsafe"
-	"pmtr/udp"
 )
 
 // Options configure a driver.
@@ -179,7 +179,7 @@ func (d *Driver) perform(e core.Effect) {
 func (d *Driver) control(c ControlText) {
 	d.b.Log(core.Log{Level: core.Debug, Text: fmt.Sprintf("received [%s] from %s", logsafe.Text(c.Text), logsafe.Text(c.From))})
 	now := d.b.Now()
-	cmds, err := udp.ParseControl(c.Text)
+	cmds, err := datagram.ParseControl(c.Text)
 	for _, cmd := range cmds {
 		d.step(now, core.Control{Verb: core.Verb(cmd.Verb), Names: cmd.Names, From: c.From, Via: c.Via})
 	}

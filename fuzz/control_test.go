@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/datagram"
 	"pmtr/driver"
 	"pmtr/logsafe"
 	"pmtr/sim"
-	"pmtr/udp"
 )
 
 // FuzzControl: any control text, decoded by the driver as the daemon does,
@@ -41,11 +41,11 @@ func FuzzControl(f *testing.F) {
 func FuzzVerify(f *testing.F) {
 	key := []byte("k3y")
 	now := time.Unix(1_800_000_000, 0)
-	f.Add(udp.Sign(key, "disable a", now, "n1"), false)
+	f.Add(datagram.Sign(key, "disable a", now, "n1"), false)
 	f.Add([]byte("pmtr-auth1 1800000000 n1 00\ndisable a"), false)
 	f.Add([]byte("disable a"), true)
 	f.Fuzz(func(t *testing.T, dgram []byte, twice bool) {
-		v := udp.NewVerifier(key, now.Unix()-60)
+		v := datagram.NewVerifier(key, now.Unix()-60)
 		msg, err := v.Verify(dgram, now)
 		if err != nil {
 			return
@@ -59,7 +59,7 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted a bad timestamp %q", f[1])
 		}
-		if string(udp.Sign(key, msg, time.Unix(ts, 0), f[2])) != string(dgram) {
+		if string(datagram.Sign(key, msg, time.Unix(ts, 0), f[2])) != string(dgram) {
 			t.Fatalf("accepted a datagram the key did not sign: %q", dgram)
 		}
 		if _, err := v.Verify(dgram, now); err == nil {

@@ -17,8 +17,8 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/datagram"
 	"pmtr/logsafe"
-	"pmtr/udp"
 )
 
 // controlMsg is a control datagram's message (already authenticated when a
@@ -38,21 +38,21 @@ type controller struct {
 	clk       clock.Clock
 	log       *Logger
 	out       chan controlMsg
-	open      map[string]*listener     // by the listen line's identity
-	verifiers map[string]*udp.Verifier // by key hash
+	open      map[string]*listener          // by the listen line's identity
+	verifiers map[string]*datagram.Verifier // by key hash
 	saveMu    sync.Mutex
 }
 
 type listener struct {
 	conn    *net.UDPConn
 	spec    string
-	ver     atomic.Pointer[udp.Verifier] // nil: no key
+	ver     atomic.Pointer[datagram.Verifier] // nil: no key
 	refusal *lineLimit
 }
 
 func newController(clk clock.Clock, log *Logger) *controller {
 	return &controller{clk: clk, log: log, out: make(chan controlMsg, 64), open: map[string]*listener{},
-		verifiers: map[string]*udp.Verifier{}}
+		verifiers: map[string]*datagram.Verifier{}}
 }
 
 func listenID(l confgrammar.Listen) string {
@@ -113,7 +113,7 @@ func openToOthers(ip net.IP) bool { return ip == nil || !ip.IsLoopback() }
 
 // verifier returns the one verifier of key, made on first use with the
 // high-water mark an earlier run left.
-func (c *controller) verifier(key []byte) *udp.Verifier {
+func (c *controller) verifier(key []byte) *datagram.Verifier {
 	sum := sha256.Sum256(key)
 	id := hex.EncodeToString(sum[:8])
 	if v, ok := c.verifiers[id]; ok {
@@ -122,8 +122,8 @@ func (c *controller) verifier(key []byte) *udp.Verifier {
 	floor := c.loadFloor(id)
 	// Nothing signed before this run started counts: an earlier run may
 	// have accepted it without recording it (it died in between).
-	floor = max(floor, c.clk.Now().Unix()-int64(udp.Skew.Seconds()))
-	v := udp.NewVerifier(key, floor)
+	floor = max(floor, c.clk.Now().Unix()-int64(datagram.Skew.Seconds()))
+	v := datagram.NewVerifier(key, floor)
 	c.verifiers[id] = v
 	return v
 }
@@ -140,7 +140,7 @@ func (c *controller) loadFloor(id string) int64 {
 }
 
 // saveHigh records what a key's verifier accepted, for the next run.
-func (c *controller) saveHigh(v *udp.Verifier) {
+func (c *controller) saveHigh(v *datagram.Verifier) {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	sum := sha256.Sum256(v.Key)
@@ -185,7 +185,7 @@ func (c *controller) read(l *listener) {
 }
 
 // accept authenticates a datagram when a key is set, and cuts it to
-// udp.MaxDatagram bytes of message.
+// datagram.MaxDatagram bytes of message.
 func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, bool) {
 	text := string(b)
 	if v := l.ver.Load(); v != nil {
@@ -201,8 +201,8 @@ func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, b
 		c.saveHigh(v)
 		text = msg
 	}
-	if len(text) > udp.MaxDatagram {
-		text = text[:udp.MaxDatagram]
+	if len(text) > datagram.MaxDatagram {
+		text = text[:datagram.MaxDatagram]
 	}
 	return text, true
 }

@@ -12,8 +12,8 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/datagram"
 	"pmtr/driver"
-	"pmtr/udp"
 )
 
 // Version is pmtr's version for pmtr_build_info (set by cmd/pmtr).
@@ -185,7 +185,7 @@ func (b *backend) metricsAnswer() answer {
 
 // ServeFleetMetrics serves the hosts' UDP reports (C pmtr's included) as
 // metrics on addr, for pmtr rptserver --metrics.
-func ServeFleetMetrics(addr string, hosts func() []udp.HostJobs) error {
+func ServeFleetMetrics(addr string, hosts func() []datagram.HostJobs) error {
 	_, err := serveMetrics(addr, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
 	if err != nil {
 		return fmt.Errorf("metrics on %s: %w", addr, err)
@@ -193,7 +193,7 @@ func ServeFleetMetrics(addr string, hosts func() []udp.HostJobs) error {
 	return nil
 }
 
-func writeFleet(w io.Writer, om bool, hosts []udp.HostJobs) error {
+func writeFleet(w io.Writer, om bool, hosts []datagram.HostJobs) error {
 	e := newExpo(w, om)
 	names := fleetNames(hosts)
 	e.family("pmtr_fleet_job_enabled", "gauge", "1 when the job is enabled on the reporting host, as its last UDP report says.")
@@ -217,7 +217,7 @@ func writeFleet(w io.Writer, om bool, hosts []udp.HostJobs) error {
 
 // fleetNames labels each host by its report id; two hosts that report one
 // name are told apart by address.
-func fleetNames(hosts []udp.HostJobs) []string {
+func fleetNames(hosts []datagram.HostJobs) []string {
 	seen := map[string]bool{}
 	out := make([]string, len(hosts))
 	for i, h := range hosts {

@@ -12,7 +12,7 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
-	"pmtr/udp"
+	"pmtr/datagram"
 )
 
 // reporter sends the core's status reports to every "report to" address in
@@ -164,7 +164,7 @@ func multicastIface(c net.Conn, name string) (net.IP, error) {
 func (r *reporter) send(body string) {
 	for _, id := range r.ids {
 		d := r.open[id]
-		if _, err := d.conn.Write(udp.FormatReport(d.id, body)); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+		if _, err := d.conn.Write(datagram.FormatReport(d.id, body)); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 			r.log.Logf(core.Info, "write error: %s", strerror(err))
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"pmtr/udp"
+	"pmtr/datagram"
 )
 
 func keyedConf(t *testing.T, key string, ports ...int) (conf, keyFile string) {
@@ -28,7 +28,7 @@ var nonce int
 
 func signed(key, msg string) []byte {
 	nonce++
-	return udp.Sign([]byte(key), msg, time.Now(), fmt.Sprintf("t%d-%d", time.Now().UnixNano(), nonce))
+	return datagram.Sign([]byte(key), msg, time.Now(), fmt.Sprintf("t%d-%d", time.Now().UnixNano(), nonce))
 }
 
 // TestKeyRotation: a new key written to the key file is used at once and

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"pmtr/udp"
+	"pmtr/datagram"
 )
 
 func freeUDPPort(t *testing.T) int {
@@ -95,9 +95,9 @@ func TestControlWithKey(t *testing.T) {
 	sendUDP(t, port, []byte("disable a"))
 	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: not signed`, 5*time.Second)
 	time.Sleep(1100 * time.Millisecond) // refusals are logged at most once a second
-	sendUDP(t, port, udp.Sign([]byte("correct horse"), "disable a", time.Now().Add(-time.Minute), "old"))
+	sendUDP(t, port, datagram.Sign([]byte("correct horse"), "disable a", time.Now().Add(-time.Minute), "old"))
 	r.waitLog(`refused control datagram from .*: stale`, 5*time.Second)
-	signed := udp.Sign([]byte("correct horse"), "disable a", time.Now(), "n1")
+	signed := datagram.Sign([]byte("correct horse"), "disable a", time.Now(), "n1")
 	sendUDP(t, port, signed)
 	r.waitLog(`disabling a\n`, 5*time.Second)
 	time.Sleep(1100 * time.Millisecond)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"pmtr/udp"
+	"pmtr/datagram"
 )
 
 // ctlCommand implements pmtr ctl: send one control datagram, like pmtr-ctl.
@@ -32,7 +32,7 @@ func ctlCommand(args []string, stderr io.Writer) int {
 		return helpOrUsage(err)
 	}
 	msg := strings.Join(fs.Args(), " ")
-	if _, err := udp.ParseControl(msg); err != nil || fs.NArg() < 2 {
+	if _, err := datagram.ParseControl(msg); err != nil || fs.NArg() < 2 {
 		fs.Usage()
 		return 2
 	}
@@ -45,7 +45,7 @@ func ctlCommand(args []string, stderr io.Writer) int {
 		}
 		nonce := make([]byte, 12)
 		rand.Read(nonce)
-		dgram = udp.Sign([]byte(strings.TrimSpace(string(key))), msg, time.Now(), hex.EncodeToString(nonce))
+		dgram = datagram.Sign([]byte(strings.TrimSpace(string(key))), msg, time.Now(), hex.EncodeToString(nonce))
 	}
 	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
 	conn, err := net.Dial("udp", addr)

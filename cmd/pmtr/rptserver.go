@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"pmtr/datagram"
 	"pmtr/live"
-	"pmtr/udp"
 )
 
 // rptserverCommand implements pmtr rptserver: receive status reports from
@@ -68,7 +68,7 @@ type rptServer struct {
 	file    string
 	out     io.Writer
 	errw    io.Writer
-	table   udp.Table
+	table   datagram.Table
 	dirty   bool
 	written time.Time
 }
@@ -101,7 +101,7 @@ func (s *rptServer) serve(conn *net.UDPConn) int {
 }
 
 // hosts is the table now, for the metrics.
-func (s *rptServer) hosts() []udp.HostJobs {
+func (s *rptServer) hosts() []datagram.HostJobs {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.table.Hosts(time.Now())

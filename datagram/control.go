@@ -1,7 +1,8 @@
-// Package udp is pmtr's UDP wire formats: control datagrams ("enable a b
-// disable c"), their optional HMAC authentication with replay protection,
-// and status report datagrams. It does no I/O.
-package udp
+// Package datagram is the byte format of pmtr's UDP datagrams: control
+// messages ("enable a b disable c"), their optional HMAC authentication
+// with replay protection, and status reports. It does no I/O (the sockets
+// are the live backend's), runs no goroutine, and never blocks.
+package datagram
 
 import (
 	"crypto/hmac"
