@@ -232,3 +232,33 @@ func TestStatusCode(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldFilesChangeNothingUntilClosed: a config or dependency that
+// another program holds open for writing (a save in progress) is not
+// applied; its close brings the whole save, once.
+func TestHeldFilesChangeNothingUntilClosed(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	w.B.SetWriting("pmtr.conf", true)
+	w.B.SetFile("pmtr.conf", "") // truncated, not written back yet
+	w.B.SetWriting("/etc/a.conf", true)
+	w.B.SetDep(core.DepState{Path: "/etc/a.conf", Hash: "half"})
+	w.Input(driver.Reload{})
+	if n := count(w, "rescanning|SIGTERM|deleted|changed"); n != 0 {
+		t.Fatalf("a save in progress was applied:\n%s", w.Transcript())
+	}
+	r := result(t, w, func(c chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: c} })
+	if r.Code != driver.CodeFailed || !strings.Contains(strings.Join(r.Lines, "\n"), "pmtr.conf is held open for writing") {
+		t.Fatalf("pmtr reload of a held config answered %+v", r)
+	}
+	w.B.SetFile("pmtr.conf", twoJobs)
+	w.B.SetWriting("pmtr.conf", false)
+	w.B.SetDep(core.DepState{Path: "/etc/a.conf", Hash: "h1"})
+	w.B.SetWriting("/etc/a.conf", false)
+	w.Input(driver.Reload{})
+	if n := count(w, "dependency /etc/a.conf changed; restarting"); n != 1 {
+		t.Fatalf("the closed dependency restarted its job %d times, want 1:\n%s", n, w.Transcript())
+	}
+	if n := count(w, "rescanning|deleted"); n != 0 {
+		t.Fatalf("the config, saved whole with the same text, was reloaded:\n%s", w.Transcript())
+	}
+}

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"fmt"
+	"strings"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
@@ -96,6 +97,10 @@ type FilesRead struct {
 	Deps      []core.DepState
 	Keys      []KeyFile
 	Warnings  []confgrammar.Warning
+	// Writing lists the files (config, dependencies, keys) that another
+	// program held open for writing: a save in progress. They were not
+	// read; the driver keeps what it knew of them until they are closed.
+	Writing []string
 }
 
 // KeyFile is a key file's content, or why it cannot be used (missing,
@@ -133,5 +138,8 @@ func (r Reload) String() string {
 func (c ControlText) String() string { return fmt.Sprintf("control %q from %s", c.Text, c.From) }
 func (StatusQuery) String() string   { return "status query" }
 func (f FilesRead) String() string {
+	if len(f.Writing) > 0 {
+		return fmt.Sprintf("files-read seq=%d config=%d bytes deps=%d writing=%s", f.Seq, len(f.Source), len(f.Deps), strings.Join(f.Writing, ","))
+	}
 	return fmt.Sprintf("files-read seq=%d config=%d bytes deps=%d", f.Seq, len(f.Source), len(f.Deps))
 }

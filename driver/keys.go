@@ -58,8 +58,9 @@ func (d *Driver) checkKeys(listens []confgrammar.Listen, files []KeyFile) (map[s
 // keyChanges applies rotated keys of the config in force: a new key is
 // used at once and the old one refused; an unusable key file rejects the
 // change and the listeners keep the key they have.
-func (d *Driver) keyChanges(files []KeyFile) {
-	keys, err := d.checkKeys(d.setup.Listens, files)
+func (d *Driver) keyChanges(f FilesRead) {
+	d.keepHeld(&f)
+	keys, err := d.checkKeys(d.setup.Listens, f.Keys)
 	if err != nil {
 		d.rejected(err)
 		return

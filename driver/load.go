@@ -89,9 +89,15 @@ func (d *Driver) rejected(err error) {
 // one is rejected and the running config stays, with its dependencies
 // checked for changes.
 func (d *Driver) reread(f FilesRead) {
+	if slices.Contains(f.Writing, d.o.ConfigPath) {
+		d.configHeld()
+		d.depChanges(f)
+		d.keyChanges(f)
+		return
+	}
 	if f.ConfigErr == nil && sha256.Sum256(f.Source) == d.sum && !d.ld.force {
-		d.depChanges(f.Deps)
-		d.keyChanges(f.Keys)
+		d.depChanges(f)
+		d.keyChanges(f)
 		return
 	}
 	err := f.ConfigErr
@@ -104,11 +110,26 @@ func (d *Driver) reread(f FilesRead) {
 	}
 	if err != nil {
 		d.rejected(err)
-		d.depChanges(f.Deps)
-		d.keyChanges(f.Keys)
+		d.depChanges(f)
+		d.keyChanges(f)
 		return
 	}
 	d.prepare(cfg, f.Source)
+}
+
+// configHeld: the config file is being saved (another program holds it
+// open for writing), so what it holds now may be a part of the save. The
+// config in force stays; the close of the file brings the whole save. A
+// forced reload says so; a watched change stays quiet, as one comes with
+// every write of a save.
+func (d *Driver) configHeld() {
+	if !d.ld.force {
+		return
+	}
+	msg := fmt.Sprintf("%s is held open for writing by another program: the config in force stays; "+
+		"it applies once that program closes the file", d.o.ConfigPath)
+	d.b.Log(core.Log{Level: core.Info, Text: msg})
+	d.ld.result = Result{Code: CodeFailed, Lines: []string{msg}}
 }
 
 // prepare resolves a parsed config's dependencies and asks for their state.
@@ -133,6 +154,7 @@ func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
 func (d *Driver) install(f FilesRead) {
 	cfg := d.ld.cfg
 	d.ld.cfg = nil
+	d.keepHeld(&f)
 	keys, err := d.checkKeys(cfg.Listens, f.Keys)
 	if err != nil {
 		d.rejected(err)
@@ -178,10 +200,40 @@ func warnings(cfg *confgrammar.Config, host []confgrammar.Warning) []string {
 	return out
 }
 
+// keepHeld replaces what was read of each file held open for writing (a
+// save in progress, not read) by what was known of it: a dependency keeps
+// its last state and a key file its key in force, so half a save changes
+// nothing. A file never seen before has no last state: a dependency is
+// "missing" until its save is done (the job waits for it), a key file is
+// refused.
+func (d *Driver) keepHeld(f *FilesRead) {
+	for i, st := range f.Deps {
+		if !slices.Contains(f.Writing, st.Path) {
+			continue
+		}
+		if old, ok := d.deps[st.Path]; ok {
+			f.Deps[i] = old
+		} else {
+			f.Deps[i] = core.DepState{Path: st.Path, Missing: true, Reason: "is being written by another program"}
+		}
+	}
+	for i, k := range f.Keys {
+		if !slices.Contains(f.Writing, k.Path) {
+			continue
+		}
+		if key, ok := d.setup.Keys[k.Path]; ok {
+			f.Keys[i] = KeyFile{Path: k.Path, Key: key}
+		} else {
+			f.Keys[i] = KeyFile{Path: k.Path, Err: fmt.Errorf("is being written by another program; save it again once that is done")}
+		}
+	}
+}
+
 // depChanges tells the core about each dependency whose state differs from
-// the one last seen.
-func (d *Driver) depChanges(states []core.DepState) {
-	for _, st := range states {
+// the one last seen; one held open for writing has not changed yet.
+func (d *Driver) depChanges(f FilesRead) {
+	d.keepHeld(&f)
+	for _, st := range f.Deps {
 		if old, ok := d.deps[st.Path]; ok && old != st {
 			d.deps[st.Path] = st
 			d.step(d.b.Now(), core.DepChanged(st))

@@ -81,6 +81,7 @@ type backend struct {
 	logs     *jobLogs
 	net      *netWorker
 	w        *watcher
+	held     *heldFiles
 }
 
 var _ driver.Backend = (*backend)(nil)
@@ -144,6 +145,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	go b.reap(kick)
 	b.net = newNetWorker(o.Clock, o.Log, b.writeMetrics, b.stop)
 	b.w = newWatcher(b.clk, o.Log, b.send)
+	b.held = newHeldFiles(b.clk, o.Log)
 	b.net.watch = b.w.set
 	b.pool = newPool(b.spawn, o.Spawners)
 	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
@@ -163,6 +165,7 @@ func (b *backend) close() {
 	b.pool.close()
 	b.out.close()
 	b.w.close()
+	b.held.close()
 	b.timer.Stop()
 	b.cg.close()
 }
@@ -238,7 +241,11 @@ func (b *backend) Apply(s driver.Setup) { b.net.configure(s) }
 
 // Read reads the config and hashes dependencies on a goroutine of its own.
 func (b *backend) Read(r driver.ReadRequest) {
-	go func() { b.send(readFiles(r)) }()
+	go func() {
+		f := readFiles(r)
+		b.held.saw(r, f)
+		b.send(f)
+	}()
 }
 
 // Signal signals the job's whole process group. The core only asks for

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
@@ -20,7 +22,7 @@ import (
 // ReadConfig reads and parses the config file, creating it empty (mode
 // 0600) when it does not exist, as C pmtr does; note receives that news.
 func ReadConfig(path string, note func(string)) (*confgrammar.Config, []byte, error) {
-	src, err := readLimited(path)
+	src, err := readLimited(path, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		if cerr := createEmpty(path); cerr != nil {
 			return nil, nil, cerr
@@ -47,9 +49,15 @@ func createEmpty(path string) error {
 	return nil
 }
 
+// errWriting: the file is held open for writing by another program, so
+// what it holds may be a save in progress; it is not read.
+var errWriting = errors.New("is held open for writing by another program")
+
 // readLimited reads a whole regular file of at most confgrammar.MaxSize
 // bytes. The open never waits: a FIFO or a device is refused, not read.
-func readLimited(path string) ([]byte, error) {
+// settled: a file that another program holds open for writing is not read
+// (errWriting).
+func readLimited(path string, settled bool) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -62,6 +70,9 @@ func readLimited(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("is %s, not a regular file", fileKind(st.Mode()))
 	}
+	if settled && heldForWriting(f) {
+		return nil, errWriting
+	}
 	b, err := io.ReadAll(io.LimitReader(f, confgrammar.MaxSize+1))
 	if err != nil {
 		return nil, err
@@ -70,6 +81,27 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("is larger than %d MB", confgrammar.MaxSize>>20)
 	}
 	return b, nil
+}
+
+// heldForWriting reports whether any process has f's file open for
+// writing: the kernel refuses a read lease on such a file (EAGAIN). The
+// lease, when granted, is dropped at once. Where leases cannot be had (a
+// file system without them, a file pmtr does not own and no CAP_LEASE) it
+// cannot tell, and says no: the file is read as before.
+func heldForWriting(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	held := false
+	rc.Control(func(fd uintptr) {
+		_, err := unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_RDLCK)
+		if err == nil {
+			unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_UNLCK)
+		}
+		held = errors.Is(err, unix.EAGAIN)
+	})
+	return held
 }
 
 func fileKind(m fs.FileMode) string {
@@ -101,7 +133,7 @@ func readWithin(path string) ([]byte, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		b, err := readLimited(path)
+		b, err := readLimited(path, true)
 		ch <- result{b, err}
 	}()
 	t := time.NewTimer(readTimeout)
@@ -119,7 +151,10 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {
 		src, err := readWithin(r.Config)
-		if err != nil {
+		switch {
+		case errors.Is(err, errWriting):
+			f.Writing = append(f.Writing, r.Config)
+		case err != nil:
 			f.ConfigErr = fmt.Errorf("can't open %s: %s", r.Config, strerror(err))
 		}
 		f.Source = src
@@ -127,9 +162,15 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 	f.Deps = make([]core.DepState, len(r.Deps))
 	for i, p := range r.Deps {
 		f.Deps[i] = depState(p)
+		if f.Deps[i].Reason == errWriting.Error() {
+			f.Writing = append(f.Writing, p)
+		}
 	}
 	for _, p := range r.Keys {
 		key, err := readKey(p)
+		if errors.Is(err, errWriting) {
+			f.Writing = append(f.Writing, p)
+		}
 		f.Keys = append(f.Keys, driver.KeyFile{Path: p, Key: key, Err: err})
 	}
 	if r.Check != nil {
@@ -147,6 +188,9 @@ func readKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("is readable by others (mode %#o); chmod 600 %s", st.Mode().Perm(), path)
 	}
 	b, err := readWithin(path)
+	if errors.Is(err, errWriting) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("can't read it: %s", strerror(err))
 	}
@@ -162,6 +206,9 @@ func depState(path string) core.DepState {
 	b, err := readWithin(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return core.DepState{Path: path, Missing: true}
+	}
+	if errors.Is(err, errWriting) {
+		return core.DepState{Path: path, Missing: true, Reason: errWriting.Error()}
 	}
 	if err != nil {
 		return core.DepState{Path: path, Missing: true, Reason: strings.ToLower(strerror(err)[:1]) + strerror(err)[1:]}

@@ -21,7 +21,9 @@ import (
 // writing in a burst: from then on pmtr waits for busyQuiet of quiet, so
 // the burst applies once more, with its final content. Under endless churn
 // pmtr still looks every maxDelay; without inotify it looks every
-// pollEvery.
+// pollEvery. Looking is safe at any time: a file that a program still
+// holds open for writing is not read (readLimited), so a writer's pauses,
+// however long, never apply half a save.
 const (
 	debounce  = 40 * time.Millisecond
 	busyGap   = 50 * time.Millisecond

@@ -65,6 +65,7 @@ type Backend struct {
 	rng      *rand.Rand
 	files    map[string]string        // config files by path
 	deps     map[string]core.DepState // dependency files by resolved path
+	writing  map[string]bool          // files a program holds open for writing
 	Setup    driver.Setup             // the last setup the driver applied
 	Reads    int                      // reads of the config file so far
 }
@@ -85,7 +86,8 @@ func NewBackend(scripts map[string]*Script) *Backend {
 		scripts = map[string]*Script{}
 	}
 	return &Backend{nextPID: 100, procs: map[int]*proc{}, scripts: scripts, runs: map[string]int{},
-		rng: rand.New(rand.NewPCG(1, 2)), files: map[string]string{}, deps: map[string]core.DepState{}}
+		rng: rand.New(rand.NewPCG(1, 2)), files: map[string]string{}, deps: map[string]core.DepState{},
+		writing: map[string]bool{}}
 }
 
 // Seed sets the source of random run lengths (ForMax); the same seed gives
@@ -106,6 +108,17 @@ func (b *Backend) RemoveFile(path string) { delete(b.files, path) }
 
 // SetDep sets a dependency file's state.
 func (b *Backend) SetDep(st core.DepState) { b.deps[st.Path] = st }
+
+// SetWriting marks a file (config, dependency or key) as held open for
+// writing by another program (a save in progress), or no longer held. A
+// held file is not read: it is named in FilesRead.Writing, as live does.
+func (b *Backend) SetWriting(path string, held bool) {
+	if held {
+		b.writing[path] = true
+	} else {
+		delete(b.writing, path)
+	}
+}
 
 // Inject queues an input from outside (an edit's reload, a control
 // message, a signal) to be handled now.
@@ -245,7 +258,9 @@ func (b *Backend) Read(r driver.ReadRequest) {
 	if r.Config != "" {
 		b.Reads++
 		text, ok := b.files[r.Config]
-		if ok {
+		if b.writing[r.Config] {
+			f.Writing = append(f.Writing, r.Config)
+		} else if ok {
 			f.Source = []byte(text)
 		} else {
 			f.ConfigErr = fmt.Errorf("can't open %s: No such file or directory", r.Config)
@@ -253,7 +268,9 @@ func (b *Backend) Read(r driver.ReadRequest) {
 	}
 	for _, p := range r.Keys {
 		k := driver.KeyFile{Path: p}
-		if text, ok := b.files[p]; ok && text != "" {
+		if b.writing[p] {
+			f.Writing = append(f.Writing, p)
+		} else if text, ok := b.files[p]; ok && text != "" {
 			k.Key = []byte(text)
 		} else {
 			k.Err = fmt.Errorf("can't read key file %s: No such file or directory", p)
@@ -262,7 +279,10 @@ func (b *Backend) Read(r driver.ReadRequest) {
 	}
 	for _, p := range r.Deps {
 		st, ok := b.deps[p]
-		if !ok {
+		if b.writing[p] {
+			f.Writing = append(f.Writing, p)
+			st = core.DepState{Path: p, Missing: true}
+		} else if !ok {
 			st = depState(p, "", false)
 		}
 		f.Deps = append(f.Deps, st)

@@ -250,12 +250,16 @@ func (r *runner) apply(e TimedEvent) {
 	switch {
 	case e.Edit != nil:
 		r.w.B.SetFile(simConfig, *e.Edit)
+		r.w.B.SetWriting(simConfig, false)
 		r.w.Input(driver.Reload{})
 	case e.Sighup:
 		r.w.Input(driver.Reload{Force: true})
 	case e.Dep != nil:
 		r.w.B.SetDep(depState(absDep(e.Dep.Path), e.Dep.Content, e.Dep.Missing))
+		r.w.B.SetWriting(absDep(e.Dep.Path), false)
 		r.w.Input(driver.Reload{})
+	case e.Writing != nil:
+		r.writing(e.Writing)
 	case e.Control != "":
 		r.w.Input(driver.ControlText{From: "sim", Text: e.Control})
 	case e.Shutdown:
@@ -275,12 +279,29 @@ func (r *runner) mark(e TimedEvent) {
 		kind = 'H'
 	case e.Dep != nil:
 		kind = 'D'
+	case e.Writing != nil:
+		kind = 'W'
 	case e.Control != "":
 		kind = 'C'
 	case e.Shutdown:
 		kind = 'S'
 	}
 	r.res.Timeline.Marks = append(r.res.Timeline.Marks, Mark{At: r.w.Now, Kind: kind})
+}
+
+// writing: a program has written w.Content so far to the config (no path)
+// or a dependency, and holds the file open; a later edit or dep event of
+// that file is its close.
+func (r *runner) writing(w *DepEvent) {
+	path := simConfig
+	if w.Path != "" {
+		path = absDep(w.Path)
+		r.w.B.SetDep(depState(path, w.Content, false))
+	} else {
+		r.w.B.SetFile(simConfig, w.Content)
+	}
+	r.w.B.SetWriting(path, true)
+	r.w.Input(driver.Reload{})
 }
 
 func (r *runner) crash(c *Crash) {

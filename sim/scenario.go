@@ -61,6 +61,7 @@ type TimedEvent struct {
 	At       Duration  `yaml:"at"`
 	Edit     *string   `yaml:"edit"`     // the config file is saved with this text
 	Dep      *DepEvent `yaml:"dep"`      // a dependency changes or vanishes
+	Writing  *DepEvent `yaml:"writing"`  // a program writes a file in place and still holds it open
 	Control  string    `yaml:"control"`  // "enable NAME..." / "disable NAME..." / "restart NAME..."
 	Sighup   bool      `yaml:"sighup"`   // force a rescan
 	Shutdown bool      `yaml:"shutdown"` // SIGTERM to pmtr
@@ -250,7 +251,7 @@ func (s *Scenario) validate() error {
 	}
 	for _, e := range s.Events {
 		if n := e.kinds(); n != 1 {
-			return s.errorf(e.Line, "an event needs exactly one of edit, dep, control, sighup, shutdown, crash (found %d)", n)
+			return s.errorf(e.Line, "an event needs exactly one of edit, dep, writing, control, sighup, shutdown, crash (found %d)", n)
 		}
 	}
 	for _, x := range s.Expect {
@@ -271,7 +272,7 @@ func (s *Scenario) validate() error {
 }
 
 func (e TimedEvent) kinds() int {
-	return count(e.Edit != nil, e.Dep != nil, e.Control != "", e.Sighup, e.Shutdown, e.Crash != nil)
+	return count(e.Edit != nil, e.Dep != nil, e.Writing != nil, e.Control != "", e.Sighup, e.Shutdown, e.Crash != nil)
 }
 
 func (x Expectation) kinds() int {
