@@ -101,3 +101,17 @@ func resolve(p, dir, cwd string) string {
 	}
 	return path.Join(cwd, p)
 }
+
+// OutFile is the file the job's stdout goes to, or "" when it goes to
+// pmtr's log (no out line, or "out syslog").
+func (j *Job) OutFile() string { return fileOrLog(j.Out) }
+
+// ErrFile is the file the job's stderr goes to, or "" for pmtr's log.
+func (j *Job) ErrFile() string { return fileOrLog(j.Err) }
+
+func fileOrLog(path string) string {
+	if path == "syslog" {
+		return ""
+	}
+	return path
+}

@@ -21,6 +21,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/live/hostfacts"
 )
 
 // Options configure a daemon run.
@@ -272,7 +273,7 @@ func (b *backend) signal(pid int, sig syscall.Signal) {
 		err = unix.Kill(pid, sig)
 	}
 	if err != nil && !errors.Is(err, unix.ESRCH) {
-		b.log.Logf(core.Error, "error: %s", strerror(err))
+		b.log.Logf(core.Error, "error: %s", hostfacts.Strerror(err))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pmtr/core"
+	"pmtr/live/hostfacts"
 )
 
 // cgroups contains each job in a cgroup v2 of its own, under a subtree
@@ -149,7 +150,7 @@ func cgroupBase(configPath string) (string, error) {
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if rel, ok := strings.CutPrefix(l, "0::"); ok {
-			return filepath.Join(mnt, rel, "pmtr-"+configHash(configPath)), nil
+			return filepath.Join(mnt, rel, "pmtr-"+hostfacts.ConfigHash(configPath)), nil
 		}
 	}
 	return "", errors.New("pmtr is in no cgroup v2 (no 0:: line in /proc/self/cgroup)")
@@ -186,7 +187,7 @@ func (c *cgroups) dir(job string) string {
 	}
 	name := b.String()
 	if len(name) > 200 {
-		name = name[:180] + "~" + configHash(job)
+		name = name[:180] + "~" + hostfacts.ConfigHash(job)
 	}
 	return filepath.Join(c.base, "job-"+name)
 }

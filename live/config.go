@@ -17,6 +17,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/live/hostfacts"
 )
 
 // ReadConfig reads and parses the config file, creating it empty (mode
@@ -68,7 +69,7 @@ func readLimited(path string, settled bool) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("is %s, not a regular file", fileKind(st.Mode()))
+		return nil, fmt.Errorf("is %s, not a regular file", hostfacts.FileKind(st.Mode()))
 	}
 	if settled && heldForWriting(f) {
 		return nil, errWriting
@@ -102,20 +103,6 @@ func heldForWriting(f *os.File) bool {
 		held = errors.Is(err, unix.EAGAIN)
 	})
 	return held
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }
 
 // readTimeout: a file that gives no answer by then (a hung network file
@@ -155,7 +142,7 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 		case errors.Is(err, errWriting):
 			f.Writing = append(f.Writing, r.Config)
 		case err != nil:
-			f.ConfigErr = fmt.Errorf("can't open %s: %s", r.Config, strerror(err))
+			f.ConfigErr = fmt.Errorf("can't open %s: %s", r.Config, hostfacts.Strerror(err))
 		}
 		f.Source = src
 	}
@@ -175,7 +162,7 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 	}
 	if r.Check != nil {
 		cwd, _ := os.Getwd()
-		f.Warnings = HostWarnings(r.CheckFile, r.Check, cwd)
+		f.Warnings = hostfacts.HostWarnings(r.CheckFile, r.Check, cwd)
 	}
 	return f
 }
@@ -192,7 +179,7 @@ func readKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("can't read it: %s", strerror(err))
+		return nil, fmt.Errorf("can't read it: %s", hostfacts.Strerror(err))
 	}
 	key := []byte(strings.TrimSpace(string(b)))
 	if len(key) == 0 {
@@ -211,7 +198,7 @@ func depState(path string) core.DepState {
 		return core.DepState{Path: path, Missing: true, Reason: errWriting.Error()}
 	}
 	if err != nil {
-		return core.DepState{Path: path, Missing: true, Reason: strings.ToLower(strerror(err)[:1]) + strerror(err)[1:]}
+		return core.DepState{Path: path, Missing: true, Reason: strings.ToLower(hostfacts.Strerror(err)[:1]) + hostfacts.Strerror(err)[1:]}
 	}
 	sum := sha256.Sum256(b)
 	return core.DepState{Path: path, Hash: hex.EncodeToString(sum[:8])}

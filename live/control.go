@@ -18,6 +18,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/datagram"
+	"pmtr/live/hostfacts"
 	"pmtr/logsafe"
 )
 
@@ -98,7 +99,7 @@ func (c *controller) listen(s confgrammar.Listen) *listener {
 	}
 	conn, err := net.ListenUDP("udp", addr)
 	if err != nil {
-		c.log.Logf(core.Error, "can't bind to %s: %s", spec, strerror(err))
+		c.log.Logf(core.Error, "can't bind to %s: %s", spec, hostfacts.Strerror(err))
 		return nil
 	}
 	if s.KeyFile == "" && openToOthers(addr.IP) {
@@ -128,7 +129,7 @@ func (c *controller) verifier(key []byte) *datagram.Verifier {
 	return v
 }
 
-func replayFile(id string) string { return filepath.Join(RuntimeDir(), "replay-"+id) }
+func replayFile(id string) string { return filepath.Join(hostfacts.RuntimeDir(), "replay-"+id) }
 
 func (c *controller) loadFloor(id string) int64 {
 	b, err := os.ReadFile(replayFile(id))
@@ -145,7 +146,7 @@ func (c *controller) saveHigh(v *datagram.Verifier) {
 	defer c.saveMu.Unlock()
 	sum := sha256.Sum256(v.Key)
 	path := replayFile(hex.EncodeToString(sum[:8]))
-	if err := secureDir(filepath.Dir(path), true); err != nil {
+	if err := hostfacts.SecureDir(filepath.Dir(path), true); err != nil {
 		c.log.Logf(core.Error, "can't record accepted control datagrams: %v", err)
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"pmtr/live/hostfacts"
 )
 
 // Ask sends one request ("status --json web", "restart web", ...; with a
@@ -20,7 +22,7 @@ import (
 // A timeout of 0 waits for ever (pmtr logs -f).
 func Ask(configPath, request string, body []byte, timeout time.Duration, stdout, stderr io.Writer) (int, error) {
 	path := StatusSocket(configPath)
-	if err := secureDir(filepath.Dir(path), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := hostfacts.SecureDir(filepath.Dir(path), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("not asking %s: %w", path, err)
 	}
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
@@ -64,7 +66,7 @@ func Ask(configPath, request string, body []byte, timeout time.Duration, stdout,
 // rootRuns: root's runtime directory may hold a socket for configPath (a
 // caller that is not root may not look inside, so "may").
 func rootRuns(configPath string) bool {
-	_, err := os.Stat(filepath.Join(rootRunDir, "status-"+configHash(configPath)+".sock"))
+	_, err := os.Stat(filepath.Join(hostfacts.RootRunDir, "status-"+hostfacts.ConfigHash(configPath)+".sock"))
 	return err == nil || errors.Is(err, fs.ErrPermission)
 }
 
@@ -73,7 +75,7 @@ func rootRuns(configPath string) bool {
 func causeOf(err error) string {
 	var se *os.SyscallError
 	if errors.As(err, &se) {
-		return strerror(se.Err)
+		return hostfacts.Strerror(se.Err)
 	}
 	return err.Error()
 }

@@ -2,7 +2,6 @@ package live
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"pmtr/live/hostfacts"
 )
 
 // HelperArg is argv[1] of the hidden re-exec helper. Go has no hook between
@@ -71,7 +72,7 @@ func RunHelper() int {
 		return fail(msg)
 	}
 	err := syscall.Exec(spec.Argv[0], spec.Argv, os.Environ())
-	return fail(fmt.Sprintf("can't exec %s: %s", spec.Argv[0], strerror(err)))
+	return fail(fmt.Sprintf("can't exec %s: %s", spec.Argv[0], hostfacts.Strerror(err)))
 }
 
 // setup applies the job's settings in the order of C pmtr; it returns the
@@ -79,7 +80,7 @@ func RunHelper() int {
 func setup(s *procSpec) string {
 	if s.Dir != "" {
 		if err := os.Chdir(s.Dir); err != nil {
-			return fmt.Sprintf("can't chdir %s: %s", s.Dir, strerror(err))
+			return fmt.Sprintf("can't chdir %s: %s", s.Dir, hostfacts.Strerror(err))
 		}
 	}
 	u, msg := lookupUser(s.User)
@@ -137,7 +138,7 @@ func setNice(s *procSpec) string {
 		return ""
 	}
 	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, s.Nice); err != nil {
-		return "can't setpriority: " + strerror(err)
+		return "can't setpriority: " + hostfacts.Strerror(err)
 	}
 	return ""
 }
@@ -151,7 +152,7 @@ func setAffinity(s *procSpec) string {
 		set.Set(c)
 	}
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return "can't set cpu affinity: " + strerror(err)
+		return "can't set cpu affinity: " + hostfacts.Strerror(err)
 	}
 	return ""
 }
@@ -170,7 +171,7 @@ func setLimits(s *procSpec) string {
 		}
 		lim := syscall.Rlimit{Cur: v, Max: v}
 		if err := syscall.Setrlimit(l.Resource, &lim); err != nil {
-			return "can't setrlimit: " + strerror(err)
+			return "can't setrlimit: " + hostfacts.Strerror(err)
 		}
 	}
 	return ""
@@ -194,13 +195,13 @@ func becomeUser(u *user.User) string {
 		}
 	}
 	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Sprintf("can't setgid %s: %s", u.Username, strerror(err))
+		return fmt.Sprintf("can't setgid %s: %s", u.Username, hostfacts.Strerror(err))
 	}
 	if err := syscall.Setgroups(groups); err != nil {
-		return fmt.Sprintf("can't initgroups %s: %s", u.Username, strerror(err))
+		return fmt.Sprintf("can't initgroups %s: %s", u.Username, hostfacts.Strerror(err))
 	}
 	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Sprintf("can't setuid %s: %s", u.Username, strerror(err))
+		return fmt.Sprintf("can't setuid %s: %s", u.Username, hostfacts.Strerror(err))
 	}
 	return ""
 }
@@ -231,21 +232,8 @@ func redirect(s *procSpec) string {
 			syscall.Close(fd)
 		}
 		if err != nil {
-			return fmt.Sprintf("can't open/dup %s: %s", f.path, strerror(err))
+			return fmt.Sprintf("can't open/dup %s: %s", f.path, hostfacts.Strerror(err))
 		}
 	}
 	return ""
-}
-
-// strerror spells an error as C's strerror does ("No such file or directory").
-func strerror(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		err = errno
-	}
-	s := err.Error()
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

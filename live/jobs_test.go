@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pmtr/live/hostfacts"
 )
 
 func TestLiveStartAndArgvIsExact(t *testing.T) {
@@ -278,18 +280,18 @@ func TestRuntimeDirectoryOfOthersIsRefused(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give the directory to another user")
 	}
-	saved := rootRunDir
-	defer func() { rootRunDir = saved }()
+	saved := hostfacts.RootRunDir
+	defer func() { hostfacts.RootRunDir = saved }()
 	for name, prepare := range map[string]func(dir string) error{
 		"mode 0777":     func(dir string) error { return os.Chmod(dir, 0o777) },
 		"foreign owner": func(dir string) error { return os.Chown(dir, 65534, 65534) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			rootRunDir = filepath.Join(t.TempDir(), "pmtr")
-			if err := os.Mkdir(rootRunDir, 0o700); err != nil {
+			hostfacts.RootRunDir = filepath.Join(t.TempDir(), "pmtr")
+			if err := os.Mkdir(hostfacts.RootRunDir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := prepare(rootRunDir); err != nil {
+			if err := prepare(hostfacts.RootRunDir); err != nil {
 				t.Fatal(err)
 			}
 			r := startDaemonStatus(t, "job {\nname up\ncmd /bin/sleep 74\n}\n")
@@ -297,7 +299,7 @@ func TestRuntimeDirectoryOfOthersIsRefused(t *testing.T) {
 			if _, err := QueryStatus(r.conf); err == nil || !strings.Contains(err.Error(), "not asking") {
 				t.Fatalf("pmtr status used the directory: %v", err)
 			}
-			if entries, _ := os.ReadDir(rootRunDir); len(entries) != 0 {
+			if entries, _ := os.ReadDir(hostfacts.RootRunDir); len(entries) != 0 {
 				t.Fatalf("the daemon put %v in it", entries)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/live/hostfacts"
 	"pmtr/procfs"
 )
 
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	rootRunDir = filepath.Join(dir, "pmtr")
+	hostfacts.RootRunDir = filepath.Join(dir, "pmtr")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"pmtr/core"
+	"pmtr/live/hostfacts"
 )
 
 // Logger writes pmtr's log where it fits: to stderr as "pmtr[PID]: message"
@@ -143,7 +144,7 @@ func NewSyslogLogger(w io.Writer, configPath string, verbose int) *Logger {
 		return l
 	}
 	path := LogFile(configPath)
-	if secureDir(filepath.Dir(path), true) == nil {
+	if hostfacts.SecureDir(filepath.Dir(path), true) == nil {
 		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
 			l.w, l.file = f, true
 			l.Log(core.Info, "no syslog socket (/dev/log): pmtr logs to "+path)
@@ -154,7 +155,7 @@ func NewSyslogLogger(w io.Writer, configPath string, verbose int) *Logger {
 
 // LogFile is where a detached pmtr logs when there is no syslog.
 func LogFile(configPath string) string {
-	return filepath.Join(RuntimeDir(), "log-"+configHash(configPath))
+	return filepath.Join(hostfacts.RuntimeDir(), "log-"+hostfacts.ConfigHash(configPath))
 }
 
 // SplitsStreams: the sink keeps priorities, so a job's stderr (warning) is

@@ -14,6 +14,7 @@ import (
 	"pmtr/core"
 	"pmtr/datagram"
 	"pmtr/driver"
+	"pmtr/live/hostfacts"
 )
 
 // Version is pmtr's version for pmtr_build_info (set by cmd/pmtr).
@@ -157,7 +158,7 @@ func (s *metricsServers) configure(specs []confgrammar.Metrics) {
 		}
 		srv, err := serveMetrics(id, s.write)
 		if err != nil {
-			s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", id, strerror(err))
+			s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", id, hostfacts.Strerror(err))
 			continue
 		}
 		if host, _, _ := net.SplitHostPort(id); openToOthers(net.ParseIP(host)) {

@@ -1,9 +1,8 @@
 package live
 
 import (
-	"sync"
-
 	"io"
+	"sync"
 
 	"github.com/benbjohnson/clock"
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pmtr/core"
+	"pmtr/live/hostfacts"
 )
 
 // records keeps, where jobs have no cgroups, the running jobs' leaders
@@ -34,11 +35,11 @@ type record struct {
 
 func newRecords(configPath string, log *Logger, stop <-chan struct{}) *records {
 	r := &records{log: log, procs: map[int]record{}, dirty: make(chan struct{}, 1), stop: stop}
-	if err := secureDir(RuntimeDir(), true); err != nil {
+	if err := hostfacts.SecureDir(hostfacts.RuntimeDir(), true); err != nil {
 		log.Logf(core.Error, "can't record the jobs' pids: %v", err)
 		return r
 	}
-	r.path = filepath.Join(RuntimeDir(), "jobs-"+configHash(configPath))
+	r.path = filepath.Join(hostfacts.RuntimeDir(), "jobs-"+hostfacts.ConfigHash(configPath))
 	r.stopLeftovers()
 	go r.writer()
 	return r

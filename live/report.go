@@ -13,6 +13,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/datagram"
+	"pmtr/live/hostfacts"
 )
 
 // reporter sends the core's status reports to every "report to" address in
@@ -73,7 +74,7 @@ func (r *reporter) dial(s confgrammar.Report) (*dest, error) {
 	spec := "udp://" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 	c, err := net.Dial("udp4", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
 	if err != nil {
-		return nil, fmt.Errorf("can't connect to %s: %s", spec, strerror(err))
+		return nil, fmt.Errorf("can't connect to %s: %s", spec, hostfacts.Strerror(err))
 	}
 	d := &dest{conn: c, id: r.host}
 	if s.Iface != "" {
@@ -156,7 +157,7 @@ func multicastIface(c net.Conn, name string) (net.IP, error) {
 		serr = unix.SetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, [4]byte(ip))
 	})
 	if serr != nil {
-		return nil, fmt.Errorf("setsockopt: %s", strerror(serr))
+		return nil, fmt.Errorf("setsockopt: %s", hostfacts.Strerror(serr))
 	}
 	return ip, nil
 }
@@ -165,7 +166,7 @@ func (r *reporter) send(body string) {
 	for _, id := range r.ids {
 		d := r.open[id]
 		if _, err := d.conn.Write(datagram.FormatReport(d.id, body)); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
-			r.log.Logf(core.Info, "write error: %s", strerror(err))
+			r.log.Logf(core.Info, "write error: %s", hostfacts.Strerror(err))
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/live/hostfacts"
 )
 
 // spawner starts jobs through the re-exec helper.
@@ -99,13 +100,13 @@ func (s *spawner) prepare(j *confgrammar.Job) (*launch, error) {
 // helper, a local program, returns at once, then opens the job's files and
 // execs its program in the job's own process, where a hang stops only it.
 func onNetworkFS(j *confgrammar.Job) bool {
-	paths := []string{inDir(j.Dir, j.Cmd[0])}
+	paths := []string{hostfacts.InDir(j.Dir, j.Cmd[0])}
 	if j.Dir != "" {
 		paths = append(paths, j.Dir)
 	}
-	for _, f := range []string{j.In, logTarget(j.Out), logTarget(j.Err)} {
+	for _, f := range []string{j.In, j.OutFile(), j.ErrFile()} {
 		if f != "" {
-			paths = append(paths, filepath.Dir(inDir(j.Dir, f))) // out and err may not exist yet
+			paths = append(paths, filepath.Dir(hostfacts.InDir(j.Dir, f))) // out and err may not exist yet
 		}
 	}
 	for _, p := range paths {
@@ -125,12 +126,12 @@ var networkFS = map[uint32]bool{unix.NFS_SUPER_MAGIC: true, unix.SMB_SUPER_MAGIC
 // fifoFiles names the job's in, out and err files that are FIFOs.
 func fifoFiles(j *confgrammar.Job) []string {
 	var out []string
-	for _, f := range []struct{ what, path string }{{"in", j.In}, {"out", logTarget(j.Out)}, {"err", logTarget(j.Err)}} {
+	for _, f := range []struct{ what, path string }{{"in", j.In}, {"out", j.OutFile()}, {"err", j.ErrFile()}} {
 		if f.path == "" {
 			continue
 		}
 		var st unix.Stat_t // not os.Stat: no garbage per start in a burst of thousands
-		if unix.Stat(inDir(j.Dir, f.path), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		if unix.Stat(hostfacts.InDir(j.Dir, f.path), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 			out = append(out, fmt.Sprintf("%s %s is a FIFO", f.what, f.path))
 		}
 	}
@@ -138,7 +139,7 @@ func fifoFiles(j *confgrammar.Job) []string {
 }
 
 // needsPipe: some of the job's output goes to pmtr's log.
-func needsPipe(j *confgrammar.Job) bool { return logTarget(j.Out) == "" || logTarget(j.Err) == "" }
+func needsPipe(j *confgrammar.Job) bool { return j.OutFile() == "" || j.ErrFile() == "" }
 
 // prepareDirect: the job's program is exec'd by the fork itself; exec
 // errors come back from StartProcess, worded as C pmtr's child did.
@@ -149,7 +150,7 @@ func (s *spawner) prepareDirect(j *confgrammar.Job) (*launch, error) {
 			if err == nil {
 				err = syscall.ENOTDIR
 			}
-			return nil, fmt.Errorf("can't chdir %s: %s", j.Dir, strerror(err))
+			return nil, fmt.Errorf("can't chdir %s: %s", j.Dir, hostfacts.Strerror(err))
 		}
 	}
 	files, outR, err := s.directFiles(j)
@@ -189,7 +190,7 @@ func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) 
 	specs := []struct {
 		path  string
 		flags int
-	}{{j.In, os.O_RDONLY}, {logTarget(j.Out), os.O_WRONLY | os.O_CREATE | os.O_APPEND}, {logTarget(j.Err), os.O_WRONLY | os.O_CREATE | os.O_APPEND}}
+	}{{j.In, os.O_RDONLY}, {j.OutFile(), os.O_WRONLY | os.O_CREATE | os.O_APPEND}, {j.ErrFile(), os.O_WRONLY | os.O_CREATE | os.O_APPEND}}
 	if specs[0].path == "" {
 		specs[0].path = os.DevNull
 	}
@@ -197,10 +198,10 @@ func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) 
 		if sp.path == "" {
 			continue
 		}
-		f, err := openNoWait(inDir(j.Dir, sp.path), sp.flags)
+		f, err := openNoWait(hostfacts.InDir(j.Dir, sp.path), sp.flags)
 		if err != nil {
 			closeAll(append(files, outR))
-			return nil, nil, fmt.Errorf("can't open/dup %s: %s", sp.path, strerror(err))
+			return nil, nil, fmt.Errorf("can't open/dup %s: %s", sp.path, hostfacts.Strerror(err))
 		}
 		files[i] = f
 	}
@@ -211,7 +212,7 @@ func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) 
 // streams go to a log that keeps priorities (journal, syslog): files[2] is
 // replaced and the read end returned; else nil.
 func (s *spawner) splitStderr(j *confgrammar.Job, files []*os.File) (*os.File, error) {
-	if !s.log.SplitsStreams() || logTarget(j.Out) != "" || logTarget(j.Err) != "" {
+	if !s.log.SplitsStreams() || j.OutFile() != "" || j.ErrFile() != "" {
 		return nil, nil
 	}
 	r, w, err := outputPipe()
@@ -257,14 +258,6 @@ func closeAll(files []*os.File) {
 	}
 }
 
-// inDir resolves a relative path as the job would see it after chdir.
-func inDir(dir, path string) string {
-	if filepath.IsAbs(path) || dir == "" {
-		return path
-	}
-	return filepath.Join(dir, path)
-}
-
 // setVar sets VAR=VALUE in env, replacing an earlier value.
 func setVar(env []string, kv string) []string {
 	k, _, _ := strings.Cut(kv, "=")
@@ -283,7 +276,7 @@ func execError(j *confgrammar.Job, err error) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return fmt.Errorf("can't exec %s: %s", j.Cmd[0], strerror(err))
+	return fmt.Errorf("can't exec %s: %s", j.Cmd[0], hostfacts.Strerror(err))
 }
 
 // prepareHelper readies the re-exec helper, which sets the job up in the C
@@ -332,7 +325,7 @@ func readStatus(r *os.File) string {
 func (s *spawner) helperEnv(j *confgrammar.Job) ([]string, error) {
 	spec := procSpec{
 		Argv: j.Cmd, Dir: j.Dir, Env: j.Env, User: j.User, Nice: j.Nice, CPUs: j.CPUs,
-		In: j.In, Out: logTarget(j.Out), Err: logTarget(j.Err), NrOpen: s.nrOpen, IsChild: true,
+		In: j.In, Out: j.OutFile(), Err: j.ErrFile(), NrOpen: s.nrOpen, IsChild: true,
 	}
 	for _, u := range j.Ulimits {
 		spec.Limits = append(spec.Limits, limit{Resource: u.Resource, Value: u.Value, Infinite: u.Infinite})
@@ -348,12 +341,4 @@ func (s *spawner) helperEnv(j *confgrammar.Job) ([]string, error) {
 		}
 	}
 	return append(env, helperEnv+"="+string(b)), nil
-}
-
-// logTarget: "syslog" (or nothing) means pmtr's log, i.e. keep the pipe.
-func logTarget(path string) string {
-	if path == "syslog" {
-		return ""
-	}
-	return path
 }

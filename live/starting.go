@@ -24,7 +24,7 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		b.send(driver.Event{At: b.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
 		return
 	}
-	b.logs.setOutput(e.Job, logTarget(e.Spec.Out), logTarget(e.Spec.Err))
+	b.logs.setOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
 	fd := b.cg.open(e.Job)
 	if fd >= 0 {
 		defer unix.Close(fd)

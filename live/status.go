@@ -1,14 +1,13 @@
 package live
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
 
 	"pmtr/core"
+	"pmtr/live/hostfacts"
 )
 
 // The control socket: a unix socket per config file, in the runtime
@@ -17,25 +16,14 @@ import (
 
 // StatusSocket is where the daemon running configPath answers status.
 func StatusSocket(configPath string) string {
-	return filepath.Join(RuntimeDir(), "status-"+configHash(configPath)+".sock")
-}
-
-// configHash names a config file's socket and lock: 12 hex digits of the
-// SHA-256 of its absolute path.
-func configHash(configPath string) string {
-	abs, err := filepath.Abs(configPath)
-	if err != nil {
-		abs = configPath
-	}
-	sum := sha256.Sum256([]byte(abs))
-	return hex.EncodeToString(sum[:6])
+	return filepath.Join(hostfacts.RuntimeDir(), "status-"+hostfacts.ConfigHash(configPath)+".sock")
 }
 
 // serveStatus listens on the status socket and asks the driver for each
 // answer. When it cannot listen it logs why, and pmtr runs on without it.
 // It returns what closes and removes the socket (nil when there is none).
 func serveStatus(path string, b *backend, log *Logger) func() {
-	if err := secureDir(filepath.Dir(path), true); err != nil {
+	if err := hostfacts.SecureDir(filepath.Dir(path), true); err != nil {
 		log.Logf(core.Error, "no status socket: %v", err)
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 	"slices"
 
 	"pmtr/confgrammar"
-	"pmtr/live"
+	"pmtr/live/hostfacts"
 )
 
 // testConfig implements pmtr -t: exit 0 and a one-line summary for a valid
@@ -47,7 +47,7 @@ func testConfig(o options, stdout, stderr io.Writer) int {
 // allWarnings are the grammar's warnings and the host checks, in file order.
 func allWarnings(file string, cfg *confgrammar.Config) []confgrammar.Warning {
 	cwd, _ := os.Getwd()
-	out := append(slices.Clone(cfg.Warnings), live.HostWarnings(file, cfg, cwd)...)
+	out := append(slices.Clone(cfg.Warnings), hostfacts.HostWarnings(file, cfg, cwd)...)
 	slices.SortStableFunc(out, func(a, b confgrammar.Warning) int {
 		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})

@@ -15,6 +15,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/live"
+	"pmtr/live/hostfacts"
 )
 
 // readyEnv names the fd on which a detached daemon tells its launcher that
@@ -31,7 +32,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	}
 	readyFD := os.Getenv(readyEnv)
 	if !o.foreground && readyFD == "" && os.Getpid() != 1 {
-		release, err := live.LockConfig(o.config) // say it here: the daemon's stderr is /dev/null
+		release, err := hostfacts.LockConfig(o.config) // say it here: the daemon's stderr is /dev/null
 		if err != nil {
 			fmt.Fprintf(stderr, "pmtr: %v\n", err)
 			return 1
@@ -42,7 +43,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 		}
 		return detach(args, stderr)
 	}
-	release, err := live.LockConfig(o.config)
+	release, err := hostfacts.LockConfig(o.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr: %v\n", err)
 		return 1

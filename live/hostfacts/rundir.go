@@ -1,6 +1,8 @@
-package live
+package hostfacts
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,15 +11,15 @@ import (
 	"syscall"
 )
 
-// rootRunDir is root's runtime directory (a variable so tests can move it).
-var rootRunDir = "/run/pmtr"
+// RootRunDir is root's runtime directory (a variable so tests can move it).
+var RootRunDir = "/run/pmtr"
 
 // RuntimeDir is where pmtr keeps its sockets and state: /run/pmtr for root
 // (whatever the login session says, so that root's shell finds the
 // service); else $XDG_RUNTIME_DIR/pmtr, else $TMPDIR/pmtr-UID.
 func RuntimeDir() string {
 	if os.Geteuid() == 0 {
-		return rootRunDir
+		return RootRunDir
 	}
 	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
 		return filepath.Join(x, "pmtr")
@@ -25,11 +27,11 @@ func RuntimeDir() string {
 	return filepath.Join(os.TempDir(), "pmtr-"+strconv.Itoa(os.Geteuid()))
 }
 
-// secureDir makes sure dir is a directory of pmtr's own user that nobody
+// SecureDir makes sure dir is a directory of pmtr's own user that nobody
 // else can enter or write (mode 0700, no symlink), creating it when create
 // is set. A directory that exists but fails the check is refused, never
 // chmod-ed or reused: someone else may have made it to catch pmtr's socket.
-func secureDir(dir string, create bool) error {
+func SecureDir(dir string, create bool) error {
 	if create {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return fmt.Errorf("live: runtime directory: %w", err)
@@ -59,10 +61,10 @@ func secureDir(dir string, create bool) error {
 // that was killed leaves nothing that blocks the next one).
 func LockConfig(configPath string) (release func(), err error) {
 	dir := RuntimeDir()
-	if err := secureDir(dir, true); err != nil {
+	if err := SecureDir(dir, true); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "lock-"+configHash(configPath))
+	path := filepath.Join(dir, "lock-"+ConfigHash(configPath))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("live: lock %s: %w", path, err)
@@ -79,4 +81,16 @@ func LockConfig(configPath string) (release func(), err error) {
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return func() { f.Close() }, nil
+}
+
+// ConfigHash names the files of one config file's pmtr (its socket, lock,
+// log, records and cgroup): 12 hex digits of the SHA-256 of its absolute
+// path.
+func ConfigHash(configPath string) string {
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		abs = configPath
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return hex.EncodeToString(sum[:6])
 }

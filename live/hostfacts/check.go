@@ -1,4 +1,4 @@
-package live
+package hostfacts
 
 import (
 	"fmt"
@@ -31,7 +31,7 @@ func jobWarnings(j *confgrammar.Job, cwd string) []string {
 	var out []string
 	dir := cwd
 	if j.Dir != "" {
-		dir = inDir(cwd, j.Dir)
+		dir = InDir(cwd, j.Dir)
 		if msg := kindProblem(dir, true); msg != "" {
 			out = append(out, fmt.Sprintf("dir %s %s", j.Dir, msg))
 		}
@@ -44,9 +44,9 @@ func jobWarnings(j *confgrammar.Job, cwd string) []string {
 			out = append(out, fmt.Sprintf("user %s does not exist on this host", j.User))
 		}
 	}
-	for _, f := range []struct{ what, path string }{{"out", logTarget(j.Out)}, {"err", logTarget(j.Err)}} {
+	for _, f := range []struct{ what, path string }{{"out", j.OutFile()}, {"err", j.ErrFile()}} {
 		if f.path != "" {
-			if msg := kindProblem(filepath.Dir(inDir(dir, f.path)), true); msg != "" {
+			if msg := kindProblem(filepath.Dir(InDir(dir, f.path)), true); msg != "" {
 				out = append(out, fmt.Sprintf("%s %s: its directory %s", f.what, f.path, msg))
 			}
 		}
@@ -69,7 +69,7 @@ func programWarnings(prog, dir string) []string {
 		}
 		return []string{fmt.Sprintf("cmd %s is not a path: pmtr does not search PATH (%s)", prog, hint)}
 	}
-	path := inDir(dir, prog)
+	path := InDir(dir, prog)
 	if msg := kindProblem(path, false); msg != "" {
 		return []string{fmt.Sprintf("cmd %s %s", prog, msg)}
 	}
@@ -87,11 +87,11 @@ func kindProblem(path string, dir bool) string {
 	case err != nil && os.IsNotExist(err):
 		return "does not exist"
 	case err != nil:
-		return "can't be checked: " + strerror(err)
+		return "can't be checked: " + Strerror(err)
 	case dir && !st.IsDir():
 		return "is not a directory"
 	case !dir && !st.Mode().IsRegular():
-		return "is " + fileKind(st.Mode()) + ", not a regular file"
+		return "is " + FileKind(st.Mode()) + ", not a regular file"
 	}
 	return ""
 }

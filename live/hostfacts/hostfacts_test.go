@@ -1,0 +1,62 @@
+package hostfacts
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pmtr/confgrammar"
+)
+
+// A runtime directory that others may use is refused, never repaired.
+func TestSecureDirRefusesOpenDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pmtr")
+	if err := SecureDir(dir, true); err != nil {
+		t.Fatalf("a fresh directory: %v", err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	err := SecureDir(dir, true)
+	if err == nil || !strings.Contains(err.Error(), "has mode 0777") {
+		t.Fatalf("an open directory: %v", err)
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o777 {
+		t.Fatalf("the directory was changed to %v", st.Mode().Perm())
+	}
+}
+
+// The hash names one file per config, whichever way the path is written.
+func TestConfigHashOfSameFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if a, b := ConfigHash("pmtr.conf"), ConfigHash(filepath.Join(dir, "pmtr.conf")); a != b || len(a) != 12 {
+		t.Fatalf("hashes %q and %q", a, b)
+	}
+}
+
+// Host warnings resolve the program against the job's dir and name what is wrong.
+func TestHostWarnings(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "prog"), []byte("#!/bin/sh\n"), 0o644)
+	cfg := &confgrammar.Config{Jobs: []confgrammar.Job{
+		{Name: "a", Cmd: []string{"sleep"}},
+		{Name: "b", Cmd: []string{"./prog"}, Dir: dir, Out: "syslog"},
+		{Name: "c", Cmd: []string{"/bin/true"}, Err: "/no/such/dir/err"},
+	}}
+	got := HostWarnings("f.conf", cfg, "/")
+	want := []string{
+		"job a: cmd sleep is not a path: pmtr does not search PATH",
+		"job b: cmd ./prog is not executable (chmod +x ./prog)",
+		"job c: err /no/such/dir/err: its directory does not exist",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings %v, want %d", got, len(want))
+	}
+	for i, w := range want {
+		if got[i].File != "f.conf" || !strings.HasPrefix(got[i].Msg, w) {
+			t.Errorf("warning %d: %+v, want %q", i, got[i], w)
+		}
+	}
+}
