@@ -22,6 +22,7 @@ import (
 	"pmtr/core"
 	"pmtr/driver"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // Options configure a daemon run.
@@ -29,7 +30,7 @@ type Options struct {
 	ConfigPath string
 	Config     *confgrammar.Config // already parsed (the caller reports parse errors)
 	Source     []byte              // the bytes Config was parsed from (nil: read the file again)
-	Log        *Logger
+	Log        *logsink.Logger
 	Clock      clock.Clock // nil: the real clock
 	// Ready, if set, is called once the daemon runs (its first config is
 	// being started).
@@ -65,7 +66,7 @@ const inboxSize = 1024
 // backend is the live world of one run.
 type backend struct {
 	o        Options
-	log      *Logger
+	log      *logsink.Logger
 	clk      clock.Clock
 	boot     time.Time
 	in       chan driver.Input

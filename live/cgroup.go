@@ -16,6 +16,7 @@ import (
 
 	"pmtr/core"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // cgroups contains each job in a cgroup v2 of its own, under a subtree
@@ -26,7 +27,7 @@ import (
 // only.
 type cgroups struct {
 	base   string
-	log    *Logger
+	log    *logsink.Logger
 	mu     sync.Mutex
 	made   map[string]bool // job cgroup directories made by this pmtr
 	memory bool            // the memory controller is on for the job cgroups
@@ -39,7 +40,7 @@ type cgroups struct {
 	calm   *sync.Cond     // on busyMu: a job's signallings are all done
 }
 
-func newCgroups(log *Logger) *cgroups {
+func newCgroups(log *logsink.Logger) *cgroups {
 	c := &cgroups{log: log, made: map[string]bool{}, ooms: map[string]int{}, busy: map[string]int{}}
 	c.calm = sync.NewCond(&c.busyMu)
 	return c
@@ -47,7 +48,7 @@ func newCgroups(log *Logger) *cgroups {
 
 // setupCgroups finds pmtr's cgroup and makes its subtree, or says in the
 // log why containment is by process group only.
-func setupCgroups(configPath string, log *Logger) *cgroups {
+func setupCgroups(configPath string, log *logsink.Logger) *cgroups {
 	c := newCgroups(log)
 	if os.Getenv("PMTR_NO_CGROUPS") != "" {
 		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")

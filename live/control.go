@@ -19,6 +19,7 @@ import (
 	"pmtr/core"
 	"pmtr/datagram"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 	"pmtr/logsafe"
 )
 
@@ -37,7 +38,7 @@ type controlMsg struct {
 // directory across restarts.
 type controller struct {
 	clk       clock.Clock
-	log       *Logger
+	log       *logsink.Logger
 	out       chan controlMsg
 	open      map[string]*listener          // by the listen line's identity
 	verifiers map[string]*datagram.Verifier // by key hash
@@ -51,7 +52,7 @@ type listener struct {
 	refusal *lineLimit
 }
 
-func newController(clk clock.Clock, log *Logger) *controller {
+func newController(clk clock.Clock, log *logsink.Logger) *controller {
 	return &controller{clk: clk, log: log, out: make(chan controlMsg, 64), open: map[string]*listener{},
 		verifiers: map[string]*datagram.Verifier{}}
 }

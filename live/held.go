@@ -11,6 +11,7 @@ import (
 
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/live/logsink"
 )
 
 // heldLong: a watched file still held open for writing this long after
@@ -22,12 +23,12 @@ const heldLong = 10 * time.Second
 // writing (driver.FilesRead.Writing), to log those held for heldLong.
 type heldFiles struct {
 	clk clock.Clock
-	log *Logger
+	log *logsink.Logger
 	mu  sync.Mutex
 	on  map[string]*clock.Timer // path -> its heldLong timer, until read again
 }
 
-func newHeldFiles(clk clock.Clock, log *Logger) *heldFiles {
+func newHeldFiles(clk clock.Clock, log *logsink.Logger) *heldFiles {
 	return &heldFiles{clk: clk, log: log, on: map[string]*clock.Timer{}}
 }
 

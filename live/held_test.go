@@ -10,6 +10,7 @@ import (
 	"github.com/benbjohnson/clock"
 
 	"pmtr/driver"
+	"pmtr/live/logsink"
 )
 
 // writeSlowly saves text to path as a program that writes in place does:
@@ -128,7 +129,7 @@ func TestHeldFileIsLoggedOnceAfterTenSeconds(t *testing.T) {
 	defer w.Close()
 	out := &syncBuffer{}
 	clk := clock.NewMock()
-	h := newHeldFiles(clk, NewStderrLogger(out, 0))
+	h := newHeldFiles(clk, logsink.NewStderrLogger(out, 0))
 	r := driver.ReadRequest{Config: p}
 	h.saw(r, driver.FilesRead{Writing: []string{p}})
 	clk.Add(heldLong - time.Second)

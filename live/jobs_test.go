@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 func TestLiveStartAndArgvIsExact(t *testing.T) {
@@ -242,7 +243,7 @@ func TestLiveStatusSocket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: NewStderrLogger(out, 0), StatusSocket: StatusSocket(conf)})
+		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: logsink.NewStderrLogger(out, 0), StatusSocket: StatusSocket(conf)})
 	}()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(5 * time.Second)

@@ -7,6 +7,7 @@ import (
 	"github.com/benbjohnson/clock"
 
 	"pmtr/core"
+	"pmtr/live/logsink"
 )
 
 // Lines caused by network input: at most limitBurst per limitWindow per
@@ -19,7 +20,7 @@ const (
 // lineLimit rate-limits one kind of log line.
 type lineLimit struct {
 	clk     clock.Clock
-	out     *Logger
+	out     *logsink.Logger
 	mu      sync.Mutex
 	start   time.Time
 	n       int
@@ -28,7 +29,9 @@ type lineLimit struct {
 	timer   *clock.Timer
 }
 
-func newLineLimit(clk clock.Clock, log *Logger) *lineLimit { return &lineLimit{clk: clk, out: log} }
+func newLineLimit(clk clock.Clock, log *logsink.Logger) *lineLimit {
+	return &lineLimit{clk: clk, out: log}
+}
 
 // log writes line unless the window's burst is spent; then it counts it,
 // and summary words the count once the window is over.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 	"pmtr/procfs"
 )
 
@@ -97,7 +98,7 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	o := Options{ConfigPath: r.conf, Config: cfg, Log: NewStderrLogger(sink, 0)}
+	o := Options{ConfigPath: r.conf, Config: cfg, Log: logsink.NewStderrLogger(sink, 0)}
 	if status {
 		o.StatusSocket = StatusSocket(r.conf)
 	}
@@ -205,7 +206,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg := NewStderrLogger(w, 0)
+	lg := logsink.NewStderrLogger(w, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -220,7 +221,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 				return m[1]
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("with the log blocked: status %q, %v; %d lines left out", text, err, lg.dropped.Load())
+				t.Fatalf("with the log blocked: status %q, %v; %d lines left out", text, err, lg.Dropped())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -230,7 +231,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	n, _ := strconv.Atoi(pid)
 	syscall.Kill(n, syscall.SIGKILL) // pmtr's lines about it are left out: the queue is full
 	waitStatus(`(?m)^steady\s+(waiting)\s`)
-	if lg.dropped.Load() == 0 {
+	if lg.Dropped() == 0 {
 		t.Fatal("no line was counted as left out")
 	}
 	cancel()

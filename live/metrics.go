@@ -15,6 +15,7 @@ import (
 	"pmtr/datagram"
 	"pmtr/driver"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // Version is pmtr's version for pmtr_build_info (set by cmd/pmtr).
@@ -131,7 +132,7 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
 // metricsServers are the "metrics on" endpoints; servers of unchanged lines
 // survive a reload.
 type metricsServers struct {
-	log   *Logger
+	log   *logsink.Logger
 	write func(w io.Writer, om bool) error
 	open  map[string]*metricsServer
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/benbjohnson/clock"
 
 	"pmtr/driver"
+	"pmtr/live/logsink"
 )
 
 // maxQueuedReports: reports beyond this, while the network worker is
@@ -29,7 +30,7 @@ type netWorker struct {
 	stop    <-chan struct{}
 }
 
-func newNetWorker(clk clock.Clock, log *Logger, metrics func(io.Writer, bool) error, stop <-chan struct{}) *netWorker {
+func newNetWorker(clk clock.Clock, log *logsink.Logger, metrics func(io.Writer, bool) error, stop <-chan struct{}) *netWorker {
 	n := &netWorker{rep: newReporter(log), ctl: newController(clk, log), wake: make(chan struct{}, 1), stop: stop,
 		metrics: &metricsServers{log: log, write: metrics, open: map[string]*metricsServer{}}}
 	go n.run()

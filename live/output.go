@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pmtr/core"
+	"pmtr/live/logsink"
 )
 
 // maxLine is the longest job output line logged as one entry; longer lines
@@ -26,7 +27,7 @@ const maxLine = 1000
 // waits for it; when pmtr's log cannot keep up, the jobs' lines wait for
 // room, and so do the jobs that write more than their pipe holds.
 type outputReader struct {
-	log     *Logger
+	log     *logsink.Logger
 	logs    *jobLogs
 	epf     *os.File // epoll set of the pipes, as a file for Go's poller
 	ep      int      // its descriptor
@@ -57,7 +58,7 @@ type outPipe struct {
 // floods its output cannot starve the others' lines.
 const readPerTurn = 64 << 10
 
-func newOutputReader(log *Logger, logs *jobLogs) (*outputReader, error) {
+func newOutputReader(log *logsink.Logger, logs *jobLogs) (*outputReader, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("live: epoll for job output: %w", err)

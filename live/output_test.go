@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pmtr/live/logsink"
 )
 
 // ringTexts is what job's ring holds, without the times.
@@ -45,7 +47,7 @@ func TestOutputAcrossPauses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf syncBuffer
-	log, logs := newLogger(&buf, 0), newJobLogs()
+	log, logs := logsink.NewStderrLogger(&buf, 0), newJobLogs()
 	r, err := newOutputReader(log, logs)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +77,7 @@ func TestOutputAcrossPauses(t *testing.T) {
 // One goroutine reads every job's pipes: 300 jobs that each write a line
 // now and then add no goroutine, and every line comes out whole.
 func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
-	log, logs := newLogger(&syncBuffer{}, 0), newJobLogs()
+	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), newJobLogs()
 	r, err := newOutputReader(log, logs)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +122,7 @@ func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
 // At close the reader takes what the pipes hold, and a pipe handed over
 // after that is closed.
 func TestOutputCloseTakesWhatIsLeft(t *testing.T) {
-	log, logs := newLogger(&syncBuffer{}, 0), newJobLogs()
+	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), newJobLogs()
 	r, err := newOutputReader(log, logs)
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,13 @@ import (
 	"pmtr/core"
 	"pmtr/datagram"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // reporter sends the core's status reports to every "report to" address in
 // the C pmtr datagram format. Sockets of unchanged lines survive a reload.
 type reporter struct {
-	log  *Logger
+	log  *logsink.Logger
 	host string
 	open map[string]*dest // by the report line's identity
 	ids  []string         // open destinations in config order
@@ -30,7 +31,7 @@ type dest struct {
 	id   string // "HOSTNAME" or "HOSTNAME IP" with @IFACE
 }
 
-func newReporter(log *Logger) *reporter {
+func newReporter(log *logsink.Logger) *reporter {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "localhost"

@@ -17,17 +17,18 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // spawner starts jobs through the re-exec helper.
 type spawner struct {
 	self   string // path of the pmtr binary (the helper)
 	nrOpen uint64
-	log    *Logger
+	log    *logsink.Logger
 	env    []string // pmtr's environment, read once: jobs share it unless they set variables
 }
 
-func newSpawner(log *Logger) (*spawner, error) {
+func newSpawner(log *logsink.Logger) (*spawner, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("live: find own binary for the exec helper: %w", err)

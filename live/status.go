@@ -8,6 +8,7 @@ import (
 
 	"pmtr/core"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // The control socket: a unix socket per config file, in the runtime
@@ -22,7 +23,7 @@ func StatusSocket(configPath string) string {
 // serveStatus listens on the status socket and asks the driver for each
 // answer. When it cannot listen it logs why, and pmtr runs on without it.
 // It returns what closes and removes the socket (nil when there is none).
-func serveStatus(path string, b *backend, log *Logger) func() {
+func serveStatus(path string, b *backend, log *logsink.Logger) func() {
 	if err := hostfacts.SecureDir(filepath.Dir(path), true); err != nil {
 		log.Logf(core.Error, "no status socket: %v", err)
 		return nil

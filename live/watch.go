@@ -12,6 +12,7 @@ import (
 
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/live/logsink"
 )
 
 // Watch timings: a completed save (a write closed, or a file renamed into
@@ -39,7 +40,7 @@ const (
 // changes.
 type watcher struct {
 	clk   clock.Clock
-	log   *Logger
+	log   *logsink.Logger
 	send  func(driver.Input) bool
 	in    *inotify // nil: inotify unavailable, polling only
 	mu    sync.Mutex
@@ -50,7 +51,7 @@ type watcher struct {
 	stop  chan struct{}
 }
 
-func newWatcher(clk clock.Clock, log *Logger, send func(driver.Input) bool) *watcher {
+func newWatcher(clk clock.Clock, log *logsink.Logger, send func(driver.Input) bool) *watcher {
 	w := &watcher{clk: clk, log: log, send: send, evs: make(chan fsEvent, 256), stop: make(chan struct{})}
 	in, err := openInotify()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"pmtr/core"
 	"pmtr/live"
 	"pmtr/live/hostfacts"
+	"pmtr/live/logsink"
 )
 
 // readyEnv names the fd on which a detached daemon tells its launcher that
@@ -39,7 +40,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 		}
 		release()
 		if _, err := os.Stat("/dev/log"); err != nil {
-			fmt.Fprintf(stderr, "pmtr: no syslog socket (/dev/log): the daemon logs to %s\n", live.LogFile(o.config))
+			fmt.Fprintf(stderr, "pmtr: no syslog socket (/dev/log): the daemon logs to %s\n", logsink.LogFile(o.config))
 		}
 		return detach(args, stderr)
 	}
@@ -51,9 +52,9 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	defer release()
 	os.Unsetenv(readyEnv)
 	closeInheritedFDs()
-	log := live.NewStderrLogger(stderr, o.verbose)
+	log := logsink.NewStderrLogger(stderr, o.verbose)
 	if readyFD != "" {
-		log = live.NewSyslogLogger(stderr, o.config, o.verbose)
+		log = logsink.NewSyslogLogger(stderr, o.config, o.verbose)
 	}
 	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
 		StatusSocket: live.StatusSocket(o.config)}, readyFD)

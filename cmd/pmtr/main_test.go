@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pmtr/live"
+	"pmtr/live/logsink"
 	"pmtr/procfs"
 )
 
@@ -575,23 +575,23 @@ func TestDetachedWithoutSyslogLogsToAFile(t *testing.T) {
 	dir, conf := writeConf(t, "job {\nname quiet\ncmd /bin/sleep 602\n}\n")
 	pidfile := filepath.Join(dir, "pmtr.pid")
 	_, errOut, code := runPmtr(t, "-c", conf, "-p", pidfile)
-	if code != 0 || !strings.Contains(errOut, "the daemon logs to "+live.LogFile(conf)) {
+	if code != 0 || !strings.Contains(errOut, "the daemon logs to "+logsink.LogFile(conf)) {
 		t.Fatalf("detach: exit %d %q", code, errOut)
 	}
 	pid := readPid(t, pidfile, 5*time.Second)
 	defer func() {
 		syscall.Kill(pid, syscall.SIGTERM)
 		gone(pid, 5*time.Second)
-		os.Remove(live.LogFile(conf))
+		os.Remove(logsink.LogFile(conf))
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b, _ := os.ReadFile(live.LogFile(conf))
+		b, _ := os.ReadFile(logsink.LogFile(conf))
 		if strings.Contains(string(b), "no syslog socket (/dev/log): pmtr logs to") && strings.Contains(string(b), "started job quiet [") {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("log file %s:\n%s", live.LogFile(conf), b)
+			t.Fatalf("log file %s:\n%s", logsink.LogFile(conf), b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

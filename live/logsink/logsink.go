@@ -1,4 +1,13 @@
-package live
+// Package logsink is pmtr's own log: where its lines and its jobs' output
+// lines go (stderr in the C pmtr -F form, the journal with priorities,
+// syslog, or a file in the runtime directory when there is no syslog).
+//
+// A Logger owns one writer goroutine, which alone talks to the sink. Log
+// and Logf never block: pmtr's own lines are queued, and left out and
+// counted when the sink is that far behind. JobLine waits for room, which
+// slows only the job's output reader. Flush waits (up to 2 s) for the
+// queue to drain.
+package logsink
 
 import (
 	"fmt"
@@ -119,6 +128,9 @@ func (l *Logger) Flush() {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Dropped is how many lines were left out since the log last said so.
+func (l *Logger) Dropped() int64 { return l.dropped.Load() }
 
 // stderrIsJournal: systemd connected stderr to the journal; JOURNAL_STREAM
 // holds that stream's device and inode.

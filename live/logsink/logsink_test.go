@@ -1,0 +1,47 @@
+package logsink
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"pmtr/core"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// In the foreground pmtr writes C pmtr's form, its jobs' lines included;
+// debug lines only with -v.
+func TestStderrForm(t *testing.T) {
+	var buf syncBuffer
+	l := NewStderrLogger(&buf, 0)
+	l.Log(core.Info, "pmtr: starting")
+	l.Logf(core.Debug, "hidden %d", 1)
+	l.JobLine("web", 42, "listening", true)
+	l.Flush()
+	pid := os.Getpid()
+	want := fmt.Sprintf("pmtr[%d]: pmtr: starting\npmtr[%d]: web[42]: listening\n", pid, pid)
+	if got := buf.String(); got != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+	if l.SplitsStreams() {
+		t.Fatal("a plain writer keeps no priorities, yet stderr would be split")
+	}
+}
