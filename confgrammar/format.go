@@ -50,7 +50,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 	b.WriteString("job {\n")
 	line := func(kw, v string) { b.WriteString(fmt.Sprintf("  %s %s\n", kw, v)) }
 	line("name", j.Name)
-	line("cmd", formatArgv(j.Cmd))
+	line("cmd", FormatArgv(j.Cmd))
 	for _, kv := range []struct{ kw, v string }{{"dir", j.Dir}, {"out", j.Out}, {"err", j.Err}, {"in", j.In}, {"user", j.User}} {
 		if kv.v != "" {
 			line(kv.kw, kv.v)
@@ -100,7 +100,9 @@ func (u Ulimit) ValueString() string {
 	return strconv.FormatUint(u.Value, 10)
 }
 
-func formatArgv(argv []string) string {
+// FormatArgv prints a command line as the cmd option writes it, quoting
+// the arguments that need it.
+func FormatArgv(argv []string) string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
 		if i > 0 && needsQuotes(a) {

@@ -14,6 +14,9 @@ type Change struct {
 	Job    string // as the log names it: "web", or "old(deleted)"
 	Action string // start, restart, stop, update, hold
 	Why    string // "env, nice changed", "disabled", ...
+	// Fields are the fields that differ from the job's definition in force,
+	// with their old and new values as pmtr.conf writes them.
+	Fields []FieldDiff
 }
 
 func (c Change) String() string {
@@ -55,7 +58,8 @@ func (m *Machine) Plan(now Time, cfg *confgrammar.Config, deps []DepState) Plan 
 		}
 	}
 	kept := map[string]bool{}
-	for _, spec := range cfg.Jobs {
+	for i := range cfg.Jobs {
+		spec := &cfg.Jobs[i]
 		kept[spec.Name] = true
 		after := c.byName[spec.Name]
 		p.add(planFor(old[spec.Name], spec, acted[spec.Name], after, c.state(after)))
@@ -93,13 +97,16 @@ func effectJob(e Effect) string {
 // planFor words what happens to one job of the new config: before is its
 // job now (nil: new), acted the first thing the copy did to it, after and
 // state the job in the copy.
-func planFor(before *job, spec confgrammar.Job, acted string, after *job, state State) Change {
+func planFor(before *job, spec *confgrammar.Job, acted string, after *job, state State) Change {
 	c := Change{Job: spec.Name}
-	var fields []string
+	var names []string
 	if before != nil {
-		fields = changedFields(&before.spec, &spec)
+		c.Fields = diffFields(&before.spec, spec)
 	}
-	why := strings.Join(fields, ", ")
+	for _, f := range c.Fields {
+		names = append(names, f.Field)
+	}
+	why := strings.Join(names, ", ")
 	if why != "" {
 		why += " changed"
 	}
@@ -114,7 +121,7 @@ func planFor(before *job, spec confgrammar.Job, acted string, after *job, state 
 		c.Action, c.Why = "restart", why
 	case acted == "start":
 		c.Action, c.Why = "start", cmpOr(why, "enabled")
-	case len(fields) > 0:
+	case len(c.Fields) > 0:
 		c.Action, c.Why = "update", why+"; no restart needed now"
 	}
 	return c
@@ -125,29 +132,6 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// changedFields names the options that differ, in config order.
-func changedFields(a, b *confgrammar.Job) []string {
-	checks := []struct {
-		name string
-		diff bool
-	}{
-		{"cmd", !slices.Equal(a.Cmd, b.Cmd)}, {"dir", a.Dir != b.Dir}, {"out", a.Out != b.Out},
-		{"err", a.Err != b.Err}, {"in", a.In != b.In}, {"env", !slices.Equal(a.Env, b.Env)},
-		{"user", a.User != b.User}, {"ulimit", !slices.Equal(a.Ulimits, b.Ulimits)},
-		{"nice", a.Nice != b.Nice}, {"cpu", !slices.Equal(a.CPUs, b.CPUs)},
-		{"order", a.Order != b.Order}, {"bounce", a.Bounce != b.Bounce},
-		{"depends", !slices.Equal(a.Depends, b.Depends)}, {"wait", a.Wait != b.Wait},
-		{"once", a.Once != b.Once}, {"disable", a.Disabled != b.Disabled},
-	}
-	var out []string
-	for _, c := range checks {
-		if c.diff {
-			out = append(out, c.name)
-		}
-	}
-	return out
 }
 
 // clone is a deep copy of the machine (specs are shared: they are never

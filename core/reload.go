@@ -1,10 +1,6 @@
 package core
 
-import (
-	"slices"
-
-	"pmtr/confgrammar"
-)
+import "pmtr/confgrammar"
 
 // onConfig applies a new config: unchanged jobs keep running untouched,
 // changed jobs restart with the new definition, removed jobs stop and are
@@ -33,14 +29,15 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 	old := m.jobs
 	next := make([]*job, 0, len(e.Config.Jobs)+len(old))
 	seen := map[string]bool{}
-	for _, spec := range e.Config.Jobs {
+	for i := range e.Config.Jobs {
+		spec := &e.Config.Jobs[i] // not a copy: the field table's calls would move it to the heap
 		seen[spec.Name] = true
 		if j := m.byName[spec.Name]; j != nil {
 			m.update(j, spec)
 			next = append(next, j)
 			continue
 		}
-		j := &job{spec: spec, name: spec.Name, waitPending: spec.Wait, nextStart: m.now}
+		j := &job{spec: *spec, name: spec.Name, waitPending: spec.Wait, nextStart: m.now}
 		m.byName[spec.Name] = j
 		next = append(next, j)
 	}
@@ -58,24 +55,25 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 	m.scanAll()
 }
 
-// update moves an existing job to its new definition.
-func (m *Machine) update(j *job, spec confgrammar.Job) {
+// update moves an existing job to its new definition, as the strongest
+// change among its fields asks (see JobFields).
+func (m *Machine) update(j *job, spec *confgrammar.Job) {
 	j.control = noOverride
-	switch {
-	case processChanged(&j.spec, &spec):
-		j.spec = spec
+	switch specChange(&j.spec, spec) {
+	case RestartsJob:
+		j.spec = *spec
 		j.done = false
 		j.waitPending = spec.Wait
 		j.nextStart = m.now
 		m.stop(j)
-	case flagsChanged(&j.spec, &spec):
-		// order, wait, once or bounce changed: no restart needed, but an
-		// edited job that had finished for good runs again.
+	case AppliesInPlace:
+		// no restart needed, but an edited job that had finished for good
+		// runs again.
 		j.done = false
 		j.nextStart = min(j.nextStart, m.now)
-		j.spec = spec
+		j.spec = *spec
 	default:
-		j.spec = spec // at most disable changed, or the position
+		j.spec = *spec // at most disable changed, or the position
 	}
 	if !j.enabled() {
 		m.stop(j)
@@ -97,20 +95,6 @@ func (m *Machine) remove(j *job) bool {
 	}
 	m.stop(j)
 	return true
-}
-
-// processChanged compares every field that affects the process itself.
-func processChanged(a, b *confgrammar.Job) bool {
-	return !slices.Equal(a.Cmd, b.Cmd) || a.Dir != b.Dir || a.Out != b.Out || a.Err != b.Err ||
-		a.In != b.In || !slices.Equal(a.Env, b.Env) || a.User != b.User || a.Nice != b.Nice ||
-		!slices.Equal(a.CPUs, b.CPUs) || !slices.Equal(a.Ulimits, b.Ulimits) ||
-		!slices.Equal(a.Depends, b.Depends)
-}
-
-// flagsChanged: an edit other than disable/enable (which is not an "edit
-// of the job" but a switch).
-func flagsChanged(a, b *confgrammar.Job) bool {
-	return a.Order != b.Order || a.Wait != b.Wait || a.Once != b.Once || a.Bounce != b.Bounce
 }
 
 func plural(n int, word string) string {
