@@ -8,6 +8,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 )
 
@@ -99,6 +100,10 @@ func (s *Model) PlanThenReload(t *rapid.T) {
 		deps = append(deps, s.deps[p])
 	}
 	plan := s.w.M.Plan(s.now(), cfg, deps)
+	before, running := s.specs, map[string]bool{}
+	for _, st := range s.w.M.Status() {
+		running[st.Name] = st.State == core.Running
+	}
 	from := len(s.w.Lines())
 	s.load(t, cfg)
 	var got []string
@@ -118,4 +123,59 @@ func (s *Model) PlanThenReload(t *rapid.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("the plan said\n  %s\nthe load did\n  %s\n%s", strings.Join(want, "\n  "), strings.Join(got, "\n  "), s.Transcript())
 	}
+	for _, spec := range cfg.Jobs {
+		old, had := before[spec.Name]
+		if why := checkChange(plan, spec, old, had, running[spec.Name]); why != "" {
+			t.Fatalf("%s: %s\n%s", spec.Name, why, s.Transcript())
+		}
+	}
+}
+
+// checkChange holds the plan's words for one job of the new config to the
+// effects of the load (which the plan's effects equal) and to core.JobFields:
+// a running job that stays enabled restarts exactly when a field that goes
+// into its process changed, or when a changed bounce interval is due at
+// once. It says what is wrong, or "".
+func checkChange(plan core.Plan, spec, old confgrammar.Job, had, running bool) string {
+	c := core.Change{Job: spec.Name} // untouched, unless the plan names it
+	for _, pc := range plan.Changes {
+		if pc.Job == spec.Name {
+			c = pc
+		}
+	}
+	stopped, spawned, bounced := false, false, false
+	for _, e := range plan.Effects {
+		switch e := e.(type) {
+		case core.Kill:
+			stopped = stopped || e.Job == spec.Name
+		case core.Cancel:
+			stopped = stopped || e.Job == spec.Name
+		case core.Spawn:
+			spawned = spawned || e.Job == spec.Name
+		case core.Log: // a new bounce interval can be due at once
+			bounced = bounced || strings.HasPrefix(e.Text, "bouncing job "+spec.Name+" [")
+		}
+	}
+	restarts, named := false, map[string]bool{}
+	for _, f := range c.Fields {
+		named[f.Field] = true
+	}
+	for _, f := range core.JobFields {
+		restarts = restarts || had && f.Effect == core.RestartsJob && !f.Same(&old, &spec)
+	}
+	switch {
+	case c.Action == "restart" && !(stopped && (restarts || bounced)):
+		return fmt.Sprintf("plan says %q, but the load stopped it: %v, a field that restarts changed: %v, bounced: %v", c, stopped, restarts, bounced)
+	case c.Action == "stop" && !stopped, c.Action == "start" && !spawned:
+		return fmt.Sprintf("plan says %q, but the load did not", c)
+	case (c.Action == "" || c.Action == "update" || c.Action == "add") && (stopped || spawned):
+		return fmt.Sprintf("plan says %q, but the load stopped (%v) or started (%v) it", c, stopped, spawned)
+	case running && !spec.Disabled && !bounced && restarts != (c.Action == "restart"):
+		return fmt.Sprintf("it was running and a field that restarts changed: %v, but plan says %q", restarts, c)
+	case had && edited(old, spec) != (len(named) > 0 && !(len(named) == 1 && named["disable"])):
+		return fmt.Sprintf("edited %v, but plan names %v changed", edited(old, spec), c.Fields)
+	case had && (old.Disabled != spec.Disabled) != named["disable"]:
+		return fmt.Sprintf("disable went %v -> %v, but plan names %v changed", old.Disabled, spec.Disabled, c.Fields)
+	}
+	return ""
 }

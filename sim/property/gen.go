@@ -31,7 +31,26 @@ func genJob(t *rapid.T, name string) confgrammar.Job {
 			j.Depends = append(j.Depends, p)
 		}
 	}
+	// At most one of the fields that only the process sees, half the time:
+	// reloads still often keep a job as it was.
+	if i := rapid.IntRange(0, 2*len(processFields)-1).Draw(t, name+".process"); i < len(processFields) {
+		processFields[i](&j)
+	}
 	return j
+}
+
+// processFields each set one field that goes into the process, as a
+// config could write it.
+var processFields = []func(*confgrammar.Job){
+	func(j *confgrammar.Job) { j.Dir = "/srv" },
+	func(j *confgrammar.Job) { j.Out = "/var/log/job.out" },
+	func(j *confgrammar.Job) { j.Err = "/var/log/job.err" },
+	func(j *confgrammar.Job) { j.In = "/dev/zero" },
+	func(j *confgrammar.Job) { j.Env = []string{"A=1"} },
+	func(j *confgrammar.Job) { j.User = "nobody" },
+	func(j *confgrammar.Job) { j.Nice = 5 },
+	func(j *confgrammar.Job) { j.CPUs = []int{0, 1} },
+	func(j *confgrammar.Job) { j.Ulimits = []confgrammar.Ulimit{{Flag: "-n", Value: 1024}} },
 }
 
 // genConfig draws 1 to 4 jobs, sorted as the parser sorts them.
