@@ -26,9 +26,7 @@ type Options struct {
 	// read ConfigPath first.
 	Initial *confgrammar.Config
 	Source  []byte
-	// Check runs host-dependent checks after a parse (nil: none).
-	Check func(file string, cfg *confgrammar.Config) error
-	Hooks Hooks
+	Hooks   Hooks
 }
 
 // Hooks see every call made on the core, for transcripts and tests.

@@ -10,7 +10,8 @@ import (
 
 // Backend is the world as the driver sees it: live (real processes, real
 // time) or sim (virtual ones). Every method but Next returns at once; work
-// that may block is done elsewhere and answered later through Next.
+// that may block (forks, file reads, host checks such as a report
+// interface's existence) is done elsewhere and answered later through Next.
 type Backend interface {
 	// Next waits for the next input or until the deadline passes (then it
 	// returns Tick). It returns nil when the run should pause (sim: the
@@ -30,8 +31,8 @@ type Backend interface {
 	Report(body string)
 	// Log writes one line of pmtr's log (Job: the job it is about, if any).
 	Log(core.Log)
-	// Read reads the config file and hashes dependency files; FilesRead
-	// comes back with the request's Seq.
+	// Read reads the config file, hashes dependency files and checks a
+	// config against the host; FilesRead comes back with the request's Seq.
 	Read(ReadRequest)
 	// Apply sets up the outside-world part of a config in force: report
 	// destinations, control listeners and the files to watch.
@@ -82,9 +83,10 @@ type ReadRequest struct {
 	Config string // path of the config file; "" = do not read it
 	Deps   []string
 	Keys   []string
-	// Check, if set, is a parsed config (of the file named CheckFile) whose
-	// host-dependent warnings (live.HostWarnings) the backend adds to the
-	// answer.
+	// Check, if set, is a parsed config (of the file named CheckFile) to
+	// check against this host: its host-dependent warnings
+	// (live/hostfacts.HostWarnings) go in the answer's Warnings, and what keeps it
+	// from running here (live.CheckInterfaces) in HostErr.
 	Check     *confgrammar.Config
 	CheckFile string
 }
@@ -101,6 +103,7 @@ type FilesRead struct {
 	// program held open for writing: a save in progress. They were not
 	// read; the driver keeps what it knew of them until they are closed.
 	Writing []string
+	HostErr error // ReadRequest.Check cannot run on this host: the driver rejects it
 }
 
 // KeyFile is a key file's content, or why it cannot be used (missing,

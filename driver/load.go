@@ -23,6 +23,7 @@ type loader struct {
 	cfg       *confgrammar.Config // parsed, waiting for its dependencies
 	keys      []string            // its key files
 	sum       [32]byte
+	old       FilesRead       // the files in force, as the read that found cfg saw them
 	waiting   []chan<- Result // pmtr reload callers for the next read
 	answering []chan<- Result // those the read in flight answers
 	result    Result          // what the read in flight came to
@@ -105,15 +106,13 @@ func (d *Driver) reread(f FilesRead) {
 	if err == nil {
 		cfg, err = confgrammar.Parse(d.o.ConfigPath, f.Source)
 	}
-	if err == nil && d.o.Check != nil {
-		err = d.o.Check(d.o.ConfigPath, cfg)
-	}
 	if err != nil {
 		d.rejected(err)
 		d.depChanges(f)
 		d.keyChanges(f)
 		return
 	}
+	d.ld.old = FilesRead{Deps: f.Deps, Keys: f.Keys, Writing: f.Writing}
 	d.prepare(cfg, f.Source)
 }
 
@@ -149,15 +148,23 @@ func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
 }
 
 // install hands the prepared config to the core with its dependencies'
-// state, and sets the world up for it; a key file that cannot be used
-// rejects the config.
+// state, and sets the world up for it. A config the host cannot run (the
+// backend checked it while reading) or with a key file that cannot be used
+// is rejected: the running config stays, with its files checked for
+// changes as the read that found the new config saw them.
 func (d *Driver) install(f FilesRead) {
-	cfg := d.ld.cfg
-	d.ld.cfg = nil
+	cfg, old := d.ld.cfg, d.ld.old
+	d.ld.cfg, d.ld.old = nil, FilesRead{}
 	d.keepHeld(&f)
-	keys, err := d.checkKeys(cfg.Listens, f.Keys)
+	err := f.HostErr
+	var keys map[string][]byte
+	if err == nil {
+		keys, err = d.checkKeys(cfg.Listens, f.Keys)
+	}
 	if err != nil {
 		d.rejected(err)
+		d.depChanges(old)
+		d.keyChanges(old)
 		return
 	}
 	if len(d.ld.answering) > 0 {

@@ -103,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("live: working directory: %w", err)
 	}
-	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd, Check: CheckInterfaces}
+	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd}
 	if cfg != nil && src != nil {
 		do.Initial, do.Source = cfg, src
 	}

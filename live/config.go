@@ -160,9 +160,10 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 		}
 		f.Keys = append(f.Keys, driver.KeyFile{Path: p, Key: key, Err: err})
 	}
-	if r.Check != nil {
+	if r.Check != nil { // here, not on the driver's loop: both ask the system
 		cwd, _ := os.Getwd()
 		f.Warnings = hostfacts.HostWarnings(r.CheckFile, r.Check, cwd)
+		f.HostErr = CheckInterfaces(r.CheckFile, r.Check)
 	}
 	return f
 }

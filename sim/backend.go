@@ -252,7 +252,9 @@ func (b *Backend) Log(core.Log)  {}
 func (b *Backend) Apply(s driver.Setup) { b.Setup = s }
 
 // Read answers from the simulated files. A dependency never set exists
-// with empty content.
+// with empty content. The simulated host has no interfaces and nothing
+// host-dependent to warn about, so a checked config (r.Check) comes back
+// with no Warnings and no HostErr.
 func (b *Backend) Read(r driver.ReadRequest) {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {

@@ -434,6 +434,29 @@ func TestReportInterfaceErrors(t *testing.T) {
 	}
 }
 
+// TestReloadRefusesAMissingReportInterface: a saved config whose report
+// interface does not exist is rejected with its position (the backend
+// checks it off the driver's loop); the config in force stays.
+func TestReloadRefusesAMissingReportInterface(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname web\ncmd /bin/sleep 405\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job web \[`, 5*time.Second)
+	os.WriteFile(conf, []byte("report to udp://239.0.0.1:9999@nosuchif0\njob {\nname other\ncmd /bin/sleep 406\n}\n"), 0o644)
+	_, errOut, code := pmtrIn(t, conf, "reload")
+	if code != 1 || !strings.Contains(errOut, conf+":1:11: interface nosuchif0 does not exist") ||
+		!strings.Contains(errOut, "the config in force stays") {
+		t.Fatalf("reload: exit %d %q\nlog:\n%s", code, errOut, d.log.String())
+	}
+	waitLogRe(t, d.log, `NOTE: using PREVIOUS job config`, 5*time.Second)
+	if out, _, code := pmtrIn(t, conf, "status", "web"); code != 0 || !strings.Contains(out, "web") {
+		t.Fatalf("web after the rejected reload: exit %d\n%s", code, out)
+	}
+	if strings.Contains(d.log.String(), "started job other") {
+		t.Fatalf("the rejected config ran:\n%s", d.log.String())
+	}
+	d.terminate(5 * time.Second)
+}
+
 // TestCheckRefusesUnsafeKeyFiles: pmtr -t (and the daemon's start) refuse a
 // key file that others may read, with its position.
 func TestCheckRefusesUnsafeKeyFiles(t *testing.T) {

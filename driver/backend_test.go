@@ -1,0 +1,107 @@
+package driver_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"pmtr/confgrammar"
+	"pmtr/core"
+	"pmtr/driver"
+)
+
+// recorder is a backend that answers nothing by itself: the test plays the
+// world, answering its reads and starts by hand, and sees every call.
+type recorder struct {
+	calls  []string // Log lines, in order
+	reads  []driver.ReadRequest
+	starts []core.Spawn
+}
+
+func (r *recorder) Next(core.Time) driver.Input { return nil }
+func (r *recorder) Now() core.Time              { return 0 }
+func (r *recorder) Start(s core.Spawn)          { r.starts = append(r.starts, s) }
+func (r *recorder) Cancel(core.Cancel)          {}
+func (r *recorder) Signal(core.Kill)            {}
+func (r *recorder) Report(string)               {}
+func (r *recorder) Apply(driver.Setup)          {}
+func (r *recorder) Read(q driver.ReadRequest)   { r.reads = append(r.reads, q) }
+func (r *recorder) Log(l core.Log)              { r.calls = append(r.calls, "log "+l.Text) }
+
+// lastRead is the read in flight; answer fills the answer's Seq and the
+// state of each dependency asked for (hash "h0" unless in deps).
+func (r *recorder) lastRead(t *testing.T) driver.ReadRequest {
+	t.Helper()
+	if len(r.reads) == 0 {
+		t.Fatal("nothing was read")
+	}
+	return r.reads[len(r.reads)-1]
+}
+
+func answer(q driver.ReadRequest, f driver.FilesRead, deps map[string]string) driver.FilesRead {
+	f.Seq = q.Seq
+	for _, p := range q.Deps {
+		h := deps[p]
+		if h == "" {
+			h = "h0"
+		}
+		f.Deps = append(f.Deps, core.DepState{Path: p, Hash: h})
+	}
+	return f
+}
+
+func (r *recorder) logged(text string) bool {
+	return slices.ContainsFunc(r.calls, func(c string) bool { return strings.Contains(c, text) })
+}
+
+// started loads twoJobs from the file, as the daemon does, and has a and
+// b spawned.
+func started(t *testing.T) (*driver.Driver, *recorder) {
+	t.Helper()
+	r := &recorder{}
+	d := driver.New(r, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	d.Start()
+	d.Handle(answer(r.lastRead(t), driver.FilesRead{Source: []byte(twoJobs)}, nil))
+	q := r.lastRead(t)
+	if q.Check == nil || q.CheckFile != "pmtr.conf" || !slices.Equal(q.Deps, []string{"/etc/a.conf"}) {
+		t.Fatalf("the new config's read: %+v", q)
+	}
+	d.Handle(answer(q, driver.FilesRead{}, nil))
+	if len(r.starts) != 2 {
+		t.Fatalf("starts: %+v\n%s", r.starts, strings.Join(r.calls, "\n"))
+	}
+	for i, s := range r.starts {
+		d.Handle(driver.Event{Ev: core.Spawned{Job: s.Job, Attempt: s.Attempt, PID: 101 + i}})
+	}
+	return d, r
+}
+
+// TestHostErrorRejectsTheConfig: what the backend found the host cannot
+// run (a report interface that does not exist) rejects the new config as
+// a parse error does: pmtr reload answers failed, the config in force
+// stays, and its dependencies, read along with the new config, still count.
+func TestHostErrorRejectsTheConfig(t *testing.T) {
+	d, r := started(t)
+	reply := make(chan driver.Result, 1)
+	d.Handle(driver.Reload{Reply: reply})
+	d.Handle(answer(r.lastRead(t), driver.FilesRead{Source: []byte(twoJobs + "job {\nname c\ncmd /bin/c\n}\n")}, map[string]string{"/etc/a.conf": "h1"}))
+	bad := confgrammar.ErrorList{&confgrammar.Error{File: "pmtr.conf", Pos: confgrammar.Pos{Line: 1, Col: 11}, Msg: "interface nosuchif0 does not exist"}}
+	d.Handle(answer(r.lastRead(t), driver.FilesRead{HostErr: bad}, nil))
+	var res driver.Result
+	select {
+	case res = <-reply:
+	default:
+		t.Fatalf("pmtr reload got no answer\n%s", strings.Join(r.calls, "\n"))
+	}
+	if res.Code != driver.CodeFailed || strings.Join(res.Lines, "\n") != "pmtr.conf:1:11: interface nosuchif0 does not exist\nparse failed: the config in force stays" {
+		t.Fatalf("reload: %+v", res)
+	}
+	if names := d.Machine().Names(); !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("jobs in force: %v", names)
+	}
+	for _, want := range []string{"ERROR: pmtr.conf:1:11: interface nosuchif0 does not exist", "using PREVIOUS job config", "dependency /etc/a.conf changed"} {
+		if !r.logged(want) {
+			t.Fatalf("missing %q:\n%s", want, strings.Join(r.calls, "\n"))
+		}
+	}
+}
