@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 // recorder is a backend that answers nothing by itself: the test plays the
 // world, answering its reads and starts by hand, and sees every call.
 type recorder struct {
-	calls  []string // Log lines, in order
+	calls  []string // Log and AfterSpawned, in order
 	reads  []driver.ReadRequest
 	starts []core.Spawn
 }
@@ -27,6 +28,9 @@ func (r *recorder) Report(string)               {}
 func (r *recorder) Apply(driver.Setup)          {}
 func (r *recorder) Read(q driver.ReadRequest)   { r.reads = append(r.reads, q) }
 func (r *recorder) Log(l core.Log)              { r.calls = append(r.calls, "log "+l.Text) }
+func (r *recorder) AfterSpawned(s core.Spawned) {
+	r.calls = append(r.calls, fmt.Sprintf("after spawned %s %d", s.Job, s.PID))
+}
 
 // lastRead is the read in flight; answer fills the answer's Seq and the
 // state of each dependency asked for (hash "h0" unless in deps).
@@ -103,5 +107,22 @@ func TestHostErrorRejectsTheConfig(t *testing.T) {
 		if !r.logged(want) {
 			t.Fatalf("missing %q:\n%s", want, strings.Join(r.calls, "\n"))
 		}
+	}
+}
+
+// TestAfterSpawnedFollowsTheStartLine: the backend hears of a Spawned
+// once its effects are performed, so live logs a job's output after its
+// start.
+func TestAfterSpawnedFollowsTheStartLine(t *testing.T) {
+	_, r := started(t)
+	want := []string{"started job a [101]", "after spawned a 101", "started job b [102]", "after spawned b 102"}
+	var got []string
+	for _, c := range r.calls {
+		if strings.Contains(c, "started job") || strings.HasPrefix(c, "after spawned") {
+			got = append(got, strings.TrimPrefix(c, "log "))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("calls %q, want %q\nall:\n%s", got, want, strings.Join(r.calls, "\n"))
 	}
 }

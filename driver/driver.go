@@ -41,6 +41,7 @@ type Hooks struct {
 type Driver struct {
 	o        Options
 	b        Backend
+	spawned  SpawnObserver // b, if it observes Spawned events; else nil
 	m        *core.Machine
 	now      core.Time // time of the last call on the core
 	gen      uint64
@@ -55,7 +56,9 @@ type Driver struct {
 
 // New returns a driver; Start loads the first config.
 func New(b Backend, o Options) *Driver {
-	return &Driver{o: o, b: b, m: core.New(), deps: map[string]core.DepState{}, deadline: core.Never}
+	d := &Driver{o: o, b: b, m: core.New(), deps: map[string]core.DepState{}, deadline: core.Never}
+	d.spawned, _ = b.(SpawnObserver)
+	return d
 }
 
 // Machine is the core the driver owns, for read-only inspection (Status).
@@ -92,8 +95,8 @@ func (d *Driver) Handle(in Input) {
 	switch e := in.(type) {
 	case Event:
 		d.step(e.At, e.Ev)
-		if e.Then != nil {
-			e.Then()
+		if s, ok := e.Ev.(core.Spawned); ok && d.spawned != nil {
+			d.spawned.AfterSpawned(s)
 		}
 	case Tick:
 		d.tick()

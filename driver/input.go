@@ -11,7 +11,9 @@ import (
 // Backend is the world as the driver sees it: live (real processes, real
 // time) or sim (virtual ones). Every method but Next returns at once; work
 // that may block (forks, file reads, host checks such as a report
-// interface's existence) is done elsewhere and answered later through Next.
+// interface's existence) is done elsewhere and answered later through Next,
+// as data: inputs carry no functions, so the driver runs no code of the
+// backend's but these methods (and SpawnObserver's, if implemented).
 type Backend interface {
 	// Next waits for the next input or until the deadline passes (then it
 	// returns Tick). It returns nil when the run should pause (sim: the
@@ -39,6 +41,15 @@ type Backend interface {
 	Apply(Setup)
 }
 
+// SpawnObserver is an optional part of a Backend. The driver calls
+// AfterSpawned once it has performed the effects of a Spawned event (the
+// "started job" line among them): live starts reading the job's output only
+// then, so that the start is logged before the job's first line. Called on
+// the driver's loop, it must return at once.
+type SpawnObserver interface {
+	AfterSpawned(core.Spawned)
+}
+
 // Input is anything that reaches the driver. The set is closed: the types
 // below are all there are.
 type Input interface {
@@ -47,12 +58,10 @@ type Input interface {
 }
 
 // Event carries a core event, stamped with the time it happened (an exit is
-// stamped when it is reaped, not when the driver gets to it). Then, if set,
-// runs once the effects of the event have been performed.
+// stamped when it is reaped, not when the driver gets to it).
 type Event struct {
-	At   core.Time
-	Ev   core.Event
-	Then func()
+	At core.Time
+	Ev core.Event
 }
 
 // Tick: the deadline the driver gave to Next has passed.

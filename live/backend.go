@@ -81,6 +81,7 @@ type backend struct {
 	rec      *records // the jobs' pids, when there are no cgroups to find them by
 	unlisten func()   // closes and removes the status socket, if any
 	logs     *jobLogs
+	started  startedPipes // output pipes waiting for their Spawned to be handled
 	net      *netWorker
 	w        *watcher
 	held     *heldFiles

@@ -3,6 +3,7 @@ package live
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -17,8 +18,8 @@ var fdWarned atomic.Bool
 
 // spawn starts one job, on a pool goroutine, and tells the driver: Spawned
 // (then, for a helper that could not exec, ExecFailed) or SpawnFailed.
-// The job's output is logged only after the driver has handled Spawned,
-// so that "started job" comes before the job's first line.
+// The job's output is logged only after the driver has handled Spawned
+// (AfterSpawned), so that "started job" comes before the job's first line.
 func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if cancelled {
 		b.send(driver.Event{At: b.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
@@ -61,12 +62,10 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if l.errOut != nil {
 		pipes = append(pipes, b.out.prepare(l.errOut, e.Job, pid, true))
 	}
-	var then func()
-	if len(pipes) > 0 { // read once the driver has logged the start
-		then = func() { b.out.admit(pipes...) }
-	}
-	if !b.send(driver.Event{At: b.Now(), Ev: core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid}, Then: then}) {
-		for _, p := range pipes {
+	sp := core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid}
+	b.started.put(sp, pipes) // read once the driver has logged the start: AfterSpawned
+	if !b.send(driver.Event{At: b.Now(), Ev: sp}) {
+		for _, p := range b.started.take(sp) {
 			p.f.Close()
 		}
 	}
@@ -79,6 +78,43 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	b.sendAll(evs)
 	if l.status != nil {
 		go b.execStatus(e.Job, pid, l)
+	}
+}
+
+// startedPipes holds the output pipes of each started job until the
+// driver has performed its Spawned's effects.
+type startedPipes struct {
+	mu sync.Mutex
+	m  map[core.Spawned][]*outPipe
+}
+
+func (s *startedPipes) put(sp core.Spawned, ps []*outPipe) {
+	if len(ps) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[core.Spawned][]*outPipe{}
+	}
+	s.m[sp] = ps
+	s.mu.Unlock()
+}
+
+func (s *startedPipes) take(sp core.Spawned) []*outPipe {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.m[sp]
+	delete(s.m, sp)
+	return ps
+}
+
+var _ driver.SpawnObserver = (*backend)(nil)
+
+// AfterSpawned is called by the driver once it has logged a job's start:
+// the job's output is read from now on. It waits for no system call.
+func (b *backend) AfterSpawned(sp core.Spawned) {
+	if ps := b.started.take(sp); len(ps) > 0 {
+		b.out.admit(ps...)
 	}
 }
 
