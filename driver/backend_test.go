@@ -126,3 +126,19 @@ func TestAfterSpawnedFollowsTheStartLine(t *testing.T) {
 		t.Fatalf("calls %q, want %q\nall:\n%s", got, want, strings.Join(r.calls, "\n"))
 	}
 }
+
+// oddInput is an Input of a type the driver does not know.
+type oddInput struct{ driver.Tick }
+
+// TestUnknownInputIsLogged: a backend that sends something else gets a log
+// line, not a panic, and the driver goes on.
+func TestUnknownInputIsLogged(t *testing.T) {
+	d, r := started(t)
+	d.Handle(oddInput{})
+	if !r.logged("driver: unknown input driver_test.oddInput (tick) ignored") {
+		t.Fatalf("not logged:\n%s", strings.Join(r.calls, "\n"))
+	}
+	if names := d.Machine().Names(); !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("jobs after an unknown input: %v", names)
+	}
+}

@@ -116,10 +116,21 @@ func (d *Driver) Handle(in Input) {
 		d.why(e)
 	case FilesRead:
 		d.onRead(e)
+	default:
+		d.unknown(in)
 	}
 	if len(d.waiters) > 0 {
 		d.checkWaiters()
 	}
+}
+
+// unknown reports an input of no known type (a backend bug) and goes on.
+func (d *Driver) unknown(in Input) {
+	what := "nil"
+	if in != nil {
+		what = logsafe.Text(in.String())
+	}
+	d.b.Log(core.Log{Level: core.Error, Text: fmt.Sprintf("driver: unknown input %T (%s) ignored", in, what)})
 }
 
 // step feeds one event to the core and performs the effects.

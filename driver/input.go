@@ -51,7 +51,7 @@ type SpawnObserver interface {
 }
 
 // Input is anything that reaches the driver. The set is closed: the types
-// below are all there are.
+// below are all there are (the driver logs any other as a backend bug).
 type Input interface {
 	fmt.Stringer
 	isInput()
