@@ -6,7 +6,10 @@
 // decides exactly as the daemon does.
 //
 // The driver runs on one goroutine and never blocks but in Backend.Next:
-// every backend call returns at once and answers come back as inputs.
+// every backend call returns at once and answers come back as inputs,
+// which are plain data (no functions to call). Neither it nor the pmtr
+// packages it builds on import anything that does I/O or reads the clock
+// (imports_test.go), so its loop cannot block by construction.
 package driver
 
 import (

@@ -3,7 +3,7 @@ package driver
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
+	"path"
 	"slices"
 
 	"pmtr/confgrammar"
@@ -19,8 +19,8 @@ func (d *Driver) resolveKeys(cfg *confgrammar.Config) []string {
 		if k == "" {
 			continue
 		}
-		if !filepath.IsAbs(k) {
-			k = filepath.Join(d.o.Cwd, k)
+		if !path.IsAbs(k) {
+			k = path.Join(d.o.Cwd, k)
 		}
 		cfg.Listens[i].KeyFile = k
 		if !slices.Contains(out, k) {

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"fmt"
-	"path/filepath"
+	"path"
 	"slices"
 
 	"pmtr/confgrammar"
@@ -270,8 +270,8 @@ func (d *Driver) keyPaths() []string {
 }
 
 func (d *Driver) absConfig() string {
-	if filepath.IsAbs(d.o.ConfigPath) {
-		return filepath.Clean(d.o.ConfigPath)
+	if path.IsAbs(d.o.ConfigPath) {
+		return path.Clean(d.o.ConfigPath)
 	}
-	return filepath.Join(d.o.Cwd, d.o.ConfigPath)
+	return path.Join(d.o.Cwd, d.o.ConfigPath)
 }
