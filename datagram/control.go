@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,18 +51,27 @@ func ParseControl(msg string) ([]Command, error) {
 
 // Authenticated datagrams carry a first line
 //
-//	pmtr-auth1 UNIXSECONDS NONCE HMAC
+//	pmtr-auth2 UNIXSECONDS NONCE TO HMAC
 //
-// and the control message after it. HMAC is hex HMAC-SHA256 with the shared
-// key over "pmtr-auth1 UNIXSECONDS NONCE\n" + message.
-const authTag = "pmtr-auth1"
+// and the control message after it. TO names the listener the sender
+// addresses, HOST:PORT (a host name or address of the receiving machine),
+// so that a datagram captured on its way to one pmtr is refused by every
+// other pmtr that shares the key. HMAC is hex HMAC-SHA256 with the shared
+// key over the datagram's exact bytes without " HMAC": the first line up
+// to TO, the newline and the message. Fields are separated by one space
+// each; anything else is refused.
+const (
+	authTag    = "pmtr-auth2"
+	oldAuthTag = "pmtr-auth1" // before the destination was signed: refused
+)
 
 // Skew is how far a signed datagram's time may be from the receiver's.
 const Skew = 30 * time.Second
 
-// Sign returns the authenticated datagram for msg.
-func Sign(key []byte, msg string, now time.Time, nonce string) []byte {
-	head := fmt.Sprintf("%s %d %s", authTag, now.Unix(), nonce)
+// Sign returns the authenticated datagram for msg, addressed to the
+// listener to (HOST:PORT).
+func Sign(key []byte, msg string, now time.Time, nonce, to string) []byte {
+	head := fmt.Sprintf("%s %d %s %s", authTag, now.Unix(), nonce, to)
 	return []byte(head + " " + mac(key, head, msg) + "\n" + msg)
 }
 
@@ -99,40 +109,63 @@ func (v *Verifier) High() int64 {
 	return v.high
 }
 
-// Verify returns the control message of a valid datagram received at now,
-// or why it is refused.
-func (v *Verifier) Verify(dgram []byte, now time.Time) (string, error) {
+// signed is a datagram's parts, as received.
+type signed struct {
+	ts        int64
+	nonce, to string
+	head, sum string // the first line without " HMAC", and HMAC
+	msg       string
+}
+
+// split takes a datagram apart, refusing any other layout than Sign's.
+func split(dgram []byte) (signed, error) {
 	head, msg, ok := strings.Cut(string(dgram), "\n")
-	f := strings.Fields(head)
-	if !ok || len(f) != 4 || f[0] != authTag {
-		return "", errors.New("not signed")
+	f := strings.Split(head, " ")
+	if ok && len(f) == 4 && f[0] == oldAuthTag {
+		return signed{}, errors.New("signed in the old format (pmtr-auth1, no destination): send it with a pmtr ctl of this version")
+	}
+	if !ok || len(f) != 5 || f[0] != authTag || slices.Contains(f, "") {
+		return signed{}, errors.New("not signed")
 	}
 	ts, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return "", errors.New("bad timestamp")
+	if err != nil || strconv.FormatInt(ts, 10) != f[1] {
+		return signed{}, errors.New("bad timestamp")
 	}
-	want := mac(v.Key, strings.Join(f[:3], " "), msg)
-	if !hmac.Equal([]byte(want), []byte(f[3])) {
+	return signed{ts: ts, nonce: f[2], to: f[3], head: strings.Join(f[:4], " "), sum: f[4], msg: msg}, nil
+}
+
+// Verify returns the control message of a valid datagram received at now,
+// or why it is refused. here tells whether the datagram's TO names this
+// listener; it is asked only once the signature holds.
+func (v *Verifier) Verify(dgram []byte, now time.Time, here func(to string) bool) (string, error) {
+	d, err := split(dgram)
+	if err != nil {
+		return "", err
+	}
+	if !hmac.Equal([]byte(mac(v.Key, d.head, d.msg)), []byte(d.sum)) {
 		return "", errors.New("bad signature")
 	}
-	if d := now.Sub(time.Unix(ts, 0)); d > Skew || d < -Skew {
-		return "", fmt.Errorf("stale: sent %v from now", -d.Round(time.Second))
+	if !here(d.to) {
+		return "", fmt.Errorf("addressed to %s, not to this listener (replayed from another host?)", d.to)
+	}
+	if delta := now.Sub(time.Unix(d.ts, 0)); delta > Skew || delta < -Skew {
+		return "", fmt.Errorf("stale: sent %v from now", -delta.Round(time.Second))
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if ts <= v.Floor {
+	if d.ts <= v.Floor {
 		return "", errors.New("replayed (signed before pmtr last started or rotated its records)")
 	}
 	if v.seen == nil {
 		v.seen = map[string]time.Time{}
 	}
 	v.forget(now)
-	if _, dup := v.seen[f[2]]; dup {
+	if _, dup := v.seen[d.nonce]; dup {
 		return "", errors.New("replayed")
 	}
-	v.seen[f[2]] = now.Add(2 * Skew)
-	v.high = max(v.high, ts)
-	return msg, nil
+	v.seen[d.nonce] = now.Add(2 * Skew)
+	v.high = max(v.high, d.ts)
+	return d.msg, nil
 }
 
 // forget drops nonces old enough that their datagrams are stale anyway.

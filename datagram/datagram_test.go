@@ -28,29 +28,67 @@ func TestParseControl(t *testing.T) {
 	}
 }
 
+const dest = "db1:10000"
+
+func here(to string) bool { return to == dest }
+
 func TestSignedDatagrams(t *testing.T) {
 	key := []byte("s3cret")
 	now := time.Unix(1800000000, 0)
 	v := &Verifier{Key: key}
-	d := Sign(key, "disable web", now, "n1")
-	if msg, err := v.Verify(d, now.Add(time.Second)); err != nil || msg != "disable web" {
+	sign := func(msg string, at time.Time, nonce string) []byte { return Sign(key, msg, at, nonce, dest) }
+	d := sign("disable web", now, "n1")
+	if msg, err := v.Verify(d, now.Add(time.Second), here); err != nil || msg != "disable web" {
 		t.Fatalf("signed: %q, %v", msg, err)
 	}
-	if _, err := v.Verify(d, now.Add(2*time.Second)); err == nil || !strings.Contains(err.Error(), "replayed") {
+	if _, err := v.Verify(d, now.Add(2*time.Second), here); err == nil || !strings.Contains(err.Error(), "replayed") {
 		t.Fatalf("replay accepted: %v", err)
 	}
-	if _, err := v.Verify([]byte("disable web"), now); err == nil {
+	if _, err := v.Verify([]byte("disable web"), now, here); err == nil {
 		t.Fatal("unsigned accepted")
 	}
-	if _, err := v.Verify(Sign(key, "disable web", now.Add(-31*time.Second), "n2"), now); err == nil || !strings.Contains(err.Error(), "stale") {
+	if _, err := v.Verify(sign("disable web", now.Add(-31*time.Second), "n2"), now, here); err == nil || !strings.Contains(err.Error(), "stale") {
 		t.Fatalf("stale accepted: %v", err)
 	}
-	if _, err := v.Verify(Sign([]byte("other"), "disable web", now, "n3"), now); err == nil {
+	if _, err := v.Verify(Sign([]byte("other"), "disable web", now, "n3", dest), now, here); err == nil {
 		t.Fatal("wrong key accepted")
 	}
-	tampered := []byte(strings.Replace(string(Sign(key, "disable web", now, "n4")), "web", "db", 1))
-	if _, err := v.Verify(tampered, now); err == nil {
+	tampered := []byte(strings.Replace(string(sign("disable web", now, "n4")), "web", "db", 1))
+	if _, err := v.Verify(tampered, now, here); err == nil {
 		t.Fatal("tampered message accepted")
+	}
+	if _, err := v.Verify(Sign(key, "disable web", now, "n5", "db2:10000"), now, here); err == nil || !strings.Contains(err.Error(), "addressed to db2:10000") {
+		t.Fatalf("a datagram for another listener: %v", err)
+	}
+}
+
+// TestSignatureCoversTheExactBytes: a signed datagram whose first line is
+// changed in any byte, white space included, is refused (FuzzVerify found
+// that the first format's check, over the parsed fields, let a tab in).
+func TestSignatureCoversTheExactBytes(t *testing.T) {
+	key := []byte("s3cret")
+	now := time.Unix(1800000000, 0)
+	d := string(Sign(key, "disable a", now, "n1", dest))
+	head, _, _ := strings.Cut(d, "\n")
+	for i := range len(head) {
+		for _, b := range []byte{' ', '\t', 'x', '0'} {
+			if head[i] == b {
+				continue
+			}
+			changed := d[:i] + string(b) + d[i+1:]
+			if _, err := (&Verifier{Key: key}).Verify([]byte(changed), now, func(string) bool { return true }); err == nil {
+				t.Fatalf("accepted %q, changed at byte %d", changed, i)
+			}
+		}
+	}
+	for _, extra := range []string{" " + d, strings.Replace(d, " ", "  ", 1), strings.Replace(d, "\n", " \n", 1), strings.Replace(d, "\n", "\r\n", 1)} {
+		if _, err := (&Verifier{Key: key}).Verify([]byte(extra), now, func(string) bool { return true }); err == nil {
+			t.Fatalf("accepted %q", extra)
+		}
+	}
+	old := "pmtr-auth1 1800000000 n1 5d5b8dd1986a1fdf04711a26bcd3b86313902c809c28213c86e23e44fde8bbf2\ndisable a"
+	if _, err := (&Verifier{Key: key}).Verify([]byte(old), now, here); err == nil || !strings.Contains(err.Error(), "old format") {
+		t.Fatalf("the old format: %v", err)
 	}
 }
 

@@ -28,7 +28,7 @@ _pmtr() {
     reload | metrics) COMPREPLY=($(compgen -W "-c" -- "$cur")) ;;
     plan) COMPREPLY=($(compgen -W "-c --against" -- "$cur") $(compgen -f -- "$cur")) ;;
     sim) COMPREPLY=($(compgen -W "--timeline --svg --seed -c -q" -- "$cur") $(compgen -f -X '!*.yaml' -- "$cur")) ;;
-    ctl) COMPREPLY=($(compgen -W "-s -p -k -v enable disable restart" -- "$cur")) ;;
+    ctl) COMPREPLY=($(compgen -W "-s -p -k -to -v enable disable restart" -- "$cur")) ;;
     rptserver) COMPREPLY=($(compgen -W "-p -f -a -b --metrics" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac

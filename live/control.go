@@ -48,6 +48,8 @@ type controller struct {
 type listener struct {
 	conn    *net.UDPConn
 	spec    string
+	host    string // as the listen line names it
+	port    int
 	ver     atomic.Pointer[datagram.Verifier] // nil: no key
 	refusal *lineLimit
 }
@@ -106,7 +108,7 @@ func (c *controller) listen(s confgrammar.Listen) *listener {
 	if s.KeyFile == "" && openToOthers(addr.IP) {
 		c.log.Logf(core.Error, "warning: control on %s has no key: anyone who can reach it can stop your jobs (add: key FILE)", spec)
 	}
-	return &listener{conn: conn, spec: spec, refusal: newLineLimit(c.clk, c.log)}
+	return &listener{conn: conn, spec: spec, host: s.Host, port: s.Port, refusal: newLineLimit(c.clk, c.log)}
 }
 
 // openToOthers: a socket bound to ip can be reached from other machines
@@ -191,7 +193,7 @@ func (c *controller) read(l *listener) {
 func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, bool) {
 	text := string(b)
 	if v := l.ver.Load(); v != nil {
-		msg, err := v.Verify(b, c.clk.Now())
+		msg, err := v.Verify(b, c.clk.Now(), addressedTo(l, from))
 		if err != nil {
 			refusedControl.Add(1)
 			l.refusal.log(fmt.Sprintf("refused control datagram from %s: %v", logsafe.Text(from.String()), err),
@@ -207,4 +209,49 @@ func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, b
 		text = text[:datagram.MaxDatagram]
 	}
 	return text, true
+}
+
+// addressedTo tells whether a signed datagram's destination (HOST:PORT, as
+// its sender named it) is this listener: its port, and a host that is the
+// listen line's, this machine's name (full or short), or one of its
+// addresses. localhost and loopback addresses count only for a datagram
+// that came from this machine, so one captured there names no other host.
+func addressedTo(l *listener, from *net.UDPAddr) func(string) bool {
+	return func(to string) bool {
+		host, port, err := net.SplitHostPort(to)
+		if err != nil || port != strconv.Itoa(l.port) {
+			return false
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			return ourAddress(ip, from)
+		}
+		local := from.IP.IsLoopback()
+		name, _ := os.Hostname()
+		short, _, _ := strings.Cut(name, ".")
+		switch {
+		case strings.EqualFold(host, "localhost"):
+			return local
+		case strings.EqualFold(host, l.host), strings.EqualFold(host, name), strings.EqualFold(host, short):
+			return true
+		}
+		return false
+	}
+}
+
+// ourAddress: ip is an address of this machine's (a loopback one only for
+// a datagram from this machine).
+func ourAddress(ip net.IP, from *net.UDPAddr) bool {
+	if ip.IsLoopback() {
+		return from.IP.IsLoopback()
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }

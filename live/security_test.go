@@ -26,9 +26,14 @@ func keyedConf(t *testing.T, key string, ports ...int) (conf, keyFile string) {
 
 var nonce int
 
-func signed(key, msg string) []byte {
+// signed signs msg for the listener on 127.0.0.1:port.
+func signed(key, msg string, port int) []byte {
+	return signedTo(key, msg, fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+func signedTo(key, msg, to string) []byte {
 	nonce++
-	return datagram.Sign([]byte(key), msg, time.Now(), fmt.Sprintf("t%d-%d", time.Now().UnixNano(), nonce))
+	return datagram.Sign([]byte(key), msg, time.Now(), fmt.Sprintf("t%d-%d", time.Now().UnixNano(), nonce), to)
 }
 
 // TestKeyRotation: a new key written to the key file is used at once and
@@ -39,18 +44,18 @@ func TestKeyRotation(t *testing.T) {
 	conf, keyFile := keyedConf(t, "old secret", port)
 	r := startDaemon(t, conf)
 	r.waitLog(`started job b `, 5*time.Second)
-	sendUDP(t, port, signed("old secret", "disable a"))
+	sendUDP(t, port, signed("old secret", "disable a", port))
 	r.waitLog(`disabling a\n`, 5*time.Second)
 	os.WriteFile(keyFile, []byte("new secret\n"), 0o600) // a plain save
 	r.waitLog(`key file .*pmtr.key changed; control datagrams need the new key`, 5*time.Second)
-	sendUDP(t, port, signed("old secret", "enable a"))
+	sendUDP(t, port, signed("old secret", "enable a", port))
 	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: bad signature`, 5*time.Second)
-	sendUDP(t, port, signed("new secret", "enable a"))
+	sendUDP(t, port, signed("new secret", "enable a", port))
 	r.waitLog(`enabling a\n`, 5*time.Second)
 	os.WriteFile(keyFile, []byte("leaked\n"), 0o600)
 	os.Chmod(keyFile, 0o644)
 	r.waitLog(`ERROR: .*pmtr.conf:1:\d+: key file .*pmtr.key: is readable by others \(mode 0644\); chmod 600`, 5*time.Second)
-	sendUDP(t, port, signed("new secret", "disable b"))
+	sendUDP(t, port, signed("new secret", "disable b", port))
 	r.waitLog(`disabling b\n`, 5*time.Second)
 }
 
@@ -74,24 +79,49 @@ func TestKeyRotationBySIGHUP(t *testing.T) {
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	r.waitLog(`key file .*pmtr.key changed; control datagrams need the new key`, 5*time.Second)
-	sendUDP(t, port, signed("first", "disable a"))
+	sendUDP(t, port, signed("first", "disable a", port))
 	r.waitLog(`refused control datagram from .*: bad signature`, 5*time.Second)
-	sendUDP(t, port, signed("second", "disable a"))
+	sendUDP(t, port, signed("second", "disable a", port))
 	r.waitLog(`disabling a\n`, 5*time.Second)
 }
 
 // TestReplayToASecondListenerIsRefused: listeners with one key share what
-// they accepted.
+// they accepted (two addresses of this machine, one port: a datagram
+// signed for the machine's name is addressed to both).
 func TestReplayToASecondListenerIsRefused(t *testing.T) {
+	port := freeUDPPort(t)
+	keyFile := filepath.Join(t.TempDir(), "pmtr.key")
+	os.WriteFile(keyFile, []byte("shared\n"), 0o600)
+	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d key %s\nlisten on udp://127.0.0.2:%d key %s\n"+
+		"job {\nname a\ncmd /bin/sleep 93\n}\njob {\nname b\ncmd /bin/sleep 92\n}\n", port, keyFile, port, keyFile))
+	r.waitLog(`started job b `, 5*time.Second)
+	host, _ := os.Hostname()
+	d := signedTo("shared", "disable a", fmt.Sprintf("%s:%d", host, port))
+	sendUDP(t, port, d)
+	r.waitLog(`disabling a\n`, 5*time.Second)
+	sendUDPTo(t, "127.0.0.2", port, d)
+	r.waitLog(`refused control datagram from .*: replayed`, 5*time.Second)
+}
+
+// TestDatagramForAnotherListenerIsRefused: a signed datagram is addressed
+// to one listener (HOST:PORT); captured and sent to another pmtr with the
+// same key (here: another port, another host name), it is refused, as is
+// the old format that named no destination.
+func TestDatagramForAnotherListenerIsRefused(t *testing.T) {
 	p1, p2 := freeUDPPort(t), freeUDPPort(t)
 	conf, _ := keyedConf(t, "shared", p1, p2)
 	r := startDaemon(t, conf)
 	r.waitLog(`started job b `, 5*time.Second)
-	d := signed("shared", "disable a")
-	sendUDP(t, p1, d)
+	sendUDP(t, p2, signed("shared", "disable a", p1))
+	r.waitLog(fmt.Sprintf(`refused control datagram from .*: addressed to 127\.0\.0\.1:%d, not to this listener`, p1), 5*time.Second)
+	time.Sleep(1100 * time.Millisecond) // refusals are logged at most once a second per listener
+	sendUDP(t, p1, signedTo("shared", "disable a", fmt.Sprintf("pmtr-elsewhere.invalid:%d", p1)))
+	r.waitLog(`addressed to pmtr-elsewhere\.invalid:\d+, not to this listener`, 5*time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	sendUDP(t, p2, []byte("pmtr-auth1 1800000000 n1 5d5b8dd1986a1fdf04711a26bcd3b86313902c809c28213c86e23e44fde8bbf2\ndisable a"))
+	r.waitLog(`refused control datagram from .*: signed in the old format \(pmtr-auth1`, 5*time.Second)
+	sendUDP(t, p1, signedTo("shared", "disable a", fmt.Sprintf("localhost:%d", p1)))
 	r.waitLog(`disabling a\n`, 5*time.Second)
-	sendUDP(t, p2, d)
-	r.waitLog(`refused control datagram from .*: replayed`, 5*time.Second)
 }
 
 // TestReplayAfterRestartIsRefused: what a run accepted is refused by the
@@ -101,7 +131,7 @@ func TestReplayAfterRestartIsRefused(t *testing.T) {
 	conf, _ := keyedConf(t, "kept", port)
 	r := startDaemon(t, conf)
 	r.waitLog(`started job b `, 5*time.Second)
-	d := signed("kept", "disable a")
+	d := signed("kept", "disable a", port)
 	sendUDP(t, port, d)
 	r.waitLog(`disabling a\n`, 5*time.Second)
 	r.stop()
@@ -109,9 +139,9 @@ func TestReplayAfterRestartIsRefused(t *testing.T) {
 	r2.waitLog(`started job b `, 5*time.Second)
 	sendUDP(t, port, d)
 	r2.waitLog(`refused control datagram from .*: replayed`, 5*time.Second)
-	sendUDP(t, port, signed("kept", "disable b"))
+	sendUDP(t, port, signed("kept", "disable b", port))
 	time.Sleep(1100 * time.Millisecond) // a new second: the floor is the last accepted one
-	sendUDP(t, port, signed("kept", "disable b"))
+	sendUDP(t, port, signed("kept", "disable b", port))
 	r2.waitLog(`disabling b\n`, 5*time.Second)
 }
 

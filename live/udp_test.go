@@ -22,8 +22,10 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-func sendUDP(t *testing.T, port int, b []byte) {
-	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+func sendUDP(t *testing.T, port int, b []byte) { sendUDPTo(t, "127.0.0.1", port, b) }
+
+func sendUDPTo(t *testing.T, host string, port int, b []byte) {
+	c, err := net.Dial("udp", net.JoinHostPort(host, fmt.Sprint(port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +97,9 @@ func TestControlWithKey(t *testing.T) {
 	sendUDP(t, port, []byte("disable a"))
 	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: not signed`, 5*time.Second)
 	time.Sleep(1100 * time.Millisecond) // refusals are logged at most once a second
-	sendUDP(t, port, datagram.Sign([]byte("correct horse"), "disable a", time.Now().Add(-time.Minute), "old"))
+	sendUDP(t, port, datagram.Sign([]byte("correct horse"), "disable a", time.Now().Add(-time.Minute), "old", fmt.Sprintf("127.0.0.1:%d", port)))
 	r.waitLog(`refused control datagram from .*: stale`, 5*time.Second)
-	signed := datagram.Sign([]byte("correct horse"), "disable a", time.Now(), "n1")
+	signed := datagram.Sign([]byte("correct horse"), "disable a", time.Now(), "n1", fmt.Sprintf("127.0.0.1:%d", port))
 	sendUDP(t, port, signed)
 	r.waitLog(`disabling a\n`, 5*time.Second)
 	time.Sleep(1100 * time.Millisecond)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
@@ -22,9 +23,10 @@ func ctlCommand(args []string, stderr io.Writer) int {
 	host := fs.String("s", "127.0.0.1", "pmtr's `HOST`")
 	port := fs.Int("p", 10000, "pmtr's control `PORT`")
 	keyFile := fs.String("k", "", "sign with the shared key in `KEYFILE` (listen on ... key FILE)")
+	to := fs.String("to", "", "sign for the receiving machine's `NAME` or address (default: the -s HOST); needed when -s is an address the receiver does not have (NAT)")
 	verbose := fs.Bool("v", false, "print what is sent")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE] [-v] enable|disable|restart NAME... [enable|disable|restart NAME...]")
+		fmt.Fprintln(stderr, "usage: pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE [-to NAME]] [-v] enable|disable|restart NAME... [enable|disable|restart NAME...]")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "UDP gets no answer: exit 0 means the datagram was sent, not that pmtr acted on it.\nOn pmtr's own host, pmtr stop|start|restart JOB... waits for the change and tells.")
 	}
@@ -45,7 +47,9 @@ func ctlCommand(args []string, stderr io.Writer) int {
 		}
 		nonce := make([]byte, 12)
 		rand.Read(nonce)
-		dgram = datagram.Sign([]byte(strings.TrimSpace(string(key))), msg, time.Now(), hex.EncodeToString(nonce))
+		dest := cmp.Or(*to, *host)
+		dgram = datagram.Sign([]byte(strings.TrimSpace(string(key))), msg, time.Now(), hex.EncodeToString(nonce),
+			net.JoinHostPort(dest, strconv.Itoa(*port)))
 	}
 	addr := net.JoinHostPort(*host, strconv.Itoa(*port))
 	conn, err := net.Dial("udp", addr)
