@@ -38,7 +38,7 @@ fuzz:
 PEERS ?=
 PMTR_C ?=
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./confgrammar ./core ./sim ./live
+	$(GO) test -run='^$$' -bench=. -benchmem ./confgrammar ./core ./sim ./live/...
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./cmd/pmtr
 	@if [ -n "$(PEERS)" ]; then ./bench/install-peers.sh; fi
 	$(GO) run ./bench -pmtr $(BIN) $(if $(PEERS),-peers) $(if $(PMTR_C),-pmtr-c $(PMTR_C))

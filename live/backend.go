@@ -23,6 +23,7 @@ import (
 	"pmtr/driver"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
+	"pmtr/live/metrics"
 )
 
 // Options configure a daemon run.
@@ -83,6 +84,7 @@ type backend struct {
 	logs     *jobLogs
 	started  startedPipes // output pipes waiting for their Spawned to be handled
 	net      *netWorker
+	metrics  *metrics.Exporter
 	w        *watcher
 	held     *heldFiles
 }
@@ -146,7 +148,11 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	kick := make(chan struct{}, 1)
 	b.watchSignals(kick)
 	go b.reap(kick)
-	b.net = newNetWorker(o.Clock, o.Log, b.writeMetrics, b.stop)
+	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.ctl.refused.Load() },
+		Query: func() (driver.Metrics, bool) {
+			return ask(b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
+		}}
+	b.net = newNetWorker(o.Clock, o.Log, metrics.NewServers(o.Log, b.metrics.Write), b.stop)
 	b.w = newWatcher(b.clk, o.Log, b.send)
 	b.held = newHeldFiles(b.clk, o.Log)
 	b.net.watch = b.w.set

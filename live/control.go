@@ -43,6 +43,7 @@ type controller struct {
 	open      map[string]*listener          // by the listen line's identity
 	verifiers map[string]*datagram.Verifier // by key hash
 	saveMu    sync.Mutex
+	refused   atomic.Int64 // datagrams that keyed listeners refused
 }
 
 type listener struct {
@@ -105,15 +106,11 @@ func (c *controller) listen(s confgrammar.Listen) *listener {
 		c.log.Logf(core.Error, "can't bind to %s: %s", spec, hostfacts.Strerror(err))
 		return nil
 	}
-	if s.KeyFile == "" && openToOthers(addr.IP) {
+	if s.KeyFile == "" && hostfacts.OpenToOthers(addr.IP) {
 		c.log.Logf(core.Error, "warning: control on %s has no key: anyone who can reach it can stop your jobs (add: key FILE)", spec)
 	}
 	return &listener{conn: conn, spec: spec, host: s.Host, port: s.Port, refusal: newLineLimit(c.clk, c.log)}
 }
-
-// openToOthers: a socket bound to ip can be reached from other machines
-// (any address but loopback; 0.0.0.0 and :: mean every address).
-func openToOthers(ip net.IP) bool { return ip == nil || !ip.IsLoopback() }
 
 // verifier returns the one verifier of key, made on first use with the
 // high-water mark an earlier run left.
@@ -195,7 +192,7 @@ func (c *controller) accept(l *listener, b []byte, from *net.UDPAddr) (string, b
 	if v := l.ver.Load(); v != nil {
 		msg, err := v.Verify(b, c.clk.Now(), addressedTo(l, from))
 		if err != nil {
-			refusedControl.Add(1)
+			c.refused.Add(1)
 			l.refusal.log(fmt.Sprintf("refused control datagram from %s: %v", logsafe.Text(from.String()), err),
 				func(n int) string {
 					return fmt.Sprintf("... %d more control datagrams refused on %s in the last %v", n, l.spec, limitWindow)

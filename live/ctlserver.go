@@ -377,3 +377,12 @@ func (b *backend) followLogs(job string, w io.Writer) {
 		}
 	}
 }
+
+// metricsAnswer: pmtr metrics, over the control socket.
+func (b *backend) metricsAnswer() answer {
+	var text strings.Builder
+	if err := b.metrics.Write(&text, false); err != nil {
+		return errAnswer(driver.CodeFailed, "metrics: %v", err)
+	}
+	return answer{text: text.String()}
+}

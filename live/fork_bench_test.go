@@ -1,17 +1,12 @@
 package live
 
 import (
-	"io"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
-	"time"
-
-	"pmtr/core"
-	"pmtr/driver"
 )
 
 // BenchmarkConcurrentFork: does Go fork from several threads at once on
@@ -78,21 +73,4 @@ func BenchmarkLogRingPerIdleJob(b *testing.B) {
 	}
 	runtime.KeepAlive(logs)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/jobs, "bytes/job")
-}
-
-// BenchmarkExposition1000: writing the metrics of 1000 jobs (the part of a
-// scrape after the driver's snapshot).
-func BenchmarkExposition1000(b *testing.B) {
-	bk := &backend{boot: time.Now()}
-	var m driver.Metrics
-	for i := range 1000 {
-		m.Jobs = append(m.Jobs, core.JobStatus{Name: "job" + strconv.Itoa(i), State: core.Running, PID: 1000 + i, Starts: 3})
-	}
-	for b.Loop() {
-		e := newExpo(io.Discard, false)
-		bk.jobFamilies(e, m)
-		bk.daemonFamilies(e, m.Counters)
-		e.processMetrics()
-		e.end()
-	}
 }

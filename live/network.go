@@ -1,13 +1,13 @@
 package live
 
 import (
-	"io"
 	"sync"
 
 	"github.com/benbjohnson/clock"
 
 	"pmtr/driver"
 	"pmtr/live/logsink"
+	"pmtr/live/metrics"
 )
 
 // maxQueuedReports: reports beyond this, while the network worker is
@@ -21,7 +21,7 @@ const maxQueuedReports = 16
 type netWorker struct {
 	rep     *reporter
 	ctl     *controller
-	metrics *metricsServers
+	metrics *metrics.Servers
 	watch   func(files []string) // the watcher's set, applied here too
 	mu      sync.Mutex
 	setup   *driver.Setup
@@ -30,9 +30,9 @@ type netWorker struct {
 	stop    <-chan struct{}
 }
 
-func newNetWorker(clk clock.Clock, log *logsink.Logger, metrics func(io.Writer, bool) error, stop <-chan struct{}) *netWorker {
+func newNetWorker(clk clock.Clock, log *logsink.Logger, m *metrics.Servers, stop <-chan struct{}) *netWorker {
 	n := &netWorker{rep: newReporter(log), ctl: newController(clk, log), wake: make(chan struct{}, 1), stop: stop,
-		metrics: &metricsServers{log: log, write: metrics, open: map[string]*metricsServer{}}}
+		metrics: m}
 	go n.run()
 	return n
 }
@@ -62,7 +62,7 @@ func (n *netWorker) poke() {
 
 func (n *netWorker) run() {
 	defer n.ctl.closeAll()
-	defer n.metrics.closeAll()
+	defer n.metrics.CloseAll()
 	defer n.rep.closeAll()
 	for {
 		select {
@@ -80,7 +80,7 @@ func (n *netWorker) run() {
 			}
 			n.rep.configure(s.Reports)
 			n.ctl.configure(s.Listens, s.Keys)
-			n.metrics.configure(s.Metrics)
+			n.metrics.Configure(s.Metrics)
 		}
 		for _, r := range reports {
 			n.rep.send(r)

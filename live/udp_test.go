@@ -109,13 +109,3 @@ func TestControlWithKey(t *testing.T) {
 		t.Fatalf("warned about a keyed socket\n%s", r.out)
 	}
 }
-
-// TestControlWithoutKeyOffLoopbackWarns checks the rule without binding a
-// non-loopback address (tests stay on loopback).
-func TestControlWithoutKeyOffLoopbackWarns(t *testing.T) {
-	for addr, want := range map[string]bool{"0.0.0.0": true, "::": true, "192.0.2.7": true, "127.0.0.1": false, "::1": false, "127.3.4.5": false} {
-		if got := openToOthers(net.ParseIP(addr)); got != want {
-			t.Errorf("openToOthers(%s) = %v, want %v", addr, got, want)
-		}
-	}
-}

@@ -6,12 +6,13 @@ import (
 	"os"
 
 	"pmtr/live"
+	"pmtr/live/metrics"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == live.HelperArg {
 		os.Exit(live.RunHelper())
 	}
-	live.Version = version()
+	metrics.Version = version()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }

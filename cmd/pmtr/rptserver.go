@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"pmtr/datagram"
-	"pmtr/live"
+	"pmtr/live/metrics"
 )
 
 // rptserverCommand implements pmtr rptserver: receive status reports from
@@ -40,7 +40,7 @@ func rptserverCommand(args []string, stdout, stderr io.Writer) int {
 	defer conn.Close()
 	s := &rptServer{file: *file, out: stdout, errw: stderr}
 	if *metricsAddr != "" {
-		if err := live.ServeFleetMetrics(*metricsAddr, s.hosts); err != nil {
+		if err := metrics.ServeFleet(*metricsAddr, s.hosts); err != nil {
 			fmt.Fprintf(stderr, "pmtr rptserver: %v\n", err)
 			return 1
 		}

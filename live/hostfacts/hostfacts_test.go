@@ -1,6 +1,7 @@
 package hostfacts
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,16 @@ func TestHostWarnings(t *testing.T) {
 	for i, w := range want {
 		if got[i].File != "f.conf" || !strings.HasPrefix(got[i].Msg, w) {
 			t.Errorf("warning %d: %+v, want %q", i, got[i], w)
+		}
+	}
+}
+
+// TestControlWithoutKeyOffLoopbackWarns checks the rule without binding a
+// non-loopback address (tests stay on loopback).
+func TestControlWithoutKeyOffLoopbackWarns(t *testing.T) {
+	for addr, want := range map[string]bool{"0.0.0.0": true, "::": true, "192.0.2.7": true, "127.0.0.1": false, "::1": false, "127.3.4.5": false} {
+		if got := OpenToOthers(net.ParseIP(addr)); got != want {
+			t.Errorf("OpenToOthers(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package hostfacts
 import (
 	"errors"
 	"io/fs"
+	"net"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -43,3 +44,7 @@ func InDir(dir, path string) string {
 	}
 	return filepath.Join(dir, path)
 }
+
+// OpenToOthers: a socket bound to ip can be reached from other machines
+// (any address but loopback; 0.0.0.0 and :: mean every address).
+func OpenToOthers(ip net.IP) bool { return ip == nil || !ip.IsLoopback() }

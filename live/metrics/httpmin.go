@@ -1,7 +1,8 @@
-package live
+package metrics
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,19 +14,19 @@ import (
 // answered and closed. net/http would serve it too, but costs pmtr about
 // 2 MB of memory whether or not anybody scrapes (docs/BENCHMARKS.md).
 
-// metricsServer serves one "metrics on" address until closed.
-type metricsServer struct{ ln net.Listener }
+// server serves one "metrics on" address until closed.
+type server struct{ ln net.Listener }
 
-func serveMetrics(addr string, write func(w io.Writer, om bool) error) (*metricsServer, error) {
+func serve(addr string, write func(w io.Writer, om bool) error) (*server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	go acceptLoop(ln, func(c net.Conn) { answerHTTP(c, write) })
-	return &metricsServer{ln: ln}, nil
+	return &server{ln: ln}, nil
 }
 
-func (s *metricsServer) Close() error { return s.ln.Close() }
+func (s *server) Close() error { return s.ln.Close() }
 
 func answerHTTP(c net.Conn, write func(w io.Writer, om bool) error) {
 	defer c.Close()
@@ -74,5 +75,18 @@ func respond(c net.Conn, status, ctype string, body []byte, req []string) {
 	fmt.Fprintf(c, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status, ctype, len(body))
 	if len(req) == 0 || req[0] != "HEAD" {
 		c.Write(body)
+	}
+}
+
+// acceptLoop answers each connection on its own goroutine until ln closes.
+func acceptLoop(ln net.Listener, answer func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err == nil {
+			go answer(c)
+		}
 	}
 }

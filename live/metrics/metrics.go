@@ -1,4 +1,13 @@
-package live
+// Package metrics serves pmtr's Prometheus metrics: the "metrics on"
+// endpoints (a minimal HTTP/1.1 server, GET /metrics only), the text of a
+// scrape (the driver's values, then pmtr's own process figures), and the
+// fleet view of pmtr rptserver --metrics.
+//
+// Each endpoint runs one accept goroutine, and one goroutine per
+// connection. A scrape waits (up to 5 s) for the driver's answer and reads
+// /proc; Servers.Configure binds sockets. Call neither on the driver's
+// goroutine: the live backend configures on its network worker.
+package metrics
 
 import (
 	"errors"
@@ -6,8 +15,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"pmtr/confgrammar"
@@ -15,26 +22,29 @@ import (
 	"pmtr/datagram"
 	"pmtr/driver"
 	"pmtr/live/hostfacts"
-	"pmtr/live/logsink"
 )
 
 // Version is pmtr's version for pmtr_build_info (set by cmd/pmtr).
 var Version = "devel"
 
-// refusedControl counts datagrams that keyed listeners refused; the core
-// counts the ones it could not decode.
-var refusedControl atomic.Int64
+// Exporter writes the daemon's metrics. It holds no state: every value
+// comes from the driver at the scrape.
+type Exporter struct {
+	Query   func() (driver.Metrics, bool) // the driver's values; false: it did not answer in time
+	Wall    func(core.Time) time.Time     // a driver time as wall-clock time
+	Refused func() int64                  // control datagrams that keyed listeners refused (the core counts the ones it could not decode)
+}
 
-// writeMetrics writes pmtr's metrics: the core's values (times turned into
-// wall-clock seconds), then the process's own.
-func (b *backend) writeMetrics(w io.Writer, om bool) error {
-	m, ok := ask(b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
+// Write writes pmtr's metrics: the core's values (times turned into
+// wall-clock seconds), then the process's own; om asks for OpenMetrics.
+func (x *Exporter) Write(w io.Writer, om bool) error {
+	m, ok := x.Query()
 	if !ok {
 		return errors.New("the daemon did not answer in time")
 	}
 	e := newExpo(w, om)
-	b.jobFamilies(e, m)
-	b.daemonFamilies(e, m.Counters)
+	x.jobFamilies(e, m)
+	x.daemonFamilies(e, m.Counters)
 	e.processMetrics()
 	return e.end()
 }
@@ -45,20 +55,20 @@ type jobFamily struct {
 	value           func(j core.JobStatus, now core.Time) float64
 }
 
-func (b *backend) jobFamilies(e *expo, m driver.Metrics) {
-	for _, f := range b.perJob() {
+func (x *Exporter) jobFamilies(e *expo, m driver.Metrics) {
+	for _, f := range x.perJob() {
 		e.family(f.name, f.typ, f.help)
 		for _, j := range m.Jobs {
 			e.sample(f.name, f.value(j, m.Now), "job", j.Name)
 		}
 		if f.name == "pmtr_job_up" { // the labelled families follow up
-			b.stateFamily(e, m)
-			b.exitsFamily(e, m)
+			x.stateFamily(e, m)
+			x.exitsFamily(e, m)
 		}
 	}
 }
 
-func (b *backend) stateFamily(e *expo, m driver.Metrics) {
+func (x *Exporter) stateFamily(e *expo, m driver.Metrics) {
 	e.family("pmtr_job_state", "gauge", "1 for the job's current state (as pmtr status shows it), 0 for the others.")
 	for _, j := range m.Jobs {
 		for _, s := range core.States {
@@ -67,7 +77,7 @@ func (b *backend) stateFamily(e *expo, m driver.Metrics) {
 	}
 }
 
-func (b *backend) exitsFamily(e *expo, m driver.Metrics) {
+func (x *Exporter) exitsFamily(e *expo, m driver.Metrics) {
 	e.family("pmtr_job_exits_total", "counter", "Ends of the job's processes since pmtr started, by how they ended.")
 	for _, j := range m.Jobs {
 		for r, reason := range core.ExitReasons {
@@ -76,7 +86,7 @@ func (b *backend) exitsFamily(e *expo, m driver.Metrics) {
 	}
 }
 
-func (b *backend) perJob() []jobFamily {
+func (x *Exporter) perJob() []jobFamily {
 	return []jobFamily{
 		{"pmtr_job_up", "gauge", "1 while the job's process runs.",
 			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.State == core.Running) }},
@@ -91,7 +101,7 @@ func (b *backend) perJob() []jobFamily {
 				if j.PID == 0 && !j.HasExited {
 					return 0
 				}
-				return unixSeconds(b.wall(j.StartedAt))
+				return unixSeconds(x.Wall(j.StartedAt))
 			}},
 		{"pmtr_job_restart_pending_seconds", "gauge", "Seconds until a waiting job starts again (0 when none is pending).",
 			func(j core.JobStatus, now core.Time) float64 {
@@ -105,17 +115,17 @@ func (b *backend) perJob() []jobFamily {
 	}
 }
 
-func (b *backend) daemonFamilies(e *expo, k core.Counters) {
+func (x *Exporter) daemonFamilies(e *expo, k core.Counters) {
 	e.family("pmtr_config_reloads_total", "counter", "Config reloads since pmtr started, by result.")
 	e.sample("pmtr_config_reloads_total", float64(k.ReloadsOK), "result", "ok")
 	e.sample("pmtr_config_reloads_total", float64(k.ReloadsRejected), "result", "rejected")
 	e.family("pmtr_config_last_reload_successful", "gauge", "1 when the last reload applied, 0 when it was rejected.")
 	e.sample("pmtr_config_last_reload_successful", boolf(k.LastReloadOK))
 	e.family("pmtr_config_last_reload_success_timestamp_seconds", "gauge", "Unix time when a config was last applied.")
-	e.sample("pmtr_config_last_reload_success_timestamp_seconds", unixSeconds(b.wall(k.LastReloadOKAt)))
+	e.sample("pmtr_config_last_reload_success_timestamp_seconds", unixSeconds(x.Wall(k.LastReloadOKAt)))
 	e.family("pmtr_control_messages_total", "counter", "Control messages since pmtr started, by result.")
 	e.sample("pmtr_control_messages_total", float64(k.ControlAccepted), "result", "accepted")
-	e.sample("pmtr_control_messages_total", float64(k.ControlRejected+int(refusedControl.Load())), "result", "rejected")
+	e.sample("pmtr_control_messages_total", float64(k.ControlRejected+int(x.Refused())), "result", "rejected")
 	e.family("pmtr_build_info", "info", "pmtr's version; the value is always 1.")
 	e.sample("pmtr_build_info", 1, "version", Version)
 }
@@ -129,19 +139,29 @@ func boolf(b bool) float64 {
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
 
-// metricsServers are the "metrics on" endpoints; servers of unchanged lines
-// survive a reload.
-type metricsServers struct {
-	log   *logsink.Logger
+// Servers are the "metrics on" endpoints; servers of unchanged lines
+// survive a reload. Configure and CloseAll are called from one goroutine.
+type Servers struct {
+	log   Logger
 	write func(w io.Writer, om bool) error
-	open  map[string]*metricsServer
+	open  map[string]*server
+}
+
+// Logger is where bind failures and warnings go (pmtr's log).
+type Logger interface {
+	Logf(level core.Level, format string, args ...any)
+}
+
+// NewServers serves what write writes, on the endpoints Configure is given.
+func NewServers(log Logger, write func(w io.Writer, om bool) error) *Servers {
+	return &Servers{log: log, write: write, open: map[string]*server{}}
 }
 
 func metricsID(m confgrammar.Metrics) string { return net.JoinHostPort(m.Host, strconv.Itoa(m.Port)) }
 
-// configure opens new endpoints and closes removed ones. A bind failure is
+// Configure opens new endpoints and closes removed ones. A bind failure is
 // logged and pmtr runs on.
-func (s *metricsServers) configure(specs []confgrammar.Metrics) {
+func (s *Servers) Configure(specs []confgrammar.Metrics) {
 	want := map[string]bool{}
 	for _, m := range specs {
 		want[metricsID(m)] = true
@@ -157,38 +177,30 @@ func (s *metricsServers) configure(specs []confgrammar.Metrics) {
 		if _, ok := s.open[id]; ok {
 			continue
 		}
-		srv, err := serveMetrics(id, s.write)
+		srv, err := serve(id, s.write)
 		if err != nil {
 			s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", id, hostfacts.Strerror(err))
 			continue
 		}
-		if host, _, _ := net.SplitHostPort(id); openToOthers(net.ParseIP(host)) {
+		if host, _, _ := net.SplitHostPort(id); hostfacts.OpenToOthers(net.ParseIP(host)) {
 			s.log.Logf(core.Error, "warning: metrics on http://%s can be read by anyone who can reach it (they are read-only and unauthenticated)", id)
 		}
 		s.open[id] = srv
 	}
 }
 
-func (s *metricsServers) closeAll() {
+// CloseAll closes every endpoint.
+func (s *Servers) CloseAll() {
 	for id, srv := range s.open {
 		srv.Close()
 		delete(s.open, id)
 	}
 }
 
-// metricsAnswer: pmtr metrics, over the control socket.
-func (b *backend) metricsAnswer() answer {
-	var text strings.Builder
-	if err := b.writeMetrics(&text, false); err != nil {
-		return errAnswer(driver.CodeFailed, "metrics: %v", err)
-	}
-	return answer{text: text.String()}
-}
-
-// ServeFleetMetrics serves the hosts' UDP reports (C pmtr's included) as
+// ServeFleet serves the hosts' UDP reports (C pmtr's included) as
 // metrics on addr, for pmtr rptserver --metrics.
-func ServeFleetMetrics(addr string, hosts func() []datagram.HostJobs) error {
-	_, err := serveMetrics(addr, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
+func ServeFleet(addr string, hosts func() []datagram.HostJobs) error {
+	_, err := serve(addr, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
 	if err != nil {
 		return fmt.Errorf("metrics on %s: %w", addr, err)
 	}

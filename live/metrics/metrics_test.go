@@ -1,0 +1,63 @@
+package metrics
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pmtr/core"
+	"pmtr/driver"
+)
+
+// BenchmarkExposition1000: writing the metrics of 1000 jobs (the part of a
+// scrape after the driver's snapshot).
+func BenchmarkExposition1000(b *testing.B) {
+	boot := time.Now()
+	x := &Exporter{Wall: func(t core.Time) time.Time { return boot.Add(time.Duration(t)) }, Refused: func() int64 { return 0 }}
+	var m driver.Metrics
+	for i := range 1000 {
+		m.Jobs = append(m.Jobs, core.JobStatus{Name: "job" + strconv.Itoa(i), State: core.Running, PID: 1000 + i, Starts: 3})
+	}
+	for b.Loop() {
+		e := newExpo(io.Discard, false)
+		x.jobFamilies(e, m)
+		x.daemonFamilies(e, m.Counters)
+		e.processMetrics()
+		e.end()
+	}
+}
+
+// A scrape writes the driver's values with wall-clock times, and says so
+// when the driver does not answer.
+func TestExporterWrite(t *testing.T) {
+	boot := time.Unix(1_700_000_000, 0)
+	m := driver.Metrics{Snapshot: driver.Snapshot{Now: core.Time(5 * time.Second), Jobs: []core.JobStatus{
+		{Name: "web", State: core.Running, PID: 42, Starts: 2, StartedAt: core.Time(time.Second), Enabled: true},
+	}}}
+	x := &Exporter{Query: func() (driver.Metrics, bool) { return m, true },
+		Wall:    func(t core.Time) time.Time { return boot.Add(time.Duration(t)) },
+		Refused: func() int64 { return 3 }}
+	var b strings.Builder
+	if err := x.Write(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"pmtr_job_up{job=\"web\"} 1\n",
+		"pmtr_job_state{job=\"web\",state=\"running\"} 1\n",
+		"pmtr_job_starts_total{job=\"web\"} 2\n",
+		"pmtr_job_start_time_seconds{job=\"web\"} 1700000001\n",
+		"# TYPE pmtr_control_messages counter\n",
+		"pmtr_control_messages_total{result=\"rejected\"} 3\n",
+		"# EOF\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the scrape lacks %q:\n%s", want, b.String())
+		}
+	}
+	x.Query = func() (driver.Metrics, bool) { return driver.Metrics{}, false }
+	if err := x.Write(io.Discard, false); err == nil {
+		t.Fatal("a scrape the driver did not answer succeeded")
+	}
+}
