@@ -22,6 +22,7 @@ import (
 	"pmtr/core"
 	"pmtr/driver"
 	"pmtr/live/hostfacts"
+	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
 	"pmtr/live/metrics"
 )
@@ -76,12 +77,12 @@ type backend struct {
 	timer    *clock.Timer
 	sp       *spawner
 	pool     *pool
-	out      *outputReader
+	out      *joboutput.Reader
 	procs    *procTable
 	cg       *cgroups
 	rec      *records // the jobs' pids, when there are no cgroups to find them by
 	unlisten func()   // closes and removes the status socket, if any
-	logs     *jobLogs
+	logs     *joboutput.Rings
 	started  startedPipes // output pipes waiting for their Spawned to be handled
 	net      *netWorker
 	metrics  *metrics.Exporter
@@ -135,8 +136,8 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
-		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: newJobLogs()}
-	if b.out, err = newOutputReader(o.Log, b.logs); err != nil {
+		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: joboutput.NewRings()}
+	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
 	b.cg = setupCgroups(o.ConfigPath, o.Log) // before any job starts: leftovers go first
@@ -172,7 +173,7 @@ func (b *backend) close() {
 		b.unlisten()
 	}
 	b.pool.close()
-	b.out.close()
+	b.out.Close()
 	b.w.close()
 	b.held.close()
 	b.timer.Stop()
@@ -237,7 +238,7 @@ func (b *backend) Report(body string) { b.net.report(body) }
 func (b *backend) Log(l core.Log) {
 	b.log.Log(l.Level, l.Text)
 	if l.Job != "" && l.Level != core.Debug {
-		b.logs.add(l.Job, l.Text)
+		b.logs.Add(l.Job, l.Text)
 	}
 }
 

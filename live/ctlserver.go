@@ -343,7 +343,7 @@ func (b *backend) logsAnswer(args []string) answer {
 	if code, bad := driver.StatusCode(snap, []string{job}); code == driver.CodeUnknown {
 		return errAnswer(code, "%s", strings.Join(bad, "\n"))
 	}
-	lines, where := b.logs.tail(job, n)
+	lines, where := b.logs.Tail(job, n)
 	text := joinLines(lines)
 	if where != "" {
 		text = fmt.Sprintf("(%s: %s; here are pmtr's lines about it)\n", job, where) + text
@@ -358,7 +358,7 @@ func (b *backend) logsAnswer(args []string) answer {
 // followLogs writes job's new lines to w until the client goes or pmtr
 // stops.
 func (b *backend) followLogs(job string, w io.Writer) {
-	ch, cancel := b.logs.follow(job)
+	ch, cancel := b.logs.Follow(job)
 	defer cancel()
 	gone := make(chan struct{})
 	if c, ok := w.(net.Conn); ok {
@@ -385,4 +385,11 @@ func (b *backend) metricsAnswer() answer {
 		return errAnswer(driver.CodeFailed, "metrics: %v", err)
 	}
 	return answer{text: text.String()}
+}
+
+func joinLines(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
 }

@@ -2,7 +2,6 @@ package live
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -51,26 +50,4 @@ func BenchmarkConcurrentFork(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "forks/s")
 		})
 	}
-}
-
-// BenchmarkLogRingPerIdleJob: the memory a job's log ring costs when the
-// job only has pmtr's start line (target: < 1 kB).
-func BenchmarkLogRingPerIdleJob(b *testing.B) {
-	const jobs = 1000
-	var before, after runtime.MemStats
-	var logs *jobLogs
-	for b.Loop() {
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		logs = newJobLogs()
-		for i := range jobs {
-			name := "job" + strconv.Itoa(i)
-			logs.setOutput(name, "", "")
-			logs.add(name, "started job "+name+" [123456]")
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-	}
-	runtime.KeepAlive(logs)
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/jobs, "bytes/job")
 }

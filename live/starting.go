@@ -11,6 +11,7 @@ import (
 
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/live/joboutput"
 )
 
 // fdWarned: pmtr said once that it ran out of file descriptors.
@@ -25,7 +26,7 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		b.send(driver.Event{At: b.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
 		return
 	}
-	b.logs.setOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
+	b.logs.SetOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
 	fd := b.cg.open(e.Job)
 	if fd >= 0 {
 		defer unix.Close(fd)
@@ -55,18 +56,18 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if b.rec != nil {
 		b.rec.add(pid, e.Job)
 	}
-	var pipes []*outPipe
+	var pipes []*joboutput.Pipe
 	if l.out != nil {
-		pipes = append(pipes, b.out.prepare(l.out, e.Job, pid, false))
+		pipes = append(pipes, b.out.Prepare(l.out, e.Job, pid, false))
 	}
 	if l.errOut != nil {
-		pipes = append(pipes, b.out.prepare(l.errOut, e.Job, pid, true))
+		pipes = append(pipes, b.out.Prepare(l.errOut, e.Job, pid, true))
 	}
 	sp := core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid}
 	b.started.put(sp, pipes) // read once the driver has logged the start: AfterSpawned
 	if !b.send(driver.Event{At: b.Now(), Ev: sp}) {
 		for _, p := range b.started.take(sp) {
-			p.f.Close()
+			p.Close()
 		}
 	}
 	evs := b.procs.forked(pid, e.Job) // an exit reaped meanwhile comes after Spawned
@@ -85,22 +86,22 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 // driver has performed its Spawned's effects.
 type startedPipes struct {
 	mu sync.Mutex
-	m  map[core.Spawned][]*outPipe
+	m  map[core.Spawned][]*joboutput.Pipe
 }
 
-func (s *startedPipes) put(sp core.Spawned, ps []*outPipe) {
+func (s *startedPipes) put(sp core.Spawned, ps []*joboutput.Pipe) {
 	if len(ps) == 0 {
 		return
 	}
 	s.mu.Lock()
 	if s.m == nil {
-		s.m = map[core.Spawned][]*outPipe{}
+		s.m = map[core.Spawned][]*joboutput.Pipe{}
 	}
 	s.m[sp] = ps
 	s.mu.Unlock()
 }
 
-func (s *startedPipes) take(sp core.Spawned) []*outPipe {
+func (s *startedPipes) take(sp core.Spawned) []*joboutput.Pipe {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ps := s.m[sp]
@@ -114,7 +115,7 @@ var _ driver.SpawnObserver = (*backend)(nil)
 // the job's output is read from now on. It waits for no system call.
 func (b *backend) AfterSpawned(sp core.Spawned) {
 	if ps := b.started.take(sp); len(ps) > 0 {
-		b.out.admit(ps...)
+		b.out.Admit(ps...)
 	}
 }
 

@@ -1,4 +1,14 @@
-package live
+// Package joboutput reads what jobs write to pmtr's log and keeps each
+// job's last lines for pmtr logs.
+//
+// A Reader owns one epoll set of every job's output pipes and the two
+// goroutines that serve it: one reads the pipes and logs their lines, one
+// adds newly admitted pipes to the set. Prepare and Admit never wait for a
+// system call, so the driver's goroutine may call Admit; the reader itself
+// waits when pmtr's log cannot keep up (and so do the jobs). Close waits
+// up to a second. Rings holds the per-job rings under one mutex; its calls
+// do not block.
+package joboutput
 
 import (
 	"bytes"
@@ -12,40 +22,45 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pmtr/core"
-	"pmtr/live/logsink"
 )
 
 // maxLine is the longest job output line logged as one entry; longer lines
 // are split, as C pmtr's 1000-byte reads split them.
 const maxLine = 1000
 
-// outputReader logs each non-empty line the jobs write to pmtr's log as
+// Reader logs each non-empty line the jobs write to pmtr's log as
 // "NAME[PID]: line", with control bytes shown as '?'. One goroutine reads
 // every job's pipe through one epoll set: a goroutine per pipe cost about
 // 2.5 kB per job (docs/BENCHMARKS.md). A pipe is read until every writer
 // has closed it (the job and any children that kept it). The driver never
 // waits for it; when pmtr's log cannot keep up, the jobs' lines wait for
 // room, and so do the jobs that write more than their pipe holds.
-type outputReader struct {
-	log     *logsink.Logger
-	logs    *jobLogs
+type Reader struct {
+	log     Sink
+	logs    *Rings
 	epf     *os.File // epoll set of the pipes, as a file for Go's poller
 	ep      int      // its descriptor
 	wake    int      // eventfd: close asks the reader to finish
 	mu      sync.Mutex
-	pipes   map[int32]*outPipe // by fd; nil once the reader has finished
-	pendMu  sync.Mutex         // the driver waits only for this one, never for a system call
-	pending []*outPipe         // admitted, not yet in the epoll set
-	ended   bool               // the reader has finished: admitted pipes are closed
-	kick    chan struct{}      // pending has pipes
-	done    chan struct{}      // closed when the reader has finished
+	pipes   map[int32]*Pipe // by fd; nil once the reader has finished
+	pendMu  sync.Mutex      // the driver waits only for this one, never for a system call
+	pending []*Pipe         // admitted, not yet in the epoll set
+	ended   bool            // the reader has finished: admitted pipes are closed
+	kick    chan struct{}   // pending has pipes
+	done    chan struct{}   // closed when the reader has finished
 	closing sync.Once
 	buf     []byte   // read buffer; the reader goroutine's own, as are spare
 	spare   [][]byte // line buffers not in use
 }
 
-// outPipe is one job's stdout or stderr pipe.
-type outPipe struct {
+// Sink is pmtr's log as the reader sees it.
+type Sink interface {
+	JobLine(name string, pid int, text string, stderr bool)
+	Logf(level core.Level, format string, args ...any)
+}
+
+// Pipe is one job's stdout or stderr pipe.
+type Pipe struct {
 	f      *os.File
 	fd     int32
 	name   string
@@ -58,7 +73,9 @@ type outPipe struct {
 // floods its output cannot starve the others' lines.
 const readPerTurn = 64 << 10
 
-func newOutputReader(log *logsink.Logger, logs *jobLogs) (*outputReader, error) {
+// NewReader starts the reader of the jobs' output, which logs each line to
+// log and keeps it in logs.
+func NewReader(log Sink, logs *Rings) (*Reader, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("live: epoll for job output: %w", err)
@@ -75,8 +92,8 @@ func newOutputReader(log *logsink.Logger, logs *jobLogs) (*outputReader, error) 
 	// rather than in epoll_wait: a thread blocked there for good costs a
 	// thread's memory and makes the runtime start another.
 	unix.SetNonblock(ep, true)
-	r := &outputReader{log: log, logs: logs, epf: os.NewFile(uintptr(ep), "epoll"), ep: ep, wake: wake,
-		pipes: map[int32]*outPipe{}, kick: make(chan struct{}, 1), done: make(chan struct{}), buf: make([]byte, 16<<10)}
+	r := &Reader{log: log, logs: logs, epf: os.NewFile(uintptr(ep), "epoll"), ep: ep, wake: wake,
+		pipes: map[int32]*Pipe{}, kick: make(chan struct{}, 1), done: make(chan struct{}), buf: make([]byte, 16<<10)}
 	rc, err := r.epf.SyscallConn()
 	if err != nil {
 		r.epf.Close()
@@ -88,20 +105,23 @@ func newOutputReader(log *logsink.Logger, logs *jobLogs) (*outputReader, error) 
 	return r, nil
 }
 
-// prepare readies f, the read end of job name's pipe; nothing is read
+// Prepare readies f, the read end of job name's pipe; nothing is read
 // from it until it is admitted.
-func (r *outputReader) prepare(f *os.File, name string, pid int, stderr bool) *outPipe {
-	p := &outPipe{f: f, name: name, pid: pid, stderr: stderr, fd: -1}
+func (r *Reader) Prepare(f *os.File, name string, pid int, stderr bool) *Pipe {
+	p := &Pipe{f: f, name: name, pid: pid, stderr: stderr, fd: -1}
 	if rc, err := f.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) { p.fd = int32(fd) })
 	}
 	return p
 }
 
-// admit has ps read from now on. It never waits for a system call (while
+// Close closes a pipe that is not to be admitted (pmtr is stopping).
+func (p *Pipe) Close() { p.f.Close() }
+
+// Admit has ps read from now on. It never waits for a system call (while
 // pmtr runs it makes none), so that the driver can call it once it has
 // logged the job's start: the start line comes before the job's output.
-func (r *outputReader) admit(ps ...*outPipe) {
+func (r *Reader) Admit(ps ...*Pipe) {
 	r.pendMu.Lock()
 	ended := r.ended
 	if !ended {
@@ -122,7 +142,7 @@ func (r *outputReader) admit(ps ...*outPipe) {
 
 // register adds the admitted pipes to the epoll set, on a goroutine of its
 // own, until the reader has finished.
-func (r *outputReader) register() {
+func (r *Reader) register() {
 	for {
 		select {
 		case <-r.kick:
@@ -142,7 +162,7 @@ func (r *outputReader) register() {
 }
 
 // add puts p in the epoll set; r.mu is held.
-func (r *outputReader) add(p *outPipe) {
+func (r *Reader) add(p *Pipe) {
 	if r.pipes == nil { // the reader has finished: pmtr is stopping
 		p.f.Close()
 		return
@@ -159,10 +179,10 @@ func (r *outputReader) add(p *outPipe) {
 	r.pipes[p.fd] = p
 }
 
-// close has the reader take what the pipes hold now, close them, and
+// Close has the reader take what the pipes hold now, close them, and
 // stop. It waits for that at most a second: a reader held by a log sink
 // that does not take lines must not keep pmtr from stopping.
-func (r *outputReader) close() {
+func (r *Reader) Close() {
 	r.closing.Do(func() { unix.Write(r.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
 	select {
 	case <-r.done:
@@ -170,7 +190,7 @@ func (r *outputReader) close() {
 	}
 }
 
-func (r *outputReader) run(rc syscall.RawConn) {
+func (r *Reader) run(rc syscall.RawConn) {
 	defer close(r.done)
 	events := make([]unix.EpollEvent, 64)
 	for {
@@ -200,7 +220,7 @@ func (r *outputReader) run(rc syscall.RawConn) {
 }
 
 // finish takes what every pipe holds and closes them all.
-func (r *outputReader) finish() {
+func (r *Reader) finish() {
 	r.pendMu.Lock()
 	r.ended = true
 	pending := r.pending
@@ -228,7 +248,7 @@ func (r *outputReader) finish() {
 
 // turn reads p until it is empty or limit bytes are read; true once all
 // its writers are gone.
-func (r *outputReader) turn(p *outPipe, limit int) bool {
+func (r *Reader) turn(p *Pipe, limit int) bool {
 	for read := 0; read < limit; {
 		n, err := unix.Read(int(p.fd), r.buf)
 		switch {
@@ -246,7 +266,7 @@ func (r *outputReader) turn(p *outPipe, limit int) bool {
 }
 
 // remove forgets a pipe whose writers are gone, logging its last part line.
-func (r *outputReader) remove(p *outPipe) {
+func (r *Reader) remove(p *Pipe) {
 	r.mu.Lock()
 	delete(r.pipes, p.fd)
 	unix.EpollCtl(r.ep, unix.EPOLL_CTL_DEL, int(p.fd), nil)
@@ -257,7 +277,7 @@ func (r *outputReader) remove(p *outPipe) {
 
 // feed splits data into lines of at most maxLine bytes, the first one
 // continuing p's part line, and keeps what does not end a line.
-func (r *outputReader) feed(p *outPipe, data []byte) {
+func (r *Reader) feed(p *Pipe, data []byte) {
 	for len(data) > 0 {
 		room := maxLine - len(p.part)
 		end := bytes.IndexByte(data, '\n') + 1
@@ -282,7 +302,7 @@ func (r *outputReader) feed(p *outPipe, data []byte) {
 }
 
 // flush logs p's part line, as the end of its output.
-func (r *outputReader) flush(p *outPipe) {
+func (r *Reader) flush(p *Pipe) {
 	if len(p.part) > 0 {
 		r.emit(p, p.part)
 	}
@@ -290,7 +310,7 @@ func (r *outputReader) flush(p *outPipe) {
 }
 
 // lineBuf lends a buffer for a part line.
-func (r *outputReader) lineBuf() []byte {
+func (r *Reader) lineBuf() []byte {
 	if n := len(r.spare); n > 0 {
 		b := r.spare[n-1]
 		r.spare = r.spare[:n-1]
@@ -301,17 +321,17 @@ func (r *outputReader) lineBuf() []byte {
 
 // release gives p's line buffer back, for the next job that is mid-line;
 // a few are kept, the rest left to the collector.
-func (r *outputReader) release(p *outPipe) {
+func (r *Reader) release(p *Pipe) {
 	if p.part != nil && len(r.spare) < 8 {
 		r.spare = append(r.spare, p.part[:0])
 	}
 	p.part = nil
 }
 
-func (r *outputReader) emit(p *outPipe, line []byte) {
+func (r *Reader) emit(p *Pipe, line []byte) {
 	if text := sanitize(line); text != "" {
 		r.log.JobLine(p.name, p.pid, text, p.stderr)
-		r.logs.add(p.name, fmt.Sprintf("%s[%d]: %s", p.name, p.pid, text))
+		r.logs.Add(p.name, fmt.Sprintf("%s[%d]: %s", p.name, p.pid, text))
 	}
 }
 

@@ -1,19 +1,38 @@
-package live
+package joboutput
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"pmtr/live/logsink"
 )
 
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // ringTexts is what job's ring holds, without the times.
-func ringTexts(logs *jobLogs, job string) []string {
-	lines, _ := logs.tail(job, ringLines)
+func ringTexts(logs *Rings, job string) []string {
+	lines, _ := logs.Tail(job, ringLines)
 	var got []string
 	for _, l := range lines {
 		_, text, _ := strings.Cut(l, " ")
@@ -23,7 +42,7 @@ func ringTexts(logs *jobLogs, job string) []string {
 }
 
 // waitPipes waits until the reader holds n pipes.
-func waitPipes(t *testing.T, r *outputReader, n int) {
+func waitPipes(t *testing.T, r *Reader, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		r.mu.Lock()
@@ -47,12 +66,12 @@ func TestOutputAcrossPauses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf syncBuffer
-	log, logs := logsink.NewStderrLogger(&buf, 0), newJobLogs()
-	r, err := newOutputReader(log, logs)
+	log, logs := logsink.NewStderrLogger(&buf, 0), NewRings()
+	r, err := NewReader(log, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.admit(r.prepare(pr, "talk", 42, false))
+	r.Admit(r.Prepare(pr, "talk", 42, false))
 	waitPipes(t, r, 1)
 	pw.WriteString("one\ntwo")
 	time.Sleep(50 * time.Millisecond) // the reader is back to waiting, holding "two"
@@ -68,7 +87,7 @@ func TestOutputAcrossPauses(t *testing.T) {
 	if !strings.Contains(buf.String(), "talk[42]: two three") {
 		t.Fatalf("pmtr's log lacks the joined line:\n%s", buf.String())
 	}
-	r.close() // the reader's own fields can be read after it
+	r.Close() // the reader's own fields can be read after it
 	if len(r.spare) > 8 {
 		t.Fatalf("%d spare line buffers kept", len(r.spare))
 	}
@@ -77,12 +96,12 @@ func TestOutputAcrossPauses(t *testing.T) {
 // One goroutine reads every job's pipes: 300 jobs that each write a line
 // now and then add no goroutine, and every line comes out whole.
 func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
-	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), newJobLogs()
-	r, err := newOutputReader(log, logs)
+	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), NewRings()
+	r, err := NewReader(log, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.close()
+	defer r.Close()
 	before := runtime.NumGoroutine()
 	var writers []*os.File
 	for i := range 300 {
@@ -90,7 +109,7 @@ func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.admit(r.prepare(pr, fmt.Sprint("j", i), 1000+i, i%2 == 1))
+		r.Admit(r.Prepare(pr, fmt.Sprint("j", i), 1000+i, i%2 == 1))
 		writers = append(writers, pw)
 	}
 	waitPipes(t, r, 300)
@@ -122,21 +141,21 @@ func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
 // At close the reader takes what the pipes hold, and a pipe handed over
 // after that is closed.
 func TestOutputCloseTakesWhatIsLeft(t *testing.T) {
-	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), newJobLogs()
-	r, err := newOutputReader(log, logs)
+	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), NewRings()
+	r, err := NewReader(log, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr, pw, _ := os.Pipe()
 	defer pw.Close()
-	r.admit(r.prepare(pr, "late", 7, false))
+	r.Admit(r.Prepare(pr, "late", 7, false))
 	pw.WriteString("said before the end\nand half a line")
-	r.close()
+	r.Close()
 	if got := ringTexts(logs, "late"); strings.Join(got, "|") != "late[7]: said before the end|late[7]: and half a line" {
 		t.Fatalf("lines taken at close: %q", got)
 	}
 	pr2, pw2, _ := os.Pipe()
-	r.admit(r.prepare(pr2, "after", 8, false))
+	r.Admit(r.Prepare(pr2, "after", 8, false))
 	if _, err := pw2.WriteString("x"); err == nil {
 		t.Fatal("a pipe handed over after close is still open")
 	}

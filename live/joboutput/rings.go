@@ -1,8 +1,7 @@
-package live
+package joboutput
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -23,15 +22,16 @@ type ring struct {
 	subs      map[chan string]bool // made by the first follower
 }
 
-// jobLogs holds the rings of every job, for pmtr logs.
-type jobLogs struct {
+// Rings holds the rings of every job, for pmtr logs.
+type Rings struct {
 	mu    sync.Mutex
 	rings map[string]*ring
 }
 
-func newJobLogs() *jobLogs { return &jobLogs{rings: map[string]*ring{}} }
+// NewRings makes an empty set of rings.
+func NewRings() *Rings { return &Rings{rings: map[string]*ring{}} }
 
-func (l *jobLogs) get(job string) *ring {
+func (l *Rings) get(job string) *ring {
 	r := l.rings[job]
 	if r == nil {
 		r = &ring{}
@@ -40,8 +40,8 @@ func (l *jobLogs) get(job string) *ring {
 	return r
 }
 
-// add keeps one line of job's; followers get it too (a slow one misses it).
-func (l *jobLogs) add(job, text string) {
+// Add keeps one line of job's; followers get it too (a slow one misses it).
+func (l *Rings) Add(job, text string) {
 	line := time.Now().Format("2006-01-02T15:04:05.000") + " " + text
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -64,9 +64,9 @@ func (l *jobLogs) add(job, text string) {
 	}
 }
 
-// setOutput records where job's output goes (out and err files, "" for
+// SetOutput records where job's output goes (out and err files, "" for
 // pmtr's log), for pmtr logs to say.
-func (l *jobLogs) setOutput(job, out, errf string) {
+func (l *Rings) SetOutput(job, out, errf string) {
 	l.mu.Lock()
 	r := l.get(job)
 	r.out, r.errf = out, errf
@@ -86,8 +86,8 @@ func (r *ring) output() string {
 	return ""
 }
 
-// tail returns job's last n lines and a note on where its output goes.
-func (l *jobLogs) tail(job string, n int) ([]string, string) {
+// Tail returns job's last n lines and a note on where its output goes.
+func (l *Rings) Tail(job string, n int) ([]string, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.rings[job]
@@ -98,8 +98,8 @@ func (l *jobLogs) tail(job string, n int) ([]string, string) {
 	return append([]string(nil), r.lines[from:]...), r.output()
 }
 
-// follow subscribes to job's new lines until cancel.
-func (l *jobLogs) follow(job string) (<-chan string, func()) {
+// Follow subscribes to job's new lines until cancel.
+func (l *Rings) Follow(job string) (<-chan string, func()) {
 	ch := make(chan string, 256)
 	l.mu.Lock()
 	r := l.get(job)
@@ -116,7 +116,7 @@ func (l *jobLogs) follow(job string) (<-chan string, func()) {
 }
 
 // size is the bytes held by all rings (for the memory benchmark).
-func (l *jobLogs) size() int {
+func (l *Rings) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -124,11 +124,4 @@ func (l *jobLogs) size() int {
 		n += len(name) + r.bytes
 	}
 	return n
-}
-
-func joinLines(lines []string) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	return strings.Join(lines, "\n") + "\n"
 }
