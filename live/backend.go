@@ -21,6 +21,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/live/contain"
 	"pmtr/live/hostfacts"
 	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
@@ -79,9 +80,8 @@ type backend struct {
 	pool     *pool
 	out      *joboutput.Reader
 	procs    *procTable
-	cg       *cgroups
-	rec      *records // the jobs' pids, when there are no cgroups to find them by
-	unlisten func()   // closes and removes the status socket, if any
+	cg       *contain.Jobs
+	unlisten func() // closes and removes the status socket, if any
 	logs     *joboutput.Rings
 	started  startedPipes // output pipes waiting for their Spawned to be handled
 	net      *netWorker
@@ -140,10 +140,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
-	b.cg = setupCgroups(o.ConfigPath, o.Log) // before any job starts: leftovers go first
-	if b.cg.base == "" {
-		b.rec = newRecords(o.ConfigPath, o.Log, b.stop)
-	}
+	b.cg = contain.New(o.ConfigPath, o.Log, b.stop) // before any job starts: leftovers go first
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
 	kick := make(chan struct{}, 1)
@@ -177,7 +174,7 @@ func (b *backend) close() {
 	b.w.close()
 	b.held.close()
 	b.timer.Stop()
-	b.cg.close()
+	b.cg.Close()
 }
 
 // send queues an input for the driver; false once the run has ended.
@@ -270,9 +267,9 @@ func (b *backend) Signal(e core.Kill) {
 	}
 	// Processes that left the group too.
 	if e.Signal == core.SIGTERM {
-		b.cg.signalLater(e.Job, syscall.SIGTERM, syscall.SIGCONT)
+		b.cg.SignalLater(e.Job, syscall.SIGTERM, syscall.SIGCONT)
 	} else {
-		b.cg.signalLater(e.Job, syscall.Signal(e.Signal))
+		b.cg.SignalLater(e.Job, syscall.Signal(e.Signal))
 	}
 }
 

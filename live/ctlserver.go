@@ -236,7 +236,7 @@ func (b *backend) whyAnswer(args []string) answer {
 		return busy
 	}
 	if r.Code == driver.CodeOK && len(r.Lines) > 0 {
-		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + b.cg.where(args[0])}, r.Lines[1:]...)...)
+		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + b.cg.Where(args[0])}, r.Lines[1:]...)...)
 	}
 	return lines(r)
 }
@@ -295,7 +295,7 @@ func (b *backend) statusJSON(s driver.Snapshot) string {
 
 func (b *backend) jobJSON(j core.JobStatus) jobJSON {
 	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: b.wall(j.Since).Format(time.RFC3339Nano),
-		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled, Contained: b.cg.where(j.Name)}
+		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled, Contained: b.cg.Where(j.Name)}
 	if j.HasExited {
 		e := &lastExitJSON{Time: b.wall(j.LastExitAt).Format(time.RFC3339Nano), Text: j.LastExit}
 		if j.LastSignal != 0 {

@@ -157,19 +157,17 @@ func (b *backend) drain() bool {
 		job := b.procs.jobOf(pid)
 		if ws.Signaled() {
 			ex = core.Exited{PID: pid, Signal: int(ws.Signal())}
-			ex.OOM = ws.Signal() == unix.SIGKILL && job != "" && b.cg.oomKilled(job)
+			ex.OOM = ws.Signal() == unix.SIGKILL && job != "" && b.cg.OOMKilled(job)
 		}
 		ev := driver.Event{At: b.Now(), Ev: ex}
-		if b.rec != nil {
-			b.rec.remove(pid)
-		}
+		b.cg.Ended(pid)
 		hold, stopped := b.procs.exited(ev, pid, job)
 		switch {
 		case hold:
-		case stopped != "" && b.cg.base != "":
+		case stopped != "" && b.cg.Cgroups():
 			// A stopped job counts as stopped once its cgroup is empty.
 			go func() {
-				b.cg.empty(stopped, 5*time.Second)
+				b.cg.Empty(stopped, 5*time.Second)
 				b.send(ev)
 			}()
 		case !b.send(ev):

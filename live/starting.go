@@ -27,10 +27,10 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 		return
 	}
 	b.logs.SetOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
-	fd := b.cg.open(e.Job)
+	fd := b.cg.Open(e.Job)
 	if fd >= 0 {
 		defer unix.Close(fd)
-		if dir := b.cg.frozen(e.Job); dir != "" { // the fork would wait there, holding one of Go's Ps
+		if dir := b.cg.Frozen(e.Job); dir != "" { // the fork would wait there, holding one of Go's Ps
 			b.failed(e, fmt.Errorf("can't start: its cgroup %s is frozen; thaw it (cgroup.freeze) to let it start", dir))
 			return
 		}
@@ -53,9 +53,7 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	if l.status != nil {
 		b.procs.await(pid)
 	}
-	if b.rec != nil {
-		b.rec.add(pid, e.Job)
-	}
+	b.cg.Started(pid, e.Job)
 	var pipes []*joboutput.Pipe
 	if l.out != nil {
 		pipes = append(pipes, b.out.Prepare(l.out, e.Job, pid, false))
@@ -72,8 +70,8 @@ func (b *backend) spawn(e core.Spawn, cancelled bool) {
 	}
 	evs := b.procs.forked(pid, e.Job) // an exit reaped meanwhile comes after Spawned
 	for _, ev := range evs {
-		if ex, ok := ev.Ev.(core.Exited); ok && ex.PID == pid && b.rec != nil {
-			b.rec.remove(pid) // the reaper's remove came before the add
+		if ex, ok := ev.Ev.(core.Exited); ok && ex.PID == pid {
+			b.cg.Ended(pid) // the reaper's remove came before the add
 		}
 	}
 	b.sendAll(evs)

@@ -1,4 +1,4 @@
-package live
+package contain
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 
 	"pmtr/core"
 	"pmtr/live/hostfacts"
-	"pmtr/live/logsink"
 )
 
 // cgroups contains each job in a cgroup v2 of its own, under a subtree
@@ -27,7 +26,7 @@ import (
 // only.
 type cgroups struct {
 	base   string
-	log    *logsink.Logger
+	log    Logger
 	mu     sync.Mutex
 	made   map[string]bool // job cgroup directories made by this pmtr
 	memory bool            // the memory controller is on for the job cgroups
@@ -40,7 +39,7 @@ type cgroups struct {
 	calm   *sync.Cond     // on busyMu: a job's signallings are all done
 }
 
-func newCgroups(log *logsink.Logger) *cgroups {
+func newCgroups(log Logger) *cgroups {
 	c := &cgroups{log: log, made: map[string]bool{}, ooms: map[string]int{}, busy: map[string]int{}}
 	c.calm = sync.NewCond(&c.busyMu)
 	return c
@@ -48,7 +47,7 @@ func newCgroups(log *logsink.Logger) *cgroups {
 
 // setupCgroups finds pmtr's cgroup and makes its subtree, or says in the
 // log why containment is by process group only.
-func setupCgroups(configPath string, log *logsink.Logger) *cgroups {
+func setupCgroups(configPath string, log Logger) *cgroups {
 	c := newCgroups(log)
 	if os.Getenv("PMTR_NO_CGROUPS") != "" {
 		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")

@@ -1,4 +1,4 @@
-package live
+package contain
 
 import (
 	"fmt"
@@ -13,7 +13,6 @@ import (
 
 	"pmtr/core"
 	"pmtr/live/hostfacts"
-	"pmtr/live/logsink"
 )
 
 // records keeps, where jobs have no cgroups, the running jobs' leaders
@@ -22,7 +21,7 @@ import (
 // processes that reuse their pids, and stop them before starting the jobs.
 type records struct {
 	path  string
-	log   *logsink.Logger
+	log   Logger
 	mu    sync.Mutex
 	procs map[int]record
 	dirty chan struct{}
@@ -34,7 +33,7 @@ type record struct {
 	job   string
 }
 
-func newRecords(configPath string, log *logsink.Logger, stop <-chan struct{}) *records {
+func newRecords(configPath string, log Logger, stop <-chan struct{}) *records {
 	r := &records{log: log, procs: map[int]record{}, dirty: make(chan struct{}, 1), stop: stop}
 	if err := hostfacts.SecureDir(hostfacts.RuntimeDir(), true); err != nil {
 		log.Logf(core.Error, "can't record the jobs' pids: %v", err)

@@ -1,0 +1,86 @@
+// Package contain keeps each job's processes together, so that a stop
+// reaches all of them and nothing of a job outlives pmtr: in a cgroup v2 of
+// its own (below pmtr's cgroup, one subtree per config file) where pmtr may
+// make one, else by process group, with the leaders' pids and start times
+// recorded in the runtime directory. At start it stops what an earlier
+// pmtr on the same config left (it was killed), before any job starts.
+//
+// Jobs owns that state. New blocks while it stops leftovers (seconds), and
+// starts the records' writer goroutine when there are no cgroups.
+// SignalLater signals on a goroutine of its own and, like Where and
+// Cgroups, returns at once: the driver's goroutine may call them. The
+// others read or write cgroup files and may wait: Open waits for
+// signallings of the job in flight, Empty polls until the cgroup is empty,
+// Close kills and removes every job cgroup.
+package contain
+
+import (
+	"syscall"
+	"time"
+
+	"pmtr/core"
+)
+
+// Logger is where containment says what it found and what it cannot do.
+type Logger interface {
+	Logf(level core.Level, format string, args ...any)
+}
+
+// Jobs contains the jobs of one pmtr run.
+type Jobs struct {
+	cg  *cgroups
+	rec *records // the jobs' pids, when there are no cgroups to find them by
+}
+
+// New finds pmtr's cgroup and makes its subtree, or says in the log why
+// containment is by process group only; then stops what an earlier pmtr
+// on configPath left. The records' writer stops with stop.
+func New(configPath string, log Logger, stop <-chan struct{}) *Jobs {
+	j := &Jobs{cg: setupCgroups(configPath, log)}
+	if j.cg.base == "" {
+		j.rec = newRecords(configPath, log, stop)
+	}
+	return j
+}
+
+// Cgroups: jobs run in cgroups (else by process group only).
+func (j *Jobs) Cgroups() bool { return j.cg.base != "" }
+
+// Open opens (making it if needed) the job's cgroup, for the fork to start
+// the job in it; -1 when there is none. The caller closes it after the fork.
+func (j *Jobs) Open(job string) int { return j.cg.open(job) }
+
+// Frozen returns the job's cgroup when it is frozen, else "".
+func (j *Jobs) Frozen(job string) string { return j.cg.frozen(job) }
+
+// Started records a job's new process leader (without cgroups, so that a
+// later pmtr can find it).
+func (j *Jobs) Started(pid int, job string) {
+	if j.rec != nil {
+		j.rec.add(pid, job)
+	}
+}
+
+// Ended forgets a reaped process.
+func (j *Jobs) Ended(pid int) {
+	if j.rec != nil {
+		j.rec.remove(pid)
+	}
+}
+
+// SignalLater signals every process in the job's cgroup, on a goroutine of
+// its own; the job's next start waits until that is done.
+func (j *Jobs) SignalLater(job string, sigs ...syscall.Signal) { j.cg.signalLater(job, sigs...) }
+
+// Empty kills what is left in the job's cgroup and waits (up to within)
+// until nothing is; it reports whether the cgroup is empty.
+func (j *Jobs) Empty(job string, within time.Duration) bool { return j.cg.empty(job, within) }
+
+// OOMKilled reports whether the job had an OOM kill since last asked.
+func (j *Jobs) OOMKilled(job string) bool { return j.cg.oomKilled(job) }
+
+// Where tells how a job is contained, for status and why.
+func (j *Jobs) Where(job string) string { return j.cg.where(job) }
+
+// Close kills what is left of every job and removes the cgroups pmtr made.
+func (j *Jobs) Close() { j.cg.close() }
