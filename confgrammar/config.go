@@ -43,6 +43,16 @@ type Job struct {
 	Wait     bool
 	Once     bool
 
+	// The restart policy; each zero value keeps C pmtr's rule.
+	Restart     RestartMode
+	Success     []int         // exit codes that count as success, sorted; nil = 0 only
+	Backoff     Backoff       // waits after failed runs; zero = 10 s after a run under Stable
+	Stable      time.Duration // a run this long is not a failure and resets the backoff; 0 = 10 s
+	GiveUp      GiveUp        // zero = never give up
+	StopSignal  int           // the signal that stops the job; 0 = SIGTERM
+	StopTimeout time.Duration // from the stop signal to SIGKILL; 0 = 10 s
+	Critical    bool          // its end ends pmtr, with its exit code
+
 	Pos Pos // the "job" keyword; not part of the job's identity
 }
 

@@ -74,6 +74,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 	if j.Bounce > 0 {
 		line("bounce every", FormatInterval(j.Bounce))
 	}
+	formatPolicy(line, j)
 	if len(j.Depends) > 0 {
 		b.WriteString("  depends {\n")
 		for _, d := range j.Depends {
@@ -84,7 +85,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 	for _, f := range []struct {
 		on bool
 		kw string
-	}{{j.Disabled, "disable"}, {j.Wait, "wait"}, {j.Once, "once"}} {
+	}{{j.Disabled, "disable"}, {j.Wait, "wait"}, {j.Once, "once"}, {j.Critical, "critical"}} {
 		if f.on {
 			b.WriteString(fmt.Sprintf("  %s\n", f.kw))
 		}

@@ -37,6 +37,7 @@ func (p *parser) parseJob() {
 	if _, ok := b.seen["cmd"]; !ok {
 		p.errAt(b.job.Pos, "job %q has no cmd (add: cmd /full/path/to/program [args])", b.job.Name)
 	}
+	p.checkPolicy(b)
 	p.cfg.Jobs = append(p.cfg.Jobs, b.job)
 	p.namePos = append(p.namePos, b.namePos)
 }
@@ -88,7 +89,8 @@ func (p *parser) unknownOption(t token) {
 }
 
 var jobOptions = []string{"name", "cmd", "dir", "out", "err", "in", "env", "user", "ulimit",
-	"bounce", "depends", "disable", "wait", "once", "order", "nice", "cpu"}
+	"bounce", "depends", "disable", "wait", "once", "order", "nice", "cpu",
+	"restart", "success", "backoff", "stable", "give-up", "stop", "critical"}
 
 // once records that an option was set; for the options that may appear only
 // once it reports a repeat.
@@ -136,6 +138,9 @@ func (p *parser) parseOption(b *jobBuilder) {
 			j.Cmd = argv
 		}
 	case "disable", "wait", "once":
+		if _, ok := b.seen[kw.text]; !ok {
+			b.seen[kw.text] = kw.pos // for the checks of contradicting options
+		}
 		p.setFlag(j, kw.text)
 		p.advance()
 	case "depends":
@@ -144,6 +149,8 @@ func (p *parser) parseOption(b *jobBuilder) {
 		j.Ulimits = append(j.Ulimits, p.parseUlimits(kw)...)
 	case "bounce":
 		p.parseBounce(j, kw)
+	case "restart", "success", "backoff", "stable", "give-up", "stop", "critical":
+		p.parsePolicy(b, kw)
 	default:
 		p.parseNumberish(b, kw)
 	}

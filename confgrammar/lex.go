@@ -32,6 +32,8 @@ var lineKeywords = map[string]bool{
 	"disable": true, "wait": true, "once": true, "listen": true,
 	"report": true, "metrics": true, "bounce": true, "depends": true, "ulimit": true,
 	"nice": true, "cpu": true,
+	"restart": true, "success": true, "backoff": true, "stable": true, "give-up": true,
+	"stop": true, "critical": true,
 }
 
 // follower maps a keyword to the one word that is a keyword right after it.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"pmtr/confgrammar"
 )
@@ -58,6 +59,16 @@ var JobFields = []JobField{
 	list("depends", "Depends", func(j *jobSpec) []string { return j.Depends }, joinComma),
 	flag("wait", "Wait", AppliesInPlace, func(j *jobSpec) bool { return j.Wait }),
 	flag("once", "Once", AppliesInPlace, func(j *jobSpec) bool { return j.Once }),
+	// The restart policy steers what pmtr does around the process, never the
+	// process itself: a change applies in place (issue 24).
+	{"restart", "Restart", AppliesInPlace, func(a, b *jobSpec) bool { return a.Restart == b.Restart }, showRestart},
+	{"success", "Success", AppliesInPlace, func(a, b *jobSpec) bool { return slices.Equal(a.Success, b.Success) }, showCodes},
+	{"backoff", "Backoff", AppliesInPlace, func(a, b *jobSpec) bool { return a.Backoff == b.Backoff }, showBackoff},
+	duration("stable", "Stable", func(j *jobSpec) time.Duration { return j.Stable }),
+	{"give-up", "GiveUp", AppliesInPlace, func(a, b *jobSpec) bool { return a.GiveUp == b.GiveUp }, showGiveUp},
+	{"stop signal", "StopSignal", AppliesInPlace, func(a, b *jobSpec) bool { return a.StopSignal == b.StopSignal }, showStopSignal},
+	duration("stop timeout", "StopTimeout", func(j *jobSpec) time.Duration { return j.StopTimeout }),
+	flag("critical", "Critical", AppliesInPlace, func(j *jobSpec) bool { return j.Critical }),
 	flag("disable", "Disabled", SwitchesJob, func(j *jobSpec) bool { return j.Disabled }),
 	text("name", "Name", NotCompared, func(j *jobSpec) string { return j.Name }),
 	{"pos", "Pos", NotCompared, func(a, b *jobSpec) bool { return a.Pos == b.Pos }, showPos},
@@ -140,6 +151,53 @@ func showBounce(j *jobSpec) string {
 		return ""
 	}
 	return confgrammar.FormatInterval(j.Bounce)
+}
+
+// duration is a policy duration; 0 is unset.
+func duration(name, goName string, get func(*jobSpec) time.Duration) JobField {
+	show := func(j *jobSpec) string {
+		if get(j) <= 0 {
+			return ""
+		}
+		return confgrammar.FormatDuration(get(j))
+	}
+	return JobField{name, goName, AppliesInPlace, func(a, b *jobSpec) bool { return get(a) == get(b) }, show}
+}
+
+func showRestart(j *jobSpec) string {
+	if j.Restart == confgrammar.RestartAlways {
+		return ""
+	}
+	return j.Restart.String()
+}
+
+func showCodes(j *jobSpec) string {
+	parts := make([]string, len(j.Success))
+	for i, c := range j.Success {
+		parts[i] = strconv.Itoa(c)
+	}
+	return strings.Join(parts, " ")
+}
+
+func showBackoff(j *jobSpec) string {
+	if j.Backoff.First <= 0 {
+		return ""
+	}
+	return confgrammar.FormatBackoff(j.Backoff)
+}
+
+func showGiveUp(j *jobSpec) string {
+	if j.GiveUp.Runs <= 0 {
+		return ""
+	}
+	return confgrammar.FormatGiveUp(j.GiveUp)
+}
+
+func showStopSignal(j *jobSpec) string {
+	if j.StopSignal == 0 {
+		return ""
+	}
+	return confgrammar.SignalName(j.StopSignal)
 }
 
 func showPos(j *jobSpec) string { return strconv.Itoa(j.Pos.Line) + ":" + strconv.Itoa(j.Pos.Col) }
