@@ -6,7 +6,7 @@ BIN     := bin/pmtr
 FUZZTIME ?= 60s
 # make test runs each fuzz target briefly on top of its seed corpus.
 SHORTFUZZ ?= 3s
-FUZZ_TARGETS := FuzzParse FuzzCore FuzzControl FuzzVerify
+FUZZ_TARGETS := FuzzParse FuzzCore FuzzControl FuzzVerify FuzzCtlRequest
 
 .PHONY: build test vet fuzz fuzz-short bench install uninstall run clean
 
