@@ -42,6 +42,20 @@ type WhyQuery struct {
 	Reply chan<- Result
 }
 
+// controlWords are the control socket's words for the core's verbs
+// (pmtr stop, start, restart); UDP keeps the C words (disable, enable).
+var controlWords = map[core.Verb]string{core.Disable: "stop", core.Enable: "start", core.Restart: "restart"}
+
+// ControlVerb decodes the control socket's word for a core verb.
+func ControlVerb(word string) (core.Verb, bool) {
+	for v, w := range controlWords {
+		if w == word {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 func (Command) isInput()  {}
 func (WhyQuery) isInput() {}
 
@@ -83,7 +97,7 @@ func (d *Driver) command(c Command) {
 		st, _ := d.m.JobStatus(n)
 		w.before[n] = st.PID
 	}
-	verb := map[core.Verb]string{core.Disable: "stop", core.Enable: "start", core.Restart: "restart"}[c.Verb]
+	verb := controlWords[c.Verb]
 	d.b.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("control: %s %s by %s", verb, strings.Join(c.Names, " "), c.By)})
 	d.step(w.since, core.Control{Verb: c.Verb, Names: c.Names, From: c.By})
 	if c.Verb == core.Enable { // a job that had finished for good runs again
