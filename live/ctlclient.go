@@ -2,6 +2,7 @@ package live
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,35 +10,98 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"pmtr/ctlproto"
 	"pmtr/live/hostfacts"
 )
 
-// Ask sends one request ("status --json web", "restart web", ...; with a
-// body for plan) to the daemon running configPath, copies the answer to
+// Ask puts req to the daemon running configPath, copies the answer to
 // stdout or stderr as the daemon says, and returns the daemon's exit code.
-// A timeout of 0 waits for ever (pmtr logs -f).
-func Ask(configPath, request string, body []byte, timeout time.Duration, stdout, stderr io.Writer) (int, error) {
+// A daemon older than this client is asked again in the older protocol it
+// speaks, or, when that lacks what req asks, Ask says so. A timeout of 0
+// waits for ever (pmtr logs -f).
+func Ask(configPath string, req ctlproto.Request, timeout time.Duration, stdout, stderr io.Writer) (int, error) {
 	path := StatusSocket(configPath)
 	if err := hostfacts.SecureDir(filepath.Dir(path), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("not asking %s: %w", path, err)
 	}
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
-	if err != nil && os.Geteuid() != 0 && rootRuns(configPath) {
-		return 0, fmt.Errorf("no pmtr of uid %d is running %s (tried the socket %s); a pmtr that root runs answers root only (try sudo)", os.Geteuid(), configPath, path)
+	version := ctlproto.Version
+	for {
+		code, older, err := askIn(version, configPath, path, req, timeout, stdout, stderr)
+		if older == 0 || older >= version { // (Fallback only goes down)
+			return code, err
+		}
+		version = older
+	}
+}
+
+// askIn puts req in protocol version. When the daemon speaks only an
+// older version that may be asked again in, it returns that version.
+func askIn(version int, configPath, path string, req ctlproto.Request, timeout time.Duration, stdout, stderr io.Writer) (code, older int, err error) {
+	line, err := req.Encode(version)
+	var tooNew *ctlproto.TooNewError
+	if errors.As(err, &tooNew) {
+		return 0, 0, fmt.Errorf("the pmtr running %s is older than this client (control protocol %d) and does not know %s: restart it with this pmtr to use it, or use the pmtr client of its version", configPath, tooNew.Version, tooNew.What)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("no pmtr is running %s (tried the socket %s: %s)", configPath, path, causeOf(err))
+		return 0, 0, err
+	}
+	c, rep, r, err := exchange(configPath, path, line, req.Body, timeout)
+	if err != nil {
+		return 0, 0, err
 	}
 	defer c.Close()
+	var answer io.Reader = r
+	if rep.Version < version || rep.Refusal != "" {
+		text, _ := io.ReadAll(io.LimitReader(r, ctlproto.MaxLine))
+		if older, ok := ctlproto.Fallback(version, rep, string(text)); ok {
+			return 0, older, nil
+		}
+		if err := refused(configPath, req, rep, string(text)); err != nil {
+			return 0, 0, err
+		}
+		answer = io.MultiReader(bytes.NewReader(text), r)
+	}
+	w := stdout
+	if rep.ToErr {
+		w = stderr
+	}
+	if _, err := io.Copy(w, answer); err != nil && !isTimeout(err) {
+		return rep.Code, 0, fmt.Errorf("read the answer: %w", err)
+	}
+	return rep.Code, 0, nil
+}
+
+// refused words a refusal of a request the client has checked: the daemon
+// must be older than the client.
+func refused(configPath string, req ctlproto.Request, rep ctlproto.Reply, text string) error {
+	said := strings.TrimSpace(text)
+	switch rep.Refusal {
+	case ctlproto.UnknownVerb:
+		return fmt.Errorf("the pmtr running %s does not know pmtr %s: it is older than this client; restart it with this pmtr to use it, or use the pmtr client of its version", configPath, req.Verb)
+	case ctlproto.BadRequest, ctlproto.UnknownVersion:
+		return fmt.Errorf("the pmtr running %s refused the request (%s): is it older than this client? restart it with this pmtr, or use the pmtr client of its version", configPath, said)
+	}
+	return nil
+}
+
+// exchange sends one request line (and body) and reads the reply's header.
+func exchange(configPath, path, line string, body []byte, timeout time.Duration) (net.Conn, ctlproto.Reply, *bufio.Reader, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil && os.Geteuid() != 0 && rootRuns(configPath) {
+		return nil, ctlproto.Reply{}, nil, fmt.Errorf("no pmtr of uid %d is running %s (tried the socket %s); a pmtr that root runs answers root only (try sudo)", os.Geteuid(), configPath, path)
+	}
+	if err != nil {
+		return nil, ctlproto.Reply{}, nil, fmt.Errorf("no pmtr is running %s (tried the socket %s: %s)", configPath, path, causeOf(err))
+	}
 	if timeout > 0 {
 		c.SetDeadline(time.Now().Add(timeout))
 	}
-	if _, err := io.WriteString(c, request+"\n"); err != nil {
-		return 0, fmt.Errorf("ask %s: %w", path, err)
+	if _, err := io.WriteString(c, line); err != nil {
+		c.Close()
+		return nil, ctlproto.Reply{}, nil, fmt.Errorf("ask %s: %w", path, err)
 	}
 	if body != nil {
 		c.Write(body)
@@ -45,22 +109,18 @@ func Ask(configPath, request string, body []byte, timeout time.Duration, stdout,
 	}
 	r := bufio.NewReader(c)
 	head, err := r.ReadString('\n')
-	f := strings.Fields(head)
-	if err != nil || len(f) != 3 || f[0] != "pmtr/1" {
+	rep, perr := ctlproto.ParseReply(head)
+	if err != nil || perr != nil {
+		c.Close()
 		if isTimeout(err) {
-			return 0, fmt.Errorf("timeout: the daemon running %s did not answer within %v", configPath, timeout)
+			return nil, ctlproto.Reply{}, nil, fmt.Errorf("timeout: the daemon running %s did not answer within %v", configPath, timeout)
 		}
-		return 0, fmt.Errorf("the daemon running %s gave no answer (is it an older pmtr?)", configPath)
+		if err == nil {
+			return nil, ctlproto.Reply{}, nil, fmt.Errorf("the daemon running %s gave an answer this pmtr does not understand: %w", configPath, perr)
+		}
+		return nil, ctlproto.Reply{}, nil, fmt.Errorf("the daemon running %s gave no answer (is it an older pmtr?)", configPath)
 	}
-	code, _ := strconv.Atoi(f[1])
-	w := stdout
-	if f[2] == "err" {
-		w = stderr
-	}
-	if _, err := io.Copy(w, r); err != nil && !isTimeout(err) {
-		return code, fmt.Errorf("read the answer: %w", err)
-	}
-	return code, nil
+	return c, rep, r, nil
 }
 
 // rootRuns: root's runtime directory may hold a socket for configPath (a
@@ -88,7 +148,7 @@ func isTimeout(err error) bool {
 // QueryStatus reads the status table of the daemon running configPath.
 func QueryStatus(configPath string) (string, error) {
 	var out, errOut strings.Builder
-	if _, err := Ask(configPath, "status", nil, 10*time.Second, &out, &errOut); err != nil {
+	if _, err := Ask(configPath, ctlproto.Request{Verb: "status"}, 10*time.Second, &out, &errOut); err != nil {
 		return "", err
 	}
 	return out.String() + errOut.String(), nil

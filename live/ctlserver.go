@@ -2,12 +2,13 @@ package live
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,28 +16,27 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/ctlproto"
 	"pmtr/driver"
+	"pmtr/logsafe"
 )
 
-// A request is one line, "VERB ARG...", then for plan the config's bytes.
-// An answer starts with "pmtr/1 CODE out" or "pmtr/1 CODE err" (where the
-// client prints the rest, and its exit code), then the text.
+// The requests and replies are ctlproto's; the server answers each in
+// the version it was asked in.
 
 // answer is what a request gets.
 type answer struct {
-	code   int
-	toErr  bool
-	text   string
-	stream func(w io.Writer) // logs -f: after text, until the client leaves
+	code    int
+	toErr   bool
+	refusal ctlproto.Refusal
+	text    string
+	stream  func(w io.Writer) // logs -f: after text, until the client leaves
 }
 
-func (a answer) write(c net.Conn) {
-	where := "out"
-	if a.toErr {
-		where = "err"
-	}
+func (a answer) write(c net.Conn, version int) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "pmtr/1 %d %s\n%s", a.code, where, a.text)
+	h := ctlproto.Reply{Version: version, Code: a.code, ToErr: a.toErr, Refusal: a.refusal}.Header()
+	io.WriteString(c, h+a.text)
 	if a.stream != nil {
 		c.SetWriteDeadline(time.Time{})
 		a.stream(c)
@@ -45,6 +45,14 @@ func (a answer) write(c net.Conn) {
 
 func errAnswer(code int, format string, args ...any) answer {
 	return answer{code: code, toErr: true, text: fmt.Sprintf(format, args...) + "\n"}
+}
+
+func refusedAnswer(err error) answer {
+	var r *ctlproto.RefusedError
+	if !errors.As(err, &r) {
+		return errAnswer(ctlproto.CodeRefused, "%v", err)
+	}
+	return answer{code: ctlproto.CodeRefused, toErr: true, refusal: r.Why, text: r.Text + "\n"}
 }
 
 func lines(r driver.Result) answer {
@@ -64,19 +72,26 @@ func serveConn(c *net.UnixConn, b *backend) {
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(io.LimitReader(c, confgrammar.MaxSize+4096))
+	r := bufio.NewReader(io.LimitReader(c, confgrammar.MaxSize+ctlproto.MaxLine))
 	line, _ := r.ReadString('\n')
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		f = []string{"status"}
-	}
+	req, err := ctlproto.ParseRequest(line)
 	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		b.log.Logf(core.Error, "control socket: refused %s by uid %d pid %d (only root and uid %d may use it)", f[0], cred.Uid, cred.Pid, os.Geteuid())
-		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c)
+		b.log.Logf(core.Error, "control socket: refused %s by uid %d pid %d (only root and uid %d may use it)", logsafe.Text(cmp.Or(req.Verb, "a request")), cred.Uid, cred.Pid, os.Geteuid())
+		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c, req.Version)
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	dispatch(b, f[0], f[1:], r, cred).write(c)
+	if err != nil {
+		refusedAnswer(err).write(c, req.Version)
+		return
+	}
+	h, ok := handlers[req.Verb]
+	if !ok { // a verb of ctlproto's table that this server lacks (a test checks there is none)
+		errAnswer(driver.CodeFailed, "%s: this pmtr does not answer it yet", req.Verb).write(c, req.Version)
+		return
+	}
+	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
+	h(b, request{Request: req, body: r, by: by}).write(c, req.Version)
 }
 
 func peer(c *net.UnixConn) (*unix.Ucred, error) {
@@ -93,25 +108,25 @@ func peer(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, err
 }
 
-func dispatch(b *backend, verb string, args []string, body io.Reader, cred *unix.Ucred) answer {
-	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
-	switch verb {
-	case "status":
-		return b.statusAnswer(args)
-	case "plan":
-		return b.planAnswer(body)
-	case "stop", "start", "restart":
-		return b.commandAnswer(verb, args, by)
-	case "reload":
-		return b.reloadAnswer()
-	case "why":
-		return b.whyAnswer(args)
-	case "logs":
-		return b.logsAnswer(args)
-	case "metrics":
-		return b.metricsAnswer()
-	}
-	return errAnswer(2, "unknown request %q", verb)
+// request is a request that ParseRequest has checked against its verb,
+// with a Body verb's bytes still to read and the caller for the log.
+type request struct {
+	ctlproto.Request
+	body io.Reader
+	by   string // "uid 0 pid 4711"
+}
+
+// handlers has one entry for each of ctlproto's verbs (a test checks).
+var handlers = map[string]func(*backend, request) answer{
+	"status":  (*backend).statusAnswer,
+	"plan":    (*backend).planAnswer,
+	"stop":    (*backend).commandAnswer,
+	"start":   (*backend).commandAnswer,
+	"restart": (*backend).commandAnswer,
+	"reload":  (*backend).reloadAnswer,
+	"why":     (*backend).whyAnswer,
+	"logs":    (*backend).logsAnswer,
+	"metrics": (*backend).metricsAnswer,
 }
 
 // ask puts a query to the driver and waits for its answer, within.
@@ -138,16 +153,8 @@ func ask[T any](b *backend, within time.Duration, query func(chan<- T) driver.In
 
 var busy = errAnswer(driver.CodeFailed, "timeout: the daemon did not answer in time")
 
-func (b *backend) statusAnswer(args []string) answer {
-	asJSON := false
-	var names []string
-	for _, a := range args {
-		if a == "--json" {
-			asJSON = true
-		} else {
-			names = append(names, a)
-		}
-	}
+func (b *backend) statusAnswer(req request) answer {
+	names := req.Operands
 	snap, ok := ask(b, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
 	if !ok {
 		return busy
@@ -157,7 +164,7 @@ func (b *backend) statusAnswer(args []string) answer {
 		return errAnswer(code, "%s", strings.Join(bad, "\n"))
 	}
 	snap.Jobs = pick(snap.Jobs, names)
-	if asJSON {
+	if req.Has("--json") {
 		return answer{code: code, text: b.statusJSON(snap)}
 	}
 	return answer{code: code, text: snap.Table()}
@@ -178,8 +185,8 @@ func pick(jobs []core.JobStatus, names []string) []core.JobStatus {
 	return out
 }
 
-func (b *backend) planAnswer(body io.Reader) answer {
-	src, err := io.ReadAll(body)
+func (b *backend) planAnswer(req request) answer {
+	src, err := io.ReadAll(req.body)
 	if err != nil {
 		return errAnswer(driver.CodeFailed, "read the config: %v", err)
 	}
@@ -194,22 +201,14 @@ func (b *backend) planAnswer(body io.Reader) answer {
 	return answer{code: code, text: a.Text()}
 }
 
-func (b *backend) commandAnswer(verb string, args []string, by string) answer {
-	wait := true
-	var names []string
-	for _, a := range args {
-		if a == "--no-wait" {
-			wait = false
-		} else {
-			names = append(names, a)
-		}
+// commandAnswer: pmtr stop, start, restart.
+func (b *backend) commandAnswer(req request) answer {
+	v, ok := driver.ControlVerb(req.Verb)
+	if !ok {
+		return errAnswer(driver.CodeFailed, "%s: not a control verb", req.Verb)
 	}
-	if len(names) == 0 {
-		return errAnswer(2, "%s: name at least one job", verb)
-	}
-	v := map[string]core.Verb{"stop": core.Disable, "start": core.Enable, "restart": core.Restart}[verb]
 	r, ok := ask(b, 30*time.Second, func(r chan<- driver.Result) driver.Input {
-		return driver.Command{Verb: v, Names: names, By: by, Wait: wait, Reply: r}
+		return driver.Command{Verb: v, Names: req.Operands, By: req.by, Wait: !req.Has("--no-wait"), Reply: r}
 	})
 	if !ok {
 		return busy
@@ -217,7 +216,7 @@ func (b *backend) commandAnswer(verb string, args []string, by string) answer {
 	return lines(r)
 }
 
-func (b *backend) reloadAnswer() answer {
+func (b *backend) reloadAnswer(request) answer {
 	r, ok := ask(b, 30*time.Second, func(r chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: r} })
 	if !ok {
 		return busy
@@ -225,18 +224,16 @@ func (b *backend) reloadAnswer() answer {
 	return lines(r)
 }
 
-func (b *backend) whyAnswer(args []string) answer {
-	if len(args) != 1 {
-		return errAnswer(2, "why: name one job")
-	}
+func (b *backend) whyAnswer(req request) answer {
+	job := req.Operands[0]
 	r, ok := ask(b, 5*time.Second, func(r chan<- driver.Result) driver.Input {
-		return driver.WhyQuery{Name: args[0], At: b.clockText, Reply: r}
+		return driver.WhyQuery{Name: job, At: b.clockText, Reply: r}
 	})
 	if !ok {
 		return busy
 	}
 	if r.Code == driver.CodeOK && len(r.Lines) > 0 {
-		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + b.cg.Where(args[0])}, r.Lines[1:]...)...)
+		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + b.cg.Where(job)}, r.Lines[1:]...)...)
 	}
 	return lines(r)
 }
@@ -312,30 +309,9 @@ func (b *backend) jobJSON(j core.JobStatus) jobJSON {
 	return o
 }
 
-func atoiOr(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 // logsAnswer: pmtr logs [-f] [-n N] JOB.
-func (b *backend) logsAnswer(args []string) answer {
-	follow, n, job := false, 20, ""
-	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "-f":
-			follow = true
-		case args[i] == "-n" && i+1 < len(args):
-			i++
-			n = atoiOr(args[i], 20)
-		default:
-			job = args[i]
-		}
-	}
-	if job == "" {
-		return errAnswer(2, "logs: name one job")
-	}
+func (b *backend) logsAnswer(req request) answer {
+	job, n := req.Operands[0], req.Count("-n")
 	snap, ok := ask(b, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
 	if !ok {
 		return busy
@@ -349,7 +325,7 @@ func (b *backend) logsAnswer(args []string) answer {
 		text = fmt.Sprintf("(%s: %s; here are pmtr's lines about it)\n", job, where) + text
 	}
 	a := answer{text: text}
-	if follow {
+	if req.Follows() {
 		a.stream = func(w io.Writer) { b.followLogs(job, w) }
 	}
 	return a
@@ -379,7 +355,7 @@ func (b *backend) followLogs(job string, w io.Writer) {
 }
 
 // metricsAnswer: pmtr metrics, over the control socket.
-func (b *backend) metricsAnswer() answer {
+func (b *backend) metricsAnswer(request) answer {
 	var text strings.Builder
 	if err := b.metrics.Write(&text, false); err != nil {
 		return errAnswer(driver.CodeFailed, "metrics: %v", err)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/ctlproto"
 	"pmtr/live"
 	"pmtr/procfs"
 )
@@ -542,7 +543,7 @@ func BenchmarkStatusJSON1000(b *testing.B) {
 	for b.Loop() {
 		for range 20 {
 			start := time.Now()
-			if _, err := live.Ask(conf, "status --json", nil, 10*time.Second, io.Discard, io.Discard); err != nil {
+			if _, err := live.Ask(conf, ctlproto.Request{Verb: "status", Flags: map[string]string{"--json": ""}}, 10*time.Second, io.Discard, io.Discard); err != nil {
 				b.Fatal(err)
 			}
 			ask = append(ask, time.Since(start))
@@ -566,7 +567,7 @@ func BenchmarkRestartCommand(b *testing.B) {
 	for b.Loop() {
 		for range 20 {
 			start := time.Now()
-			code, err := live.Ask(conf, "restart j0", nil, 30*time.Second, io.Discard, io.Discard)
+			code, err := live.Ask(conf, ctlproto.Request{Verb: "restart", Operands: []string{"j0"}}, 30*time.Second, io.Discard, io.Discard)
 			if err != nil || code != 0 {
 				b.Fatalf("restart: %d %v", code, err)
 			}
@@ -617,7 +618,7 @@ func BenchmarkStopCgroupOf100(b *testing.B) {
 	var lat []time.Duration
 	for b.Loop() {
 		for range 10 {
-			live.Ask(conf, "start many", nil, 30*time.Second, io.Discard, io.Discard)
+			live.Ask(conf, ctlproto.Request{Verb: "start", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard)
 			deadline := time.Now().Add(10 * time.Second)
 			for len(children(d.cmd.Process.Pid)) < 1 || countSleeps(d.cmd.Process.Pid) < 100 {
 				if time.Now().After(deadline) {
@@ -626,7 +627,7 @@ func BenchmarkStopCgroupOf100(b *testing.B) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			start := time.Now()
-			if code, err := live.Ask(conf, "stop many", nil, 30*time.Second, io.Discard, io.Discard); err != nil || code != 0 {
+			if code, err := live.Ask(conf, ctlproto.Request{Verb: "stop", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard); err != nil || code != 0 {
 				b.Fatalf("stop: %d %v", code, err)
 			}
 			lat = append(lat, time.Since(start))

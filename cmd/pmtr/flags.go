@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
+
+	"pmtr/ctlproto"
 )
 
 // options are the daemon's C-compatible flags: pmtr [-c FILE] [-F] [-t] [-v]... [-p PIDFILE].
@@ -17,18 +20,12 @@ type options struct {
 
 const defaultConfig = "/etc/pmtr.conf"
 
-const usageText = `usage: pmtr [options]
+// usageText lists the control socket's verbs from ctlproto's table.
+var usageText = `usage: pmtr [options]
        pmtr sim [--timeline] [--svg FILE] [--seed N] [-c CONF] [-q] SCENARIO.yaml...
        pmtr ctl [-s HOST] [-p PORT] [-k KEYFILE] [-v] enable|disable|restart NAME...
        pmtr rptserver -p PORT [-f FILE] [-a GROUP] [-b ADDRESS] [--metrics ADDR:PORT]
-       pmtr status [-c FILE] [--json] [JOB...]
-       pmtr stop|start|restart [-c FILE] [--no-wait] JOB...
-       pmtr reload [-c FILE]
-       pmtr why [-c FILE] JOB
-       pmtr logs [-c FILE] [-f] [-n N] JOB
-       pmtr metrics [-c FILE]
-       pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]
-       pmtr --version
+` + verbUsages() + `       pmtr --version
 
  options:
    -v           (verbose; repeat for more)
@@ -40,6 +37,14 @@ const usageText = `usage: pmtr [options]
 
  Default config: /etc/pmtr.conf
 `
+
+func verbUsages() string {
+	var b strings.Builder
+	for _, v := range ctlproto.Verbs() {
+		fmt.Fprintf(&b, "       %s\n", v.Usage())
+	}
+	return b.String()
+}
 
 // parseFlags reads getopt-style flags; letters may be combined ("-tc FILE",
 // "-Fvv"), and a flag's value may be attached ("-cFILE").

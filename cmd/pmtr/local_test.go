@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/ctlproto"
 	"pmtr/procfs"
 )
 
@@ -287,5 +288,33 @@ func TestCtlFailsWhenItCannotSend(t *testing.T) {
 	}
 	if _, _, code := runPmtr(t, "why", "--bogus"); code != 2 {
 		t.Errorf("usage error: exit %d", code)
+	}
+}
+
+// TestLocalUsage: pmtr VERB -h prints the verb's usage and flags from
+// ctlproto's table, pmtr help lists every verb, and a request that cannot
+// be right exits 2 before any daemon is asked.
+func TestLocalUsage(t *testing.T) {
+	out, _, code := runPmtr(t, "logs", "-h")
+	if code != 0 || !strings.HasPrefix(out, "usage: pmtr logs [-c FILE] [-f] [-n N] JOB\n") || !strings.Contains(out, "how many lines (default 20)") {
+		t.Errorf("logs -h: exit %d\n%s", code, out)
+	}
+	out, _, _ = runPmtr(t, "help")
+	for _, v := range ctlproto.Verbs() {
+		if !strings.Contains(out, "       "+v.Usage()+"\n") {
+			t.Errorf("pmtr help lacks %q", v.Usage())
+		}
+	}
+	for args, want := range map[string]string{
+		"why":            "pmtr why: name one job\n",
+		"stop --no-wait": "pmtr stop: name at least 1 job\n",
+		"logs -n 0 web":  `pmtr logs: -n needs a whole number of at least 1, not "0"`,
+		"reload x":       "pmtr reload: takes no operands\n",
+		"status --bogus": "pmtr status: flag provided but not defined: -bogus\n",
+	} {
+		_, errOut, code := runPmtr(t, strings.Fields(args)...)
+		if code != 2 || !strings.HasPrefix(errOut, want) || !strings.Contains(errOut, "usage: pmtr ") {
+			t.Errorf("pmtr %s: exit %d %q", args, code, errOut)
+		}
 	}
 }

@@ -8,12 +8,11 @@ import (
 	"time"
 
 	"pmtr/confgrammar"
+	"pmtr/ctlproto"
 	"pmtr/driver"
 	"pmtr/live"
 	"pmtr/sim"
 )
-
-const planUsage = "usage: pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]"
 
 // planCommand implements pmtr plan: what saving NEWFILE (default: FILE as
 // it is on disk) would do to the configuration the daemon runs, or, with
@@ -22,10 +21,12 @@ const planUsage = "usage: pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]"
 func planCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pmtr plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	conf := fs.String("c", defaultConfig, "the config `FILE` the daemon runs")
-	against := fs.String("against", "", "compare with a pmtr that runs `OLDFILE` (no daemon needed)")
+	v, _ := ctlproto.Lookup("plan")
+	conf := fs.String("c", defaultConfig, ctlproto.ConfigFlag.Help)
+	againstFlag, _ := v.Flag("--against")
+	against := fs.String("against", "", againstFlag.Help)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
-		fmt.Fprintln(stderr, planUsage)
+		fmt.Fprintln(stderr, "usage: "+v.Usage())
 		return helpOrUsage(err)
 	}
 	newFile := *conf
@@ -52,7 +53,7 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	if *against != "" {
 		return planAgainst(*against, cfg, stdout, stderr)
 	}
-	code, err := live.Ask(*conf, "plan", src, 10*time.Second, stdout, stderr)
+	code, err := live.Ask(*conf, ctlproto.Request{Verb: "plan", Body: src}, 10*time.Second, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr plan: %v\n(to compare two files without a daemon: pmtr plan --against OLDFILE NEWFILE)\n", err)
 		return 1

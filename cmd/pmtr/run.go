@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"pmtr/ctlproto"
 )
 
 // run is main without the exit: it returns the process exit status.
@@ -24,10 +26,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ctlCommand(args[2:], stderr)
 		case "rptserver":
 			return rptserverCommand(args[2:], stdout, stderr)
-		case "status", "stop", "start", "restart", "reload", "why", "logs", "metrics":
-			return localCommand(args[1], args[2:], stdout, stderr)
-		case "plan":
+		case "plan": // a control verb whose client reads files first
 			return planCommand(args[2:], stdout, stderr)
+		}
+		if v, ok := ctlproto.Lookup(args[1]); ok {
+			return localCommand(v, args[2:], stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args[1:])

@@ -5,79 +5,104 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
+	"pmtr/ctlproto"
 	"pmtr/live"
 )
 
 // A local command asks the daemon that runs a config file, over its
-// control socket: status, stop, start, restart, reload, why, logs.
-type localSpec struct {
-	usage   string
-	minArgs int
-	maxArgs int // -1: any number
-	timeout time.Duration
-}
+// control socket: status, stop, start, restart, reload, why, logs,
+// metrics (and plan, in plan.go). Its flags and operands are ctlproto's.
 
-var localCommands = map[string]localSpec{
-	"status":  {"pmtr status [-c FILE] [--json] [JOB...]", 0, -1, 10 * time.Second},
-	"stop":    {"pmtr stop [-c FILE] [--no-wait] JOB...", 1, -1, 45 * time.Second},
-	"start":   {"pmtr start [-c FILE] [--no-wait] JOB...", 1, -1, 45 * time.Second},
-	"restart": {"pmtr restart [-c FILE] [--no-wait] JOB...", 1, -1, 45 * time.Second},
-	"reload":  {"pmtr reload [-c FILE]", 0, 0, 45 * time.Second},
-	"why":     {"pmtr why [-c FILE] JOB", 1, 1, 10 * time.Second},
-	"logs":    {"pmtr logs [-c FILE] [-f] [-n N] JOB", 1, 1, 10 * time.Second},
-	"metrics": {"pmtr metrics [-c FILE]", 0, 0, 10 * time.Second},
+// timeoutOf: how long the client waits for the daemon's answer.
+func timeoutOf(v ctlproto.Verb, req ctlproto.Request) time.Duration {
+	switch {
+	case req.Follows():
+		return 0
+	case v.Waits:
+		return 45 * time.Second // the daemon gives up waiting for jobs after 30 s
+	}
+	return 10 * time.Second
 }
 
 // localCommand parses a local command's flags (anywhere among its
 // arguments), sends the request and exits with the daemon's code: 1 when
 // no daemon answers, 2 for a usage error.
-func localCommand(name string, args []string, stdout, stderr io.Writer) int {
-	spec := localCommands[name]
-	fs := flag.NewFlagSet("pmtr "+name, flag.ContinueOnError)
+func localCommand(v ctlproto.Verb, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pmtr "+v.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	conf := fs.String("c", defaultConfig, "the config `FILE` the daemon runs")
-	asJSON := fs.Bool("json", false, "status as JSON")
-	noWait := fs.Bool("no-wait", false, "do not wait for the jobs")
-	follow := fs.Bool("f", false, "follow the log")
-	lines := fs.Int("n", 20, "lines to show")
+	conf := fs.String("c", defaultConfig, ctlproto.ConfigFlag.Help)
+	given := defineFlags(fs, v)
 	names, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stdout, "usage: %s\n", spec.usage)
+		printHelp(stdout, v)
 		return 0
 	}
-	if err != nil || len(names) < spec.minArgs || spec.maxArgs >= 0 && len(names) > spec.maxArgs {
-		if err != nil {
-			fmt.Fprintf(stderr, "pmtr %s: %v\n", name, err)
-		}
-		fmt.Fprintf(stderr, "usage: %s\n", spec.usage)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr %s: %v\nusage: %s\n", v.Name, err, v.Usage())
 		return 2
 	}
-	req := []string{name}
-	switch {
-	case *asJSON && name == "status":
-		req = append(req, "--json")
-	case *noWait && (name == "stop" || name == "start" || name == "restart"):
-		req = append(req, "--no-wait")
-	case name == "logs":
-		req = append(req, "-n", strconv.Itoa(*lines))
-		if *follow {
-			req = append(req, "-f")
-		}
+	req := ctlproto.Request{Verb: v.Name, Flags: given(), Operands: names}
+	var bad *ctlproto.RefusedError
+	if errors.As(req.Check(), &bad) {
+		fmt.Fprintf(stderr, "pmtr %s\nusage: %s\n", bad.Text, v.Usage()) // "pmtr why: name one job"
+		return 2
 	}
-	timeout := spec.timeout
-	if name == "logs" && *follow {
-		timeout = 0
-	}
-	code, err := live.Ask(*conf, strings.Join(append(req, names...), " "), nil, timeout, stdout, stderr)
+	code, err := live.Ask(*conf, req, timeoutOf(v, req), stdout, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "pmtr %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "pmtr %s: %v\n", v.Name, err)
 		return 1
 	}
 	return code
+}
+
+// defineFlags adds v's flags (but -c) to fs; the function returned lists
+// those given, as a Request holds them.
+func defineFlags(fs *flag.FlagSet, v ctlproto.Verb) func() map[string]string {
+	byName := map[string]ctlproto.Flag{}
+	for _, f := range v.Flags {
+		name := strings.TrimLeft(f.Name, "-")
+		byName[name] = f
+		if f.Value == ctlproto.Switch {
+			fs.Bool(name, false, f.Help)
+		} else {
+			fs.String(name, f.Default, f.Help)
+		}
+	}
+	return func() map[string]string {
+		given := map[string]string{}
+		fs.Visit(func(fl *flag.Flag) {
+			f, ok := byName[fl.Name]
+			switch {
+			case !ok:
+			case f.Value != ctlproto.Switch:
+				given[f.Name] = fl.Value.String()
+			case fl.Value.String() == "true": // (-json=false is not given)
+				given[f.Name] = ""
+			}
+		})
+		return given
+	}
+}
+
+// printHelp: pmtr VERB -h.
+func printHelp(w io.Writer, v ctlproto.Verb) {
+	fmt.Fprintf(w, "usage: %s\n%s\n", v.Usage(), v.Help)
+	conf := ctlproto.ConfigFlag
+	conf.Default = defaultConfig
+	for _, f := range append([]ctlproto.Flag{conf}, v.Flags...) {
+		name := f.Name
+		if f.Value != ctlproto.Switch {
+			name += " " + f.Meta
+		}
+		help := f.Help
+		if f.Default != "" {
+			help += " (default " + f.Default + ")"
+		}
+		fmt.Fprintf(w, "  %-14s %s\n", name, help)
+	}
 }
 
 // parseInterleaved lets flags come before, between and after names.
