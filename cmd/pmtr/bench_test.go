@@ -21,6 +21,7 @@ import (
 	"pmtr/ctlproto"
 	"pmtr/live"
 	"pmtr/procfs"
+	"pmtr/proctest"
 )
 
 // Benchmarks of the real daemon (make bench). Each starts pmtr -F on a
@@ -53,7 +54,7 @@ func startBenchDaemonWith(b *testing.B, global string, jobs int, extra string) *
 	}
 	path := filepath.Join(dir, "pmtr.conf")
 	os.WriteFile(path, []byte(conf.String()), 0o644)
-	d := &daemonRun{cmd: exec.Command(pmtrBin, "-F", "-c", path)}
+	d := &daemonRun{cmd: pmtrCmd(b, "-F", "-c", path)}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -171,7 +172,7 @@ func BenchmarkQuickExitRestartDelay(b *testing.B) {
 		}
 		path := filepath.Join(dir, "pmtr.conf")
 		os.WriteFile(path, []byte(conf.String()), 0o644)
-		d := exec.Command(pmtrBin, "-F", "-c", path)
+		d := pmtrCmd(b, "-F", "-c", path)
 		if err := d.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -311,7 +312,7 @@ func BenchmarkSaveToStart(b *testing.B) {
 		conf := filepath.Join(dir, "pmtr.conf")
 		base := "job {\nname steady\ncmd /bin/sleep 100001\n}\n"
 		os.WriteFile(conf, []byte(base), 0o644)
-		d := exec.Command(pmtrBin, "-F", "-c", conf)
+		d := pmtrCmd(b, "-F", "-c", conf)
 		if err := d.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -353,7 +354,7 @@ func BenchmarkDepChangeToRestart(b *testing.B) {
 		}
 		conf := filepath.Join(dir, "pmtr.conf")
 		os.WriteFile(conf, []byte(text.String()), 0o644)
-		d := exec.Command(pmtrBin, "-F", "-c", conf)
+		d := pmtrCmd(b, "-F", "-c", conf)
 		if err := d.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -488,7 +489,7 @@ func (d *daemonRun) jobOf(pid int) string {
 func BenchmarkRptserver1000Hosts(b *testing.B) {
 	for b.Loop() {
 		port := freePort(b)
-		srv := exec.Command(pmtrBin, "rptserver", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-f", filepath.Join(b.TempDir(), "status.txt"))
+		srv := pmtrCmd(b, "rptserver", "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-f", filepath.Join(b.TempDir(), "status.txt"))
 		if err := srv.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -548,7 +549,7 @@ func BenchmarkStatusJSON1000(b *testing.B) {
 			}
 			ask = append(ask, time.Since(start))
 			start = time.Now()
-			exec.Command(pmtrBin, "status", "--json", "-c", conf).Run()
+			pmtrCmd(b, "status", "--json", "-c", conf).Run()
 			whole = append(whole, time.Since(start))
 		}
 	}
@@ -620,7 +621,7 @@ func BenchmarkStopCgroupOf100(b *testing.B) {
 		for range 10 {
 			live.Ask(conf, ctlproto.Request{Verb: "start", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard)
 			deadline := time.Now().Add(10 * time.Second)
-			for len(children(d.cmd.Process.Pid)) < 1 || countSleeps(d.cmd.Process.Pid) < 100 {
+			for len(children(d.cmd.Process.Pid)) < 1 || countSleeps(b) < 100 {
 				if time.Now().After(deadline) {
 					b.Fatalf("the job's 100 processes did not start")
 				}
@@ -637,14 +638,62 @@ func BenchmarkStopCgroupOf100(b *testing.B) {
 	b.ReportMetric(percentile(lat, 99), "ms-p99")
 }
 
-// countSleeps counts the sleep processes of the machine (the benchmark
-// runs alone; pid is the daemon's, for the reader).
-func countSleeps(pid int) int {
+// countSleeps counts the benchmark's sleep processes.
+func countSleeps(b *testing.B) int {
 	n := 0
-	for _, p := range procfs.PIDs() {
+	for _, p := range proctest.Marked(b) {
 		if st, ok := procfs.Stat(p); ok && st.Comm == "sleep" && st.State != "Z" {
 			n++
 		}
 	}
 	return n
+}
+
+// BenchmarkReloadBurst: while a reload starts 10 000 jobs, how long pmtr
+// takes to answer status (the daemon's answer as the client sees it), to
+// log the exit of another job it runs, and to act on SIGTERM (its
+// "exiting" line). Target: each within 200 ms. (TestReloadOfManyJobs-
+// StallsNothing checks only that none waits for the burst.)
+func BenchmarkReloadBurst(b *testing.B) {
+	const n = 10000
+	var status, exit, term []time.Duration
+	for b.Loop() {
+		d := startBenchDaemon(b, 1, "")
+		d.waitCount(b, regexp.MustCompile(`started job j0 \[`), 1, 30*time.Second)
+		pid := children(d.cmd.Process.Pid)[0]
+		conf := d.cmd.Args[len(d.cmd.Args)-1]
+		text := readFileB(b, conf)
+		for i := range n {
+			text += "job {\nname t" + strconv.Itoa(i) + "\ncmd /bin/true\n}\n"
+		}
+		os.WriteFile(conf, []byte(text), 0o644)
+		d.waitCount(b, regexp.MustCompile(`started job t1\d\d \[`), 1, 30*time.Second)
+		start := time.Now()
+		if _, err := live.Ask(conf, "status", nil, 30*time.Second, io.Discard, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		status = append(status, time.Since(start))
+		killed := time.Now()
+		syscall.Kill(pid, syscall.SIGKILL)
+		exit = append(exit, d.waitCount(b, regexp.MustCompile(`job j0 \[\d+\] exited after`), 1, 30*time.Second).Sub(killed))
+		termed := time.Now()
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		term = append(term, d.waitCount(b, regexp.MustCompile(`pmtr: exiting on signal 15`), 1, 30*time.Second).Sub(termed))
+		if started := d.count(regexp.MustCompile(`started job t`)); started >= n {
+			b.Fatalf("the burst was over (%d jobs started) before SIGTERM was handled", started)
+		}
+		d.cmd.Wait()
+	}
+	b.ReportMetric(percentile(status, 50), "ms-status")
+	b.ReportMetric(percentile(exit, 50), "ms-exit-logged")
+	b.ReportMetric(percentile(term, 50), "ms-sigterm")
+}
+
+func readFileB(b *testing.B, path string) string {
+	b.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(text)
 }

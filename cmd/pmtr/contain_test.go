@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"pmtr/procfs"
+	"pmtr/live/hostfacts"
+	"pmtr/proctest"
 )
 
 // needCgroups skips a test where pmtr cannot make cgroups (no writable
@@ -25,28 +26,12 @@ func needCgroups(t *testing.T) {
 			rel = r
 		}
 	}
-	probe := filepath.Join(mnt, rel, "pmtr-test-probe")
+	probe := filepath.Join(mnt, rel, "pmtr-test-probe-"+proctest.ID(t))
 	if mnt == "" || os.Mkdir(probe, 0o755) != nil {
 		t.Skipf("no writable cgroup v2 hierarchy here (mounted at %q): containment falls back to process groups", mnt)
 	}
 	os.Remove(probe)
 }
-
-// running lists the processes whose command line is exactly argv.
-func running(argv ...string) []int {
-	want := strings.Join(argv, "\x00") + "\x00"
-	var out []int
-	for _, pid := range procfs.PIDs() {
-		if b, err := os.ReadFile("/proc/" + itoa(pid) + "/cmdline"); err == nil && string(b) == want {
-			if p, ok := procfs.Stat(pid); ok && p.State != "Z" {
-				out = append(out, pid)
-			}
-		}
-	}
-	return out
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0)) + fmtInt(n) }
 
 func fmtInt(n int) string {
 	b := []byte{}
@@ -57,14 +42,15 @@ func fmtInt(n int) string {
 	return string(b)
 }
 
-// waitCount waits until the count of each argv's processes is n.
+// waitRunning waits until the test has n live processes of each argv
+// (only its own count: they carry its mark).
 func waitRunning(t *testing.T, n int, within time.Duration, argvs ...[]string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		ok := true
 		for _, a := range argvs {
-			if len(running(a...)) != n {
+			if len(proctest.MarkedArgv(t, a...)) != n {
 				ok = false
 			}
 		}
@@ -73,7 +59,7 @@ func waitRunning(t *testing.T, n int, within time.Duration, argvs ...[]string) {
 		}
 		if time.Now().After(deadline) {
 			for _, a := range argvs {
-				t.Logf("%v: %d running", a, len(running(a...)))
+				t.Logf("%v: %d running", a, len(proctest.MarkedArgv(t, a...)))
 			}
 			out, _ := exec.Command("ps", "-eo", "pid,ppid,args").Output()
 			t.Fatalf("want %d of each within %v\n%s", n, within, out)
@@ -94,20 +80,20 @@ func TestNothingOfAStoppedJobSurvives(t *testing.T) {
 	keep := "job {\nname keep\ncmd /bin/sleep 7004\n}\n"
 	dir, conf := writeConf(t, keep+escaper)
 	d := startForeground(t, dir, conf)
-	waitRunning(t, 1, 5*time.Second, escaped...)
+	waitRunning(t, 1, eventWait, escaped...)
 	if _, errOut, code := pmtrIn(t, conf, "stop", "esc"); code != 0 {
 		t.Fatalf("stop: %d %s", code, errOut)
 	}
-	waitRunning(t, 0, time.Second, escaped...)
+	waitRunning(t, 0, eventWait, escaped...)
 	pmtrIn(t, conf, "start", "esc")
-	waitRunning(t, 1, 5*time.Second, escaped...)
+	waitRunning(t, 1, eventWait, escaped...)
 	os.WriteFile(conf, []byte(keep), 0o644)
-	waitRunning(t, 0, 5*time.Second, escaped...)
+	waitRunning(t, 0, eventWait, escaped...)
 	os.WriteFile(conf, []byte(keep+escaper), 0o644)
-	waitRunning(t, 1, 5*time.Second, escaped...)
-	d.terminate(5 * time.Second)
-	waitRunning(t, 0, time.Second, escaped...)
-	waitRunning(t, 0, time.Second, []string{"/bin/sleep", "7004"})
+	waitRunning(t, 1, eventWait, escaped...)
+	d.terminate(eventWait)
+	waitRunning(t, 0, eventWait, escaped...)
+	waitRunning(t, 0, eventWait, []string{"/bin/sleep", "7004"})
 }
 
 // TestEachJobRunsOnceAfterPmtrIsKilled: kill -9 of pmtr leaves its jobs;
@@ -116,35 +102,76 @@ func TestNothingOfAStoppedJobSurvives(t *testing.T) {
 func TestEachJobRunsOnceAfterPmtrIsKilled(t *testing.T) {
 	t.Run("cgroups", func(t *testing.T) {
 		needCgroups(t)
-		eachJobOnceAfterKill(t, "721", `found 1 processes left in .*job-j0 by an earlier pmtr; stopping them`)
+		eachJobOnceAfterKill(t, false, `found 1 processes left in .*job-j0 by an earlier pmtr; stopping them`)
 	})
 	t.Run("pid records", func(t *testing.T) {
-		eachJobOnceAfterKill(t, "722", `found job j0 \[\d+\] left by an earlier pmtr; stopping it`, "PMTR_NO_CGROUPS=1")
+		eachJobOnceAfterKill(t, true, `found job j0 \[\d+\] left by an earlier pmtr; stopping it`, "PMTR_NO_CGROUPS=1")
 	})
 }
 
-func eachJobOnceAfterKill(t *testing.T, marker, found string, env ...string) {
+func eachJobOnceAfterKill(t *testing.T, records bool, found string, env ...string) {
 	var conf strings.Builder
 	var jobs [][]string
 	for i := range 5 {
-		arg := marker + fmtInt(i)
+		arg := "72" + fmtInt(i) + "0"
 		conf.WriteString("job {\nname j" + fmtInt(i) + "\ncmd /bin/sleep " + arg + "\n}\n")
 		jobs = append(jobs, []string{"/bin/sleep", arg})
 	}
 	dir, path := writeConf(t, conf.String())
 	d := startForeground(t, dir, path, env...)
-	waitRunning(t, 1, 5*time.Second, jobs...)
-	time.Sleep(300 * time.Millisecond) // the pid records are written within 100 ms
+	waitRunning(t, 1, eventWait, jobs...)
+	var orphans []int
+	for _, j := range jobs {
+		orphans = append(orphans, proctest.MarkedArgv(t, j...)...)
+	}
+	if records {
+		waitRecords(t, path, orphans)
+	}
 	d.cmd.Process.Signal(syscall.SIGKILL)
 	<-d.done
 	d.done <- nil
-	waitRunning(t, 1, time.Second, jobs...) // orphans, still running
+	waitRunning(t, 1, eventWait, jobs...) // orphans, still running
 	d2 := startForeground(t, dir, path, env...)
-	time.Sleep(3 * time.Second)
-	waitRunning(t, 1, time.Second, jobs...)
-	waitLogRe(t, d2.log, found, time.Second)
-	d2.terminate(5 * time.Second)
-	waitRunning(t, 0, time.Second, jobs...)
+	for i := range jobs {
+		waitLogRe(t, d2.log, `started job j`+fmtInt(i)+` \[`, eventWait)
+	}
+	waitLogRe(t, d2.log, found, eventWait)
+	for _, pid := range orphans {
+		if !gone(pid, eventWait) {
+			t.Fatalf("job process %d of the killed pmtr is still running\n%s", pid, d2.log.String())
+		}
+	}
+	for _, j := range jobs { // the new ones have started, the old ones are gone: one each
+		if pids := proctest.MarkedArgv(t, j...); len(pids) != 1 {
+			t.Fatalf("%v: %d running, want 1\n%s", j, len(pids), d2.log.String())
+		}
+	}
+	d2.terminate(eventWait)
+	waitRunning(t, 0, eventWait, jobs...)
+}
+
+// waitRecords waits until pmtr's record of its jobs' pids (in the runtime
+// directory) lists every pid.
+func waitRecords(t *testing.T, conf string, pids []int) {
+	t.Helper()
+	path := filepath.Join(hostfacts.RuntimeDir(), "jobs-"+hostfacts.ConfigHash(conf))
+	deadline := time.Now().Add(eventWait)
+	for {
+		b, _ := os.ReadFile(path)
+		text, missing := "\n"+string(b), 0
+		for _, pid := range pids {
+			if !strings.Contains(text, "\n"+fmtInt(pid)+" ") {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the pids %v not recorded in %s:%s", missing, pids, path, text)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestOOMKillIsNamed: a job the OOM killer ends shows as "killed by the
@@ -153,7 +180,7 @@ func TestOOMKillIsNamed(t *testing.T) {
 	needCgroups(t)
 	dir, conf := writeConf(t, "job {\nname hog\ncmd /bin/sh -c \"sleep 1; head -c 300000000 /dev/zero | tail > /dev/null\"\n}\n")
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `started job hog \[`, 5*time.Second)
+	waitLogRe(t, d.log, `started job hog \[`, eventWait)
 	if strings.Contains(d.log.String(), "memory controller is not available") {
 		t.Skip("the memory controller is not available to pmtr's cgroup here: OOM kills cannot be told from SIGKILL")
 	}
@@ -166,7 +193,7 @@ func TestOOMKillIsNamed(t *testing.T) {
 		t.Skipf("can't limit the job's memory: %v", err)
 	}
 	waitLogRe(t, d.log, `job hog \[\d+\] exited after \d+ sec: killed by the OOM killer`, 10*time.Second)
-	d.terminate(5 * time.Second)
+	d.terminate(eventWait)
 }
 
 // TestPmtrAloneInItsCgroupMovesToALeaf: started alone in a cgroup of its
@@ -174,42 +201,51 @@ func TestOOMKillIsNamed(t *testing.T) {
 // of its subtree and runs its jobs beside it.
 func TestPmtrAloneInItsCgroupMovesToALeaf(t *testing.T) {
 	needCgroups(t)
-	own := filepath.Join(cgroup2Mnt(), "pmtr-test-"+fmtInt(os.Getpid()))
+	own := filepath.Join(cgroup2Mnt(), "pmtr-test-"+proctest.ID(t)) // this run's alone
 	if err := os.Mkdir(own, 0o755); err != nil {
 		t.Skipf("can't make a cgroup: %v", err)
 	}
-	defer os.Remove(own)
+	t.Cleanup(func() { // what pmtr made below, failed or not
+		proctest.Kill(t)
+		removeCgroups(own)
+	})
 	fd, err := syscall.Open(own, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer syscall.Close(fd)
 	dir, conf := writeConf(t, "job {\nname alone\ncmd /bin/sleep 7301\n}\n")
-	d := &daemonProc{t: t, cmd: exec.Command(pmtrBin, "-F", "-c", conf), log: &syncBuf{}, conf: conf, done: make(chan error, 1)}
+	proctest.Heavy(t)
+	d := &daemonProc{t: t, cmd: pmtrCmd(t, "-F", "-c", conf), log: &syncBuf{}, conf: conf, done: make(chan error, 1)}
 	d.cmd.Dir, d.cmd.Stderr = dir, d.log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { d.done <- d.cmd.Wait() }()
-	waitRunning(t, 1, 5*time.Second, []string{"/bin/sleep", "7301"})
+	waitRunning(t, 1, eventWait, []string{"/bin/sleep", "7301"})
 	cg, _ := os.ReadFile("/proc/" + fmtInt(d.cmd.Process.Pid) + "/cgroup")
-	if !strings.Contains(string(cg), "/pmtr-test-"+fmtInt(os.Getpid())+"/pmtr-") || !strings.HasSuffix(strings.TrimSpace(string(cg)), "/supervisor") {
+	if !strings.Contains(string(cg), own[len(cgroup2Mnt()):]+"/pmtr-") || !strings.HasSuffix(strings.TrimSpace(string(cg)), "/supervisor") {
 		t.Fatalf("pmtr is in %s", cg)
 	}
-	job := running("/bin/sleep", "7301")[0]
+	job := proctest.MarkedArgv(t, "/bin/sleep", "7301")[0]
 	jcg, _ := os.ReadFile("/proc/" + fmtInt(job) + "/cgroup")
 	if !strings.HasSuffix(strings.TrimSpace(string(jcg)), "/job-alone") {
 		t.Fatalf("the job is in %s", jcg)
 	}
-	d.terminate(5 * time.Second)
-	waitRunning(t, 0, time.Second, []string{"/bin/sleep", "7301"})
-	for _, p := range []string{"supervisor", ""} { // the leaf and the subtree pmtr left behind
-		matches, _ := filepath.Glob(filepath.Join(own, "pmtr-*", p))
-		for _, m := range matches {
-			os.Remove(m)
+	d.terminate(eventWait)
+	waitRunning(t, 0, eventWait, []string{"/bin/sleep", "7301"})
+}
+
+// removeCgroups removes dir and the cgroups below it, deepest first.
+func removeCgroups(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroups(filepath.Join(dir, e.Name()))
 		}
 	}
+	os.Remove(dir)
 }
 
 // cgroup2Mnt is where the cgroup v2 hierarchy is mounted, or "".

@@ -26,7 +26,7 @@ func TestFrozenCgroupStallsNothing(t *testing.T) {
 	dir, path := writeConf(t, conf.String())
 	d := startForeground(t, dir, path)
 	for i := range 4 {
-		waitLogRe(t, d.log, fmt.Sprintf(`job f%d \[\d+\] exited`, i), 5*time.Second)
+		waitLogRe(t, d.log, fmt.Sprintf(`job f%d \[\d+\] exited`, i), eventWait)
 	}
 	out, _, _ := pmtrIn(t, path, "status", "--json")
 	m := regexp.MustCompile(`"contained": "cgroup ([^"]+)/job-f0"`).FindStringSubmatch(out)
@@ -48,15 +48,15 @@ func TestFrozenCgroupStallsNothing(t *testing.T) {
 	})
 	// The restarts come 10 s after the first starts.
 	for i := range 4 {
-		waitLogRe(t, d.log, fmt.Sprintf(`job f%d: can't start: its cgroup \S+ is frozen`, i), 15*time.Second)
+		waitLogRe(t, d.log, fmt.Sprintf(`job f%d: can't start: its cgroup \S+ is frozen`, i), 10*time.Second+eventWait)
 	}
 	if _, errOut, code := pmtrIn(t, path, "start", "late"); code != 0 {
 		t.Fatalf("pmtr start late with four cgroups frozen: exit %d, %s\n%s", code, errOut, d.log.String())
 	}
-	d.status(time.Second)
+	d.status(eventWait)
 	freeze("0")
 	for i := range 4 {
-		waitLogRe(t, d.log, fmt.Sprintf(`(?s)is frozen.*started job f%d \[`, i), 15*time.Second)
+		waitLogRe(t, d.log, fmt.Sprintf(`(?s)is frozen.*started job f%d \[`, i), 10*time.Second+eventWait)
 	}
-	d.terminate(5 * time.Second)
+	d.terminate(eventWait)
 }

@@ -14,6 +14,7 @@ import (
 
 	"pmtr/ctlproto"
 	"pmtr/procfs"
+	"pmtr/proctest"
 )
 
 const localConf = `job {
@@ -52,16 +53,17 @@ var pidRx = regexp.MustCompile(`started \[(\d+)\]`)
 func TestLocalControl(t *testing.T) {
 	dir, conf := writeConf(t, localConf)
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `started job stubborn \[`, 5*time.Second)
-	waitLogRe(t, d.log, `job quick \[\d+\] exited`, 5*time.Second)
+	waitLogRe(t, d.log, `started job stubborn \[`, eventWait)
+	waitLogRe(t, d.log, `job quick \[\d+\] exited`, eventWait)
 
-	// restart: a new pid, at once (pmtr caused the exit: no 10 s wait)
+	// restart: a new pid, at once (pmtr caused the exit: no 10 s wait;
+	// 20 ms on a quiet machine)
 	start := time.Now()
 	out, errOut, code := pmtrIn(t, conf, "restart", "web")
-	if code != 0 || !pidRx.MatchString(out) || time.Since(start) > 2*time.Second {
+	if code != 0 || !pidRx.MatchString(out) || time.Since(start) > 9*time.Second {
 		t.Fatalf("restart: exit %d after %v\n%s%s", code, time.Since(start), out, errOut)
 	}
-	waitLogRe(t, d.log, `control: restart web by uid \d+ pid \d+`, time.Second)
+	waitLogRe(t, d.log, `control: restart web by uid \d+ pid \d+`, eventWait)
 
 	// stop, then start
 	if out, errOut, code := pmtrIn(t, conf, "stop", "web"); code != 0 || out != "web: stopped\n" {
@@ -144,7 +146,7 @@ func TestLocalControl(t *testing.T) {
 	if _, errOut, code := pmtrIn(t, conf, "reload"); code != 1 || !strings.Contains(errOut, "parse failed") || !strings.Contains(errOut, "pmtr.conf:1:") {
 		t.Fatalf("bad reload: exit %d %q", code, errOut)
 	}
-	d.terminate(5 * time.Second)
+	d.terminate(eventWait)
 }
 
 // worldBinary is a copy of pmtr that any user may run.
@@ -173,8 +175,8 @@ func TestLocalControlRefusals(t *testing.T) {
 		t.Fatalf("no daemon: exit %d %q", code, errOut)
 	}
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `started job a \[`, 5*time.Second)
-	second := exec.Command(pmtrBin, "-F", "-c", conf)
+	waitLogRe(t, d.log, `started job a \[`, eventWait)
+	second := pmtrCmd(t, "-F", "-c", conf)
 	errb := &syncBuf{}
 	second.Stderr = errb
 	if err := second.Run(); err == nil || !strings.Contains(errb.String(), "another pmtr (pid "+strconv.Itoa(d.cmd.Process.Pid)+") is running") {
@@ -192,33 +194,32 @@ func TestLocalControlRefusals(t *testing.T) {
 			t.Fatal("another user stopped a job")
 		}
 	}
-	d.terminate(5 * time.Second)
+	d.terminate(eventWait)
 	d2 := startForeground(t, dir, conf) // killed or stopped, the old one blocks nothing
-	waitLogRe(t, d2.log, `started job a \[`, 5*time.Second)
-	d2.terminate(5 * time.Second)
+	waitLogRe(t, d2.log, `started job a \[`, eventWait)
+	d2.terminate(eventWait)
 }
 
 // TestLogsRingIsBounded: a job that writes 50 MB keeps at most 200 lines
 // or 64 kB in its ring, and pmtr's memory stays small.
 func TestLogsRingIsBounded(t *testing.T) {
-	dir, conf := writeConf(t, "job {\nname flood\ncmd /bin/sh -c \"head -c 50000000 /dev/zero | tr '\\\\000' x | fold -w 999; exec /bin/sleep 406\"\n}\n")
-	d := exec.Command(pmtrBin, "-F", "-c", conf)
+	proctest.Heavy(t)
+	dir, conf := writeConf(t, "job {\nname flood\ncmd /bin/sh -c \"head -c 50000000 /dev/zero | tr '\\\\000' x | fold -w 999; echo; echo flood over; exec /bin/sleep 406\"\n}\n")
+	d := pmtrCmd(t, "-F", "-c", conf)
 	d.Dir = dir
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) { // the flood is over once the job execs sleep
-		if kids := procfs.Children(d.Process.Pid); len(kids) > 0 {
-			if p, ok := procfs.Stat(kids[0]); ok && p.Comm == "sleep" {
-				break
-			}
+	var out, errOut string
+	var code int
+	// The flood is read once its last line is in the ring (1 s on a quiet machine).
+	for deadline := time.Now().Add(120 * time.Second); !strings.Contains(out, "flood over"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the flood's last line is not in the log within 120 s:\n%.2000s", out)
 		}
-		time.Sleep(50 * time.Millisecond)
+		out, errOut, code = pmtrIn(t, conf, "logs", "-n", "100000", "flood")
 	}
-	time.Sleep(200 * time.Millisecond) // the reader drains the pipe
-	out, errOut, code := pmtrIn(t, conf, "logs", "-n", "100000", "flood")
 	n := strings.Count(out, "\n")
 	if code != 0 || n > 200 || len(out) > 70<<10 || !strings.Contains(out, "flood[") {
 		t.Fatalf("logs: exit %d, %d lines, %d bytes %s", code, n, len(out), errOut)
@@ -233,7 +234,7 @@ func TestLogsRingIsBounded(t *testing.T) {
 func TestStatusJSONGolden(t *testing.T) {
 	dir, conf := writeConf(t, "job {\nname run\ncmd /bin/sleep 407\n}\njob {\nname quick\ncmd /bin/sh -c \"exit 3\"\n}\njob {\nname off\ncmd /bin/sleep 408\ndisable\n}\n")
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `job quick \[\d+\] exited`, 5*time.Second)
+	waitLogRe(t, d.log, `job quick \[\d+\] exited`, eventWait)
 	out, errOut, code := pmtrIn(t, conf, "status", "--json")
 	if code != 3 {
 		t.Fatalf("exit %d %s", code, errOut)
@@ -245,28 +246,28 @@ func TestStatusJSONGolden(t *testing.T) {
 	if err != nil || norm != string(want) {
 		t.Fatalf("status --json:\n%s\nwant:\n%s (%v)", norm, want, err)
 	}
-	d.terminate(5 * time.Second)
+	d.terminate(eventWait)
 }
 
 // TestLogsFollow: pmtr logs -f shows new lines as they come.
 func TestLogsFollow(t *testing.T) {
 	dir, conf := writeConf(t, "job {\nname talk\ncmd /bin/sh -c \"echo hello from talk; exec /bin/sleep 409\"\n}\n")
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `talk\[\d+\]: hello from talk`, 5*time.Second)
-	f := exec.Command(pmtrBin, "logs", "-f", "-c", conf, "talk")
+	waitLogRe(t, d.log, `talk\[\d+\]: hello from talk`, eventWait)
+	f := pmtrCmd(t, "logs", "-f", "-c", conf, "talk")
 	out := &syncBuf{}
 	f.Stdout = out
 	if err := f.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { f.Process.Kill(); f.Wait() }()
-	waitFor(t, out, "hello from talk", 5*time.Second)
+	waitFor(t, out, "hello from talk", eventWait)
 	if _, _, code := pmtrIn(t, conf, "restart", "talk"); code != 0 {
 		t.Fatalf("restart: %d", code)
 	}
-	waitFor(t, out, "restarting job talk", 5*time.Second)
-	waitLogRe(t, out, `(?s)restarting job talk.*started job talk \[\d+\].*hello from talk`, 5*time.Second)
-	d.terminate(5 * time.Second)
+	waitFor(t, out, "restarting job talk", eventWait)
+	waitLogRe(t, out, `(?s)restarting job talk.*started job talk \[\d+\].*hello from talk`, eventWait)
+	d.terminate(eventWait)
 }
 
 // TestCtlFailsWhenItCannotSend: pmtr ctl says so and exits 1 when the

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"pmtr/live/metrics"
+	"pmtr/proctest"
 )
 
 func freeTCPPort(t *testing.T) int {
@@ -33,7 +34,7 @@ func freeTCPPort(t *testing.T) int {
 func scrape(t *testing.T, port int) string {
 	t.Helper()
 	var err error
-	for range 100 {
+	for deadline := time.Now().Add(eventWait); time.Now().Before(deadline); {
 		var resp *http.Response
 		if resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port)); err == nil {
 			b, _ := io.ReadAll(resp.Body)
@@ -77,7 +78,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	jobs := "job {\nname keep\ncmd /bin/sh -c \"exit 1\"\n}\njob {\nname gone\ncmd /bin/sleep 501\n}\n"
 	dir, conf := writeConf(t, head+jobs)
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `job keep \[\d+\] exited`, 5*time.Second)
+	waitLogRe(t, d.log, `job keep \[\d+\] exited`, eventWait)
 	text := scrape(t, port)
 	promtoolCheck(t, text)
 	for _, s := range []string{`pmtr_job_starts_total{job="keep"}`, `pmtr_job_up{job="gone"}`, `pmtr_job_exits_total{job="keep",reason="exit"}`,
@@ -87,9 +88,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	os.WriteFile(conf, []byte(head+"job {\nname keep\ncmd /bin/sh -c \"exit 1\"\n}\n"), 0o644)
-	waitLogRe(t, d.log, `sending SIGTERM to job gone\(deleted\)`, 5*time.Second)
+	waitLogRe(t, d.log, `sending SIGTERM to job gone\(deleted\)`, eventWait)
 	os.WriteFile(conf, []byte(head+"job {\n"), 0o644)
-	waitLogRe(t, d.log, `FAILED to parse`, 5*time.Second)
+	waitLogRe(t, d.log, `FAILED to parse`, eventWait)
 	text = scrape(t, port)
 	if v, _ := sample(text, `pmtr_job_starts_total{job="keep"}`); v != 1 {
 		t.Fatalf("keep's starts after a reload: %v", v)
@@ -107,7 +108,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("pmtr metrics: exit %d\n%s", code, out)
 	}
 	promtoolCheck(t, out)
-	d.terminate(5 * time.Second)
+	d.terminate(eventWait)
 }
 
 // TestFleetMetrics: pmtr rptserver's table as metrics; a silent host goes.
@@ -145,10 +146,10 @@ func TestPrometheusScrapesPmtr(t *testing.T) {
 	dir, conf := writeConf(t, fmt.Sprintf("metrics on http://127.0.0.1:%d\njob {\nname web\ncmd /bin/sh -c \"echo $$ > web.pid; exec /bin/sleep 502\"\ndir DIR\n}\n", mport))
 	os.WriteFile(conf, []byte(strings.ReplaceAll(readFile(t, conf), "DIR", dir)), 0o644)
 	d := startForeground(t, dir, conf)
-	pid := readPid(t, filepath.Join(dir, "web.pid"), 5*time.Second)
+	pid := readPid(t, filepath.Join(dir, "web.pid"), eventWait)
 	promConf := filepath.Join(dir, "prometheus.yml")
 	os.WriteFile(promConf, []byte(fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pmtr\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n", mport)), 0o644)
-	p := exec.Command("prometheus", "--config.file="+promConf, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+	p := proctest.Command(t, "prometheus", "--config.file="+promConf, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", pport))
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
@@ -184,11 +185,11 @@ func TestPrometheusScrapesPmtr(t *testing.T) {
 	}
 	// Prometheus keeps its own job label (the scrape job) and renames pmtr's
 	// to exported_job, unless the scrape config says honor_labels: true.
-	waitQuery(`pmtr_job_starts_total{exported_job="web"}`, func(v float64) bool { return v == 1 }, 30*time.Second)
+	waitQuery(`pmtr_job_starts_total{exported_job="web"}`, func(v float64) bool { return v == 1 }, eventWait)
 	syscall.Kill(pid, syscall.SIGKILL)
-	waitQuery(`pmtr_job_exits_total{exported_job="web",reason="signal"}`, func(v float64) bool { return v == 1 }, 10*time.Second)
-	waitQuery(`pmtr_job_starts_total{exported_job="web"}`, func(v float64) bool { return v >= 2 }, 20*time.Second)
-	d.terminate(5 * time.Second)
+	waitQuery(`pmtr_job_exits_total{exported_job="web",reason="signal"}`, func(v float64) bool { return v == 1 }, eventWait)
+	waitQuery(`pmtr_job_starts_total{exported_job="web"}`, func(v float64) bool { return v >= 2 }, 10*time.Second+eventWait)
+	d.terminate(eventWait)
 }
 
 // TestReadmeAlertRules: the alert rules README.md recommends load in
