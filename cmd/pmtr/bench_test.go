@@ -669,7 +669,7 @@ func BenchmarkReloadBurst(b *testing.B) {
 		os.WriteFile(conf, []byte(text), 0o644)
 		d.waitCount(b, regexp.MustCompile(`started job t1\d\d \[`), 1, 30*time.Second)
 		start := time.Now()
-		if _, err := live.Ask(conf, "status", nil, 30*time.Second, io.Discard, io.Discard); err != nil {
+		if _, err := live.Ask(conf, ctlproto.Request{Verb: "status"}, 30*time.Second, io.Discard, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 		status = append(status, time.Since(start))
