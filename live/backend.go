@@ -7,7 +7,6 @@ package live
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,10 +21,10 @@ import (
 	"pmtr/core"
 	"pmtr/driver"
 	"pmtr/live/contain"
-	"pmtr/live/hostfacts"
 	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
 	"pmtr/live/metrics"
+	"pmtr/live/spawn"
 )
 
 // Options configure a daemon run.
@@ -44,7 +43,7 @@ type Options struct {
 	// Signals, if set, is a channel from CatchSignals made early in main, so
 	// that a signal during startup is acted on, not fatal.
 	Signals chan os.Signal
-	// Spawners is the number of goroutines that start jobs (0: DefaultSpawners).
+	// Spawners is the number of goroutines that start jobs (0: spawn.DefaultSpawners).
 	Spawners int
 }
 
@@ -76,14 +75,11 @@ type backend struct {
 	stop     chan struct{} // closed when the run ends: every sender gives up
 	done     <-chan struct{}
 	timer    *clock.Timer
-	sp       *spawner
-	pool     *pool
 	out      *joboutput.Reader
-	procs    *procTable
+	procs    *spawn.Processes
 	cg       *contain.Jobs
 	unlisten func() // closes and removes the status socket, if any
 	logs     *joboutput.Rings
-	started  startedPipes // output pipes waiting for their Spawned to be handled
 	net      *netWorker
 	metrics  *metrics.Exporter
 	w        *watcher
@@ -124,7 +120,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	if o.Clock == nil {
 		o.Clock = clock.New()
 	}
-	sp, err := newSpawner(o.Log)
+	launcher, err := spawn.NewLauncher()
 	if err != nil {
 		return nil, err
 	}
@@ -136,16 +132,16 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
-		stop: make(chan struct{}), done: ctx.Done(), sp: sp, procs: newProcTable(), logs: joboutput.NewRings()}
+		stop: make(chan struct{}), done: ctx.Done(), logs: joboutput.NewRings()}
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
 	b.cg = contain.New(o.ConfigPath, o.Log, b.stop) // before any job starts: leftovers go first
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
-	kick := make(chan struct{}, 1)
-	b.watchSignals(kick)
-	go b.reap(kick)
+	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: b.send, Now: b.Now,
+		Stop: b.stop, Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners})
+	b.watchSignals()
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.ctl.refused.Load() },
 		Query: func() (driver.Metrics, bool) {
 			return ask(b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
@@ -154,9 +150,6 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.w = newWatcher(b.clk, o.Log, b.send)
 	b.held = newHeldFiles(b.clk, o.Log)
 	b.net.watch = b.w.set
-	b.pool = newPool(b.spawn, o.Spawners)
-	b.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
-	b.pool.slow = b.slowStart
 	if o.StatusSocket != "" {
 		b.unlisten = serveStatus(o.StatusSocket, b, o.Log)
 	}
@@ -169,7 +162,7 @@ func (b *backend) close() {
 	if b.unlisten != nil { // before Run returns: no answer comes from a stopped pmtr
 		b.unlisten()
 	}
-	b.pool.close()
+	b.procs.Close()
 	b.out.Close()
 	b.w.close()
 	b.held.close()
@@ -217,18 +210,21 @@ func (b *backend) arm(at core.Time) {
 	}
 }
 
-func (b *backend) Start(e core.Spawn) { b.pool.submit(e) }
+// Start hands the spawn to the spawners.
+func (b *backend) Start(e core.Spawn) { b.procs.Start(e) }
 
-// slowStart logs a start that is stuck (done false) and its end.
-// The lines go to the job's log too (pmtr logs JOB).
-func (b *backend) slowStart(s core.Spawn, d time.Duration, done bool) {
-	if done {
-		b.Log(core.Log{Job: s.Job, Level: core.Info, Text: fmt.Sprintf("job %s: its start went on after %s", s.Job, d.Round(time.Millisecond))})
-		return
-	}
-	b.Log(core.Log{Job: s.Job, Level: core.Error, Text: fmt.Sprintf("job %s: its start has taken %s so far (its program, dir or "+
-		"files are on a file system that does not answer?); the other jobs keep starting", s.Job, d)})
-}
+// Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
+func (b *backend) Cancel(e core.Cancel) { b.procs.Cancel(e) }
+
+// Signal signals the job's process group, and its cgroup.
+func (b *backend) Signal(e core.Kill) { b.procs.Signal(e) }
+
+var _ driver.SpawnObserver = (*backend)(nil)
+
+// AfterSpawned: the driver has logged a job's start; its output is read
+// from now on.
+func (b *backend) AfterSpawned(sp core.Spawned) { b.procs.AfterSpawned(sp) }
+
 func (b *backend) Report(body string) { b.net.report(body) }
 
 // Log writes a line of pmtr's log; a line about a job also goes to its ring.
@@ -238,9 +234,6 @@ func (b *backend) Log(l core.Log) {
 		b.logs.Add(l.Job, l.Text)
 	}
 }
-
-// Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
-func (b *backend) Cancel(e core.Cancel) { b.pool.cancel(e.Job, e.Attempt) }
 
 // Apply hands the setup to the network worker: sockets may need DNS, and
 // watching a directory looks up its path (a hung file system would wait).
@@ -255,37 +248,9 @@ func (b *backend) Read(r driver.ReadRequest) {
 	}()
 }
 
-// Signal signals the job's whole process group. The core only asks for
-// pids it has not seen exit, and only this process reaps, so the number is
-// ours. SIGTERM is followed by SIGCONT, so a stopped (SIGSTOP) job wakes
-// up to act on it instead of waiting for the SIGKILL.
-func (b *backend) Signal(e core.Kill) {
-	b.procs.stopping(e.PID, e.Job)
-	b.signal(e.PID, syscall.Signal(e.Signal))
-	if e.Signal == core.SIGTERM {
-		b.signal(e.PID, syscall.SIGCONT)
-	}
-	// Processes that left the group too.
-	if e.Signal == core.SIGTERM {
-		b.cg.SignalLater(e.Job, syscall.SIGTERM, syscall.SIGCONT)
-	} else {
-		b.cg.SignalLater(e.Job, syscall.Signal(e.Signal))
-	}
-}
-
-func (b *backend) signal(pid int, sig syscall.Signal) {
-	err := unix.Kill(-pid, sig)
-	if errors.Is(err, unix.ESRCH) {
-		err = unix.Kill(pid, sig)
-	}
-	if err != nil && !errors.Is(err, unix.ESRCH) {
-		b.log.Logf(core.Error, "error: %s", hostfacts.Strerror(err))
-	}
-}
-
 // watchSignals turns signals into inputs. Every signal pmtr does not act on
 // is caught and dropped (not ignored), so jobs still start with defaults.
-func (b *backend) watchSignals(kick chan<- struct{}) {
+func (b *backend) watchSignals() {
 	ch := b.o.Signals
 	if ch == nil {
 		ch = CatchSignals()
@@ -295,7 +260,7 @@ func (b *backend) watchSignals(kick chan<- struct{}) {
 		for {
 			select {
 			case s := <-ch:
-				b.onSignal(s.(syscall.Signal), kick)
+				b.onSignal(s.(syscall.Signal))
 			case <-b.stop:
 				return
 			}
@@ -303,13 +268,10 @@ func (b *backend) watchSignals(kick chan<- struct{}) {
 	}()
 }
 
-func (b *backend) onSignal(s syscall.Signal, kick chan<- struct{}) {
+func (b *backend) onSignal(s syscall.Signal) {
 	switch s {
 	case syscall.SIGCHLD:
-		select {
-		case kick <- struct{}{}:
-		default: // a drain is already due
-		}
+		b.procs.Reap()
 	case syscall.SIGHUP:
 		b.send(driver.Reload{Force: true})
 	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT:

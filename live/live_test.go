@@ -17,6 +17,7 @@ import (
 
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
+	"pmtr/live/spawn"
 	"pmtr/procfs"
 )
 
@@ -25,8 +26,8 @@ import (
 // child of the test process. They signal only processes their daemon started.
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == HelperArg {
-		os.Exit(RunHelper())
+	if len(os.Args) > 1 && os.Args[1] == spawn.HelperArg {
+		os.Exit(spawn.RunHelper())
 	}
 	// The tests' sockets and replay records stay out of the real /run/pmtr.
 	dir, err := os.MkdirTemp("", "pmtr-run-")

@@ -5,13 +5,13 @@ package main
 import (
 	"os"
 
-	"pmtr/live"
 	"pmtr/live/metrics"
+	"pmtr/live/spawn"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == live.HelperArg {
-		os.Exit(live.RunHelper())
+	if len(os.Args) > 1 && os.Args[1] == spawn.HelperArg {
+		os.Exit(spawn.RunHelper())
 	}
 	metrics.Version = version()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))

@@ -1,4 +1,4 @@
-package live
+package spawn
 
 import (
 	"errors"
@@ -130,20 +130,20 @@ func (t *procTable) exited(ev driver.Event, pid int, job string) (hold bool, sto
 // coalesce: one signal may stand for many exits. Orphans adopted as
 // subreaper or PID 1 are reaped here too and reported like any exit. Each
 // exit is stamped with the time it was reaped.
-func (b *backend) reap(kick <-chan struct{}) {
+func (p *Processes) reap() {
 	for {
-		if !b.drain() {
+		if !p.drain() {
 			return
 		}
 		select {
-		case <-kick:
-		case <-b.stop:
+		case <-p.kick:
+		case <-p.d.Stop:
 			return
 		}
 	}
 }
 
-func (b *backend) drain() bool {
+func (p *Processes) drain() bool {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -154,23 +154,23 @@ func (b *backend) drain() bool {
 			return true
 		}
 		ex := core.Exited{PID: pid, Status: ws.ExitStatus()}
-		job := b.procs.jobOf(pid)
+		job := p.procs.jobOf(pid)
 		if ws.Signaled() {
 			ex = core.Exited{PID: pid, Signal: int(ws.Signal())}
-			ex.OOM = ws.Signal() == unix.SIGKILL && job != "" && b.cg.OOMKilled(job)
+			ex.OOM = ws.Signal() == unix.SIGKILL && job != "" && p.d.Contain.OOMKilled(job)
 		}
-		ev := driver.Event{At: b.Now(), Ev: ex}
-		b.cg.Ended(pid)
-		hold, stopped := b.procs.exited(ev, pid, job)
+		ev := driver.Event{At: p.d.Now(), Ev: ex}
+		p.d.Contain.Ended(pid)
+		hold, stopped := p.procs.exited(ev, pid, job)
 		switch {
 		case hold:
-		case stopped != "" && b.cg.Cgroups():
+		case stopped != "" && p.d.Contain.Cgroups():
 			// A stopped job counts as stopped once its cgroup is empty.
 			go func() {
-				b.cg.Empty(stopped, 5*time.Second)
-				b.send(ev)
+				p.d.Contain.Empty(stopped, 5*time.Second)
+				p.d.Send(ev)
 			}()
-		case !b.send(ev):
+		case !p.d.Send(ev):
 			return false
 		}
 	}

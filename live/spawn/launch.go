@@ -1,4 +1,4 @@
-package live
+package spawn
 
 import (
 	"encoding/json"
@@ -17,23 +17,27 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/live/hostfacts"
-	"pmtr/live/logsink"
 )
 
-// spawner starts jobs through the re-exec helper.
-type spawner struct {
+// Launcher readies each job's fork: a direct exec, or through the re-exec
+// helper. Its fields are set before the first start and only read after.
+type Launcher struct {
 	self   string // path of the pmtr binary (the helper)
 	nrOpen uint64
-	log    *logsink.Logger
+	log    Logger
+	split  bool     // the log keeps priorities: a job's stderr gets a pipe of its own
 	env    []string // pmtr's environment, read once: jobs share it unless they set variables
 }
 
-func newSpawner(log *logsink.Logger) (*spawner, error) {
+// NewLauncher finds pmtr's own binary (the exec helper) and the kernel's
+// limit on open files. Call it first: a pmtr that cannot start jobs fails
+// before it changes anything.
+func NewLauncher() (*Launcher, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("live: find own binary for the exec helper: %w", err)
 	}
-	s := &spawner{self: self, nrOpen: 1 << 20, log: log, env: os.Environ()}
+	s := &Launcher{self: self, nrOpen: 1 << 20, env: os.Environ()}
 	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
 		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
 			s.nrOpen = n
@@ -83,10 +87,10 @@ func needsHelper(j *confgrammar.Job) bool {
 // setup (the common, fast case), else through the helper. A FIFO as in,
 // out or err also goes through the helper, so that the open that waits for
 // the other end happens in the job's process, never in pmtr.
-func (s *spawner) prepare(j *confgrammar.Job) (*launch, error) {
+func (s *Launcher) prepare(j *confgrammar.Job) (*launch, error) {
 	fifos := fifoFiles(j)
 	for _, f := range fifos {
-		s.log.Logf(core.Info, "job %s: %s; the job waits until its other end is opened", j.Name, f)
+		s.log.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("job %s: %s; the job waits until its other end is opened", j.Name, f)})
 	}
 	if needsHelper(j) || len(fifos) > 0 || onNetworkFS(j) {
 		return s.prepareHelper(j)
@@ -144,7 +148,7 @@ func needsPipe(j *confgrammar.Job) bool { return j.OutFile() == "" || j.ErrFile(
 
 // prepareDirect: the job's program is exec'd by the fork itself; exec
 // errors come back from StartProcess, worded as C pmtr's child did.
-func (s *spawner) prepareDirect(j *confgrammar.Job) (*launch, error) {
+func (s *Launcher) prepareDirect(j *confgrammar.Job) (*launch, error) {
 	if j.Dir != "" { // StartProcess would word a bad dir as an exec error
 		var st unix.Stat_t
 		if err := unix.Stat(j.Dir, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -178,7 +182,7 @@ func (s *spawner) prepareDirect(j *confgrammar.Job) (*launch, error) {
 // directFiles opens stdin, stdout and stderr for a direct start: files
 // relative to the job's dir, appended and created 0644; the log pipe else.
 // Opens never wait (O_NONBLOCK), whatever the file turned out to be.
-func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) {
+func (s *Launcher) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) {
 	files := []*os.File{nil, nil, nil}
 	var outR *os.File
 	if needsPipe(j) {
@@ -212,8 +216,8 @@ func (s *spawner) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) 
 // splitStderr gives the job's stderr a pipe of its own when both its
 // streams go to a log that keeps priorities (journal, syslog): files[2] is
 // replaced and the read end returned; else nil.
-func (s *spawner) splitStderr(j *confgrammar.Job, files []*os.File) (*os.File, error) {
-	if !s.log.SplitsStreams() || j.OutFile() != "" || j.ErrFile() != "" {
+func (s *Launcher) splitStderr(j *confgrammar.Job, files []*os.File) (*os.File, error) {
+	if !s.split || j.OutFile() != "" || j.ErrFile() != "" {
 		return nil, nil
 	}
 	r, w, err := outputPipe()
@@ -282,7 +286,7 @@ func execError(j *confgrammar.Job, err error) error {
 
 // prepareHelper readies the re-exec helper, which sets the job up in the C
 // order and then execs it, reporting any failure on the status pipe.
-func (s *spawner) prepareHelper(j *confgrammar.Job) (*launch, error) {
+func (s *Launcher) prepareHelper(j *confgrammar.Job) (*launch, error) {
 	env, err := s.helperEnv(j)
 	if err != nil {
 		return nil, err
@@ -323,7 +327,7 @@ func readStatus(r *os.File) string {
 	return string(b)
 }
 
-func (s *spawner) helperEnv(j *confgrammar.Job) ([]string, error) {
+func (s *Launcher) helperEnv(j *confgrammar.Job) ([]string, error) {
 	spec := procSpec{
 		Argv: j.Cmd, Dir: j.Dir, Env: j.Env, User: j.User, Nice: j.Nice, CPUs: j.CPUs,
 		In: j.In, Out: j.OutFile(), Err: j.ErrFile(), NrOpen: s.nrOpen, IsChild: true,

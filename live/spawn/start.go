@@ -1,10 +1,9 @@
-package live
+package spawn
 
 import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -14,69 +13,66 @@ import (
 	"pmtr/live/joboutput"
 )
 
-// fdWarned: pmtr said once that it ran out of file descriptors.
-var fdWarned atomic.Bool
-
 // spawn starts one job, on a pool goroutine, and tells the driver: Spawned
 // (then, for a helper that could not exec, ExecFailed) or SpawnFailed.
 // The job's output is logged only after the driver has handled Spawned
 // (AfterSpawned), so that "started job" comes before the job's first line.
-func (b *backend) spawn(e core.Spawn, cancelled bool) {
+func (p *Processes) spawn(e core.Spawn, cancelled bool) {
 	if cancelled {
-		b.send(driver.Event{At: b.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
+		p.d.Send(driver.Event{At: p.d.Now(), Ev: core.SpawnCancelled{Job: e.Job, Attempt: e.Attempt}})
 		return
 	}
-	b.logs.SetOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
-	fd := b.cg.Open(e.Job)
+	p.d.Rings.SetOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
+	fd := p.d.Contain.Open(e.Job)
 	if fd >= 0 {
 		defer unix.Close(fd)
-		if dir := b.cg.Frozen(e.Job); dir != "" { // the fork would wait there, holding one of Go's Ps
-			b.failed(e, fmt.Errorf("can't start: its cgroup %s is frozen; thaw it (cgroup.freeze) to let it start", dir))
+		if dir := p.d.Contain.Frozen(e.Job); dir != "" { // the fork would wait there, holding one of Go's Ps
+			p.failed(e, fmt.Errorf("can't start: its cgroup %s is frozen; thaw it (cgroup.freeze) to let it start", dir))
 			return
 		}
 	}
-	l, err := b.sp.prepare(e.Spec)
+	l, err := p.launcher.prepare(e.Spec)
 	if err != nil {
-		b.failed(e, err)
+		p.failed(e, err)
 		return
 	}
 	if fd >= 0 {
 		l.attr.Sys.UseCgroupFD, l.attr.Sys.CgroupFD = true, fd
 	}
-	b.procs.forking()
+	p.procs.forking()
 	pid, err := l.start()
 	if err != nil {
-		b.sendAll(b.procs.forked(0, ""))
-		b.failed(e, err)
+		p.sendAll(p.procs.forked(0, ""))
+		p.failed(e, err)
 		return
 	}
 	if l.status != nil {
-		b.procs.await(pid)
+		p.procs.await(pid)
 	}
-	b.cg.Started(pid, e.Job)
+	p.d.Contain.Started(pid, e.Job)
 	var pipes []*joboutput.Pipe
 	if l.out != nil {
-		pipes = append(pipes, b.out.Prepare(l.out, e.Job, pid, false))
+		pipes = append(pipes, p.d.Output.Prepare(l.out, e.Job, pid, false))
 	}
 	if l.errOut != nil {
-		pipes = append(pipes, b.out.Prepare(l.errOut, e.Job, pid, true))
+		pipes = append(pipes, p.d.Output.Prepare(l.errOut, e.Job, pid, true))
 	}
 	sp := core.Spawned{Job: e.Job, Attempt: e.Attempt, PID: pid}
-	b.started.put(sp, pipes) // read once the driver has logged the start: AfterSpawned
-	if !b.send(driver.Event{At: b.Now(), Ev: sp}) {
-		for _, p := range b.started.take(sp) {
+	p.started.put(sp, pipes) // read once the driver has logged the start: AfterSpawned
+	if !p.d.Send(driver.Event{At: p.d.Now(), Ev: sp}) {
+		for _, p := range p.started.take(sp) {
 			p.Close()
 		}
 	}
-	evs := b.procs.forked(pid, e.Job) // an exit reaped meanwhile comes after Spawned
+	evs := p.procs.forked(pid, e.Job) // an exit reaped meanwhile comes after Spawned
 	for _, ev := range evs {
 		if ex, ok := ev.Ev.(core.Exited); ok && ex.PID == pid {
-			b.cg.Ended(pid) // the reaper's remove came before the add
+			p.d.Contain.Ended(pid) // the reaper's remove came before the add
 		}
 	}
-	b.sendAll(evs)
+	p.sendAll(evs)
 	if l.status != nil {
-		go b.execStatus(e.Job, pid, l)
+		go p.execStatus(e.Job, pid, l)
 	}
 }
 
@@ -107,44 +103,42 @@ func (s *startedPipes) take(sp core.Spawned) []*joboutput.Pipe {
 	return ps
 }
 
-var _ driver.SpawnObserver = (*backend)(nil)
-
 // AfterSpawned is called by the driver once it has logged a job's start:
 // the job's output is read from now on. It waits for no system call.
-func (b *backend) AfterSpawned(sp core.Spawned) {
-	if ps := b.started.take(sp); len(ps) > 0 {
-		b.out.Admit(ps...)
+func (p *Processes) AfterSpawned(sp core.Spawned) {
+	if ps := p.started.take(sp); len(ps) > 0 {
+		p.d.Output.Admit(ps...)
 	}
 }
 
 // sendAll queues events in order.
-func (b *backend) sendAll(evs []driver.Event) {
+func (p *Processes) sendAll(evs []driver.Event) {
 	for _, ev := range evs {
-		b.send(ev)
+		p.d.Send(ev)
 	}
 }
 
 // execStatus waits for the helper's exec, then lets its exit through.
-func (b *backend) execStatus(job string, pid int, l *launch) {
+func (p *Processes) execStatus(job string, pid int, l *launch) {
 	if msg := readStatus(l.status); msg != "" {
-		b.send(driver.Event{At: b.Now(), Ev: core.ExecFailed{Job: job, PID: pid, Reason: msg}})
+		p.d.Send(driver.Event{At: p.d.Now(), Ev: core.ExecFailed{Job: job, PID: pid, Reason: msg}})
 	}
-	if ev, ok := b.procs.release(pid); ok {
-		b.send(ev)
+	if ev, ok := p.procs.release(pid); ok {
+		p.d.Send(ev)
 	}
 }
 
 // failed reports a start that made no process. Running out of descriptors
 // is pmtr's problem, not the job's: the log says so once, with the limit.
-func (b *backend) failed(e core.Spawn, err error) {
+func (p *Processes) failed(e core.Spawn, err error) {
 	reason := err.Error()
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 		reason = fmt.Sprintf("can't start job %s: pmtr is out of file descriptors", e.Job)
-		if !fdWarned.Swap(true) {
-			b.log.Logf(core.Error, "pmtr has run out of file descriptors (%s); jobs can't start until some are free", nofileLimit())
+		if !p.fdWarned.Swap(true) {
+			p.logf(core.Error, "pmtr has run out of file descriptors (%s); jobs can't start until some are free", nofileLimit())
 		}
 	}
-	b.send(driver.Event{At: b.Now(), Ev: core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: reason}})
+	p.d.Send(driver.Event{At: p.d.Now(), Ev: core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: reason}})
 }
 
 func nofileLimit() string {
