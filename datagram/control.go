@@ -1,7 +1,7 @@
 // Package datagram is the byte format of pmtr's UDP datagrams: control
 // messages ("enable a b disable c"), their optional HMAC authentication
 // with replay protection, and status reports. It does no I/O (the sockets
-// are the live backend's), runs no goroutine, and never blocks.
+// are live/udpnet's), runs no goroutine, and never blocks.
 package datagram
 
 import (

@@ -25,6 +25,7 @@ import (
 	"pmtr/live/logsink"
 	"pmtr/live/metrics"
 	"pmtr/live/spawn"
+	"pmtr/live/udpnet"
 )
 
 // Options configure a daemon run.
@@ -80,7 +81,7 @@ type backend struct {
 	cg       *contain.Jobs
 	unlisten func() // closes and removes the status socket, if any
 	logs     *joboutput.Rings
-	net      *netWorker
+	net      *udpnet.Worker
 	metrics  *metrics.Exporter
 	w        *watcher
 	held     *heldFiles
@@ -142,14 +143,14 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: b.send, Now: b.Now,
 		Stop: b.stop, Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners})
 	b.watchSignals()
-	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.ctl.refused.Load() },
+	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() },
 		Query: func() (driver.Metrics, bool) {
 			return ask(b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
 		}}
-	b.net = newNetWorker(o.Clock, o.Log, metrics.NewServers(o.Log, b.metrics.Write), b.stop)
 	b.w = newWatcher(b.clk, o.Log, b.send)
 	b.held = newHeldFiles(b.clk, o.Log)
-	b.net.watch = b.w.set
+	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.stop, Watch: b.w.set,
+		Endpoints: metrics.NewServers(o.Log, b.metrics.Write)})
 	if o.StatusSocket != "" {
 		b.unlisten = serveStatus(o.StatusSocket, b, o.Log)
 	}
@@ -188,8 +189,8 @@ func (b *backend) Next(deadline core.Time) driver.Input {
 	select {
 	case in := <-b.in:
 		return in
-	case m := <-b.net.ctl.out:
-		return driver.ControlText{From: m.from, Via: m.via, Text: m.text}
+	case m := <-b.net.Control():
+		return m
 	case <-b.timer.C:
 		return driver.Tick{}
 	case <-b.done:
@@ -225,7 +226,7 @@ var _ driver.SpawnObserver = (*backend)(nil)
 // from now on.
 func (b *backend) AfterSpawned(sp core.Spawned) { b.procs.AfterSpawned(sp) }
 
-func (b *backend) Report(body string) { b.net.report(body) }
+func (b *backend) Report(body string) { b.net.Report(body) }
 
 // Log writes a line of pmtr's log; a line about a job also goes to its ring.
 func (b *backend) Log(l core.Log) {
@@ -237,7 +238,7 @@ func (b *backend) Log(l core.Log) {
 
 // Apply hands the setup to the network worker: sockets may need DNS, and
 // watching a directory looks up its path (a hung file system would wait).
-func (b *backend) Apply(s driver.Setup) { b.net.configure(s) }
+func (b *backend) Apply(s driver.Setup) { b.net.Apply(s) }
 
 // Read reads the config and hashes dependencies on a goroutine of its own.
 func (b *backend) Read(r driver.ReadRequest) {

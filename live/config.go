@@ -163,7 +163,7 @@ func readFiles(r driver.ReadRequest) driver.FilesRead {
 	if r.Check != nil { // here, not on the driver's loop: both ask the system
 		cwd, _ := os.Getwd()
 		f.Warnings = hostfacts.HostWarnings(r.CheckFile, r.Check, cwd)
-		f.HostErr = CheckInterfaces(r.CheckFile, r.Check)
+		f.HostErr = hostfacts.CheckInterfaces(r.CheckFile, r.Check)
 	}
 	return f
 }
@@ -203,4 +203,23 @@ func depState(path string) core.DepState {
 	}
 	sum := sha256.Sum256(b)
 	return core.DepState{Path: path, Hash: hex.EncodeToString(sum[:8])}
+}
+
+// CheckKeys verifies that every "listen on ... key FILE" names a usable key
+// file (it exists, holds a key, and only its owner may read it). It reads
+// files, so the daemon runs it before it starts, never on its loop.
+func CheckKeys(file string, cfg *confgrammar.Config) error {
+	var errs confgrammar.ErrorList
+	for _, l := range cfg.Listens {
+		if l.KeyFile == "" {
+			continue
+		}
+		if _, err := readKey(l.KeyFile); err != nil {
+			errs = append(errs, &confgrammar.Error{File: file, Pos: l.Pos, Msg: fmt.Sprintf("key file %s: %v", l.KeyFile, err)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
 }

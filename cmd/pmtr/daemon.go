@@ -92,7 +92,7 @@ func supervise(o options, lo live.Options, readyFD string) int {
 func readChecked(path string, note func(string)) (*confgrammar.Config, []byte, error) {
 	cfg, src, err := live.ReadConfig(path, note)
 	if err == nil {
-		err = live.CheckInterfaces(path, cfg)
+		err = hostfacts.CheckInterfaces(path, cfg)
 	}
 	if err == nil {
 		err = live.CheckKeys(path, cfg)

@@ -11,6 +11,7 @@ import (
 	"pmtr/ctlproto"
 	"pmtr/driver"
 	"pmtr/live"
+	"pmtr/live/hostfacts"
 	"pmtr/sim"
 )
 
@@ -63,7 +64,7 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 
 // hostErrors: what makes a reload fail besides the grammar.
 func hostErrors(file string, cfg *confgrammar.Config) error {
-	if err := live.CheckInterfaces(file, cfg); err != nil {
+	if err := hostfacts.CheckInterfaces(file, cfg); err != nil {
 		return err
 	}
 	return live.CheckKeys(file, cfg)

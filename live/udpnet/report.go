@@ -1,4 +1,4 @@
-package live
+package udpnet
 
 import (
 	"errors"
@@ -14,13 +14,12 @@ import (
 	"pmtr/core"
 	"pmtr/datagram"
 	"pmtr/live/hostfacts"
-	"pmtr/live/logsink"
 )
 
 // reporter sends the core's status reports to every "report to" address in
 // the C pmtr datagram format. Sockets of unchanged lines survive a reload.
 type reporter struct {
-	log  *logsink.Logger
+	log  Logger
 	host string
 	open map[string]*dest // by the report line's identity
 	ids  []string         // open destinations in config order
@@ -31,7 +30,7 @@ type dest struct {
 	id   string // "HOSTNAME" or "HOSTNAME IP" with @IFACE
 }
 
-func newReporter(log *logsink.Logger) *reporter {
+func newReporter(log Logger) *reporter {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "localhost"
@@ -89,63 +88,9 @@ func (r *reporter) dial(s confgrammar.Report) (*dest, error) {
 	return d, nil
 }
 
-// CheckInterfaces verifies every "report to ...@IFACE" names an interface
-// that exists, can multicast and has an IPv4 address.
-func CheckInterfaces(file string, cfg *confgrammar.Config) error {
-	var errs confgrammar.ErrorList
-	for _, s := range cfg.Reports {
-		if s.Iface == "" {
-			continue
-		}
-		if _, err := ifaceAddr(s.Iface); err != nil {
-			errs = append(errs, &confgrammar.Error{File: file, Pos: s.Pos, Msg: err.Error()})
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
-}
-
-// CheckKeys verifies that every "listen on ... key FILE" names a usable key
-// file (it exists, holds a key, and only its owner may read it). It reads
-// files, so the daemon runs it before it starts, never on its loop.
-func CheckKeys(file string, cfg *confgrammar.Config) error {
-	var errs confgrammar.ErrorList
-	for _, l := range cfg.Listens {
-		if l.KeyFile == "" {
-			continue
-		}
-		if _, err := readKey(l.KeyFile); err != nil {
-			errs = append(errs, &confgrammar.Error{File: file, Pos: l.Pos, Msg: fmt.Sprintf("key file %s: %v", l.KeyFile, err)})
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
-}
-
-func ifaceAddr(name string) (net.IP, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return nil, fmt.Errorf("interface %s does not exist (see ip link)", name)
-	}
-	if ifi.Flags&net.FlagMulticast == 0 {
-		return nil, fmt.Errorf("%s does not multicast (pick another interface)", name)
-	}
-	addrs, _ := ifi.Addrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-			return n.IP.To4(), nil
-		}
-	}
-	return nil, fmt.Errorf("interface %s has no IPv4 address", name)
-}
-
 // multicastIface sets the socket's multicast egress interface.
 func multicastIface(c net.Conn, name string) (net.IP, error) {
-	ip, err := ifaceAddr(name)
+	ip, err := hostfacts.InterfaceAddr(name)
 	if err != nil {
 		return nil, err
 	}

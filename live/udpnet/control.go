@@ -1,4 +1,4 @@
-package live
+package udpnet
 
 import (
 	"crypto/sha256"
@@ -18,17 +18,10 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/datagram"
+	"pmtr/driver"
 	"pmtr/live/hostfacts"
-	"pmtr/live/logsink"
 	"pmtr/logsafe"
 )
-
-// controlMsg is a control datagram's message (already authenticated when a
-// key is set), for the driver to decode and apply; via names the listener.
-type controlMsg struct {
-	from, via string
-	text      string
-}
 
 // controller owns the "listen on" sockets. Each one's reader drops
 // datagrams while the driver is behind, so a flood cannot starve job
@@ -38,8 +31,8 @@ type controlMsg struct {
 // directory across restarts.
 type controller struct {
 	clk       clock.Clock
-	log       *logsink.Logger
-	out       chan controlMsg
+	log       Logger
+	out       chan driver.ControlText       // the message (authenticated when a key is set), for the driver to decode and apply
 	open      map[string]*listener          // by the listen line's identity
 	verifiers map[string]*datagram.Verifier // by key hash
 	saveMu    sync.Mutex
@@ -55,8 +48,8 @@ type listener struct {
 	refusal *lineLimit
 }
 
-func newController(clk clock.Clock, log *logsink.Logger) *controller {
-	return &controller{clk: clk, log: log, out: make(chan controlMsg, 64), open: map[string]*listener{},
+func newController(clk clock.Clock, log Logger) *controller {
+	return &controller{clk: clk, log: log, out: make(chan driver.ControlText, 64), open: map[string]*listener{},
 		verifiers: map[string]*datagram.Verifier{}}
 }
 
@@ -163,7 +156,7 @@ func (c *controller) closeAll() {
 	}
 }
 
-// read turns datagrams into controlMsgs until the socket is closed.
+// read turns datagrams into ControlTexts until the socket is closed.
 func (c *controller) read(l *listener) {
 	buf := make([]byte, 64<<10)
 	for {
@@ -179,7 +172,7 @@ func (c *controller) read(l *listener) {
 			continue
 		}
 		select {
-		case c.out <- controlMsg{from: from.String(), via: l.spec, text: text}:
+		case c.out <- driver.ControlText{From: from.String(), Via: l.spec, Text: text}:
 		default: // the driver is behind: drop, as a full socket buffer would
 		}
 	}

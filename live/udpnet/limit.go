@@ -1,4 +1,4 @@
-package live
+package udpnet
 
 import (
 	"sync"
@@ -7,7 +7,6 @@ import (
 	"github.com/benbjohnson/clock"
 
 	"pmtr/core"
-	"pmtr/live/logsink"
 )
 
 // Lines caused by network input: at most limitBurst per limitWindow per
@@ -20,7 +19,7 @@ const (
 // lineLimit rate-limits one kind of log line.
 type lineLimit struct {
 	clk     clock.Clock
-	out     *logsink.Logger
+	out     Logger
 	mu      sync.Mutex
 	start   time.Time
 	n       int
@@ -29,7 +28,7 @@ type lineLimit struct {
 	timer   *clock.Timer
 }
 
-func newLineLimit(clk clock.Clock, log *logsink.Logger) *lineLimit {
+func newLineLimit(clk clock.Clock, log Logger) *lineLimit {
 	return &lineLimit{clk: clk, out: log}
 }
 
@@ -44,7 +43,7 @@ func (l *lineLimit) log(line string, summary func(int) string) {
 	}
 	if l.n < limitBurst {
 		l.n++
-		l.out.Log(core.Error, line)
+		l.out.Logf(core.Error, "%s", line)
 		return
 	}
 	l.dropped++
@@ -58,7 +57,7 @@ func (l *lineLimit) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.dropped > 0 {
-		l.out.Log(core.Error, l.summary(l.dropped))
+		l.out.Logf(core.Error, "%s", l.summary(l.dropped))
 	}
 	l.dropped, l.timer = 0, nil
 }
