@@ -21,6 +21,8 @@ import (
 	"pmtr/core"
 	"pmtr/driver"
 	"pmtr/live/contain"
+	"pmtr/live/ctlsock"
+	"pmtr/live/inbox"
 	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
 	"pmtr/live/metrics"
@@ -38,8 +40,8 @@ type Options struct {
 	// Ready, if set, is called once the daemon runs (its first config is
 	// being started).
 	Ready func()
-	// StatusSocket, if set, is the unix socket "pmtr status" reads (see
-	// StatusSocket()).
+	// StatusSocket, if set, is the control socket "pmtr status" and the
+	// other commands use (see ctlsock.Path).
 	StatusSocket string
 	// Signals, if set, is a channel from CatchSignals made early in main, so
 	// that a signal during startup is acted on, not fatal.
@@ -72,8 +74,7 @@ type backend struct {
 	log      *logsink.Logger
 	clk      clock.Clock
 	boot     time.Time
-	in       chan driver.Input
-	stop     chan struct{} // closed when the run ends: every sender gives up
+	q        *inbox.Inbox // to the driver; closed when the run ends: every sender gives up
 	done     <-chan struct{}
 	timer    *clock.Timer
 	out      *joboutput.Reader
@@ -132,34 +133,35 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
-	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), in: make(chan driver.Input, inboxSize),
-		stop: make(chan struct{}), done: ctx.Done(), logs: joboutput.NewRings()}
+	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), q: inbox.New(inboxSize),
+		done: ctx.Done(), logs: joboutput.NewRings()}
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
-	b.cg = contain.New(o.ConfigPath, o.Log, b.stop) // before any job starts: leftovers go first
+	b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done()) // before any job starts: leftovers go first
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
-	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: b.send, Now: b.Now,
-		Stop: b.stop, Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners})
+	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: b.q.Send, Now: b.Now,
+		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners})
 	b.watchSignals()
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() },
 		Query: func() (driver.Metrics, bool) {
-			return ask(b, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
+			return inbox.Ask(b.q, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
 		}}
-	b.w = newWatcher(b.clk, o.Log, b.send)
+	b.w = newWatcher(b.clk, o.Log, b.q.Send)
 	b.held = newHeldFiles(b.clk, o.Log)
-	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.stop, Watch: b.w.set,
+	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.q.Done(), Watch: b.w.set,
 		Endpoints: metrics.NewServers(o.Log, b.metrics.Write)})
 	if o.StatusSocket != "" {
-		b.unlisten = serveStatus(o.StatusSocket, b, o.Log)
+		b.unlisten = ctlsock.Serve(o.StatusSocket, ctlsock.Deps{Inbox: b.q, Log: o.Log, Where: b.cg.Where, Rings: b.logs,
+			Wall: b.wall, Metrics: b.metrics.Write})
 	}
 	return b, nil
 }
 
 // close ends the run's goroutines and sockets.
 func (b *backend) close() {
-	close(b.stop)
+	b.q.Close()
 	if b.unlisten != nil { // before Run returns: no answer comes from a stopped pmtr
 		b.unlisten()
 	}
@@ -171,23 +173,18 @@ func (b *backend) close() {
 	b.cg.Close()
 }
 
-// send queues an input for the driver; false once the run has ended.
-func (b *backend) send(in driver.Input) bool {
-	select {
-	case b.in <- in:
-		return true
-	case <-b.stop:
-		return false
-	}
-}
-
 func (b *backend) Now() core.Time { return core.Time(b.clk.Since(b.boot)) }
+
+// wall is the wall-clock time of a machine time.
+func (b *backend) wall(t core.Time) time.Time {
+	return b.boot.Add(time.Duration(t)).Round(time.Millisecond)
+}
 
 // Next waits for an input, a control message or the deadline.
 func (b *backend) Next(deadline core.Time) driver.Input {
 	b.arm(deadline)
 	select {
-	case in := <-b.in:
+	case in := <-b.q.C():
 		return in
 	case m := <-b.net.Control():
 		return m
@@ -245,7 +242,7 @@ func (b *backend) Read(r driver.ReadRequest) {
 	go func() {
 		f := readFiles(r)
 		b.held.saw(r, f)
-		b.send(f)
+		b.q.Send(f)
 	}()
 }
 
@@ -262,7 +259,7 @@ func (b *backend) watchSignals() {
 			select {
 			case s := <-ch:
 				b.onSignal(s.(syscall.Signal))
-			case <-b.stop:
+			case <-b.q.Done():
 				return
 			}
 		}
@@ -274,8 +271,8 @@ func (b *backend) onSignal(s syscall.Signal) {
 	case syscall.SIGCHLD:
 		b.procs.Reap()
 	case syscall.SIGHUP:
-		b.send(driver.Reload{Force: true})
+		b.q.Send(driver.Reload{Force: true})
 	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT:
-		b.send(driver.Event{At: b.Now(), Ev: core.Shutdown{Signal: int(s)}})
+		b.q.Send(driver.Event{At: b.Now(), Ev: core.Shutdown{Signal: int(s)}})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/live/ctlsock"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
 )
@@ -243,13 +244,13 @@ func TestLiveStatusSocket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: logsink.NewStderrLogger(out, 0), StatusSocket: StatusSocket(conf)})
+		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: logsink.NewStderrLogger(out, 0), StatusSocket: ctlsock.Path(conf)})
 	}()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(5 * time.Second)
 	var text string
 	for time.Now().Before(deadline) {
-		if text, err = QueryStatus(conf); err == nil && strings.Contains(text, "exit status 4") {
+		if text, err = ctlsock.QueryStatus(conf); err == nil && strings.Contains(text, "exit status 4") {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -263,13 +264,13 @@ func TestLiveStatusSocket(t *testing.T) {
 			t.Fatalf("status lacks %v:\n%s (err %v)", want, text, err)
 		}
 	}
-	if st, err := os.Stat(StatusSocket(conf)); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(ctlsock.Path(conf)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("status socket: %v, mode %v (want 0600)", err, st.Mode().Perm())
 	}
 	cancel()
 	<-done
 	done <- nil
-	if _, err := QueryStatus(conf); err == nil {
+	if _, err := ctlsock.QueryStatus(conf); err == nil {
 		t.Fatal("the status socket answers after pmtr stopped")
 	}
 }
@@ -297,7 +298,7 @@ func TestRuntimeDirectoryOfOthersIsRefused(t *testing.T) {
 			}
 			r := startDaemonStatus(t, "job {\nname up\ncmd /bin/sleep 74\n}\n")
 			r.waitLog(`no status socket: live: runtime directory .* (has mode 0777|belongs to uid 65534)`, 5*time.Second)
-			if _, err := QueryStatus(r.conf); err == nil || !strings.Contains(err.Error(), "not asking") {
+			if _, err := ctlsock.QueryStatus(r.conf); err == nil || !strings.Contains(err.Error(), "not asking") {
 				t.Fatalf("pmtr status used the directory: %v", err)
 			}
 			if entries, _ := os.ReadDir(hostfacts.RootRunDir); len(entries) != 0 {

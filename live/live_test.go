@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/live/ctlsock"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
 	"pmtr/live/spawn"
@@ -101,7 +102,7 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 	r.cancel = cancel
 	o := Options{ConfigPath: r.conf, Config: cfg, Log: logsink.NewStderrLogger(sink, 0)}
 	if status {
-		o.StatusSocket = StatusSocket(r.conf)
+		o.StatusSocket = ctlsock.Path(r.conf)
 	}
 	go func() { r.done <- Run(ctx, o) }()
 	t.Cleanup(r.stop)
@@ -211,13 +212,13 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: lg, StatusSocket: StatusSocket(conf)})
+		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: lg, StatusSocket: ctlsock.Path(conf)})
 	}()
 	waitStatus := func(re string) string {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			text, err := QueryStatus(conf)
+			text, err := ctlsock.QueryStatus(conf)
 			if m := regexp.MustCompile(re).FindStringSubmatch(text); err == nil && m != nil {
 				return m[1]
 			}

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"pmtr/ctlproto"
-	"pmtr/live"
+	"pmtr/live/ctlsock"
 	"pmtr/procfs"
 	"pmtr/proctest"
 )
@@ -544,7 +544,7 @@ func BenchmarkStatusJSON1000(b *testing.B) {
 	for b.Loop() {
 		for range 20 {
 			start := time.Now()
-			if _, err := live.Ask(conf, ctlproto.Request{Verb: "status", Flags: map[string]string{"--json": ""}}, 10*time.Second, io.Discard, io.Discard); err != nil {
+			if _, err := ctlsock.Ask(conf, ctlproto.Request{Verb: "status", Flags: map[string]string{"--json": ""}}, 10*time.Second, io.Discard, io.Discard); err != nil {
 				b.Fatal(err)
 			}
 			ask = append(ask, time.Since(start))
@@ -568,7 +568,7 @@ func BenchmarkRestartCommand(b *testing.B) {
 	for b.Loop() {
 		for range 20 {
 			start := time.Now()
-			code, err := live.Ask(conf, ctlproto.Request{Verb: "restart", Operands: []string{"j0"}}, 30*time.Second, io.Discard, io.Discard)
+			code, err := ctlsock.Ask(conf, ctlproto.Request{Verb: "restart", Operands: []string{"j0"}}, 30*time.Second, io.Discard, io.Discard)
 			if err != nil || code != 0 {
 				b.Fatalf("restart: %d %v", code, err)
 			}
@@ -619,7 +619,7 @@ func BenchmarkStopCgroupOf100(b *testing.B) {
 	var lat []time.Duration
 	for b.Loop() {
 		for range 10 {
-			live.Ask(conf, ctlproto.Request{Verb: "start", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard)
+			ctlsock.Ask(conf, ctlproto.Request{Verb: "start", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard)
 			deadline := time.Now().Add(10 * time.Second)
 			for len(children(d.cmd.Process.Pid)) < 1 || countSleeps(b) < 100 {
 				if time.Now().After(deadline) {
@@ -628,7 +628,7 @@ func BenchmarkStopCgroupOf100(b *testing.B) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			start := time.Now()
-			if code, err := live.Ask(conf, ctlproto.Request{Verb: "stop", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard); err != nil || code != 0 {
+			if code, err := ctlsock.Ask(conf, ctlproto.Request{Verb: "stop", Operands: []string{"many"}}, 30*time.Second, io.Discard, io.Discard); err != nil || code != 0 {
 				b.Fatalf("stop: %d %v", code, err)
 			}
 			lat = append(lat, time.Since(start))
@@ -669,7 +669,7 @@ func BenchmarkReloadBurst(b *testing.B) {
 		os.WriteFile(conf, []byte(text), 0o644)
 		d.waitCount(b, regexp.MustCompile(`started job t1\d\d \[`), 1, 30*time.Second)
 		start := time.Now()
-		if _, err := live.Ask(conf, ctlproto.Request{Verb: "status"}, 30*time.Second, io.Discard, io.Discard); err != nil {
+		if _, err := ctlsock.Ask(conf, ctlproto.Request{Verb: "status"}, 30*time.Second, io.Discard, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 		status = append(status, time.Since(start))

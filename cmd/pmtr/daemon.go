@@ -15,6 +15,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/live"
+	"pmtr/live/ctlsock"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
 )
@@ -57,7 +58,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 		log = logsink.NewSyslogLogger(stderr, o.config, o.verbose)
 	}
 	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
-		StatusSocket: live.StatusSocket(o.config)}, readyFD)
+		StatusSocket: ctlsock.Path(o.config)}, readyFD)
 }
 
 func supervise(o options, lo live.Options, readyFD string) int {

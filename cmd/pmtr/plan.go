@@ -11,6 +11,7 @@ import (
 	"pmtr/ctlproto"
 	"pmtr/driver"
 	"pmtr/live"
+	"pmtr/live/ctlsock"
 	"pmtr/live/hostfacts"
 	"pmtr/sim"
 )
@@ -54,7 +55,7 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	if *against != "" {
 		return planAgainst(*against, cfg, stdout, stderr)
 	}
-	code, err := live.Ask(*conf, ctlproto.Request{Verb: "plan", Body: src}, 10*time.Second, stdout, stderr)
+	code, err := ctlsock.Ask(*conf, ctlproto.Request{Verb: "plan", Body: src}, 10*time.Second, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr plan: %v\n(to compare two files without a daemon: pmtr plan --against OLDFILE NEWFILE)\n", err)
 		return 1

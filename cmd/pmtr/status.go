@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"pmtr/ctlproto"
-	"pmtr/live"
+	"pmtr/live/ctlsock"
 )
 
 // A local command asks the daemon that runs a config file, over its
@@ -50,7 +50,7 @@ func localCommand(v ctlproto.Verb, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "pmtr %s\nusage: %s\n", bad.Text, v.Usage()) // "pmtr why: name one job"
 		return 2
 	}
-	code, err := live.Ask(*conf, req, timeoutOf(v, req), stdout, stderr)
+	code, err := ctlsock.Ask(*conf, req, timeoutOf(v, req), stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr %s: %v\n", v.Name, err)
 		return 1

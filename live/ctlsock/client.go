@@ -1,4 +1,4 @@
-package live
+package ctlsock
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ import (
 // speaks, or, when that lacks what req asks, Ask says so. A timeout of 0
 // waits for ever (pmtr logs -f).
 func Ask(configPath string, req ctlproto.Request, timeout time.Duration, stdout, stderr io.Writer) (int, error) {
-	path := StatusSocket(configPath)
+	path := Path(configPath)
 	if err := hostfacts.SecureDir(filepath.Dir(path), false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("not asking %s: %w", path, err)
 	}

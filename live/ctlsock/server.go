@@ -1,4 +1,4 @@
-package live
+package ctlsock
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"pmtr/core"
 	"pmtr/ctlproto"
 	"pmtr/driver"
+	"pmtr/live/inbox"
 	"pmtr/logsafe"
 )
 
@@ -63,9 +64,33 @@ func lines(r driver.Result) answer {
 	return answer{code: r.Code, toErr: r.Code != driver.CodeOK, text: text}
 }
 
+// Logger is pmtr's log.
+type Logger interface {
+	Logf(level core.Level, format string, args ...any)
+}
+
+// Rings are the jobs' last lines (joboutput.Rings).
+type Rings interface {
+	Tail(job string, n int) ([]string, string)
+	Follow(job string) (<-chan string, func())
+}
+
+// Deps is what the server answers from.
+type Deps struct {
+	Inbox   *inbox.Inbox                     // the driver's queue: queries go there
+	Log     Logger                           // refused callers are logged
+	Where   func(job string) string          // how a job is contained (contain.Jobs.Where)
+	Rings   Rings                            // pmtr logs
+	Wall    func(core.Time) time.Time        // a driver time as wall-clock time
+	Metrics func(w io.Writer, om bool) error // pmtr metrics
+}
+
+// server answers the requests of one run.
+type server struct{ d Deps }
+
 // serveConn answers one request from a caller that may use the daemon:
 // root or the daemon's own user (SO_PEERCRED).
-func serveConn(c *net.UnixConn, b *backend) {
+func (sv *server) serveConn(c *net.UnixConn) {
 	defer c.Close()
 	cred, err := peer(c)
 	if err != nil {
@@ -76,7 +101,7 @@ func serveConn(c *net.UnixConn, b *backend) {
 	line, _ := r.ReadString('\n')
 	req, err := ctlproto.ParseRequest(line)
 	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		b.log.Logf(core.Error, "control socket: refused %s by uid %d pid %d (only root and uid %d may use it)", logsafe.Text(cmp.Or(req.Verb, "a request")), cred.Uid, cred.Pid, os.Geteuid())
+		sv.d.Log.Logf(core.Error, "control socket: refused %s by uid %d pid %d (only root and uid %d may use it)", logsafe.Text(cmp.Or(req.Verb, "a request")), cred.Uid, cred.Pid, os.Geteuid())
 		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c, req.Version)
 		return
 	}
@@ -91,7 +116,7 @@ func serveConn(c *net.UnixConn, b *backend) {
 		return
 	}
 	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
-	h(b, request{Request: req, body: r, by: by}).write(c, req.Version)
+	h(sv, request{Request: req, body: r, by: by}).write(c, req.Version)
 }
 
 func peer(c *net.UnixConn) (*unix.Ucred, error) {
@@ -117,45 +142,23 @@ type request struct {
 }
 
 // handlers has one entry for each of ctlproto's verbs (a test checks).
-var handlers = map[string]func(*backend, request) answer{
-	"status":  (*backend).statusAnswer,
-	"plan":    (*backend).planAnswer,
-	"stop":    (*backend).commandAnswer,
-	"start":   (*backend).commandAnswer,
-	"restart": (*backend).commandAnswer,
-	"reload":  (*backend).reloadAnswer,
-	"why":     (*backend).whyAnswer,
-	"logs":    (*backend).logsAnswer,
-	"metrics": (*backend).metricsAnswer,
-}
-
-// ask puts a query to the driver and waits for its answer, within.
-func ask[T any](b *backend, within time.Duration, query func(chan<- T) driver.Input) (T, bool) {
-	var zero T
-	reply := make(chan T, 1)
-	t := time.NewTimer(within)
-	defer t.Stop()
-	select {
-	case b.in <- query(reply):
-	case <-t.C:
-		return zero, false
-	case <-b.stop:
-		return zero, false
-	}
-	select {
-	case a := <-reply:
-		return a, true
-	case <-t.C:
-	case <-b.stop:
-	}
-	return zero, false
+var handlers = map[string]func(*server, request) answer{
+	"status":  (*server).statusAnswer,
+	"plan":    (*server).planAnswer,
+	"stop":    (*server).commandAnswer,
+	"start":   (*server).commandAnswer,
+	"restart": (*server).commandAnswer,
+	"reload":  (*server).reloadAnswer,
+	"why":     (*server).whyAnswer,
+	"logs":    (*server).logsAnswer,
+	"metrics": (*server).metricsAnswer,
 }
 
 var busy = errAnswer(driver.CodeFailed, "timeout: the daemon did not answer in time")
 
-func (b *backend) statusAnswer(req request) answer {
+func (sv *server) statusAnswer(req request) answer {
 	names := req.Operands
-	snap, ok := ask(b, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
+	snap, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
 	if !ok {
 		return busy
 	}
@@ -165,7 +168,7 @@ func (b *backend) statusAnswer(req request) answer {
 	}
 	snap.Jobs = pick(snap.Jobs, names)
 	if req.Has("--json") {
-		return answer{code: code, text: b.statusJSON(snap)}
+		return answer{code: code, text: sv.statusJSON(snap)}
 	}
 	return answer{code: code, text: snap.Table()}
 }
@@ -185,12 +188,12 @@ func pick(jobs []core.JobStatus, names []string) []core.JobStatus {
 	return out
 }
 
-func (b *backend) planAnswer(req request) answer {
+func (sv *server) planAnswer(req request) answer {
 	src, err := io.ReadAll(req.body)
 	if err != nil {
 		return errAnswer(driver.CodeFailed, "read the config: %v", err)
 	}
-	a, ok := ask(b, 5*time.Second, func(r chan<- driver.PlanAnswer) driver.Input { return driver.PlanQuery{Source: src, Reply: r} })
+	a, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.PlanAnswer) driver.Input { return driver.PlanQuery{Source: src, Reply: r} })
 	if !ok {
 		return busy
 	}
@@ -202,12 +205,12 @@ func (b *backend) planAnswer(req request) answer {
 }
 
 // commandAnswer: pmtr stop, start, restart.
-func (b *backend) commandAnswer(req request) answer {
+func (sv *server) commandAnswer(req request) answer {
 	v, ok := driver.ControlVerb(req.Verb)
 	if !ok {
 		return errAnswer(driver.CodeFailed, "%s: not a control verb", req.Verb)
 	}
-	r, ok := ask(b, 30*time.Second, func(r chan<- driver.Result) driver.Input {
+	r, ok := inbox.Ask(sv.d.Inbox, 30*time.Second, func(r chan<- driver.Result) driver.Input {
 		return driver.Command{Verb: v, Names: req.Operands, By: req.by, Wait: !req.Has("--no-wait"), Reply: r}
 	})
 	if !ok {
@@ -216,37 +219,32 @@ func (b *backend) commandAnswer(req request) answer {
 	return lines(r)
 }
 
-func (b *backend) reloadAnswer(request) answer {
-	r, ok := ask(b, 30*time.Second, func(r chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: r} })
+func (sv *server) reloadAnswer(request) answer {
+	r, ok := inbox.Ask(sv.d.Inbox, 30*time.Second, func(r chan<- driver.Result) driver.Input { return driver.Reload{Force: true, Reply: r} })
 	if !ok {
 		return busy
 	}
 	return lines(r)
 }
 
-func (b *backend) whyAnswer(req request) answer {
+func (sv *server) whyAnswer(req request) answer {
 	job := req.Operands[0]
-	r, ok := ask(b, 5*time.Second, func(r chan<- driver.Result) driver.Input {
-		return driver.WhyQuery{Name: job, At: b.clockText, Reply: r}
+	r, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.Result) driver.Input {
+		return driver.WhyQuery{Name: job, At: sv.clockText, Reply: r}
 	})
 	if !ok {
 		return busy
 	}
 	if r.Code == driver.CodeOK && len(r.Lines) > 0 {
-		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + b.cg.Where(job)}, r.Lines[1:]...)...)
+		r.Lines = append(r.Lines[:1], append([]string{"contained in its " + sv.d.Where(job)}, r.Lines[1:]...)...)
 	}
 	return lines(r)
 }
 
-// wall is the wall-clock time of a machine time.
-func (b *backend) wall(t core.Time) time.Time {
-	return b.boot.Add(time.Duration(t)).Round(time.Millisecond)
-}
-
 // clockText words a machine time as the log does: the time of day, with
 // the date when it is not today.
-func (b *backend) clockText(t core.Time) string {
-	w := b.wall(t)
+func (sv *server) clockText(t core.Time) string {
+	w := sv.d.Wall(t)
 	if y, m, d := w.Date(); y == time.Now().Year() && m == time.Now().Month() && d == time.Now().Day() {
 		return w.Format("15:04:05")
 	}
@@ -275,12 +273,12 @@ type lastExitJSON struct {
 	Text   string `json:"text"`
 }
 
-func (b *backend) statusJSON(s driver.Snapshot) string {
+func (sv *server) statusJSON(s driver.Snapshot) string {
 	out := struct {
 		Jobs []jobJSON `json:"jobs"`
 	}{Jobs: []jobJSON{}}
 	for _, j := range s.Jobs {
-		out.Jobs = append(out.Jobs, b.jobJSON(j))
+		out.Jobs = append(out.Jobs, sv.jobJSON(j))
 	}
 	var text strings.Builder
 	enc := json.NewEncoder(&text)
@@ -290,11 +288,11 @@ func (b *backend) statusJSON(s driver.Snapshot) string {
 	return text.String()
 }
 
-func (b *backend) jobJSON(j core.JobStatus) jobJSON {
-	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: b.wall(j.Since).Format(time.RFC3339Nano),
-		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled, Contained: b.cg.Where(j.Name)}
+func (sv *server) jobJSON(j core.JobStatus) jobJSON {
+	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: sv.d.Wall(j.Since).Format(time.RFC3339Nano),
+		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled, Contained: sv.d.Where(j.Name)}
 	if j.HasExited {
-		e := &lastExitJSON{Time: b.wall(j.LastExitAt).Format(time.RFC3339Nano), Text: j.LastExit}
+		e := &lastExitJSON{Time: sv.d.Wall(j.LastExitAt).Format(time.RFC3339Nano), Text: j.LastExit}
 		if j.LastSignal != 0 {
 			e.Signal = &j.LastSignal
 		} else {
@@ -303,38 +301,38 @@ func (b *backend) jobJSON(j core.JobStatus) jobJSON {
 		o.LastExit = e
 	}
 	if j.State == core.Waiting || j.State == core.Failed {
-		next := b.wall(j.NextStart).Format(time.RFC3339Nano)
+		next := sv.d.Wall(j.NextStart).Format(time.RFC3339Nano)
 		o.NextStart = &next
 	}
 	return o
 }
 
 // logsAnswer: pmtr logs [-f] [-n N] JOB.
-func (b *backend) logsAnswer(req request) answer {
+func (sv *server) logsAnswer(req request) answer {
 	job, n := req.Operands[0], req.Count("-n")
-	snap, ok := ask(b, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
+	snap, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
 	if !ok {
 		return busy
 	}
 	if code, bad := driver.StatusCode(snap, []string{job}); code == driver.CodeUnknown {
 		return errAnswer(code, "%s", strings.Join(bad, "\n"))
 	}
-	lines, where := b.logs.Tail(job, n)
+	lines, where := sv.d.Rings.Tail(job, n)
 	text := joinLines(lines)
 	if where != "" {
 		text = fmt.Sprintf("(%s: %s; here are pmtr's lines about it)\n", job, where) + text
 	}
 	a := answer{text: text}
 	if req.Follows() {
-		a.stream = func(w io.Writer) { b.followLogs(job, w) }
+		a.stream = func(w io.Writer) { sv.followLogs(job, w) }
 	}
 	return a
 }
 
 // followLogs writes job's new lines to w until the client goes or pmtr
 // stops.
-func (b *backend) followLogs(job string, w io.Writer) {
-	ch, cancel := b.logs.Follow(job)
+func (sv *server) followLogs(job string, w io.Writer) {
+	ch, cancel := sv.d.Rings.Follow(job)
 	defer cancel()
 	gone := make(chan struct{})
 	if c, ok := w.(net.Conn); ok {
@@ -348,16 +346,16 @@ func (b *backend) followLogs(job string, w io.Writer) {
 			}
 		case <-gone:
 			return
-		case <-b.stop:
+		case <-sv.d.Inbox.Done():
 			return
 		}
 	}
 }
 
 // metricsAnswer: pmtr metrics, over the control socket.
-func (b *backend) metricsAnswer(request) answer {
+func (sv *server) metricsAnswer(request) answer {
 	var text strings.Builder
-	if err := b.metrics.Write(&text, false); err != nil {
+	if err := sv.d.Metrics(&text, false); err != nil {
 		return errAnswer(driver.CodeFailed, "metrics: %v", err)
 	}
 	return answer{text: text.String()}
