@@ -344,6 +344,9 @@ func (p *parser) checkPolicy(b *jobBuilder) {
 			}
 		}
 	}
+	if at, ok := b.seen["success"]; ok && j.Restart != RestartOnFailure {
+		p.warnAt(at, "job %s: success codes count only with restart on-failure (add it, or remove success)", j.Name)
+	}
 	if j.Critical && j.GiveUp.Runs == 0 {
 		for _, kw := range []string{"restart", "backoff", "stable"} {
 			if at, ok := b.seen[kw]; ok {

@@ -111,6 +111,7 @@ func TestPolicyWarnings(t *testing.T) {
 	cases := map[string]string{
 		"once\nbackoff 1s max 1m":                        `5:1: warning: job a never restarts (once or restart never), so backoff never applies`,
 		"critical\nrestart on-failure":                   `5:1: warning: job a is critical without give-up: its first exit ends pmtr, so restart never applies (add give-up to retry it first)`,
+		"success 0 3":                                    `4:1: warning: job a: success codes count only with restart on-failure (add it, or remove success)`,
 		"backoff 1m max 1h\ngive-up 5 in 1m retry never": `5:1: warning: job a: 5 failed runs take at least 13m30s with backoff 1m max 1h, longer than the give-up window 1m: it never gives up`,
 	}
 	for lines, want := range cases {

@@ -35,7 +35,10 @@ func (m *Machine) onControl(e Control) {
 	m.scanAll()
 }
 
+// enable is also pmtr start: a job that gave up, or waits for its backoff,
+// starts now with fresh counts.
 func (m *Machine) enable(j *job) {
+	m.clearPolicy(j)
 	if j.enabled() {
 		return
 	}
@@ -61,6 +64,7 @@ func (m *Machine) restart(j *job) {
 		return
 	}
 	m.jlogf(j, Info, "restarting job %s", j.name)
+	m.clearPolicy(j)
 	j.done = false
 	j.nextStart = min(j.nextStart, m.now)
 	m.stop(j)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"pmtr/confgrammar"
@@ -83,11 +84,16 @@ func (e Spawn) String() string {
 func (e Cancel) String() string { return fmt.Sprintf("cancel %s attempt=%d", e.Job, e.Attempt) }
 
 func (e Kill) String() string {
-	name := map[int]string{SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"}[e.Signal]
-	if name == "" {
-		name = fmt.Sprintf("signal %d", e.Signal)
+	return fmt.Sprintf("kill %s pgid=%d %s", e.Job, e.PID, signalName(e.Signal))
+}
+
+// signalName is "SIGQUIT", or "signal 40" for a number without a name.
+func signalName(n int) string {
+	name := confgrammar.SignalName(n)
+	if name == strconv.Itoa(n) {
+		return "signal " + name
 	}
-	return fmt.Sprintf("kill %s pgid=%d %s", e.Job, e.PID, name)
+	return name
 }
 
 func (e Report) String() string {

@@ -59,6 +59,15 @@ type job struct {
 	history       []Entry // its last log lines: the flight recorder of pmtr why
 	wakeAt        Time    // the deadline pushed on the heap for this job, or Never
 	gone          bool    // dropped from the machine
+
+	// The restart policy's counts (policy.go).
+	failedRuns int    // failed runs in a row; a stable run resets it
+	failTimes  []Time // when the last failed runs ended, at most GiveUp.Runs, for give-up
+	gaveUp     bool   // give-up reached: failed until nextStart (retry) or pmtr start
+	policyWait bool   // nextStart comes from the backoff or give-up option
+	quickFail  bool   // the last failed run was shorter than stable (else a failure code)
+	delay      Time   // the wait chosen after the last failed run
+	stopSig    int    // the signal of the stop under way
 }
 
 // Entry is one line of a job's flight recorder.
@@ -80,7 +89,7 @@ func (j *job) enabled() bool {
 
 // runnable: nothing but time or gating keeps the job from starting.
 func (j *job) runnable() bool {
-	return j.phase == idle && !j.deleted && !j.done && !j.held && j.enabled()
+	return j.phase == idle && !j.deleted && !j.done && !j.held && j.enabled() && !j.downForGood()
 }
 
 // gates: this job is a wait job whose first run later jobs must wait for.

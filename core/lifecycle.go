@@ -39,6 +39,10 @@ func (m *Machine) setPhase(j *job, p phase) {
 }
 
 func (m *Machine) spawn(j *job) {
+	if j.gaveUp {
+		m.jlogf(j, Info, "job %s: trying again after giving up, with fresh counts", j.name)
+		j.resetCounts()
+	}
 	m.attempts++ // unique across jobs, so a re-added name cannot collide with its deleted twin
 	j.attempt = m.attempts
 	j.stopRequested = false
@@ -50,8 +54,9 @@ func (m *Machine) spawn(j *job) {
 	m.emit(Spawn{Job: j.spec.Name, Attempt: j.attempt, Spec: &spec})
 }
 
-// stop asks j's process to end: SIGTERM to its group now, SIGKILL after
-// KillGrace. What happens after the exit depends on the job's state then.
+// stop asks j's process to end: its stop signal (SIGTERM) to its group now,
+// SIGKILL after its stop timeout (10 s). What happens after the exit
+// depends on the job's state then.
 func (m *Machine) stop(j *job) {
 	switch j.phase {
 	case starting:
@@ -61,10 +66,14 @@ func (m *Machine) stop(j *job) {
 		j.stopRequested = true
 	case running:
 		j.stopRequested = true
-		m.jlogf(j, Info, "sending SIGTERM to job %s [%d]", j.name, j.pid)
-		m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: SIGTERM})
+		j.stopSig = stopSignal(&j.spec)
+		m.jlogf(j, Info, "sending %s to job %s [%d]", signalName(j.stopSig), j.name, j.pid)
+		m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: j.stopSig})
 		m.setPhase(j, stopping)
-		j.killAt = m.now + KillGrace
+		j.killAt = m.now + stopTimeout(&j.spec)
+		if j.stopSig == SIGKILL {
+			j.killAt = Never
+		}
 	}
 	m.arm(j)
 }
@@ -219,12 +228,15 @@ func (m *Machine) afterExit(j *job, status, signal int, lived Time) {
 		return
 	case j.stopRequested:
 		j.nextStart = m.now // pmtr caused this exit: no penalty, and not "finished"
-	case j.spec.Once || signal == 0 && status == 33:
-		j.done = true
-	case lived < QuickExit:
-		j.nextStart = m.now + RestartWait
+		if lived >= stable(&j.spec) {
+			j.resetCounts()
+		}
 	default:
-		j.nextStart = m.now
+		j.done = finishedForGood(&j.spec, status, signal)
+		if !j.done && !(j.spec.Critical && j.spec.GiveUp.Runs == 0) {
+			m.reschedule(j, status, signal, lived)
+		}
+		m.critical(j, status, signal)
 	}
 	j.stopRequested = false
 	if wasGate {

@@ -37,11 +37,21 @@ type Machine struct {
 
 	shutdown bool
 	done     bool
+	exitCode int    // pmtr's exit code: that of the critical job that ended it
+	exitBy   string // that job
+	rng      uint64 // the state of the jitter's random source
 }
 
-// New returns a machine with no config; the first event should be ConfigLoaded.
-func New() *Machine {
+// New returns a machine with no config and a fixed seed for its jitter;
+// the first event should be ConfigLoaded.
+func New() *Machine { return NewSeeded(0) }
+
+// NewSeeded returns a machine whose jitter draws from seed: the same seed
+// and the same events give the same decisions (the daemon seeds it from
+// crypto/rand, pmtr sim from the scenario's seed).
+func NewSeeded(seed uint64) *Machine {
 	return &Machine{
+		rng:       seed,
 		byName:    map[string]*job{},
 		byPID:     map[int]*job{},
 		spawning:  map[spawnKey]*job{},

@@ -148,6 +148,7 @@ func (m *Machine) clone() *Machine {
 		}
 		k := *j
 		k.history = slices.Clone(j.history) // jlogf shifts it in place
+		k.failTimes = slices.Clone(j.failTimes)
 		copies[j] = &k
 		return &k
 	}

@@ -59,7 +59,11 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 // change among its fields asks (see JobFields).
 func (m *Machine) update(j *job, spec *confgrammar.Job) {
 	j.control = noOverride
-	switch specChange(&j.spec, spec) {
+	change := specChange(&j.spec, spec)
+	if change >= AppliesInPlace {
+		m.clearPolicy(j) // an edited job starts afresh
+	}
+	switch change {
 	case RestartsJob:
 		j.spec = *spec
 		j.done = false

@@ -13,8 +13,8 @@ const (
 	Running  State = "running"  // its process is alive
 	Starting State = "starting" // a spawn is under way
 	Stopping State = "stopping" // signalled, its exit not seen yet
-	Waiting  State = "waiting"  // starts again at NextStart (quick exit)
-	Failed   State = "failed"   // its last start failed; starts again at NextStart
+	Waiting  State = "waiting"  // starts again at NextStart (quick exit, failed run, backoff)
+	Failed   State = "failed"   // its last start failed, or it gave up (give-up); starts again at NextStart
 	Gated    State = "gated"    // a wait job before it has not finished
 	Held     State = "held"     // a dependency file is missing
 	Disabled State = "disabled" // by the config or a control message
@@ -57,6 +57,12 @@ type JobStatus struct {
 	LastExitAt Time
 	StartedAt  Time   // of its last process, when it has run
 	Exits      [3]int // counts by ExitReason since pmtr started (kept across reloads)
+	// The restart policy: failed runs in a row, whether it gave up (then
+	// NextStart is its retry, or Never with retry never), and the wait
+	// chosen after its last failed run.
+	FailedRuns   int
+	GaveUp       bool
+	RestartDelay Time
 }
 
 // Status returns every job in start order, removed-but-alive ones last.
@@ -83,6 +89,10 @@ func (m *Machine) status(j *job) JobStatus {
 		NextStart: j.nextStart, LastExit: j.lastExit, Enabled: j.enabled() && !j.held,
 		Reason: m.short(j), HasExited: j.hasExited, LastCode: j.lastCode, LastSignal: j.lastSignal,
 		LastExitAt: j.lastExitAt, StartedAt: j.startedAt, Exits: j.exits,
+		FailedRuns: j.failedRuns, GaveUp: j.gaveUp, RestartDelay: j.delay,
+	}
+	if j.downForGood() {
+		st.NextStart = Never
 	}
 	switch j.control {
 	case forceEnabled:
@@ -122,6 +132,8 @@ func (m *Machine) state(j *job) State {
 		return Stopped
 	case m.gated(j):
 		return Gated
+	case j.gaveUp:
+		return Failed
 	case j.nextStart > m.now && j.failed:
 		return Failed
 	case j.nextStart > m.now:

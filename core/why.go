@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"time"
+
+	"pmtr/confgrammar"
 )
 
 // Why explains a job's state in one sentence, from the machine's own
@@ -23,10 +25,13 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 	case Starting:
 		return fmt.Sprintf("starting: asked for at %s", at(j.since))
 	case Stopping:
-		return fmt.Sprintf("stopping: pid %d was sent SIGTERM at %s; SIGKILL follows at %s", j.pid, at(j.since), at(j.since+KillGrace))
+		return m.stoppingWhy(j, at)
 	case Waiting:
-		return fmt.Sprintf("waiting: %s; starts again at %s (it ran less than %v)", m.lastRun(j, at), at(j.nextStart), time.Duration(QuickExit))
+		return m.waitingWhy(j, at)
 	case Failed:
+		if j.gaveUp {
+			return m.gaveUpWhy(j, at)
+		}
 		return fmt.Sprintf("failed: %s at %s; tries again at %s", j.lastExit, at(j.lastExitAt), at(j.nextStart))
 	case Held:
 		return "held: " + m.holdReason(j)
@@ -38,8 +43,13 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 		}
 		return "disabled in the config"
 	case Done:
-		if j.spec.Once {
+		switch {
+		case j.spec.Once:
 			return fmt.Sprintf("done: it runs once (once), and %s", m.lastRun(j, at))
+		case j.spec.Restart == confgrammar.RestartNever:
+			return fmt.Sprintf("done: it runs once (restart never), and %s", m.lastRun(j, at))
+		case j.lastSignal != 0 || j.lastCode != 33:
+			return fmt.Sprintf("done: %s, a success under restart on-failure (until pmtr start or its definition changes)", m.lastRun(j, at))
 		}
 		return fmt.Sprintf("done: %s; exit status 33 means do not restart (until its definition changes)", m.lastRun(j, at))
 	default:
@@ -48,6 +58,47 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 		}
 		return "stopped"
 	}
+}
+
+func (m *Machine) stoppingWhy(j *job, at func(Time) string) string {
+	sig := j.stopSig
+	if sig == 0 {
+		sig = SIGTERM
+	}
+	if sig == SIGKILL {
+		return fmt.Sprintf("stopping: pid %d was sent SIGKILL at %s", j.pid, at(j.since))
+	}
+	return fmt.Sprintf("stopping: pid %d was sent %s at %s; SIGKILL follows at %s", j.pid, signalName(sig), at(j.since), at(j.since+stopTimeout(&j.spec)))
+}
+
+// waitingWhy: after a failed run, the wait of its backoff, or C pmtr's 10 s.
+func (m *Machine) waitingWhy(j *job, at func(Time) string) string {
+	if j.policyWait {
+		b := j.spec.Backoff
+		return fmt.Sprintf("waiting %v: failed run %d in a row (backoff %s..%s); next start %s",
+			shortDuration(j.delay), j.failedRuns, confgrammar.FormatDuration(b.First), confgrammar.FormatDuration(b.Max), at(j.nextStart))
+	}
+	if !j.quickFail && j.failedRuns > 0 {
+		return fmt.Sprintf("waiting: %s; starts again at %s (restart on-failure, and it is not a success)", m.lastRun(j, at), at(j.nextStart))
+	}
+	return fmt.Sprintf("waiting: %s; starts again at %s (it ran less than %v)", m.lastRun(j, at), at(j.nextStart), time.Duration(stable(&j.spec)))
+}
+
+func (m *Machine) gaveUpWhy(j *job, at func(Time) string) string {
+	g := j.spec.GiveUp
+	s := fmt.Sprintf("failed: gave up after %d failed runs within %s", g.Runs, confgrammar.FormatDuration(g.Window))
+	if g.Retry == 0 {
+		return s + "; it stays down until pmtr start or an edit of its definition (retry never)"
+	}
+	return s + "; trying again at " + at(j.nextStart)
+}
+
+// shortDuration rounds a wait for a sentence: to the second from 10 s on.
+func shortDuration(t Time) time.Duration {
+	if t >= Time(10*time.Second) {
+		return time.Duration(t).Round(time.Second)
+	}
+	return roundMS(t)
 }
 
 // lastRun words the last exit: "exited after 3 s with exit status 1 at T".
@@ -78,8 +129,19 @@ func (m *Machine) holdReason(j *job) string {
 func (m *Machine) short(j *job) string {
 	switch m.state(j) {
 	case Waiting:
+		switch {
+		case j.policyWait:
+			return fmt.Sprintf("failed run %d", j.failedRuns)
+		case !j.quickFail && j.failedRuns > 0:
+			return "not a success"
+		case j.spec.Stable > 0:
+			return "ran < " + confgrammar.FormatDuration(j.spec.Stable)
+		}
 		return "ran < 10 s"
 	case Failed:
+		if j.gaveUp {
+			return "gave up"
+		}
 		return "start failed"
 	case Held:
 		for _, p := range j.spec.Depends {
@@ -95,8 +157,13 @@ func (m *Machine) short(j *job) string {
 		}
 		return "in the config"
 	case Done:
-		if j.spec.Once {
+		switch {
+		case j.spec.Once:
 			return "once"
+		case j.spec.Restart == confgrammar.RestartNever:
+			return "restart never"
+		case j.lastSignal != 0 || j.lastCode != 33:
+			return "success"
 		}
 		return "exit 33"
 	}

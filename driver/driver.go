@@ -30,6 +30,9 @@ type Options struct {
 	Initial *confgrammar.Config
 	Source  []byte
 	Hooks   Hooks
+	// Seed is the core's random source for the jitter of restart delays
+	// (live: from crypto/rand; sim: the scenario's seed, for reproducible runs).
+	Seed uint64
 }
 
 // Hooks see every call made on the core, for transcripts and tests.
@@ -59,7 +62,7 @@ type Driver struct {
 
 // New returns a driver; Start loads the first config.
 func New(b Backend, o Options) *Driver {
-	d := &Driver{o: o, b: b, m: core.New(), deps: map[string]core.DepState{}, deadline: core.Never}
+	d := &Driver{o: o, b: b, m: core.NewSeeded(o.Seed), deps: map[string]core.DepState{}, deadline: core.Never}
 	d.spawned, _ = b.(SpawnObserver)
 	return d
 }

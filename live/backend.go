@@ -7,6 +7,8 @@ package live
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/signal"
@@ -105,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("live: working directory: %w", err)
 	}
-	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd}
+	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd, Seed: jitterSeed()}
 	if cfg != nil && src != nil {
 		do.Initial, do.Source = cfg, src
 	}
@@ -116,6 +118,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.Run()
 	return nil
+}
+
+// jitterSeed seeds the core's jitter of restart delays, so that pmtrs on
+// many hosts do not restart their jobs in step.
+func jitterSeed() uint64 {
+	var b [8]byte
+	crand.Read(b[:]) // never fails on Linux (getrandom)
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 func newBackend(ctx context.Context, o Options) (*backend, error) {

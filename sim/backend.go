@@ -17,7 +17,8 @@ type Run struct {
 	ForMax     time.Duration // if set, For is drawn from [For, ForMax] with the backend's seed
 	Exit       int           // its exit status when it ends by itself
 	Signal     int           // or the signal it dies of (non-zero wins)
-	IgnoreTerm bool          // SIGTERM does nothing; only SIGKILL ends it
+	IgnoreTerm bool          // its stop signal (SIGTERM) does nothing; only SIGKILL ends it
+	ExitsOn    int           // if set, the one signal besides SIGKILL that ends it; others do nothing
 	StopDelay  time.Duration // time from SIGTERM to exit
 	SpawnError string        // non-empty: no process starts; the error's errno name
 	ExecError  string        // non-empty: the process starts (as a helper does) but its exec fails
@@ -236,10 +237,11 @@ func (b *Backend) Signal(e core.Kill) {
 	switch {
 	case e.Signal == core.SIGKILL:
 		b.schedule(p, b.now, core.Exited{PID: p.pid, Signal: core.SIGKILL})
-	case e.Signal == core.SIGTERM && !p.run.IgnoreTerm:
+	case p.run.IgnoreTerm, p.run.ExitsOn != 0 && e.Signal != p.run.ExitsOn:
+	default: // the job's stop signal: SIGTERM unless its stop signal says otherwise
 		at := b.now + core.Time(p.run.StopDelay)
 		if p.exitAt == core.Never || at < p.exitAt {
-			b.schedule(p, at, core.Exited{PID: p.pid, Signal: core.SIGTERM})
+			b.schedule(p, at, core.Exited{PID: p.pid, Signal: e.Signal})
 		}
 	}
 }

@@ -45,12 +45,27 @@ func (r *runner) verdict(x Expectation) string {
 		if !r.logged(x.Log) {
 			return fmt.Sprintf("no log line matches %q", x.Log)
 		}
+	case x.ExitCode != nil:
+		code, by := r.w.M.ExitCode()
+		switch {
+		case !r.w.Done():
+			return fmt.Sprintf("expected pmtr to have exited %d, but it still runs", *x.ExitCode)
+		case code != *x.ExitCode:
+			return fmt.Sprintf("expected pmtr to exit %d, but it exits %d%s", *x.ExitCode, code, byJob(by))
+		}
 	case x.NoLog != "":
 		if l := r.firstLog(x.NoLog); l != "" {
 			return fmt.Sprintf("log line %q matches %q, which must never appear", l, x.NoLog)
 		}
 	}
 	return ""
+}
+
+func byJob(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " (critical job " + name + ")"
 }
 
 func (r *runner) state(name string) core.JobStatus {

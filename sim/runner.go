@@ -31,6 +31,11 @@ type Result struct {
 	Timeline Timeline
 	World    *World
 	Warnings []string // things in the scenario that are likely mistakes
+	// Exited: pmtr's shutdown completed within the run; then ExitCode is
+	// the code it exits with and ExitBy the critical job that decided it.
+	Exited   bool
+	ExitCode int
+	ExitBy   string
 }
 
 // runner is the state of one scenario run.
@@ -66,11 +71,11 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	r := &runner{s: s, res: &Result{Scenario: s},
 		tally: map[string]*JobSummary{}, starts: map[int]core.Time{}, pidJob: map[int]string{},
 		began: map[string][]core.Time{}}
-	r.w = NewWorldWith(s.scripts(), driver.Options{ConfigPath: simConfig, Cwd: "/", Initial: cfg, Source: []byte(conf)})
 	seed := s.Seed
 	if o.Seed != nil {
 		seed = *o.Seed
 	}
+	r.w = NewWorldWith(s.scripts(), driver.Options{ConfigPath: simConfig, Cwd: "/", Initial: cfg, Source: []byte(conf), Seed: seed})
 	r.w.B.Seed(seed)
 	r.w.OnEvent = r.observe
 	r.w.B.SetFile(simConfig, conf)
@@ -164,7 +169,7 @@ func (s *Scenario) scripts() map[string]*Script {
 	for name, plan := range s.Jobs {
 		sc := &Script{}
 		for _, p := range plan.Runs {
-			run := Run{For: time.Duration(p.For), Exit: p.Exit, Signal: p.Signal, IgnoreTerm: p.IgnoreTerm,
+			run := Run{For: time.Duration(p.For), Exit: p.Exit, Signal: p.Signal, IgnoreTerm: p.IgnoreTerm, ExitsOn: p.ExitsOn,
 				StopDelay: time.Duration(p.StopDelay), SpawnError: p.SpawnError, ExecError: p.ExecError,
 				Orphans: p.Orphans, OOM: p.OOM}
 			if len(p.ForRandom) == 2 {
@@ -368,6 +373,8 @@ func (r *runner) finish() {
 	}
 	r.res.Logs = r.w.Logs()
 	r.res.World = r.w
+	r.res.Exited = r.w.Done()
+	r.res.ExitCode, r.res.ExitBy = r.w.M.ExitCode()
 	r.res.Timeline.Starts = r.began
 	for _, x := range r.s.Expect {
 		if x.At == nil {

@@ -43,6 +43,7 @@ type RunPlan struct {
 	Exit       int        `yaml:"exit"`        // exit status
 	Signal     int        `yaml:"signal"`      // or death by this signal
 	IgnoreTerm bool       `yaml:"ignore_term"` // only SIGKILL ends it
+	ExitsOn    int        `yaml:"exits_on"`    // only this signal (or SIGKILL) ends it
 	StopDelay  Duration   `yaml:"stop_delay"`  // time from SIGTERM to exit
 	SpawnError string     `yaml:"spawn_error"` // ENOENT, EACCES: the exec fails, no process
 	ExecError  string     `yaml:"exec_error"`  // the process starts, its exec fails (helper jobs)
@@ -93,7 +94,10 @@ type Expectation struct {
 	Why     *WhyWant    `yaml:"why"`     // pmtr why's sentence for the job matches, at At
 	Log     string      `yaml:"log"`     // a log line matching this regexp appears
 	NoLog   string      `yaml:"no_log"`  // no log line matches this regexp
-	Line    int         `yaml:"-"`
+	// ExitCode: pmtr has exited by the end of the run, with this code
+	// (0 after a shutdown, a critical job's code when one ended it).
+	ExitCode *int `yaml:"exit_code"`
+	Line     int  `yaml:"-"`
 }
 
 // StateWant names a job state: running, starting, stopping, waiting,
@@ -256,7 +260,7 @@ func (s *Scenario) validate() error {
 	}
 	for _, x := range s.Expect {
 		if n := x.kinds(); n != 1 {
-			return s.errorf(x.Line, "an expectation needs exactly one of running, stopped, state, starts, why, log, no_log (found %d)", n)
+			return s.errorf(x.Line, "an expectation needs exactly one of running, stopped, state, starts, why, log, no_log, exit_code (found %d)", n)
 		}
 		if (x.Running != "" || x.Stopped != "") && x.At == nil {
 			return s.errorf(x.Line, "running and stopped need at: TIME")
@@ -276,7 +280,7 @@ func (e TimedEvent) kinds() int {
 }
 
 func (x Expectation) kinds() int {
-	return count(x.Running != "", x.Stopped != "", x.State != nil, x.Starts != nil, x.Log != "", x.NoLog != "", x.Why != nil)
+	return count(x.Running != "", x.Stopped != "", x.State != nil, x.Starts != nil, x.Log != "", x.NoLog != "", x.Why != nil, x.ExitCode != nil)
 }
 
 func (x Expectation) compile() error {

@@ -28,6 +28,7 @@ type World struct {
 	lines   []string
 	journal []Call
 	gen     uint64
+	seed    uint64 // the core's
 }
 
 // Call is one call made on the machine: Step (Ev set), Tick, or Ready (Read).
@@ -37,10 +38,11 @@ type Call struct {
 	Read bool
 }
 
-// Replay makes the same calls on a fresh machine and returns its transcript,
-// which must equal the original: the core is deterministic.
-func Replay(calls []Call) string {
-	m := core.New()
+// Replay makes the same calls on a fresh machine seeded with seed and
+// returns its transcript, which must equal the original: the core is
+// deterministic.
+func Replay(seed uint64, calls []Call) string {
+	m := core.NewSeeded(seed)
 	var lines []string
 	for _, c := range calls {
 		switch {
@@ -61,6 +63,9 @@ func Replay(calls []Call) string {
 // Journal is every call made on the machine so far, for Replay.
 func (w *World) Journal() []Call { return w.journal }
 
+// Seed is the core's seed, for Replay.
+func (w *World) Seed() uint64 { return w.seed }
+
 // NewWorld returns a world at +0s with no config loaded; its config file
 // is "pmtr.conf" and dependencies resolve from "/".
 func NewWorld(scripts map[string]*Script) *World {
@@ -70,7 +75,7 @@ func NewWorld(scripts map[string]*Script) *World {
 // NewWorldWith returns a world whose driver has the options o (its hooks are
 // the world's).
 func NewWorldWith(scripts map[string]*Script, o driver.Options) *World {
-	w := &World{B: NewBackend(scripts)}
+	w := &World{B: NewBackend(scripts), seed: o.Seed}
 	o.Hooks = driver.Hooks{OnEvent: w.onEvent, OnTick: w.onTick, OnEffect: w.onEffect, OnReady: w.onReady}
 	w.D = driver.New(w.B, o)
 	w.M = w.D.Machine()

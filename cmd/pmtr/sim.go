@@ -77,6 +77,13 @@ func runScenarioFile(file string, o sim.RunOptions, timeline bool, svg string, q
 	}
 	fmt.Fprintln(stdout, "-- summary")
 	sim.WriteSummary(stdout, res.Jobs)
+	if res.Exited {
+		by := ""
+		if res.ExitBy != "" {
+			by = " (critical job " + res.ExitBy + ")"
+		}
+		fmt.Fprintf(stdout, "-- pmtr exits %d%s\n", res.ExitCode, by)
+	}
 	if timeline {
 		fmt.Fprintln(stdout, "-- timeline")
 		sim.WriteTimeline(stdout, res.Timeline)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"pmtr/sim"
 	"slices"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -24,7 +25,7 @@ func (s *Model) observe(ev core.Event) {
 		}
 		_, termed := s.termAt[e.PID]
 		s.exited(name, s.pidCur[e.PID], e.Status, e.Signal, s.now()-s.pidStart[e.PID], termed || s.killed[e.PID])
-		for _, m := range []map[int]core.Time{s.pidStart, s.termAt} {
+		for _, m := range []map[int]core.Time{s.pidStart, s.termAt, s.grace} {
 			delete(m, e.PID)
 		}
 		delete(s.pidJob, e.PID)
@@ -46,15 +47,13 @@ func (s *Model) exited(name string, current bool, status, signal int, lived core
 	if !current || !ok {
 		return
 	}
-	switch {
-	case byPmtr:
-		s.notBefore[name] = now
-	case spec.Once || signal == 0 && status == 33:
-		s.done[name] = true
-	case lived < core.QuickExit:
-		s.notBefore[name] = now + core.RestartWait
-	default:
-		s.notBefore[name] = now
+	if !byPmtr {
+		s.ownExit(name, spec, status, signal, lived)
+		return
+	}
+	s.notBefore[name] = now
+	if lived >= stableOf(spec) {
+		*s.counts[name] = counts{}
 	}
 }
 
@@ -66,6 +65,7 @@ func (s *Model) control(e core.Control) {
 		}
 		switch e.Verb {
 		case "enable":
+			s.clearCounts(n) // pmtr start: fresh counts, and no wait for backoff or give-up
 			if !s.enabled[n] {
 				s.enabled[n] = true
 				s.notBefore[n] = min(s.notBefore[n], now)
@@ -74,6 +74,7 @@ func (s *Model) control(e core.Control) {
 			s.enabled[n] = false
 		case "restart":
 			if s.enabled[n] {
+				s.clearCounts(n)
 				s.done[n] = false
 				s.notBefore[n] = min(s.notBefore[n], now)
 			}
@@ -89,22 +90,36 @@ func (s *Model) checkEffect(e core.Effect) {
 		if why := s.forbidden(e.Job); why != "" {
 			s.failf("spawn of %s, which %s", e.Job, why)
 		}
+		if c := s.counts[e.Job]; c != nil && c.gaveUp { // the retry after giving up: fresh counts
+			*c = counts{}
+		}
 	case core.Kill:
-		if _, live := s.pidJob[e.PID]; !live {
-			s.failf("kill of pid %d, which is not live", e.PID)
-		}
-		switch e.Signal {
-		case core.SIGTERM:
-			if _, ok := s.termAt[e.PID]; !ok {
-				s.termAt[e.PID] = now
-			}
-		case core.SIGKILL:
-			at, ok := s.termAt[e.PID]
-			if !ok || now != at+core.KillGrace {
-				s.failf("SIGKILL to %d not exactly %v after its SIGTERM (sent at %v, %v)", e.PID, core.KillGrace, at, ok)
-			}
-			s.killed[e.PID] = true
-		}
+		s.checkKill(e, now)
+	}
+}
+
+// checkKill: the first signal of a stop is the job's stop signal; SIGKILL
+// follows exactly its stop timeout later (none when it was SIGKILL).
+func (s *Model) checkKill(e core.Kill, now core.Time) {
+	name, live := s.pidJob[e.PID]
+	if !live {
+		s.failf("kill of pid %d, which is not live", e.PID)
+		return
+	}
+	spec := s.lastSpec[name]
+	at, stopping := s.termAt[e.PID]
+	switch {
+	case !stopping && e.Signal != stopSignalOf(spec):
+		s.failf("job %s stopped with signal %d, its stop signal is %d", name, e.Signal, stopSignalOf(spec))
+	case !stopping:
+		s.termAt[e.PID], s.grace[e.PID] = now, stopTimeoutOf(spec)
+		s.killed[e.PID] = e.Signal == core.SIGKILL
+	case e.Signal != core.SIGKILL:
+		s.failf("second stop signal %d to %d", e.Signal, e.PID)
+	case s.killed[e.PID] || now != at+s.grace[e.PID]:
+		s.failf("SIGKILL to %d not exactly %v after its stop signal (sent at %v, killed before %v)", e.PID, time.Duration(s.grace[e.PID]), at, s.killed[e.PID])
+	default:
+		s.killed[e.PID] = true
 	}
 }
 
@@ -121,8 +136,10 @@ func (s *Model) forbidden(name string) string {
 		return "is disabled"
 	case s.done[name]:
 		return "finished for good (once or exit 33)"
+	case s.counts[name].gaveUp && spec.GiveUp.Retry == 0:
+		return "gave up and retries never (state failed)"
 	case now < s.notBefore[name]:
-		return fmt.Sprintf("may not restart before %v (quick-exit rule)", s.notBefore[name])
+		return fmt.Sprintf("may not restart before %v (quick-exit rule, backoff or give-up)", s.notBefore[name])
 	}
 	for _, d := range spec.Depends {
 		if s.deps[d].Missing {
@@ -151,15 +168,15 @@ func (s *Model) Check(t *rapid.T) {
 		t.Fatalf("core believes %v live, backend has %v\n%s", corePIDs, live, s.Transcript())
 	}
 	for pid, at := range s.termAt {
-		if !s.killed[pid] && s.now() >= at+core.KillGrace {
-			t.Fatalf("pid %d got SIGTERM at %v and neither exited nor got SIGKILL by %v", pid, at, s.now())
+		if !s.killed[pid] && s.now() >= at+s.grace[pid] {
+			t.Fatalf("pid %d got its stop signal at %v and neither exited nor got SIGKILL by %v", pid, at, s.now())
 		}
 	}
 	if s.finished && len(s.w.B.Live()) > 0 {
 		t.Fatalf("processes live after shutdown completed")
 	}
 	if j := s.w.Journal(); len(j)%7 == 0 {
-		if got := sim.Replay(j); got != s.Transcript() {
+		if got := sim.Replay(s.w.Seed(), j); got != s.Transcript() {
 			t.Fatalf("replay differs:\n%s\n---- original:\n%s", got, s.Transcript())
 		}
 	}

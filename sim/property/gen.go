@@ -36,6 +36,7 @@ func genJob(t *rapid.T, name string) confgrammar.Job {
 	if i := rapid.IntRange(0, 2*len(processFields)-1).Draw(t, name+".process"); i < len(processFields) {
 		processFields[i](&j)
 	}
+	genPolicy(t, name, &j)
 	return j
 }
 

@@ -28,6 +28,11 @@ type Model struct {
 	pidStart  map[int]core.Time
 	termAt    map[int]core.Time
 	killed    map[int]bool
+	grace     map[int]core.Time          // stop timeout of the stop under way, by pid
+	lastSpec  map[string]confgrammar.Job // the last definition of each name, removed ones too
+	counts    map[string]*counts         // restart policy (policy.go)
+	check     []string                   // jobs whose counts to check once the core has seen their exit
+	exitCode  int                        // what pmtr must exit with (a critical job's code)
 	shutdown  bool
 	finished  bool
 	failure   string // the first broken rule seen inside a hook
@@ -40,7 +45,11 @@ func New(t *rapid.T) *Model {
 		deps: map[string]core.DepState{}, specs: map[string]confgrammar.Job{},
 		enabled: map[string]bool{}, done: map[string]bool{}, notBefore: map[string]core.Time{},
 		pidJob: map[int]string{}, pidCur: map[int]bool{}, pidStart: map[int]core.Time{},
-		termAt: map[int]core.Time{}, killed: map[int]bool{},
+		termAt: map[int]core.Time{}, killed: map[int]bool{}, grace: map[int]core.Time{},
+		lastSpec: map[string]confgrammar.Job{}, counts: map[string]*counts{},
+	}
+	for _, n := range jobNames {
+		s.counts[n] = &counts{}
 	}
 	scripts := map[string]*sim.Script{}
 	for _, n := range jobNames {
@@ -70,9 +79,11 @@ func (s *Model) load(t *rapid.T, cfg *confgrammar.Config) {
 		old, had := s.specs[j.Name]
 		s.enabled[j.Name] = !j.Disabled
 		if !had || edited(old, j) {
+			s.clearCounts(j.Name)
 			s.done[j.Name] = false
 			s.notBefore[j.Name] = s.now()
 		}
+		s.lastSpec[j.Name] = j
 	}
 	for pid, name := range s.pidJob {
 		if _, keep := next[name]; !keep {
@@ -116,8 +127,12 @@ func (s *Model) checkReady(now core.Time, rd core.Ready) {
 	if rd.Deadline != core.Never && rd.Deadline <= now {
 		s.failf("deadline %v is not after now", rd.Deadline)
 	}
+	s.checkCounts()
 	if rd.Done && !s.finished {
 		s.finished = true
+		if code, _ := s.w.M.ExitCode(); code != s.exitCode {
+			s.failf("pmtr exits %d, the rules say %d", code, s.exitCode)
+		}
 		if live := s.w.B.Live(); len(live) > 0 {
 			s.failf("shutdown done with live processes %v", live)
 		}
