@@ -73,6 +73,10 @@ func (d *Driver) Machine() *core.Machine { return d.m }
 // Done reports whether shutdown has completed.
 func (d *Driver) Done() bool { return d.done }
 
+// ExitCode is the code pmtr exits with once Done: 0 after an orderly stop,
+// or the code of the critical job that ended it (by names it; "" for 0).
+func (d *Driver) ExitCode() (code int, by string) { return d.m.ExitCode() }
+
 // Start loads the initial config (Options.Initial, else the file).
 func (d *Driver) Start() {
 	if d.o.Initial != nil {

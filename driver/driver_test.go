@@ -262,3 +262,18 @@ func TestHeldFilesChangeNothingUntilClosed(t *testing.T) {
 		t.Fatalf("the config, saved whole with the same text, was reloaded:\n%s", w.Transcript())
 	}
 }
+
+// TestCriticalJobEndsTheRunWithItsCode: the driver's run is done once a
+// critical job ended by itself and every job is reaped, and ExitCode gives
+// that job's code (128+N for signal N), which live.Run returns.
+func TestCriticalJobEndsTheRunWithItsCode(t *testing.T) {
+	conf := "job {\nname main\ncmd /bin/main\ncritical\n}\njob {\nname side\ncmd /bin/side\n}\n"
+	w := sim.NewWorldWith(map[string]*sim.Script{"main": {Runs: []sim.Run{{For: 2e9, Signal: 2}}}},
+		driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	w.B.SetFile("pmtr.conf", conf)
+	w.Start()
+	w.RunUntil(core.Time(60e9))
+	if code, by := w.D.ExitCode(); !w.D.Done() || code != 130 || by != "main" || len(w.B.Live()) != 0 {
+		t.Fatalf("done %v, exit %d by %q, live %v\n%s", w.D.Done(), code, by, w.B.Live(), w.Transcript())
+	}
+}

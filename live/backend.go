@@ -92,20 +92,21 @@ type backend struct {
 
 var _ driver.Backend = (*backend)(nil)
 
-// Run supervises the jobs of o.Config until ctx ends or a TERM, INT or QUIT
-// arrives, then stops every job and returns once all are reaped.
-func Run(ctx context.Context, o Options) error {
+// Run supervises the jobs of o.Config until ctx ends, a TERM, INT or QUIT
+// arrives or a critical job ends, then stops every job and returns once all
+// are reaped, with the code pmtr exits with: 0, or the critical job's.
+func Run(ctx context.Context, o Options) (int, error) {
 	cfg, src := o.Config, o.Source
 	o.Config, o.Source = nil, nil // once loaded, the parse and the bytes can go
 	b, err := newBackend(ctx, o)
 	if err != nil {
-		return err
+		return 1, err
 	}
 	defer o.Log.Flush() // the last lines (exiting, the last exits) are out before Run returns
 	defer b.close()
 	cwd, err := os.Getwd()
 	if err != nil {
-		return fmt.Errorf("live: working directory: %w", err)
+		return 1, fmt.Errorf("live: working directory: %w", err)
 	}
 	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd, Seed: jitterSeed()}
 	if cfg != nil && src != nil {
@@ -117,7 +118,8 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready()
 	}
 	d.Run()
-	return nil
+	code, _ := d.ExitCode()
+	return code, nil
 }
 
 // jitterSeed seeds the core's jitter of restart delays, so that pmtrs on

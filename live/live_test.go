@@ -104,7 +104,10 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 	if status {
 		o.StatusSocket = ctlsock.Path(r.conf)
 	}
-	go func() { r.done <- Run(ctx, o) }()
+	go func() {
+		_, err := Run(ctx, o)
+		r.done <- err
+	}()
 	t.Cleanup(r.stop)
 	return r
 }
@@ -212,7 +215,8 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: lg, StatusSocket: ctlsock.Path(conf)})
+		_, err := Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: lg, StatusSocket: ctlsock.Path(conf)})
+		done <- err
 	}()
 	waitStatus := func(re string) string {
 		t.Helper()

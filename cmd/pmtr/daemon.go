@@ -79,12 +79,12 @@ func supervise(o options, lo live.Options, readyFD string) int {
 		}
 	}
 	lo.Ready = ready
-	err := live.Run(context.Background(), lo)
+	code, err := live.Run(context.Background(), lo)
 	if err != nil {
 		log.Logf(core.Error, "%v", err)
 		return 1
 	}
-	return 0
+	return code // 0, or the code of the critical job that ended pmtr
 }
 
 // readChecked reads and parses the config (creating it if missing) and
