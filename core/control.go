@@ -2,8 +2,9 @@ package core
 
 import "pmtr/logsafe"
 
-// onControl applies enable, disable and restart commands. Enable and
-// disable last until the next successful reload.
+// onControl applies enable, disable and restart commands. A disable (pmtr
+// stop) lasts until an enable or restart, across reloads; an enable lasts
+// until the next successful reload, which gives the job back to the config.
 // Any other verb is an invalid message (C pmtr's wording).
 func (m *Machine) onControl(e Control) {
 	if e.Verb != Enable && e.Verb != Disable && e.Verb != Restart {
@@ -24,9 +25,12 @@ func (m *Machine) onControl(e Control) {
 		case Disable:
 			m.disable(j)
 		default:
+			if j.control == forceDisabled { // a restart of a stopped job starts it
+				m.enable(j)
+			}
 			m.restart(j)
 		}
-		if e.Verb != Restart {
+		if e.Verb != Restart || j.control == forceEnabled {
 			j.controlledBy, j.controlledAt = e.From, m.now
 		}
 	}
@@ -48,15 +52,21 @@ func (m *Machine) enable(j *job) {
 	m.reportDirty = true
 }
 
+// disable stops j until an enable or restart. A job the config disables
+// is marked too, so that an edit enabling it in the file keeps it stopped.
 func (m *Machine) disable(j *job) {
-	if !j.enabled() {
+	was := j.enabled()
+	j.control = forceDisabled
+	if !was {
 		return
 	}
 	m.jlogf(j, Info, "disabling %s", j.name)
-	j.control = forceDisabled
 	m.reportDirty = true
 	m.stop(j)
 }
+
+// stoppedByControl: a disable (pmtr stop) holds j stopped.
+func (j *job) stoppedByControl() bool { return j.control == forceDisabled }
 
 func (m *Machine) restart(j *job) {
 	if !j.enabled() {

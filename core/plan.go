@@ -121,6 +121,8 @@ func planFor(before *job, spec *confgrammar.Job, acted string, after *job, state
 		c.Action, c.Why = "restart", why
 	case acted == "start":
 		c.Action, c.Why = "start", cmpOr(why, "enabled")
+	case len(c.Fields) > 0 && after.stoppedByControl():
+		c.Action, c.Why = "update", why+"; it stays stopped (pmtr stop) until pmtr start"
 	case len(c.Fields) > 0:
 		c.Action, c.Why = "update", why+"; no restart needed now"
 	}

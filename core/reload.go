@@ -4,7 +4,8 @@ import "pmtr/confgrammar"
 
 // onConfig applies a new config: unchanged jobs keep running untouched,
 // changed jobs restart with the new definition, removed jobs stop and are
-// forgotten, new jobs start. Control overrides end here.
+// forgotten, new jobs start. An enable by control ends here; a job stopped
+// by control stays stopped, whatever the new definition.
 func (m *Machine) onConfig(e ConfigLoaded) {
 	if e.Config == nil {
 		return
@@ -58,8 +59,13 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 // update moves an existing job to its new definition, as the strongest
 // change among its fields asks (see JobFields).
 func (m *Machine) update(j *job, spec *confgrammar.Job) {
-	j.control = noOverride
+	if j.control == forceEnabled {
+		j.control = noOverride
+	}
 	change := specChange(&j.spec, spec)
+	if j.stoppedByControl() && change > SwitchesJob {
+		m.jlogf(j, Info, "job %s changed; it stays stopped (stopped by %s) until pmtr start", j.name, j.controlledBy)
+	}
 	if change >= AppliesInPlace {
 		m.clearPolicy(j) // an edited job starts afresh
 	}

@@ -221,21 +221,57 @@ func TestRuleDependencyContentChangeRestarts(t *testing.T) {
 	expectLogs(t, w, "+20.000s sending SIGTERM to job d [100]", "+20.000s started job d [101]")
 }
 
-func TestRuleControlIsTemporaryUntilReload(t *testing.T) {
-	conf := "job {\nname a\ncmd /bin/a\n}\njob {\nname b\ncmd /bin/b\ndisable\n}"
+// TestRuleControlStopOutlastsReloads: a job stopped by control (pmtr stop,
+// UDP disable) stays stopped across reloads, an edit of its own definition
+// included, until an enable or a restart; an enable lasts until the next
+// reload, which gives the job back to the config (issue 27, item 1).
+func TestRuleControlStopOutlastsReloads(t *testing.T) {
+	conf := "job {\nname a\ncmd /bin/a\n}\njob {\nname b\ncmd /bin/b\ndisable\n}\njob {\nname c\ncmd /bin/c\n}"
 	w := newWorld(t, conf, nil)
 	w.RunUntil(sec(1))
 	w.Step(core.Control{Verb: "enable", Names: []string{"b"}})
-	w.Step(core.Control{Verb: "disable", Names: []string{"a", "zz"}})
-	expectLogs(t, w, "+1.000s enabling b", "+1.000s started job b [101]", "+1.000s disabling a",
+	w.Step(core.Control{Verb: "disable", Names: []string{"a", "zz"}, From: "uid 0"})
+	expectLogs(t, w, "+1.000s enabling b", "+1.000s started job b [102]", "+1.000s disabling a",
 		"+1.000s sending SIGTERM to job a [100]", "+1.000s control msg for unknown job zz")
 	w.RunUntil(sec(30))
-	expectNoLog(t, w, "started job a [102]")
-	if err := w.LoadText(conf + "\n# edited\n"); err != nil {
+	if err := w.LoadText(conf + "\n# edited\n"); err != nil { // an edit of another part of the file
 		t.Fatal(err)
 	}
-	expectLogs(t, w, "+30.000s rescanning job configuration", "+30.000s sending SIGTERM to job b [101]",
-		"+30.000s started job a [102]")
+	expectLogs(t, w, "+30.000s rescanning job configuration", "+30.000s sending SIGTERM to job b [102]")
+	w.RunUntil(sec(40))
+	edited := strings.Replace(conf, "/bin/a", "/bin/a2", 1) // an edit of the stopped job itself
+	cfg, err := confgrammar.Parse("sim.conf", []byte(edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := w.M.Plan(w.Now, cfg, nil); len(p.Changes) != 1 || p.Changes[0].String() != "update a (cmd changed; it stays stopped (pmtr stop) until pmtr start)" {
+		t.Fatalf("plan: %v", p.Changes)
+	}
+	if err := w.LoadText(edited); err != nil {
+		t.Fatal(err)
+	}
+	expectLogs(t, w, "+40.000s job a changed; it stays stopped (stopped by uid 0) until pmtr start")
+	w.RunUntil(sec(50))
+	if n := strings.Count(strings.Join(w.Logs(), "\n"), "started job a ["); n != 1 {
+		t.Fatalf("a started %d times; want only its first start\n%s", n, strings.Join(w.Logs(), "\n"))
+	}
+	if st, _ := w.M.JobStatus("a"); st.State != core.Stopped || st.Reason != "stopped by uid 0" || st.ControlBy != "uid 0" || st.ControlAt != sec(1) {
+		t.Fatalf("a's status: %+v", st)
+	}
+	w.Step(core.Control{Verb: "restart", Names: []string{"a"}, From: "uid 0"}) // a restart starts it, with its new definition
+	expectLogs(t, w, "+50.000s enabling a", "+50.000s restarting job a", "+50.000s started job a [103]")
+	w.Step(core.Control{Verb: "disable", Names: []string{"c"}})
+	w.Step(core.Control{Verb: "enable", Names: []string{"c"}})
+	w.RunUntil(sec(60))
+	if err := w.LoadText(edited + "\n"); err != nil { // and a restarted or started job is the config's again
+		t.Fatal(err)
+	}
+	w.RunUntil(sec(70))
+	for _, name := range []string{"a", "c"} {
+		if st, _ := w.M.JobStatus(name); st.State != core.Running || st.Control != "" {
+			t.Errorf("%s after the reload: %+v", name, st)
+		}
+	}
 }
 
 func TestRuleShutdownTermsAllKillsStragglersStartsNothing(t *testing.T) {
@@ -482,7 +518,7 @@ cmd /bin/stub
 		}
 	}
 	w.RunUntil(sec(13))
-	if got := why("stub"); got != "stopped by control from uid 0 pid 7 at +2.500s; the next reload re-enables it" {
+	if got := why("stub"); got != "stopped by uid 0 pid 7 at +2.500s; stays stopped until pmtr start" {
 		t.Errorf("why stub: %q", got)
 	}
 	_, history, _ := w.M.Why("stub", at)

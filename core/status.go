@@ -17,9 +17,9 @@ const (
 	Failed   State = "failed"   // its last start failed, or it gave up (give-up); starts again at NextStart
 	Gated    State = "gated"    // a wait job before it has not finished
 	Held     State = "held"     // a dependency file is missing
-	Disabled State = "disabled" // by the config or a control message
+	Disabled State = "disabled" // by the config
 	Done     State = "done"     // once, or exit 33: not started again until edited
-	Stopped  State = "stopped"  // not running and not about to (shutdown)
+	Stopped  State = "stopped"  // by control (pmtr stop), or not running and not about to (shutdown)
 )
 
 // States lists every State, in the order above.
@@ -50,6 +50,9 @@ type JobStatus struct {
 	Enabled   bool
 	Reason    string // a few words on why it is in this state (the REASON column)
 	Control   Verb   // Enable or Disable when a control message overrides the config, else ""
+	// Who sent that control message and when (pmtr stop: "uid 0").
+	ControlBy string
+	ControlAt Time
 	// The last exit, when HasExited: status or signal, and when.
 	HasExited  bool
 	LastCode   int
@@ -100,6 +103,9 @@ func (m *Machine) status(j *job) JobStatus {
 	case forceDisabled:
 		st.Control = Disable
 	}
+	if j.control != noOverride {
+		st.ControlBy, st.ControlAt = j.controlledBy, j.controlledAt
+	}
 	return st
 }
 
@@ -124,6 +130,8 @@ func (m *Machine) state(j *job) State {
 		return Stopping
 	case j.done:
 		return Done
+	case j.stoppedByControl():
+		return Stopped
 	case !j.enabled():
 		return Disabled
 	case j.held:

@@ -38,9 +38,6 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 	case Gated:
 		return fmt.Sprintf("gated: waiting for job %s (wait) to exit", m.jobs[m.gate].name)
 	case Disabled:
-		if j.control == forceDisabled {
-			return fmt.Sprintf("stopped by control from %s at %s; the next reload re-enables it", j.controlledBy, at(j.controlledAt))
-		}
 		return "disabled in the config"
 	case Done:
 		switch {
@@ -53,6 +50,9 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 		}
 		return fmt.Sprintf("done: %s; exit status 33 means do not restart (until its definition changes)", m.lastRun(j, at))
 	default:
+		if j.stoppedByControl() {
+			return StoppedByControl(j.controlledBy, at(j.controlledAt))
+		}
 		if m.shutdown {
 			return "stopped: pmtr is shutting down"
 		}
@@ -99,6 +99,13 @@ func shortDuration(t Time) time.Duration {
 		return time.Duration(t).Round(time.Second)
 	}
 	return roundMS(t)
+}
+
+// StoppedByControl is why a job stopped by control is stopped: "stopped
+// by uid 0 at 10:07:03; stays stopped until pmtr start" (status, why and
+// the JSON say it alike).
+func StoppedByControl(by, at string) string {
+	return fmt.Sprintf("stopped by %s at %s; stays stopped until pmtr start", by, at)
 }
 
 // lastRun words the last exit: "exited after 3 s with exit status 1 at T".
@@ -152,10 +159,11 @@ func (m *Machine) short(j *job) string {
 	case Gated:
 		return "after " + m.jobs[m.gate].name
 	case Disabled:
-		if j.control == forceDisabled {
+		return "in the config"
+	case Stopped:
+		if j.stoppedByControl() {
 			return "stopped by " + j.controlledBy
 		}
-		return "in the config"
 	case Done:
 		switch {
 		case j.spec.Once:

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,13 +19,15 @@ const (
 )
 
 // Command is a control request from the local socket: pmtr stop, start or
-// restart. By names the caller ("uid 0 pid 4711"). With Wait, the answer
-// comes once every job got there (its group gone, or its new process
-// running); else at once.
+// restart. By names the caller for the log ("uid 0 pid 4711"), Who for
+// the jobs' status ("uid 0"; empty: By). With Wait, the answer comes once
+// every job got there (its group gone, or its new process running); else
+// at once.
 type Command struct {
 	Verb  core.Verb // Disable (stop), Enable (start) or Restart
 	Names []string
 	By    string
+	Who   string
 	Wait  bool
 	Reply chan<- Result
 }
@@ -99,7 +102,8 @@ func (d *Driver) command(c Command) {
 	}
 	verb := controlWords[c.Verb]
 	d.b.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("control: %s %s by %s", verb, strings.Join(c.Names, " "), c.By)})
-	d.step(w.since, core.Control{Verb: c.Verb, Names: c.Names, From: c.By})
+	who := cmp.Or(c.Who, c.By)
+	d.step(w.since, core.Control{Verb: c.Verb, Names: c.Names, From: who})
 	if c.Verb == core.Enable { // a job that had finished for good runs again
 		var done []string
 		for _, n := range c.Names {
@@ -108,7 +112,7 @@ func (d *Driver) command(c Command) {
 			}
 		}
 		if len(done) > 0 {
-			d.step(w.since, core.Control{Verb: core.Restart, Names: done, From: c.By})
+			d.step(w.since, core.Control{Verb: core.Restart, Names: done, From: who})
 		}
 	}
 	if !c.Wait {
@@ -224,7 +228,7 @@ func codeOf(jobs []core.JobStatus) int {
 		switch {
 		case strings.HasSuffix(j.Name, "(deleted)"):
 		case j.State == core.Running || j.State == core.Starting || j.State == core.Done:
-		case j.State == core.Disabled && j.Control != core.Disable:
+		case j.State == core.Disabled: // by the config (a stop by control is Stopped)
 		default:
 			return CodeDown
 		}

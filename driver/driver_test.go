@@ -113,8 +113,16 @@ func TestStatusSnapshot(t *testing.T) {
 	w := newWorld(t, twoJobs)
 	reply := make(chan driver.Snapshot, 1)
 	w.Input(driver.StatusQuery{Reply: reply})
-	table := (<-reply).Table()
+	at := func(t core.Time) string { return t.String() }
+	table := (<-reply).Table(at)
 	if !regexp.MustCompile(`(?m)^a\s+running\s+100\s+0s\s+1\s+-\s+-$`).MatchString(table) {
+		t.Fatalf("table:\n%s", table)
+	}
+	// a job stopped by control says by whom, when, and until what
+	w.Input(driver.ControlText{From: "127.0.0.1:9", Text: "disable a"})
+	w.Input(driver.StatusQuery{Reply: reply})
+	table = (<-reply).Table(at)
+	if !regexp.MustCompile(`(?m)^a\s+stopped\s+-\s+0s\s+1\s+stopped by 127.0.0.1:9 at \+0.000s; stays stopped until pmtr start\s+signal 15$`).MatchString(table) {
 		t.Fatalf("table:\n%s", table)
 	}
 }
@@ -222,7 +230,7 @@ func TestStatusCode(t *testing.T) {
 		return core.JobStatus{Name: name, State: st, Control: ctl}
 	}
 	s := driver.Snapshot{Jobs: []core.JobStatus{j("run", core.Running, ""), j("once", core.Done, ""),
-		j("off", core.Disabled, ""), j("held", core.Held, ""), j("ctl", core.Disabled, core.Disable), j("old(deleted)", core.Stopping, "")}}
+		j("off", core.Disabled, ""), j("held", core.Held, ""), j("ctl", core.Stopped, core.Disable), j("old(deleted)", core.Stopping, "")}}
 	for _, c := range []struct {
 		names []string
 		want  int

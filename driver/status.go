@@ -19,16 +19,26 @@ func (d *Driver) Status() Snapshot {
 	return Snapshot{Now: max(d.now, d.b.Now()), Jobs: d.m.Status()}
 }
 
-// Table renders the snapshot as pmtr status prints it.
-func (s Snapshot) Table() string {
+// Reason is the REASON of pmtr status for j, with times worded by at: a
+// job stopped by control says by whom and when.
+func Reason(j core.JobStatus, at func(core.Time) string) string {
+	if j.State == core.Stopped && j.Control == core.Disable {
+		return core.StoppedByControl(j.ControlBy, at(j.ControlAt))
+	}
+	return j.Reason
+}
+
+// Table renders the snapshot as pmtr status prints it, with times worded
+// by at.
+func (s Snapshot) Table(at func(core.Time) string) string {
 	width := len("REASON")
 	for _, j := range s.Jobs {
-		width = max(width, len(j.Reason))
+		width = max(width, len(Reason(j, at)))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %-*s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", width, "REASON", "LAST EXIT")
 	for _, j := range s.Jobs {
-		pid, last, reason := "-", j.LastExit, j.Reason
+		pid, last, reason := "-", j.LastExit, Reason(j, at)
 		if j.PID != 0 {
 			pid = fmt.Sprint(j.PID)
 		}

@@ -72,7 +72,7 @@ func TestLocalControl(t *testing.T) {
 	if out, errOut, code := pmtrIn(t, conf, "status", "web"); code != 3 || !strings.Contains(out, "stopped by uid") {
 		t.Fatalf("status of a stopped job: exit %d\n%s%s", code, out, errOut)
 	}
-	if out, errOut, code := pmtrIn(t, conf, "why", "web"); code != 0 || !regexp.MustCompile(`^web: stopped by control from uid \d+ pid \d+ at \d\d:\d\d:\d\d; the next reload re-enables it\n`).MatchString(out) || !strings.Contains(out, "disabling web") {
+	if out, errOut, code := pmtrIn(t, conf, "why", "web"); code != 0 || !regexp.MustCompile(`^web: stopped by uid \d+ at \d\d:\d\d:\d\d; stays stopped until pmtr start\n`).MatchString(out) || !strings.Contains(out, "disabling web") {
 		t.Fatalf("why: exit %d\n%s%s", code, out, errOut)
 	}
 	if out, errOut, code := pmtrIn(t, conf, "start", "web"); code != 0 || !pidRx.MatchString(out) {

@@ -116,7 +116,7 @@ func (sv *server) serveConn(c *net.UnixConn) {
 		return
 	}
 	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
-	h(sv, request{Request: req, body: r, by: by}).write(c, req.Version)
+	h(sv, request{Request: req, body: r, by: by, who: fmt.Sprintf("uid %d", cred.Uid)}).write(c, req.Version)
 }
 
 func peer(c *net.UnixConn) (*unix.Ucred, error) {
@@ -139,6 +139,7 @@ type request struct {
 	ctlproto.Request
 	body io.Reader
 	by   string // "uid 0 pid 4711"
+	who  string // "uid 0": what a job stopped by this request shows
 }
 
 // handlers has one entry for each of ctlproto's verbs (a test checks).
@@ -170,7 +171,7 @@ func (sv *server) statusAnswer(req request) answer {
 	if req.Has("--json") {
 		return answer{code: code, text: sv.statusJSON(snap)}
 	}
-	return answer{code: code, text: snap.Table()}
+	return answer{code: code, text: snap.Table(sv.clockText)}
 }
 
 func pick(jobs []core.JobStatus, names []string) []core.JobStatus {
@@ -211,7 +212,7 @@ func (sv *server) commandAnswer(req request) answer {
 		return errAnswer(driver.CodeFailed, "%s: not a control verb", req.Verb)
 	}
 	r, ok := inbox.Ask(sv.d.Inbox, 30*time.Second, func(r chan<- driver.Result) driver.Input {
-		return driver.Command{Verb: v, Names: req.Operands, By: req.by, Wait: !req.Has("--no-wait"), Reply: r}
+		return driver.Command{Verb: v, Names: req.Operands, By: req.by, Who: req.who, Wait: !req.Has("--no-wait"), Reply: r}
 	})
 	if !ok {
 		return busy
@@ -263,7 +264,13 @@ type jobJSON struct {
 	NextStart *string       `json:"next_start"`
 	Reason    string        `json:"reason"`
 	Enabled   bool          `json:"enabled"`
-	Contained string        `json:"contained"` // "cgroup PATH" or "process group"
+	Contained string        `json:"contained"`  // "cgroup PATH" or "process group"
+	StoppedBy *stoppedJSON  `json:"stopped_by"` // a stop by control (pmtr stop) that holds it, or null
+}
+
+type stoppedJSON struct {
+	By   string `json:"by"` // "uid 0", or the sender of a UDP disable
+	Time string `json:"time"`
 }
 
 type lastExitJSON struct {
@@ -290,7 +297,10 @@ func (sv *server) statusJSON(s driver.Snapshot) string {
 
 func (sv *server) jobJSON(j core.JobStatus) jobJSON {
 	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: sv.d.Wall(j.Since).Format(time.RFC3339Nano),
-		Starts: j.Starts, Reason: j.Reason, Enabled: j.Enabled, Contained: sv.d.Where(j.Name)}
+		Starts: j.Starts, Reason: driver.Reason(j, sv.clockText), Enabled: j.Enabled, Contained: sv.d.Where(j.Name)}
+	if j.State == core.Stopped && j.Control == core.Disable {
+		o.StoppedBy = &stoppedJSON{By: j.ControlBy, Time: sv.d.Wall(j.ControlAt).Format(time.RFC3339Nano)}
+	}
 	if j.HasExited {
 		e := &lastExitJSON{Time: sv.d.Wall(j.LastExitAt).Format(time.RFC3339Nano), Text: j.LastExit}
 		if j.LastSignal != 0 {

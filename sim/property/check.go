@@ -66,13 +66,18 @@ func (s *Model) control(e core.Control) {
 		switch e.Verb {
 		case "enable":
 			s.clearCounts(n) // pmtr start: fresh counts, and no wait for backoff or give-up
+			s.stopped[n] = false
 			if !s.enabled[n] {
 				s.enabled[n] = true
 				s.notBefore[n] = min(s.notBefore[n], now)
 			}
 		case "disable":
-			s.enabled[n] = false
+			s.enabled[n], s.stopped[n] = false, true
 		case "restart":
+			if s.stopped[n] { // a restart of a job stopped by control starts it
+				s.stopped[n], s.enabled[n] = false, true
+				s.notBefore[n] = min(s.notBefore[n], now)
+			}
 			if s.enabled[n] {
 				s.clearCounts(n)
 				s.done[n] = false

@@ -21,6 +21,7 @@ type Model struct {
 
 	specs     map[string]confgrammar.Job // the current config
 	enabled   map[string]bool
+	stopped   map[string]bool // by control (disable): kept across reloads until an enable or restart
 	done      map[string]bool
 	notBefore map[string]core.Time // quick-exit rule: earliest legal spawn
 	pidJob    map[int]string       // live pid -> job name
@@ -43,7 +44,7 @@ type Model struct {
 func New(t *rapid.T) *Model {
 	s := &Model{
 		deps: map[string]core.DepState{}, specs: map[string]confgrammar.Job{},
-		enabled: map[string]bool{}, done: map[string]bool{}, notBefore: map[string]core.Time{},
+		enabled: map[string]bool{}, stopped: map[string]bool{}, done: map[string]bool{}, notBefore: map[string]core.Time{},
 		pidJob: map[int]string{}, pidCur: map[int]bool{}, pidStart: map[int]core.Time{},
 		termAt: map[int]core.Time{}, killed: map[int]bool{}, grace: map[int]core.Time{},
 		lastSpec: map[string]confgrammar.Job{}, counts: map[string]*counts{},
@@ -77,13 +78,18 @@ func (s *Model) load(t *rapid.T, cfg *confgrammar.Config) {
 	for _, j := range cfg.Jobs {
 		next[j.Name] = j
 		old, had := s.specs[j.Name]
-		s.enabled[j.Name] = !j.Disabled
+		s.enabled[j.Name] = !j.Disabled && !s.stopped[j.Name]
 		if !had || edited(old, j) {
 			s.clearCounts(j.Name)
 			s.done[j.Name] = false
 			s.notBefore[j.Name] = s.now()
 		}
 		s.lastSpec[j.Name] = j
+	}
+	for name := range s.stopped {
+		if _, keep := next[name]; !keep {
+			delete(s.stopped, name) // a removed job is forgotten; added again, the config decides
+		}
 	}
 	for pid, name := range s.pidJob {
 		if _, keep := next[name]; !keep {

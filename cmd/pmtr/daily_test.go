@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pmtr/procfs"
+)
+
+// Day-to-day operations as a supervisorctl or systemctl user does them
+// (issue 27).
+
+const stopConf = `job {
+name web
+cmd /bin/sleep 421
+}
+job {
+name other
+cmd /bin/sleep 422
+}
+`
+
+// TestStopOutlastsEdits: a job stopped with pmtr stop stays stopped when
+// another job is edited and when its own definition is edited; status, why
+// and the JSON say who stopped it and when; pmtr start starts it with the
+// definition now in force.
+func TestStopOutlastsEdits(t *testing.T) {
+	dir, conf := writeConf(t, stopConf)
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job web \[`, eventWait)
+	waitLogRe(t, d.log, `started job other \[`, eventWait)
+	if out, errOut, code := pmtrIn(t, conf, "stop", "web"); code != 0 || out != "web: stopped\n" {
+		t.Fatalf("stop: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// an edit of another job: it restarts, web stays stopped
+	edited := strings.Replace(stopConf, "sleep 422", "sleep 423", 1)
+	if err := os.WriteFile(conf, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLogRe(t, d.log, `(?s)started job other \[.*started job other \[`, eventWait)
+	uid := strconv.Itoa(os.Geteuid())
+	reason := `stopped by uid ` + uid + ` at \d\d:\d\d:\d\d; stays stopped until pmtr start`
+	out, errOut, code := pmtrIn(t, conf, "status", "web")
+	if code != 3 || !regexp.MustCompile(`(?m)^web\s+stopped\s+-\s+\S+\s+1\s+`+reason+`\s`).MatchString(out) {
+		t.Fatalf("status after an edit of another job: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// an edit of web itself: it stays stopped, and the log says so
+	edited = strings.Replace(edited, "sleep 421", "sleep 424", 1)
+	if err := os.WriteFile(conf, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLogRe(t, d.log, `job web changed; it stays stopped \(stopped by uid `+uid+`\) until pmtr start`, eventWait)
+	if out, errOut, code := pmtrIn(t, conf, "why", "web"); code != 0 || !regexp.MustCompile(`^web: `+reason+`\n`).MatchString(out) {
+		t.Fatalf("why: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = pmtrIn(t, conf, "status", "--json", "web")
+	var st struct {
+		Jobs []struct {
+			State, Reason string
+			StoppedBy     *struct{ By, Time string } `json:"stopped_by"`
+		}
+	}
+	if code != 3 || json.Unmarshal([]byte(out), &st) != nil || len(st.Jobs) != 1 {
+		t.Fatalf("status --json: exit %d\n%s%s", code, out, errOut)
+	}
+	if j := st.Jobs[0]; j.State != "stopped" || !regexp.MustCompile(`^`+reason+`$`).MatchString(j.Reason) || j.StoppedBy == nil || j.StoppedBy.By != "uid "+uid || j.StoppedBy.Time == "" {
+		t.Fatalf("web in JSON: %+v\n%s", j, out)
+	}
+	if n := strings.Count(d.log.String(), "started job web ["); n != 1 {
+		t.Fatalf("web started %d times; a stop must hold across edits\n%s", n, d.log.String())
+	}
+
+	// pmtr start: the definition in force runs
+	out, errOut, code = pmtrIn(t, conf, "start", "web")
+	m := pidRx.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("start: exit %d\n%s%s", code, out, errOut)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	if cmdline := procfs.Cmdline(pid); !strings.Contains(cmdline, "424") {
+		t.Fatalf("web runs %q, want the edited sleep 424", cmdline)
+	}
+	d.terminate(eventWait)
+}
