@@ -285,3 +285,24 @@ func TestCriticalJobEndsTheRunWithItsCode(t *testing.T) {
 		t.Fatalf("done %v, exit %d by %q, live %v\n%s", w.D.Done(), code, by, w.B.Live(), w.Transcript())
 	}
 }
+
+// TestStatusTableShowsThePolicy: a job in its backoff says which failed run
+// it waits after; one that gave up for good says so, and status exits 3.
+func TestStatusTableShowsThePolicy(t *testing.T) {
+	conf := "job {\nname slow\ncmd /bin/slow\nbackoff 1m max 1h\n}\njob {\nname quit\ncmd /bin/quit\ngive-up 1 in 1m retry never\n}\n"
+	exit1 := &sim.Script{Runs: []sim.Run{{For: 1e9, Exit: 1}}}
+	w := sim.NewWorldWith(map[string]*sim.Script{"slow": exit1, "quit": exit1}, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	w.B.SetFile("pmtr.conf", conf)
+	w.Start()
+	w.RunUntil(core.Time(5e9))
+	table := w.D.Status().Table()
+	for _, want := range []string{`slow\s+waiting .* failed run 1\s+exit status 1; starts again in 5\ds`,
+		`quit\s+failed .* gave up\s+exit status 1; down until pmtr start`} {
+		if !regexp.MustCompile(want).MatchString(table) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+	if code, _ := driver.StatusCode(w.D.Status(), []string{"quit"}); code != driver.CodeDown {
+		t.Errorf("status of a job that gave up: %d, want %d", code, driver.CodeDown)
+	}
+}

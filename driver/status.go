@@ -48,7 +48,10 @@ func (s Snapshot) Table(at func(core.Time) string) string {
 		if reason == "" {
 			reason = "-"
 		}
-		if j.State == core.Waiting || j.State == core.Failed {
+		switch {
+		case j.State == core.Failed && j.GaveUp && j.NextStart == core.Never:
+			last += "; down until pmtr start"
+		case j.State == core.Waiting || j.State == core.Failed:
 			last += fmt.Sprintf("; starts again in %v", roundSec(j.NextStart-s.Now))
 		}
 		fmt.Fprintf(&b, "%-24s %-9s %8s %12v %7d  %-*s  %s\n", j.Name, j.State, pid, roundSec(s.Now-j.Since), j.Starts, width, reason, last)

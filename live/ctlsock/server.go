@@ -266,6 +266,10 @@ type jobJSON struct {
 	Enabled   bool          `json:"enabled"`
 	Contained string        `json:"contained"`  // "cgroup PATH" or "process group"
 	StoppedBy *stoppedJSON  `json:"stopped_by"` // a stop by control (pmtr stop) that holds it, or null
+	// The restart policy: failed runs in a row, and whether it gave up
+	// (state "failed"; next_start is its retry, null with retry never).
+	FailedRuns int  `json:"failed_runs"`
+	GaveUp     bool `json:"gave_up"`
 }
 
 type stoppedJSON struct {
@@ -297,7 +301,8 @@ func (sv *server) statusJSON(s driver.Snapshot) string {
 
 func (sv *server) jobJSON(j core.JobStatus) jobJSON {
 	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: sv.d.Wall(j.Since).Format(time.RFC3339Nano),
-		Starts: j.Starts, Reason: driver.Reason(j, sv.clockText), Enabled: j.Enabled, Contained: sv.d.Where(j.Name)}
+		Starts: j.Starts, Reason: driver.Reason(j, sv.clockText), Enabled: j.Enabled, Contained: sv.d.Where(j.Name),
+		FailedRuns: j.FailedRuns, GaveUp: j.GaveUp}
 	if j.State == core.Stopped && j.Control == core.Disable {
 		o.StoppedBy = &stoppedJSON{By: j.ControlBy, Time: sv.d.Wall(j.ControlAt).Format(time.RFC3339Nano)}
 	}
@@ -310,7 +315,7 @@ func (sv *server) jobJSON(j core.JobStatus) jobJSON {
 		}
 		o.LastExit = e
 	}
-	if j.State == core.Waiting || j.State == core.Failed {
+	if (j.State == core.Waiting || j.State == core.Failed) && j.NextStart != core.Never {
 		next := sv.d.Wall(j.NextStart).Format(time.RFC3339Nano)
 		o.NextStart = &next
 	}

@@ -110,6 +110,10 @@ func (x *Exporter) perJob() []jobFamily {
 				}
 				return 0
 			}},
+		{"pmtr_job_restart_delay_seconds", "gauge", "The wait chosen after the job's last failed run (its backoff step with jitter, 10 s without backoff, its retry after giving up); 0 after a stable run.",
+			func(j core.JobStatus, _ core.Time) float64 { return time.Duration(j.RestartDelay).Seconds() }},
+		{"pmtr_job_gave_up", "gauge", "1 while the job has given up (give-up: too many failed runs within its window), until its retry or pmtr start.",
+			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.GaveUp) }},
 		{"pmtr_job_enabled", "gauge", "1 when the job may run (enabled by the config or by control, not held).",
 			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.Enabled) }},
 	}

@@ -35,6 +35,8 @@ func TestExporterWrite(t *testing.T) {
 	boot := time.Unix(1_700_000_000, 0)
 	m := driver.Metrics{Snapshot: driver.Snapshot{Now: core.Time(5 * time.Second), Jobs: []core.JobStatus{
 		{Name: "web", State: core.Running, PID: 42, Starts: 2, StartedAt: core.Time(time.Second), Enabled: true},
+		{Name: "api", State: core.Failed, Starts: 5, FailedRuns: 5, GaveUp: true, RestartDelay: core.Time(10 * time.Minute), NextStart: core.Time(600 * time.Second)},
+		{Name: "db", State: core.Waiting, Starts: 3, FailedRuns: 3, RestartDelay: core.Time(4100 * time.Millisecond), NextStart: core.Time(8 * time.Second)},
 	}}}
 	x := &Exporter{Query: func() (driver.Metrics, bool) { return m, true },
 		Wall:    func(t core.Time) time.Time { return boot.Add(time.Duration(t)) },
@@ -48,6 +50,12 @@ func TestExporterWrite(t *testing.T) {
 		"pmtr_job_state{job=\"web\",state=\"running\"} 1\n",
 		"pmtr_job_starts_total{job=\"web\"} 2\n",
 		"pmtr_job_start_time_seconds{job=\"web\"} 1700000001\n",
+		"pmtr_job_gave_up{job=\"api\"} 1\n",
+		"pmtr_job_gave_up{job=\"db\"} 0\n",
+		"pmtr_job_restart_delay_seconds{job=\"api\"} 600\n",
+		"pmtr_job_restart_delay_seconds{job=\"db\"} 4.1\n",
+		"pmtr_job_restart_delay_seconds{job=\"web\"} 0\n",
+		"pmtr_job_restart_pending_seconds{job=\"db\"} 3\n",
 		"# TYPE pmtr_control_messages counter\n",
 		"pmtr_control_messages_total{result=\"rejected\"} 3\n",
 		"# EOF\n",
