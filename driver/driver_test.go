@@ -295,7 +295,7 @@ func TestStatusTableShowsThePolicy(t *testing.T) {
 	w.B.SetFile("pmtr.conf", conf)
 	w.Start()
 	w.RunUntil(core.Time(5e9))
-	table := w.D.Status().Table()
+	table := w.D.Status().Table(core.Time.String)
 	for _, want := range []string{`slow\s+waiting .* failed run 1\s+exit status 1; starts again in 5\ds`,
 		`quit\s+failed .* gave up\s+exit status 1; down until pmtr start`} {
 		if !regexp.MustCompile(want).MatchString(table) {
