@@ -110,17 +110,18 @@ func (p *Processes) Reap() {
 
 // Signal signals the job's whole process group. The core only asks for
 // pids it has not seen exit, and only this process reaps, so the number is
-// ours. SIGTERM is followed by SIGCONT, so a stopped (SIGSTOP) job wakes
-// up to act on it instead of waiting for the SIGKILL.
+// ours. A stop signal (SIGTERM, or the job's stop signal) is followed by
+// SIGCONT, so a stopped (SIGSTOP) job wakes up to act on it instead of
+// waiting for the SIGKILL.
 func (p *Processes) Signal(e core.Kill) {
 	p.procs.stopping(e.PID, e.Job)
 	p.signal(e.PID, syscall.Signal(e.Signal))
-	if e.Signal == core.SIGTERM {
+	if e.Signal != core.SIGKILL {
 		p.signal(e.PID, syscall.SIGCONT)
 	}
 	// Processes that left the group too.
-	if e.Signal == core.SIGTERM {
-		p.d.Contain.SignalLater(e.Job, syscall.SIGTERM, syscall.SIGCONT)
+	if e.Signal != core.SIGKILL {
+		p.d.Contain.SignalLater(e.Job, syscall.Signal(e.Signal), syscall.SIGCONT)
 	} else {
 		p.d.Contain.SignalLater(e.Job, syscall.Signal(e.Signal))
 	}
