@@ -24,12 +24,14 @@ import (
 	"pmtr/driver"
 	"pmtr/live/contain"
 	"pmtr/live/ctlsock"
+	"pmtr/live/files"
 	"pmtr/live/inbox"
 	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
 	"pmtr/live/metrics"
 	"pmtr/live/spawn"
 	"pmtr/live/udpnet"
+	"pmtr/live/watch"
 )
 
 // Options configure a daemon run.
@@ -86,8 +88,8 @@ type backend struct {
 	logs     *joboutput.Rings
 	net      *udpnet.Worker
 	metrics  *metrics.Exporter
-	w        *watcher
-	held     *heldFiles
+	w        *watch.Watcher
+	files    *files.Reader
 }
 
 var _ driver.Backend = (*backend)(nil)
@@ -160,9 +162,9 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		Query: func() (driver.Metrics, bool) {
 			return inbox.Ask(b.q, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
 		}}
-	b.w = newWatcher(b.clk, o.Log, b.q.Send)
-	b.held = newHeldFiles(b.clk, o.Log)
-	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.q.Done(), Watch: b.w.set,
+	b.w = watch.New(b.clk, o.Log, b.q.Send)
+	b.files = files.NewReader(b.clk, o.Log, b.q.Send)
+	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.q.Done(), Watch: b.w.Set,
 		Endpoints: metrics.NewServers(o.Log, b.metrics.Write)})
 	if o.StatusSocket != "" {
 		b.unlisten = ctlsock.Serve(o.StatusSocket, ctlsock.Deps{Inbox: b.q, Log: o.Log, Where: b.cg.Where, Rings: b.logs,
@@ -179,8 +181,8 @@ func (b *backend) close() {
 	}
 	b.procs.Close()
 	b.out.Close()
-	b.w.close()
-	b.held.close()
+	b.w.Close()
+	b.files.Close()
 	b.timer.Stop()
 	b.cg.Close()
 }
@@ -250,13 +252,7 @@ func (b *backend) Log(l core.Log) {
 func (b *backend) Apply(s driver.Setup) { b.net.Apply(s) }
 
 // Read reads the config and hashes dependencies on a goroutine of its own.
-func (b *backend) Read(r driver.ReadRequest) {
-	go func() {
-		f := readFiles(r)
-		b.held.saw(r, f)
-		b.q.Send(f)
-	}()
-}
+func (b *backend) Read(r driver.ReadRequest) { b.files.Read(r) }
 
 // watchSignals turns signals into inputs. Every signal pmtr does not act on
 // is caught and dropped (not ignored), so jobs still start with defaults.

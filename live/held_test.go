@@ -6,11 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/benbjohnson/clock"
-
-	"pmtr/driver"
-	"pmtr/live/logsink"
 )
 
 // writeSlowly saves text to path as a program that writes in place does:
@@ -28,35 +23,6 @@ func writeSlowly(t *testing.T, path, text string, pieces int, pause time.Duratio
 		if _, err := f.WriteString(text[i*len(text)/pieces : (i+1)*len(text)/pieces]); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestHeldForWritingSeesWriters(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(p, []byte("x"), 0o644)
-	held := func() bool {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		return heldForWriting(f)
-	}
-	if held() {
-		t.Fatal("a file nobody writes is said to be held")
-	}
-	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
-	if !held() {
-		t.Fatal("a file open for writing is not seen as held")
-	}
-	w.Close()
-	rw, _ := os.OpenFile(p, os.O_RDWR, 0)
-	if !held() {
-		t.Fatal("a file open for reading and writing is not seen as held")
-	}
-	rw.Close()
-	if held() {
-		t.Fatal("a closed file is still said to be held")
 	}
 }
 
@@ -118,34 +84,4 @@ func TestDependencyRewrittenSlowlyRestartsOnce(t *testing.T) {
 		t.Fatalf("one slow rewrite of a dependency restarted its job %d times\n%s", n, r.out)
 	}
 	r.expectKeepUntouched()
-}
-
-// TestHeldFileIsLoggedOnceAfterTenSeconds: a watched file held open for
-// writing past heldLong is named once; one read whole is forgotten.
-func TestHeldFileIsLoggedOnceAfterTenSeconds(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "pmtr.conf")
-	os.WriteFile(p, nil, 0o644)
-	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
-	defer w.Close()
-	out := &syncBuffer{}
-	clk := clock.NewMock()
-	h := newHeldFiles(clk, logsink.NewStderrLogger(out, 0))
-	r := driver.ReadRequest{Config: p}
-	h.saw(r, driver.FilesRead{Writing: []string{p}})
-	clk.Add(heldLong - time.Second)
-	h.saw(r, driver.FilesRead{Writing: []string{p}}) // another write of the same save
-	if strings.Contains(out.String(), "held open") {
-		t.Fatalf("logged before %v:\n%s", heldLong, out)
-	}
-	clk.Add(2 * time.Second)
-	clk.Add(heldLong)
-	h.log.Flush()
-	if n := strings.Count(out.String(), p+" has been held open for writing"); n != 1 {
-		t.Fatalf("a file held for %v was logged %d times, want once:\n%s", 2*heldLong, n, out)
-	}
-	w.Close()
-	h.saw(r, driver.FilesRead{})
-	if len(h.on) != 0 {
-		t.Fatalf("a file read whole is still followed: %v", h.on)
-	}
 }

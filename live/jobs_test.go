@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pmtr/live/ctlsock"
+	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
 )
@@ -236,7 +237,7 @@ func TestLiveStatusSocket(t *testing.T) {
 	dir := t.TempDir()
 	conf := dir + "/pmtr.conf"
 	os.WriteFile(conf, []byte("job {\nname up\ncmd /bin/sleep 75\n}\njob {\nname quick\ncmd /bin/sh -c \"exit 4\"\n}\njob {\nname off\ncmd /bin/true\ndisable\n}\n"), 0o644)
-	cfg, src, err := ReadConfig(conf, func(string) {})
+	cfg, src, err := files.ReadConfig(conf, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}

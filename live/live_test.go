@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pmtr/live/ctlsock"
+	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
 	"pmtr/live/spawn"
@@ -94,7 +95,7 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 		sink = io.MultiWriter(r.out, extra)
 	}
 	r.write(conf)
-	cfg, _, err := ReadConfig(r.conf, func(string) {})
+	cfg, _, err := files.ReadConfig(r.conf, func(string) {})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -207,7 +208,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "pmtr.conf")
 	os.WriteFile(conf, []byte("job {\nname noisy\ncmd /bin/sh -c \"yes line | head -n 20000; exec /bin/sleep 70\"\n}\njob {\nname steady\ncmd /bin/sleep 71\n}\n"), 0o644)
-	cfg, src, err := ReadConfig(conf, func(string) {})
+	cfg, src, err := files.ReadConfig(conf, func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}

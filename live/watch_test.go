@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pmtr/live/watch"
 )
 
 // Each save test checks that the change applies and that nothing else
@@ -204,5 +206,5 @@ func TestWatchDependencyInMissingDirectory(t *testing.T) {
 	r.waitLog(`holding the job stopped`, 5*time.Second)
 	os.Mkdir(filepath.Join(other, "later"), 0o755)
 	os.WriteFile(filepath.Join(other, "later", "dep.conf"), []byte("x"), 0o644)
-	r.waitLog(`started job late \[`, 2*pollEvery)
+	r.waitLog(`started job late \[`, 2*watch.PollEvery)
 }

@@ -16,6 +16,7 @@ import (
 	"pmtr/core"
 	"pmtr/live"
 	"pmtr/live/ctlsock"
+	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
 )
@@ -91,12 +92,12 @@ func supervise(o options, lo live.Options, readyFD string) int {
 // checks what parsing cannot: that report interfaces exist and key files
 // can be used.
 func readChecked(path string, note func(string)) (*confgrammar.Config, []byte, error) {
-	cfg, src, err := live.ReadConfig(path, note)
+	cfg, src, err := files.ReadConfig(path, note)
 	if err == nil {
 		err = hostfacts.CheckInterfaces(path, cfg)
 	}
 	if err == nil {
-		err = live.CheckKeys(path, cfg)
+		err = files.CheckKeys(path, cfg)
 	}
 	return cfg, src, err
 }

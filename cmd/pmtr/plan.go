@@ -10,8 +10,8 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/ctlproto"
 	"pmtr/driver"
-	"pmtr/live"
 	"pmtr/live/ctlsock"
+	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/sim"
 )
@@ -68,7 +68,7 @@ func hostErrors(file string, cfg *confgrammar.Config) error {
 	if err := hostfacts.CheckInterfaces(file, cfg); err != nil {
 		return err
 	}
-	return live.CheckKeys(file, cfg)
+	return files.CheckKeys(file, cfg)
 }
 
 // planAgainst plans cfg against a fresh pmtr that has started every job of

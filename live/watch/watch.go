@@ -1,4 +1,15 @@
-package live
+// Package watch notices changes of the files a config depends on (the
+// config itself, its dependencies and key files) and asks the driver to
+// read them again (driver.Reload): a completed save at once, other changes
+// once they settle, and, where inotify cannot watch, every few seconds. It
+// never reads a file's content: the driver compares what the read brings.
+//
+// A Watcher runs two goroutines, one reading inotify's events and one
+// turning them into reloads; a reload waits while the driver's queue is
+// full. Set adds and removes directory watches, a file system call that
+// may wait on a hung mount, so it is called off the driver's goroutine (on
+// the network worker's, with the rest of a setup). Close returns at once.
+package watch
 
 import (
 	"errors"
@@ -12,7 +23,6 @@ import (
 
 	"pmtr/core"
 	"pmtr/driver"
-	"pmtr/live/logsink"
 )
 
 // Watch timings: a completed save (a write closed, or a file renamed into
@@ -22,25 +32,25 @@ import (
 // writing in a burst: from then on pmtr waits for busyQuiet of quiet, so
 // the burst applies once more, with its final content. Under endless churn
 // pmtr still looks every maxDelay; without inotify it looks every
-// pollEvery. Looking is safe at any time: a file that a program still
-// holds open for writing is not read (readLimited), so a writer's pauses,
+// PollEvery. Looking is safe at any time: a file that a program still
+// holds open for writing is not read (package files), so a writer's pauses,
 // however long, never apply half a save.
 const (
 	debounce  = 40 * time.Millisecond
 	busyGap   = 50 * time.Millisecond
 	busyQuiet = 150 * time.Millisecond
 	maxDelay  = 2 * time.Second
-	pollEvery = 3 * time.Second
+	PollEvery = 3 * time.Second
 )
 
-// watcher watches the parent directories of the config file and of every
+// Watcher watches the parent directories of the config file and of every
 // dependency (one inotify instance, each directory once), so rename saves,
 // delete and re-create, and symlink swaps are all seen. A change becomes a
 // driver.Reload: the driver compares contents and acts only on real
 // changes.
-type watcher struct {
+type Watcher struct {
 	clk   clock.Clock
-	log   *logsink.Logger
+	log   Logger
 	send  func(driver.Input) bool
 	in    *inotify // nil: inotify unavailable, polling only
 	mu    sync.Mutex
@@ -51,14 +61,20 @@ type watcher struct {
 	stop  chan struct{}
 }
 
-func newWatcher(clk clock.Clock, log *logsink.Logger, send func(driver.Input) bool) *watcher {
-	w := &watcher{clk: clk, log: log, send: send, evs: make(chan fsEvent, 256), stop: make(chan struct{})}
+// Logger is pmtr's log.
+type Logger interface {
+	Logf(level core.Level, format string, args ...any)
+}
+
+// New starts watching nothing yet; send queues a reload for the driver.
+func New(clk clock.Clock, log Logger, send func(driver.Input) bool) *Watcher {
+	w := &Watcher{clk: clk, log: log, send: send, evs: make(chan fsEvent, 256), stop: make(chan struct{})}
 	in, err := openInotify()
 	if err != nil {
-		log.Logf(core.Error, "can't watch files (%v); checking them every %v instead", err, pollEvery)
+		log.Logf(core.Error, "can't watch files (%v); checking them every %v instead", err, PollEvery)
 	}
 	w.in = in
-	w.poll = clk.Timer(pollEvery)
+	w.poll = clk.Timer(PollEvery)
 	w.poll.Stop()
 	if in != nil {
 		go w.read()
@@ -67,8 +83,8 @@ func newWatcher(clk clock.Clock, log *logsink.Logger, send func(driver.Input) bo
 	return w
 }
 
-// set replaces the watched files; their directories are watched.
-func (w *watcher) set(files []string) {
+// Set replaces the watched files; their directories are watched.
+func (w *Watcher) Set(files []string) {
 	var dirs []string
 	names := map[string]bool{}
 	for _, f := range files {
@@ -85,24 +101,24 @@ func (w *watcher) set(files []string) {
 	w.sync()
 }
 
-func (w *watcher) watches(dir, name string) bool {
+func (w *Watcher) watches(dir, name string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.files[filepath.Join(dir, name)]
 }
 
 // rearm polls only while needed, so an idle pmtr does not wake up.
-func (w *watcher) rearm(ok bool) {
+func (w *Watcher) rearm(ok bool) {
 	if ok {
 		w.poll.Stop()
 	} else {
-		w.poll.Reset(pollEvery)
+		w.poll.Reset(PollEvery)
 	}
 }
 
 // sync adds missing directory watches and drops unwanted ones, and polls
 // while any is missing; w.mu held.
-func (w *watcher) sync() {
+func (w *Watcher) sync() {
 	if w.in == nil {
 		w.rearm(len(w.dirs) == 0)
 		return
@@ -124,7 +140,8 @@ func (w *watcher) sync() {
 	w.rearm(ok)
 }
 
-func (w *watcher) close() {
+// Close stops watching.
+func (w *Watcher) Close() {
 	close(w.stop)
 	w.poll.Stop()
 	if w.in != nil {
@@ -133,7 +150,7 @@ func (w *watcher) close() {
 }
 
 // read hands inotify's events to run.
-func (w *watcher) read() {
+func (w *Watcher) read() {
 	buf := make([]byte, 64<<10)
 	for {
 		evs, err := w.in.read(buf)
@@ -148,15 +165,15 @@ func (w *watcher) read() {
 			return
 		}
 		if err != nil {
-			w.log.Logf(core.Error, "file watch error: %v; also checking every %v", err, pollEvery)
-			w.clk.Sleep(pollEvery)
+			w.log.Logf(core.Error, "file watch error: %v; also checking every %v", err, PollEvery)
+			w.clk.Sleep(PollEvery)
 		}
 	}
 }
 
 // run turns events into reloads, at once or after they settle, and polls
 // as a fallback.
-func (w *watcher) run() {
+func (w *Watcher) run() {
 	settle := w.clk.Timer(time.Hour)
 	settle.Stop()
 	var b burst
@@ -187,7 +204,7 @@ type burst struct {
 
 // pend records an event; true means act now (a completed save by a writer
 // that is not busy), else the settle timer is (re)started.
-func (w *watcher) pend(settle *clock.Timer, b *burst, ev fsEvent) bool {
+func (w *Watcher) pend(settle *clock.Timer, b *burst, ev fsEvent) bool {
 	now := w.clk.Now()
 	save := ev.complete && w.watches(ev.dir, ev.name)
 	if save {
@@ -213,7 +230,7 @@ func (w *watcher) pend(settle *clock.Timer, b *burst, ev fsEvent) bool {
 	return false
 }
 
-func (w *watcher) fire() {
+func (w *Watcher) fire() {
 	w.mu.Lock()
 	w.sync() // re-add directories that were replaced
 	w.mu.Unlock()

@@ -1,4 +1,4 @@
-package live
+package files
 
 import (
 	"os"
@@ -11,7 +11,6 @@ import (
 
 	"pmtr/core"
 	"pmtr/driver"
-	"pmtr/live/logsink"
 )
 
 // heldLong: a watched file still held open for writing this long after
@@ -23,12 +22,12 @@ const heldLong = 10 * time.Second
 // writing (driver.FilesRead.Writing), to log those held for heldLong.
 type heldFiles struct {
 	clk clock.Clock
-	log *logsink.Logger
+	log Logger
 	mu  sync.Mutex
 	on  map[string]*clock.Timer // path -> its heldLong timer, until read again
 }
 
-func newHeldFiles(clk clock.Clock, log *logsink.Logger) *heldFiles {
+func newHeldFiles(clk clock.Clock, log Logger) *heldFiles {
 	return &heldFiles{clk: clk, log: log, on: map[string]*clock.Timer{}}
 }
 

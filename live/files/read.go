@@ -1,4 +1,16 @@
-package live
+// Package files reads the files a config names, for the driver and for
+// pmtr's command line: the config itself (ReadConfig; created empty when
+// missing), its dependencies (hashed: only equality matters) and its key
+// files (CheckKeys; owner-only, not empty). A file another program holds
+// open for writing is not read (it may be a save in progress), and one held
+// for long is named in the log once.
+//
+// A Reader answers each driver.ReadRequest on a goroutine of its own, since
+// a read may wait on a hung file system; a file that gives no answer in
+// 5 s is reported as unreadable, and the read that waits is left behind.
+// Read returns at once. ReadConfig and CheckKeys read on the caller's
+// goroutine: pmtr calls them before the driver runs.
+package files
 
 import (
 	"crypto/sha256"
@@ -12,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"golang.org/x/sys/unix"
 
 	"pmtr/confgrammar"
@@ -133,8 +146,37 @@ func readWithin(path string) ([]byte, error) {
 	}
 }
 
-// readFiles answers the driver's read request (on a goroutine of its own).
-func readFiles(r driver.ReadRequest) driver.FilesRead {
+// Reader answers the driver's read requests.
+type Reader struct {
+	held *heldFiles
+	send func(driver.Input) bool
+}
+
+// Logger is pmtr's log.
+type Logger interface {
+	Logf(level core.Level, format string, args ...any)
+}
+
+// NewReader answers through send; held files are timed on clk.
+func NewReader(clk clock.Clock, log Logger, send func(driver.Input) bool) *Reader {
+	return &Reader{held: newHeldFiles(clk, log), send: send}
+}
+
+// Read reads the config and hashes dependencies on a goroutine of its own,
+// and sends the driver what it found.
+func (rd *Reader) Read(r driver.ReadRequest) {
+	go func() {
+		f := answer(r)
+		rd.held.saw(r, f)
+		rd.send(f)
+	}()
+}
+
+// Close stops following held files.
+func (rd *Reader) Close() { rd.held.close() }
+
+// answer answers the driver's read request.
+func answer(r driver.ReadRequest) driver.FilesRead {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {
 		src, err := readWithin(r.Config)

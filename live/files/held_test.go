@@ -1,0 +1,93 @@
+package files
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+
+	"pmtr/driver"
+	"pmtr/live/logsink"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHeldForWritingSeesWriters(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(p, []byte("x"), 0o644)
+	held := func() bool {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return heldForWriting(f)
+	}
+	if held() {
+		t.Fatal("a file nobody writes is said to be held")
+	}
+	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	if !held() {
+		t.Fatal("a file open for writing is not seen as held")
+	}
+	w.Close()
+	rw, _ := os.OpenFile(p, os.O_RDWR, 0)
+	if !held() {
+		t.Fatal("a file open for reading and writing is not seen as held")
+	}
+	rw.Close()
+	if held() {
+		t.Fatal("a closed file is still said to be held")
+	}
+}
+
+// TestHeldFileIsLoggedOnceAfterTenSeconds: a watched file held open for
+// writing past heldLong is named once; one read whole is forgotten.
+func TestHeldFileIsLoggedOnceAfterTenSeconds(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pmtr.conf")
+	os.WriteFile(p, nil, 0o644)
+	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	defer w.Close()
+	out := &syncBuffer{}
+	clk := clock.NewMock()
+	lg := logsink.NewStderrLogger(out, 0)
+	h := newHeldFiles(clk, lg)
+	r := driver.ReadRequest{Config: p}
+	h.saw(r, driver.FilesRead{Writing: []string{p}})
+	clk.Add(heldLong - time.Second)
+	h.saw(r, driver.FilesRead{Writing: []string{p}}) // another write of the same save
+	if strings.Contains(out.String(), "held open") {
+		t.Fatalf("logged before %v:\n%s", heldLong, out)
+	}
+	clk.Add(2 * time.Second)
+	clk.Add(heldLong)
+	lg.Flush()
+	if n := strings.Count(out.String(), p+" has been held open for writing"); n != 1 {
+		t.Fatalf("a file held for %v was logged %d times, want once:\n%s", 2*heldLong, n, out)
+	}
+	w.Close()
+	h.saw(r, driver.FilesRead{})
+	if len(h.on) != 0 {
+		t.Fatalf("a file read whole is still followed: %v", h.on)
+	}
+}
