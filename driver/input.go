@@ -14,13 +14,29 @@ import (
 // interface's existence) is done elsewhere and answered later through Next,
 // as data: inputs carry no functions, so the driver runs no code of the
 // backend's but these methods (and SpawnObserver's, if implemented).
+//
+// It is split by concern, so that a fake in a test implements only the
+// parts it needs and embeds the others; New takes one value that
+// implements them all.
 type Backend interface {
+	Clock
+	Processes
+	Files
+	Outputs
+}
+
+// Clock is the backend's time and its one wait.
+type Clock interface {
 	// Next waits for the next input or until the deadline passes (then it
 	// returns Tick). It returns nil when the run should pause (sim: the
 	// horizon is reached; live: never).
 	Next(deadline core.Time) Input
 	// Now is the time since the backend started.
 	Now() core.Time
+}
+
+// Processes are the jobs' processes.
+type Processes interface {
 	// Start begins a spawn; Spawned or SpawnFailed comes back as an Event,
 	// and, for a process that then cannot run the program, ExecFailed.
 	Start(core.Spawn)
@@ -29,16 +45,24 @@ type Backend interface {
 	Cancel(core.Cancel)
 	// Signal sends a signal to a job's process group.
 	Signal(core.Kill)
-	// Report sends a status report to the config's report destinations.
-	Report(body string)
-	// Log writes one line of pmtr's log (Job: the job it is about, if any).
-	Log(core.Log)
+}
+
+// Files are the config's files and the outside world it sets up.
+type Files interface {
 	// Read reads the config file, hashes dependency files and checks a
 	// config against the host; FilesRead comes back with the request's Seq.
 	Read(ReadRequest)
 	// Apply sets up the outside-world part of a config in force: report
 	// destinations, control listeners and the files to watch.
 	Apply(Setup)
+}
+
+// Outputs are what pmtr tells the world.
+type Outputs interface {
+	// Report sends a status report to the config's report destinations.
+	Report(body string)
+	// Log writes one line of pmtr's log (Job: the job it is about, if any).
+	Log(core.Log)
 }
 
 // SpawnObserver is an optional part of a Backend. The driver calls
@@ -94,8 +118,8 @@ type ReadRequest struct {
 	Keys   []string
 	// Check, if set, is a parsed config (of the file named CheckFile) to
 	// check against this host: its host-dependent warnings
-	// (live/hostfacts.HostWarnings) go in the answer's Warnings, and what keeps it
-	// from running here (live.CheckInterfaces) in HostErr.
+	// (hostfacts.HostWarnings) go in the answer's Warnings, and what keeps it
+	// from running here (hostfacts.CheckInterfaces) in HostErr.
 	Check     *confgrammar.Config
 	CheckFile string
 }
