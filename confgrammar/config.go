@@ -53,6 +53,14 @@ type Job struct {
 	StopTimeout time.Duration // from the stop signal to SIGKILL; 0 = 10 s
 	Critical    bool          // its end ends pmtr, with its exit code
 
+	// Readiness and health (issue 23); each zero value: none.
+	Ready        Probe         // when the job counts as ready
+	ReadyTimeout time.Duration // not ready by then: a failed run; 0 = DefaultReadyTimeout
+	After        []string      // jobs that must be ready (or running, or finished well) before it starts
+	Check        Check         // its health check while it runs
+	OnCheckFail  CheckAction   // what failed checks do
+	Watchdog     time.Duration // longest silence between WATCHDOG=1 messages; 0 = none
+
 	Pos Pos // the "job" keyword; not part of the job's identity
 }
 

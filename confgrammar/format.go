@@ -75,6 +75,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 		line("bounce every", FormatInterval(j.Bounce))
 	}
 	formatPolicy(line, j)
+	formatReadiness(line, j)
 	if len(j.Depends) > 0 {
 		b.WriteString("  depends {\n")
 		for _, d := range j.Depends {

@@ -9,7 +9,8 @@ type jobBuilder struct {
 	seen map[string]Pos
 	opts int
 
-	namePos Pos // the name's value, for duplicate-name errors
+	namePos  Pos   // the name's value, for duplicate-name errors
+	afterPos []Pos // each after name, for unknown names and cycles
 }
 
 func (p *parser) parseJob() {
@@ -38,8 +39,10 @@ func (p *parser) parseJob() {
 		p.errAt(b.job.Pos, "job %q has no cmd (add: cmd /full/path/to/program [args])", b.job.Name)
 	}
 	p.checkPolicy(b)
+	p.checkReadiness(b)
 	p.cfg.Jobs = append(p.cfg.Jobs, b.job)
 	p.namePos = append(p.namePos, b.namePos)
+	p.afterPos = append(p.afterPos, b.afterPos)
 }
 
 // parseBody reads options up to the closing brace. It returns false when
@@ -90,7 +93,8 @@ func (p *parser) unknownOption(t token) {
 
 var jobOptions = []string{"name", "cmd", "dir", "out", "err", "in", "env", "user", "ulimit",
 	"bounce", "depends", "disable", "wait", "once", "order", "nice", "cpu",
-	"restart", "success", "backoff", "stable", "give-up", "stop", "critical"}
+	"restart", "success", "backoff", "stable", "give-up", "stop", "critical",
+	"ready", "after", "check", "on-check-fail", "watchdog"}
 
 // once records that an option was set; for the options that may appear only
 // once it reports a repeat.
@@ -151,6 +155,16 @@ func (p *parser) parseOption(b *jobBuilder) {
 		p.parseBounce(j, kw)
 	case "restart", "success", "backoff", "stable", "give-up", "stop", "critical":
 		p.parsePolicy(b, kw)
+	case "ready":
+		p.parseReady(b, kw)
+	case "check":
+		p.parseCheck(b, kw)
+	case "after":
+		p.parseAfter(b, kw)
+	case "on-check-fail":
+		p.parseOnCheckFail(b, kw)
+	case "watchdog":
+		p.parseWatchdog(b, kw)
 	default:
 		p.parseNumberish(b, kw)
 	}

@@ -34,6 +34,7 @@ var lineKeywords = map[string]bool{
 	"nice": true, "cpu": true,
 	"restart": true, "success": true, "backoff": true, "stable": true, "give-up": true,
 	"stop": true, "critical": true,
+	"ready": true, "after": true, "check": true, "on-check-fail": true, "watchdog": true,
 }
 
 // follower maps a keyword to the one word that is a keyword right after it.

@@ -43,7 +43,8 @@ type parser struct {
 	errs ErrorList
 	cfg  Config
 
-	namePos []Pos // where each job of cfg.Jobs set its name, before sorting
+	namePos  []Pos   // where each job of cfg.Jobs set its name, before sorting
+	afterPos [][]Pos // where each job of cfg.Jobs named each of its after jobs
 }
 
 func (p *parser) advance() {
@@ -80,6 +81,7 @@ func (p *parser) parseFile() {
 		}
 	}
 	p.checkDuplicates()
+	p.checkAfter()
 }
 
 // topLevelJunk reports a token that cannot start a declaration and skips

@@ -69,6 +69,16 @@ var JobFields = []JobField{
 	{"stop signal", "StopSignal", AppliesInPlace, func(a, b *jobSpec) bool { return a.StopSignal == b.StopSignal }, showStopSignal},
 	duration("stop timeout", "StopTimeout", func(j *jobSpec) time.Duration { return j.StopTimeout }),
 	flag("critical", "Critical", AppliesInPlace, func(j *jobSpec) bool { return j.Critical }),
+	// Readiness and health (issue 23). ready and watchdog go into the
+	// process (NOTIFY_SOCKET, WATCHDOG_USEC, the readiness descriptor) and
+	// a running job's readiness was judged under the old condition: a
+	// change restarts it. The others steer pmtr around the process.
+	{"ready", "Ready", RestartsJob, func(a, b *jobSpec) bool { return a.Ready.Equal(b.Ready) }, showReady},
+	duration("ready timeout", "ReadyTimeout", func(j *jobSpec) time.Duration { return j.ReadyTimeout }),
+	{"after", "After", AppliesInPlace, func(a, b *jobSpec) bool { return slices.Equal(a.After, b.After) }, func(j *jobSpec) string { return strings.Join(j.After, " ") }},
+	{"check", "Check", AppliesInPlace, func(a, b *jobSpec) bool { return a.Check.Equal(b.Check) }, showCheck},
+	{"on-check-fail", "OnCheckFail", AppliesInPlace, func(a, b *jobSpec) bool { return a.OnCheckFail == b.OnCheckFail }, showOnCheckFail},
+	{"watchdog", "Watchdog", RestartsJob, func(a, b *jobSpec) bool { return a.Watchdog == b.Watchdog }, showWatchdog},
 	flag("disable", "Disabled", SwitchesJob, func(j *jobSpec) bool { return j.Disabled }),
 	text("name", "Name", NotCompared, func(j *jobSpec) string { return j.Name }),
 	{"pos", "Pos", NotCompared, func(a, b *jobSpec) bool { return a.Pos == b.Pos }, showPos},
@@ -201,3 +211,31 @@ func showStopSignal(j *jobSpec) string {
 }
 
 func showPos(j *jobSpec) string { return strconv.Itoa(j.Pos.Line) + ":" + strconv.Itoa(j.Pos.Col) }
+
+func showReady(j *jobSpec) string {
+	if j.Ready.Kind == confgrammar.NoProbe {
+		return ""
+	}
+	return confgrammar.FormatProbe(j.Ready)
+}
+
+func showCheck(j *jobSpec) string {
+	if j.Check.Equal(confgrammar.Check{}) {
+		return ""
+	}
+	return confgrammar.FormatCheck(j.Check)
+}
+
+func showOnCheckFail(j *jobSpec) string {
+	if j.OnCheckFail == confgrammar.CheckRestart {
+		return ""
+	}
+	return j.OnCheckFail.String()
+}
+
+func showWatchdog(j *jobSpec) string {
+	if j.Watchdog <= 0 {
+		return ""
+	}
+	return confgrammar.FormatDuration(j.Watchdog)
+}
