@@ -18,22 +18,36 @@ import (
 // waiting for its close.
 const heldLong = 10 * time.Second
 
+// rechecks are when a file a read found held is looked at again. The
+// kernel tells watchers of a close (IN_CLOSE_WRITE) a moment before it
+// drops the writer's access, so the read that the close itself brings may
+// find the file still held, and no other event follows: a look shortly
+// after catches the save. A writer that really keeps the file open closes
+// it later, with an event of its own.
+var rechecks = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond}
+
 // heldFiles follows the watched files that reads found held open for
-// writing (driver.FilesRead.Writing), to log those held for heldLong.
+// writing (driver.FilesRead.Writing), to log those held for heldLong and
+// to read again those that turn out to be closed already.
 type heldFiles struct {
-	clk clock.Clock
-	log Logger
-	mu  sync.Mutex
-	on  map[string]*clock.Timer // path -> its heldLong timer, until read again
+	clk    clock.Clock
+	log    Logger
+	reread func() // asks the driver to read the files again
+	mu     sync.Mutex
+	on     map[string]*clock.Timer // path -> its heldLong timer, until read again
 }
 
-func newHeldFiles(clk clock.Clock, log Logger) *heldFiles {
-	return &heldFiles{clk: clk, log: log, on: map[string]*clock.Timer{}}
+func newHeldFiles(clk clock.Clock, log Logger, reread func()) *heldFiles {
+	return &heldFiles{clk: clk, log: log, reread: reread, on: map[string]*clock.Timer{}}
 }
 
 // saw records a read's answer: files read whole are no longer followed;
-// files held start their timer, unless it runs already.
+// files held start their timer, unless it runs already, and are looked at
+// again shortly.
 func (h *heldFiles) saw(r driver.ReadRequest, f driver.FilesRead) {
+	if len(f.Writing) > 0 {
+		h.recheck(slices.Clone(f.Writing), 0)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, p := range append(append([]string{r.Config}, r.Deps...), r.Keys...) {
@@ -49,16 +63,36 @@ func (h *heldFiles) saw(r driver.ReadRequest, f driver.FilesRead) {
 	}
 }
 
+// recheck looks at files again after rechecks[i]: once one is no longer
+// held, the driver reads them again (it applies only real changes).
+func (h *heldFiles) recheck(paths []string, i int) {
+	if i == len(rechecks) {
+		return
+	}
+	h.clk.AfterFunc(rechecks[i], func() {
+		for _, p := range paths {
+			if !stillHeld(p) {
+				h.reread()
+				return
+			}
+		}
+		h.recheck(paths, i+1)
+	})
+}
+
+func stillHeld(p string) bool {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return heldForWriting(f)
+}
+
 // check logs p if it is still held (looked at again: its close may have
 // come just now).
 func (h *heldFiles) check(p string) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return
-	}
-	held := heldForWriting(f)
-	f.Close()
-	if held {
+	if stillHeld(p) {
 		h.log.Logf(core.Info, "%s has been held open for writing by another program for %v: "+
 			"pmtr waits for that program to close it, and applies the file then", p, heldLong)
 	}

@@ -159,7 +159,7 @@ type Logger interface {
 
 // NewReader answers through send; held files are timed on clk.
 func NewReader(clk clock.Clock, log Logger, send func(driver.Input) bool) *Reader {
-	return &Reader{held: newHeldFiles(clk, log), send: send}
+	return &Reader{held: newHeldFiles(clk, log, func() { send(driver.Reload{}) }), send: send}
 }
 
 // Read reads the config and hashes dependencies on a goroutine of its own,

@@ -83,7 +83,10 @@ func New(clk clock.Clock, log Logger, send func(driver.Input) bool) *Watcher {
 	return w
 }
 
-// Set replaces the watched files; their directories are watched.
+// Set replaces the watched files; their directories are watched. A
+// directory watched from now on may have changed since the files were
+// read (a save in the first moments after pmtr read the config), so then
+// the driver looks once more: it acts only on a real change.
 func (w *Watcher) Set(files []string) {
 	var dirs []string
 	names := map[string]bool{}
@@ -96,9 +99,12 @@ func (w *Watcher) Set(files []string) {
 	}
 	slices.Sort(dirs)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.dirs, w.files = dirs, names
-	w.sync()
+	added := w.sync()
+	w.mu.Unlock()
+	if added {
+		w.send(driver.Reload{})
+	}
 }
 
 func (w *Watcher) watches(dir, name string) bool {
@@ -117,11 +123,11 @@ func (w *Watcher) rearm(ok bool) {
 }
 
 // sync adds missing directory watches and drops unwanted ones, and polls
-// while any is missing; w.mu held.
-func (w *Watcher) sync() {
+// while any is missing; it says whether it added one. w.mu held.
+func (w *Watcher) sync() (added bool) {
 	if w.in == nil {
 		w.rearm(len(w.dirs) == 0)
-		return
+		return false
 	}
 	have := w.in.watching()
 	for _, d := range have {
@@ -134,10 +140,13 @@ func (w *Watcher) sync() {
 		if !slices.Contains(have, d) {
 			if err := w.in.add(d); err != nil {
 				ok = false // missing or not watchable: polling covers it
+			} else {
+				added = true
 			}
 		}
 	}
 	w.rearm(ok)
+	return added
 }
 
 // Close stops watching.
