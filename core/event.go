@@ -37,6 +37,13 @@ type ConfigRejected struct {
 	Errors []string
 }
 
+// ConfigRestored: after a rejected reload, the config file holds again
+// the config in force (a bad save was undone): nothing changes, and the
+// last reload counts as successful again.
+type ConfigRestored struct {
+	File string
+}
+
 // Spawned: the process of spawn Attempt (as numbered in Spawn) of Job is
 // running as PID.
 type Spawned struct {
@@ -106,6 +113,7 @@ type Shutdown struct{ Signal int }
 
 func (ConfigLoaded) isEvent()   {}
 func (ConfigRejected) isEvent() {}
+func (ConfigRestored) isEvent() {}
 func (Spawned) isEvent()        {}
 func (SpawnFailed) isEvent()    {}
 func (ExecFailed) isEvent()     {}
@@ -126,6 +134,8 @@ func (e ConfigLoaded) String() string {
 func (e ConfigRejected) String() string {
 	return fmt.Sprintf("config-rejected file=%s errors=%d", e.File, len(e.Errors))
 }
+
+func (e ConfigRestored) String() string { return "config-restored file=" + e.File }
 
 func (e Spawned) String() string {
 	return fmt.Sprintf("spawned %s attempt=%d pid=%d", e.Job, e.Attempt, e.PID)

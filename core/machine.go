@@ -76,6 +76,8 @@ func (m *Machine) Step(now Time, ev Event) {
 		m.onConfig(e)
 	case ConfigRejected:
 		m.onRejected(e)
+	case ConfigRestored:
+		m.onRestored(e)
 	case Spawned:
 		m.onSpawned(e)
 	case SpawnFailed:

@@ -126,6 +126,17 @@ func (m *Machine) onRejected(e ConfigRejected) {
 	m.logf(Error, "NOTE: using PREVIOUS job config")
 }
 
+// onRestored: the file went back to the config in force after a rejected
+// reload, so the refusal is over (the metric and the alert on it follow).
+func (m *Machine) onRestored(e ConfigRestored) {
+	if !m.rejected {
+		return
+	}
+	m.rejected = false
+	m.counters.LastReloadOK = true
+	m.logf(Info, "config %s is valid again (same as in force)", e.File)
+}
+
 func (m *Machine) setReports(on bool) {
 	if on && !m.reports {
 		m.reportDirty = true

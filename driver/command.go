@@ -201,10 +201,14 @@ func (d *Driver) why(q WhyQuery) {
 
 // StatusCode is the exit code of pmtr status for the listed jobs (all when
 // none is listed), LSB style: 0 when each runs or finished as intended, 3
-// when one is down while it should run or is stopped by control, 4 for an
-// unknown name (with a line for each).
+// when one is down while it should run or is stopped by control, or (no job
+// listed) when the config file on disk was refused, 4 for an unknown name
+// (with a line for each).
 func StatusCode(s Snapshot, names []string) (int, []string) {
 	if len(names) == 0 {
+		if s.Config.Refused != nil {
+			return CodeDown, nil
+		}
 		return codeOf(s.Jobs), nil
 	}
 	var picked []core.JobStatus

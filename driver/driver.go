@@ -52,6 +52,7 @@ type Driver struct {
 	now      core.Time // time of the last call on the core
 	gen      uint64
 	sum      [32]byte                 // content of the config in force
+	conf     ConfigState              // the config in force, and a refusal of the file on disk
 	deps     map[string]core.DepState // last seen state of each dependency
 	setup    Setup                    // the outside-world part of the config in force
 	ld       loader

@@ -306,3 +306,55 @@ func TestStatusTableShowsThePolicy(t *testing.T) {
 		t.Errorf("status of a job that gave up: %d, want %d", code, driver.CodeDown)
 	}
 }
+
+// TestRefusedSaveUndone: a refused save shows in status (its first line,
+// exit 3) and in the metrics until the file is good again; a save that
+// brings back the content in force ends the refusal without touching a
+// job (issue 27, items 2 and 3).
+func TestRefusedSaveUndone(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	at := func(t core.Time) string { return t.String() }
+	status := func() driver.Snapshot {
+		reply := make(chan driver.Snapshot, 1)
+		w.Input(driver.StatusQuery{Reply: reply})
+		return <-reply
+	}
+	metrics := func() core.Counters {
+		reply := make(chan driver.Metrics, 1)
+		w.Input(driver.MetricsQuery{Reply: reply})
+		return (<-reply).Counters
+	}
+	s := status()
+	if s.Config.Refused != nil || s.Config.Path != "pmtr.conf" || len(s.Config.Hash) != 64 || s.Config.Line(at) != "" {
+		t.Fatalf("config state of a good file: %+v", s.Config)
+	}
+	good := s.Config.Hash
+	w.RunUntil(w.Now + core.Time(5e9))
+	w.B.SetFile("pmtr.conf", "job {\nname a\nnmae x\n")
+	w.Input(driver.Reload{})
+	s = status()
+	if code, _ := driver.StatusCode(s, nil); code != driver.CodeDown || s.Config.Refused == nil || s.Config.Hash != good {
+		t.Fatalf("after a bad save: exit %d, %+v", code, s.Config)
+	}
+	if line := s.Config.Line(at); !regexp.MustCompile(`^config pmtr.conf: refused at \+5.000s, \d+ errors \(pmtr -t shows them\); the previous config stays in force$`).MatchString(line) {
+		t.Fatalf("status line %q", line)
+	}
+	if !strings.HasPrefix(s.Table(at), s.Config.Line(at)+"\n") {
+		t.Fatalf("the table does not start with the config line:\n%s", s.Table(at))
+	}
+	if code, _ := driver.StatusCode(s, []string{"b"}); code != driver.CodeOK {
+		t.Fatalf("status b: exit %d", code)
+	}
+	if metrics().LastReloadOK {
+		t.Fatal("the metric says the last reload was good")
+	}
+	w.B.SetFile("pmtr.conf", twoJobs) // the save is undone
+	w.Input(driver.Reload{})
+	s = status()
+	if code, _ := driver.StatusCode(s, nil); code != driver.CodeOK || s.Config.Refused != nil || s.Config.Since != 0 {
+		t.Fatalf("after the undo: exit %d, %+v", code, s.Config)
+	}
+	if !metrics().LastReloadOK || count(w, ` config pmtr.conf is valid again \(same as in force\)$`) != 1 || count(w, "rescanning|started job") != 3 {
+		t.Fatalf("after the undo:\n%s", w.Transcript())
+	}
+}

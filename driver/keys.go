@@ -57,18 +57,19 @@ func (d *Driver) checkKeys(listens []confgrammar.Listen, files []KeyFile) (map[s
 
 // keyChanges applies rotated keys of the config in force: a new key is
 // used at once and the old one refused; an unusable key file rejects the
-// change and the listeners keep the key they have.
-func (d *Driver) keyChanges(f FilesRead) {
+// change (false) and the listeners keep the key they have.
+func (d *Driver) keyChanges(f FilesRead) bool {
 	d.keepHeld(&f)
 	keys, err := d.checkKeys(d.setup.Listens, f.Keys)
 	if err != nil {
 		d.rejected(err)
-		return
+		return false
 	}
 	if d.keysChanged(keys) {
 		d.setup.Keys = keys
 		d.b.Apply(d.setup)
 	}
+	return true
 }
 
 // keysChanged logs each key file in force whose key differs in keys, in

@@ -82,6 +82,7 @@ func (d *Driver) onRead(f FilesRead) {
 func (d *Driver) rejected(err error) {
 	msgs := confgrammar.Messages(err)
 	d.ld.result = Result{Code: CodeFailed, Lines: append(slices.Clone(msgs), "parse failed: the config in force stays")}
+	d.refuse(msgs)
 	d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: msgs})
 }
 
@@ -98,7 +99,9 @@ func (d *Driver) reread(f FilesRead) {
 	}
 	if f.ConfigErr == nil && sha256.Sum256(f.Source) == d.sum && !d.ld.force {
 		d.depChanges(f)
-		d.keyChanges(f)
+		if d.keyChanges(f) {
+			d.restored() // a refused save undone: the file is the config in force again
+		}
 		return
 	}
 	err := f.ConfigErr
@@ -171,7 +174,7 @@ func (d *Driver) install(f FilesRead) {
 		d.ld.result = planResult(d.m.Plan(d.b.Now(), cfg, f.Deps), len(cfg.Jobs))
 	}
 	d.keysChanged(keys)
-	d.sum = d.ld.sum
+	d.inForce(d.ld.sum)
 	d.deps = make(map[string]core.DepState, len(f.Deps))
 	watch := []string{d.absConfig()}
 	for _, st := range f.Deps {

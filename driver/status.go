@@ -8,15 +8,16 @@ import (
 	"pmtr/core"
 )
 
-// Snapshot is the state of every job at one time.
+// Snapshot is the state of every job, and of the config file, at one time.
 type Snapshot struct {
-	Now  core.Time
-	Jobs []core.JobStatus
+	Now    core.Time
+	Jobs   []core.JobStatus
+	Config ConfigState
 }
 
 // Status is the snapshot now.
 func (d *Driver) Status() Snapshot {
-	return Snapshot{Now: max(d.now, d.b.Now()), Jobs: d.m.Status()}
+	return Snapshot{Now: max(d.now, d.b.Now()), Jobs: d.m.Status(), Config: d.configState()}
 }
 
 // Reason is the REASON of pmtr status for j, with times worded by at: a
@@ -36,6 +37,9 @@ func (s Snapshot) Table(at func(core.Time) string) string {
 		width = max(width, len(Reason(j, at)))
 	}
 	var b strings.Builder
+	if line := s.Config.Line(at); line != "" {
+		b.WriteString(line + "\n")
+	}
 	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %-*s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", width, "REASON", "LAST EXIT")
 	for _, j := range s.Jobs {
 		pid, last, reason := "-", j.LastExit, Reason(j, at)

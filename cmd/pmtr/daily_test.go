@@ -88,3 +88,83 @@ func TestStopOutlastsEdits(t *testing.T) {
 	}
 	d.terminate(eventWait)
 }
+
+const goodConf = "job {\nname web\ncmd /bin/sleep 425\n}\n"
+const badConf = "job {\nname web\ncmd /bin/sleep 425\norder 5abc\n}\njob {\nname web\ncmd /bin/true\n}\n" // 2 errors
+
+// TestRefusedSaveUndone: after a refused save, the metric says so; the
+// save that brings back the content in force is logged and sets the
+// metric back, and the job runs on untouched.
+func TestRefusedSaveUndone(t *testing.T) {
+	dir, conf := writeConf(t, goodConf)
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job web \[`, eventWait)
+	metric := func() string {
+		out, errOut, code := pmtrIn(t, conf, "metrics")
+		m := regexp.MustCompile(`(?m)^pmtr_config_last_reload_successful (\d)$`).FindStringSubmatch(out)
+		if code != 0 || m == nil {
+			t.Fatalf("metrics: exit %d\n%s%s", code, out, errOut)
+		}
+		return m[1]
+	}
+	if err := os.WriteFile(conf, []byte(badConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLogRe(t, d.log, `NOTE: using PREVIOUS job config`, eventWait)
+	if m := metric(); m != "0" {
+		t.Fatalf("pmtr_config_last_reload_successful %s after a refused save", m)
+	}
+	if err := os.WriteFile(conf, []byte(goodConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLogRe(t, d.log, `config `+regexp.QuoteMeta(conf)+` is valid again \(same as in force\)`, eventWait)
+	if m := metric(); m != "1" {
+		t.Fatalf("pmtr_config_last_reload_successful %s after the save was undone", m)
+	}
+	if n := strings.Count(d.log.String(), "started job web ["); n != 1 {
+		t.Fatalf("web started %d times\n%s", n, d.log.String())
+	}
+	d.terminate(eventWait)
+}
+
+// TestStatusShowsARefusedConfig: while the file on disk is a refused
+// save, pmtr status says so on its first line and exits 3, and the JSON
+// has the refusal with its errors.
+func TestStatusShowsARefusedConfig(t *testing.T) {
+	dir, conf := writeConf(t, goodConf)
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job web \[`, eventWait)
+	if out, errOut, code := pmtrIn(t, conf, "status"); code != 0 || strings.HasPrefix(out, "config ") {
+		t.Fatalf("status of a good config: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := os.WriteFile(conf, []byte(badConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLogRe(t, d.log, `NOTE: using PREVIOUS job config`, eventWait)
+	line := `^config ` + regexp.QuoteMeta(conf) + `: refused at \d\d:\d\d:\d\d, 2 errors \(pmtr -t shows them\); the previous config stays in force\nJOB `
+	out, errOut, code := pmtrIn(t, conf, "status")
+	if code != 3 || !regexp.MustCompile(line).MatchString(out) {
+		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := pmtrIn(t, conf, "status", "web"); code != 0 || !regexp.MustCompile(line).MatchString(out) {
+		t.Fatalf("status web (running): exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = pmtrIn(t, conf, "status", "--json")
+	var st struct {
+		Config struct {
+			Path, Hash string
+			Since      string `json:"in_force_since"`
+			Refused    *struct {
+				Time   string
+				Errors []string
+			}
+		}
+	}
+	if code != 3 || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("status --json: exit %d\n%s%s", code, out, errOut)
+	}
+	if c := st.Config; c.Path != conf || len(c.Hash) != 64 || c.Since == "" || c.Refused == nil || len(c.Refused.Errors) != 2 || !strings.Contains(c.Refused.Errors[0], conf+":") {
+		t.Fatalf("config in JSON: %+v\n%s", c, out)
+	}
+	d.terminate(eventWait)
+}

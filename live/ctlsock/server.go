@@ -284,10 +284,34 @@ type lastExitJSON struct {
 	Text   string `json:"text"`
 }
 
+// configJSON is the config file's part of pmtr status --json: the config
+// in force, and the refusal of the file on disk (null while it is the
+// config in force).
+type configJSON struct {
+	Path    string       `json:"path"`
+	Since   string       `json:"in_force_since"`
+	Hash    string       `json:"hash"` // hex SHA-256 of the config in force
+	Refused *refusalJSON `json:"refused"`
+}
+
+type refusalJSON struct {
+	Time   string   `json:"time"`
+	Errors []string `json:"errors"`
+}
+
+func (sv *server) configJSON(c driver.ConfigState) configJSON {
+	o := configJSON{Path: c.Path, Since: sv.d.Wall(c.Since).Format(time.RFC3339Nano), Hash: c.Hash}
+	if r := c.Refused; r != nil {
+		o.Refused = &refusalJSON{Time: sv.d.Wall(r.At).Format(time.RFC3339Nano), Errors: r.Errors}
+	}
+	return o
+}
+
 func (sv *server) statusJSON(s driver.Snapshot) string {
 	out := struct {
-		Jobs []jobJSON `json:"jobs"`
-	}{Jobs: []jobJSON{}}
+		Config configJSON `json:"config"`
+		Jobs   []jobJSON  `json:"jobs"`
+	}{Config: sv.configJSON(s.Config), Jobs: []jobJSON{}}
 	for _, j := range s.Jobs {
 		out.Jobs = append(out.Jobs, sv.jobJSON(j))
 	}
