@@ -2,7 +2,7 @@
 # from the config file in use (pmtr -t -v prints the parsed config).
 
 _pmtr_jobs() {
-    local conf=/etc/pmtr.conf i
+    local conf=${PMTR_CONFIG:-/etc/pmtr.conf} i
     for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
         [[ ${COMP_WORDS[i]} == -c ]] && conf=${COMP_WORDS[i + 1]}
     done
@@ -16,11 +16,21 @@ _pmtr() {
         COMPREPLY=($(compgen -f -- "$cur"))
         return
     fi
-    if ((COMP_CWORD == 1)); then
+    # the verb: the first word that is one, after flags such as -c FILE
+    local verb= i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+        -c | -p | -n | --against) ((i++)) ;;
+        -*) ;;
+        *) [[ " $subs " == *" ${COMP_WORDS[i]} "* ]] && verb=${COMP_WORDS[i]}
+           break ;;
+        esac
+    done
+    if [[ -z $verb ]]; then
         COMPREPLY=($(compgen -W "$subs -c -F -t -v -p --strict --version" -- "$cur"))
         return
     fi
-    case ${COMP_WORDS[1]} in
+    case $verb in
     status) COMPREPLY=($(compgen -W "-c --json $(_pmtr_jobs)" -- "$cur")) ;;
     stop | start | restart) COMPREPLY=($(compgen -W "-c --no-wait $(_pmtr_jobs)" -- "$cur")) ;;
     why) COMPREPLY=($(compgen -W "-c $(_pmtr_jobs)" -- "$cur")) ;;

@@ -212,11 +212,16 @@ func StatusCode(s Snapshot, names []string) (int, []string) {
 		return codeOf(s.Jobs), nil
 	}
 	var picked []core.JobStatus
-	var bad []string
+	var bad, known []string
+	for _, j := range s.Jobs {
+		if !strings.HasSuffix(j.Name, "(deleted)") {
+			known = append(known, j.Name)
+		}
+	}
 	for _, n := range names {
 		i := slices.IndexFunc(s.Jobs, func(j core.JobStatus) bool { return j.Name == n })
 		if i < 0 {
-			bad = append(bad, fmt.Sprintf("no job named %q", n))
+			bad = append(bad, fmt.Sprintf("no job named %q in %s%s", n, s.Config.Path, confgrammar.Suggest(n, known)))
 			continue
 		}
 		picked = append(picked, s.Jobs[i])

@@ -239,6 +239,10 @@ func TestStatusCode(t *testing.T) {
 			t.Errorf("StatusCode(%v) = %d, want %d", c.names, got, c.want)
 		}
 	}
+	s.Config.Path = "/etc/pmtr.conf" // an unknown name gets the nearest one, as stop's does
+	if _, bad := driver.StatusCode(s, []string{"hled"}); len(bad) != 1 || bad[0] != `no job named "hled" in /etc/pmtr.conf (did you mean "held"?)` {
+		t.Errorf("unknown name: %q", bad)
+	}
 }
 
 // TestHeldFilesChangeNothingUntilClosed: a config or dependency that

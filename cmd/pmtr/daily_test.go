@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -165,6 +166,68 @@ func TestStatusShowsARefusedConfig(t *testing.T) {
 	}
 	if c := st.Config; c.Path != conf || len(c.Hash) != 64 || c.Since == "" || c.Refused == nil || len(c.Refused.Errors) != 2 || !strings.Contains(c.Refused.Errors[0], conf+":") {
 		t.Fatalf("config in JSON: %+v\n%s", c, out)
+	}
+	d.terminate(eventWait)
+}
+
+// runPmtrEnv is runPmtr with more environment.
+func runPmtrEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := pmtrCmd(t, args...)
+	cmd.Env = append(cmd.Env, env...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
+}
+
+// TestFlagsAroundTheVerb: the commands take -c (and their other flags)
+// before or after the verb, as supervisorctl does, and the config from
+// PMTR_CONFIG without -c; every verb that takes a job names the nearest
+// job for a name that is none.
+func TestFlagsAroundTheVerb(t *testing.T) {
+	dir, conf := writeConf(t, goodConf)
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job web \[`, eventWait)
+	row := regexp.MustCompile(`(?m)^web\s+running\s`)
+	for _, args := range [][]string{
+		{"-c", conf, "status"},
+		{"status", "-c", conf},
+		{"status", "web", "-c", conf},
+		{"-c", conf, "status", "web"},
+		{"--json", "-c", conf, "status"},
+	} {
+		if out, errOut, code := runPmtr(t, args...); code != 0 || !strings.Contains(out, "web") {
+			t.Errorf("pmtr %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	env := []string{"PMTR_CONFIG=" + conf}
+	if out, errOut, code := runPmtrEnv(t, env, "status"); code != 0 || !row.MatchString(out) {
+		t.Fatalf("PMTR_CONFIG status: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runPmtrEnv(t, env, "restart", "web"); code != 0 || !pidRx.MatchString(out) {
+		t.Fatalf("PMTR_CONFIG restart: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runPmtrEnv(t, env, "plan"); code != 0 || !strings.Contains(out, "untouched: 1") {
+		t.Fatalf("PMTR_CONFIG plan: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runPmtr(t, "plan", conf, "-c", conf); code != 0 || !strings.Contains(out, "untouched: 1") {
+		t.Fatalf("plan NEWFILE -c FILE: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, verb := range []string{"status", "stop", "start", "restart", "why", "logs"} {
+		_, errOut, code := runPmtr(t, "-c", conf, verb, "wbe")
+		if code != 4 || !strings.Contains(errOut, `no job named "wbe" in `+conf+` (did you mean "web"?)`) {
+			t.Errorf("pmtr %s wbe: exit %d %q", verb, code, errOut)
+		}
+	}
+	// -c's value is never a verb: pmtr -t -c status checks a file named status
+	if _, errOut, code := runPmtr(t, "-t", "-c", "status"); code != 1 || !strings.Contains(errOut, "can't open status") {
+		t.Errorf("pmtr -t -c status: exit %d %q", code, errOut)
 	}
 	d.terminate(eventWait)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"pmtr/ctlproto"
@@ -20,6 +21,15 @@ type options struct {
 
 const defaultConfig = "/etc/pmtr.conf"
 
+// configDefault is the config file when -c is not given: $PMTR_CONFIG, or
+// /etc/pmtr.conf.
+func configDefault() string {
+	if c := os.Getenv(ctlproto.ConfigEnv); c != "" {
+		return c
+	}
+	return defaultConfig
+}
+
 // usageText lists the control socket's verbs from ctlproto's table.
 var usageText = `usage: pmtr [options]
        pmtr sim [--timeline] [--svg FILE] [--seed N] [-c CONF] [-q] SCENARIO.yaml...
@@ -35,7 +45,8 @@ var usageText = `usage: pmtr [options]
    -t           (just test config file; with -v print it normalised)
    --strict     (with -t: warnings are errors)
 
- Default config: /etc/pmtr.conf
+ Default config: /etc/pmtr.conf, or $PMTR_CONFIG when it is set. The
+ commands take their flags before or after the command word.
 `
 
 func verbUsages() string {
@@ -49,7 +60,7 @@ func verbUsages() string {
 // parseFlags reads getopt-style flags; letters may be combined ("-tc FILE",
 // "-Fvv"), and a flag's value may be attached ("-cFILE").
 func parseFlags(args []string) (options, error) {
-	o := options{config: defaultConfig}
+	o := options{config: configDefault()}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {

@@ -24,16 +24,17 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pmtr plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	v, _ := ctlproto.Lookup("plan")
-	conf := fs.String("c", defaultConfig, ctlproto.ConfigFlag.Help)
+	conf := fs.String("c", configDefault(), ctlproto.ConfigFlag.Help)
 	againstFlag, _ := v.Flag("--against")
 	against := fs.String("against", "", againstFlag.Help)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
+	files, err := parseInterleaved(fs, args) // flags before or after NEWFILE
+	if err != nil || len(files) > 1 {
 		fmt.Fprintln(stderr, "usage: "+v.Usage())
 		return helpOrUsage(err)
 	}
 	newFile := *conf
-	if fs.NArg() == 1 {
-		newFile = fs.Arg(0)
+	if len(files) == 1 {
+		newFile = files[0]
 	}
 	src, err := os.ReadFile(newFile)
 	if err != nil {

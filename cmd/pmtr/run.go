@@ -26,11 +26,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ctlCommand(args[2:], stderr)
 		case "rptserver":
 			return rptserverCommand(args[2:], stdout, stderr)
-		case "plan": // a control verb whose client reads files first
-			return planCommand(args[2:], stdout, stderr)
 		}
-		if v, ok := ctlproto.Lookup(args[1]); ok {
-			return localCommand(v, args[2:], stdout, stderr)
+		// a control verb, its flags before or after it ("pmtr -c FILE status")
+		if v, rest, ok := ctlproto.VerbFirst(args[1:]); ok {
+			if v.Name == "plan" { // its client reads files first
+				return planCommand(rest, stdout, stderr)
+			}
+			return localCommand(v, rest, stdout, stderr)
 		}
 	}
 	o, err := parseFlags(args[1:])

@@ -33,7 +33,7 @@ func timeoutOf(v ctlproto.Verb, req ctlproto.Request) time.Duration {
 func localCommand(v ctlproto.Verb, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pmtr "+v.Name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	conf := fs.String("c", defaultConfig, ctlproto.ConfigFlag.Help)
+	conf := fs.String("c", configDefault(), ctlproto.ConfigFlag.Help)
 	given := defineFlags(fs, v)
 	names, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -91,7 +91,7 @@ func defineFlags(fs *flag.FlagSet, v ctlproto.Verb) func() map[string]string {
 func printHelp(w io.Writer, v ctlproto.Verb) {
 	fmt.Fprintf(w, "usage: %s\n%s\n", v.Usage(), v.Help)
 	conf := ctlproto.ConfigFlag
-	conf.Default = defaultConfig
+	conf.Default = configDefault()
 	for _, f := range append([]ctlproto.Flag{conf}, v.Flags...) {
 		name := f.Name
 		if f.Value != ctlproto.Switch {

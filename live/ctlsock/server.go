@@ -309,8 +309,8 @@ func (sv *server) configJSON(c driver.ConfigState) configJSON {
 
 func (sv *server) statusJSON(s driver.Snapshot) string {
 	out := struct {
-		Config configJSON `json:"config"`
 		Jobs   []jobJSON  `json:"jobs"`
+		Config configJSON `json:"config"`
 	}{Config: sv.configJSON(s.Config), Jobs: []jobJSON{}}
 	for _, j := range s.Jobs {
 		out.Jobs = append(out.Jobs, sv.jobJSON(j))
