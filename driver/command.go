@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
@@ -124,14 +125,17 @@ func (d *Driver) command(c Command) {
 }
 
 // checkWaiters answers every waiting command whose jobs are all where it
-// asked them to be.
+// asked them to be, and sets when to look again without an input (a new
+// process that has not been up for StayUp yet).
 func (d *Driver) checkWaiters() {
 	now := d.b.Now()
+	d.waitWake = core.Never
 	kept := d.waiters[:0]
 	for _, w := range d.waiters {
-		r, done := d.progress(w)
+		r, done, wake := d.progress(w, now)
 		if !done && now-w.since < maxWait {
 			kept = append(kept, w)
+			d.waitWake = earliest(d.waitWake, earliest(wake, w.since+maxWait))
 			continue
 		}
 		if !done {
@@ -142,44 +146,106 @@ func (d *Driver) checkWaiters() {
 	d.waiters = kept
 }
 
-// progress words where each job of w stands, and whether all are done.
-func (d *Driver) progress(w *waiter) (Result, bool) {
-	var r Result
-	all := true
+func earliest(a, b core.Time) core.Time {
+	if a == core.Never || b != core.Never && b < a {
+		return b
+	}
+	return a
+}
+
+// progress words where each job of w stands, whether all are done, and
+// when one of them will be without another input.
+func (d *Driver) progress(w *waiter, now core.Time) (r Result, all bool, wake core.Time) {
+	all, wake = true, core.Never
 	for _, n := range w.cmd.Names {
 		st, ok := d.m.JobStatus(n)
-		line, done, failed := outcome(w.cmd.Verb, st, ok, w.before[n])
-		r.Lines = append(r.Lines, n+": "+line)
-		all = all && done
-		if failed {
+		o := outcome(w.cmd.Verb, st, ok, w.before[n], w.since, now)
+		r.Lines = append(r.Lines, n+": "+o.line)
+		all = all && o.done
+		wake = earliest(wake, o.wake)
+		if o.failed {
 			r.Code = CodeFailed
 		}
 	}
-	return r, all
+	return r, all, wake
+}
+
+// StayUp is how long a process that pmtr start or restart began must run
+// before the command calls it started (supervisord's startsecs): one that
+// ends sooner did not start, and the command fails saying how it ended.
+const StayUp = core.Time(1e9)
+
+// progressLine is where one job of a waiting command stands.
+type progressLine struct {
+	line         string
+	done, failed bool
+	wake         core.Time // when it is done if nothing happens meanwhile, or Never
 }
 
 // outcome: where a job stands after stop (Disable), start (Enable) or
-// restart; done when it got there or cannot get further now.
-func outcome(verb core.Verb, st core.JobStatus, ok bool, before int) (line string, done, failed bool) {
+// restart asked at since; done when it got there or cannot get further.
+func outcome(verb core.Verb, st core.JobStatus, ok bool, before int, since, now core.Time) progressLine {
 	switch {
 	case !ok:
-		return "removed from the config", true, false
+		return progressLine{line: "removed from the config", done: true}
 	case verb == core.Disable:
 		if st.State == core.Running || st.State == core.Starting || st.State == core.Stopping {
-			return "stopping", false, false
+			return progressLine{line: "stopping", wake: core.Never}
 		}
-		return "stopped", true, false
-	case st.State == core.Running && (verb == core.Enable || st.PID != before):
-		if verb == core.Enable && st.PID == before {
-			return fmt.Sprintf("running [%d]", st.PID), true, false
-		}
-		return fmt.Sprintf("started [%d]", st.PID), true, false
-	case st.State == core.Failed:
-		return st.LastExit, true, true
+		return progressLine{line: "stopped", done: true}
+	case st.State == core.Running && verb == core.Enable && st.PID == before:
+		return progressLine{line: fmt.Sprintf("running [%d]", st.PID), done: true}
+	case st.State == core.Running && st.PID != before:
+		return started(st, now)
+	case newRunEnded(st, since):
+		return ended(st)
 	case st.State == core.Held || st.State == core.Gated || st.State == core.Disabled || st.State == core.Done:
-		return fmt.Sprintf("not started: %s (%s)", st.State, st.Reason), true, st.State == core.Disabled
+		return progressLine{line: fmt.Sprintf("not started: %s (%s)", st.State, st.Reason), done: true, failed: st.State == core.Disabled}
 	}
-	return string(st.State), false, false
+	return progressLine{line: string(st.State), wake: core.Never}
+}
+
+// started: a new process counts as started once it has been up for
+// StayUp. (A job that declares readiness, issue 23, will count once it is
+// ready instead: this is where that goes.)
+func started(st core.JobStatus, now core.Time) progressLine {
+	if up := st.StartedAt + StayUp; now < up {
+		return progressLine{line: fmt.Sprintf("running [%d], not up for %v yet", st.PID, time.Duration(StayUp)), wake: up}
+	}
+	return progressLine{line: fmt.Sprintf("started [%d]", st.PID), done: true}
+}
+
+// newRunEnded: a process started after the command (at since) has ended,
+// or a start after it failed, and none runs now.
+func newRunEnded(st core.JobStatus, since core.Time) bool {
+	if !st.HasExited || st.LastExitAt < since || st.State == core.Running || st.State == core.Starting || st.State == core.Stopping {
+		return false
+	}
+	return st.StartedAt >= since || strings.HasPrefix(st.LastExit, failedToStart)
+}
+
+// failedToStart begins the core's LastExit of a start that failed.
+const failedToStart = "failed to start"
+
+// ended: the job's process ended, or could not start, after the command:
+// a failure, unless the job finished as intended (once, exit 33).
+func ended(st core.JobStatus) progressLine {
+	if st.State == core.Done {
+		return progressLine{line: fmt.Sprintf("finished: %s (%s)", exitText(st), st.Reason), done: true}
+	}
+	if strings.HasPrefix(st.LastExit, failedToStart) {
+		return progressLine{line: st.LastExit, done: true, failed: true}
+	}
+	lived := time.Duration(st.LastExitAt - st.StartedAt).Round(time.Millisecond)
+	return progressLine{line: fmt.Sprintf("exited after %v with %s (it did not stay up %v)", lived, exitText(st), time.Duration(StayUp)),
+		done: true, failed: true}
+}
+
+func exitText(st core.JobStatus) string {
+	if st.LastSignal != 0 {
+		return fmt.Sprintf("signal %d", st.LastSignal)
+	}
+	return fmt.Sprintf("exit status %d", st.LastCode)
 }
 
 // why answers a WhyQuery.

@@ -59,11 +59,12 @@ type Driver struct {
 	deadline core.Time
 	done     bool
 	waiters  []*waiter // local commands waiting for their jobs
+	waitWake core.Time // when a waiter is done without another input, or Never
 }
 
 // New returns a driver; Start loads the first config.
 func New(b Backend, o Options) *Driver {
-	d := &Driver{o: o, b: b, m: core.NewSeeded(o.Seed), deps: map[string]core.DepState{}, deadline: core.Never}
+	d := &Driver{o: o, b: b, m: core.NewSeeded(o.Seed), deps: map[string]core.DepState{}, deadline: core.Never, waitWake: core.Never}
 	d.spawned, _ = b.(SpawnObserver)
 	return d
 }
@@ -92,7 +93,7 @@ func (d *Driver) Start() {
 // pauses the run (false).
 func (d *Driver) Run() bool {
 	for !d.done {
-		in := d.b.Next(d.deadline)
+		in := d.b.Next(earliest(d.deadline, d.waitWake))
 		if in == nil {
 			return false
 		}

@@ -362,3 +362,47 @@ func TestRefusedSaveUndone(t *testing.T) {
 		t.Fatalf("after the undo:\n%s", w.Transcript())
 	}
 }
+
+// TestStartWaitsUntilTheJobStaysUp: pmtr start and restart answer once the
+// new process has been up for StayUp; one that exits sooner fails the
+// command with how it ended; a job that finishes as intended (once) does
+// not (issue 27, item 4).
+func TestStartWaitsUntilTheJobStaysUp(t *testing.T) {
+	conf := "job {\nname up\ncmd /bin/up\ndisable\n}\njob {\nname crashy\ncmd /bin/crashy\ndisable\n}\n" +
+		"job {\nname setup\ncmd /bin/setup\nonce\ndisable\n}\njob {\nname nope\ncmd /bin/nope\ndisable\n}\n"
+	w := sim.NewWorldWith(map[string]*sim.Script{
+		"crashy": {Runs: []sim.Run{{For: 200e6, Exit: 3}}},
+		"setup":  {Runs: []sim.Run{{For: 100e6, Exit: 0}}},
+		"nope":   {Runs: []sim.Run{{SpawnError: "ENOENT"}}},
+	}, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	w.B.SetFile("pmtr.conf", conf)
+	w.Start()
+	start := func(name string, wait core.Time) (driver.Result, core.Time) {
+		t.Helper()
+		reply := make(chan driver.Result, 1)
+		from := w.Now
+		w.Input(driver.Command{Verb: core.Enable, Names: []string{name}, By: "uid 0 pid 1", Wait: true, Reply: reply})
+		for end := w.Now + wait; w.Now < end; {
+			select {
+			case r := <-reply:
+				return r, w.Now - from
+			default:
+			}
+			w.RunUntil(w.Now + core.Time(50e6))
+		}
+		t.Fatalf("start %s: no answer within %v\n%s", name, wait, w.Transcript())
+		return driver.Result{}, 0
+	}
+	if r, took := start("up", core.Time(5e9)); r.Code != 0 || r.Lines[0] != "up: started [100]" || took != driver.StayUp {
+		t.Errorf("start up: %+v after %v, want started after %v", r, took, driver.StayUp)
+	}
+	if r, took := start("crashy", core.Time(5e9)); r.Code != driver.CodeFailed || r.Lines[0] != "crashy: exited after 200ms with exit status 3 (it did not stay up 1s)" || took != core.Time(200e6) {
+		t.Errorf("start crashy: %+v after %v", r, took)
+	}
+	if r, _ := start("setup", core.Time(5e9)); r.Code != 0 || r.Lines[0] != "setup: finished: exit status 0 (once)" {
+		t.Errorf("start setup: %+v", r)
+	}
+	if r, _ := start("nope", core.Time(5e9)); r.Code != driver.CodeFailed || !strings.HasPrefix(r.Lines[0], "nope: failed to start: ") {
+		t.Errorf("start nope: %+v", r)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"pmtr/procfs"
 )
@@ -228,6 +229,28 @@ func TestFlagsAroundTheVerb(t *testing.T) {
 	// -c's value is never a verb: pmtr -t -c status checks a file named status
 	if _, errOut, code := runPmtr(t, "-t", "-c", "status"); code != 1 || !strings.Contains(errOut, "can't open status") {
 		t.Errorf("pmtr -t -c status: exit %d %q", code, errOut)
+	}
+	d.terminate(eventWait)
+}
+
+// TestStartOfAJobThatExitsAtOnce: pmtr start waits until the job has been
+// up for a second; one that exits first makes it fail (exit 1) with how it
+// ended; --no-wait answers at once, as before.
+func TestStartOfAJobThatExitsAtOnce(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname crashy\ncmd /bin/sh -c \"exit 3\"\ndisable\n}\njob {\nname web\ncmd /bin/sleep 426\ndisable\n}\n")
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `pmtr: starting`, eventWait)
+	out, errOut, code := pmtrIn(t, conf, "start", "crashy")
+	if code != 1 || !regexp.MustCompile(`^crashy: exited after \d+ms with exit status 3 \(it did not stay up 1s\)\n$`).MatchString(errOut) {
+		t.Fatalf("start crashy: exit %d\n%s%s", code, out, errOut)
+	}
+	begun := time.Now()
+	out, errOut, code = pmtrIn(t, conf, "start", "web")
+	if code != 0 || !pidRx.MatchString(out) || time.Since(begun) < time.Second {
+		t.Fatalf("start web: exit %d after %v\n%s%s", code, time.Since(begun), out, errOut)
+	}
+	if out, errOut, code := pmtrIn(t, conf, "restart", "--no-wait", "crashy"); code != 0 || out != "restart requested: crashy\n" {
+		t.Fatalf("restart --no-wait: exit %d\n%s%s", code, out, errOut)
 	}
 	d.terminate(eventWait)
 }
