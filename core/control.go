@@ -43,6 +43,7 @@ func (m *Machine) onControl(e Control) {
 // starts now with fresh counts.
 func (m *Machine) enable(j *job) {
 	m.clearPolicy(j)
+	m.clearCheckStop(j)
 	if j.enabled() {
 		return
 	}
@@ -75,6 +76,7 @@ func (m *Machine) restart(j *job) {
 	}
 	m.jlogf(j, Info, "restarting job %s", j.name)
 	m.clearPolicy(j)
+	m.clearCheckStop(j)
 	j.done = false
 	j.nextStart = min(j.nextStart, m.now)
 	m.stop(j)
@@ -93,6 +95,16 @@ func (m *Machine) onShutdown(e Shutdown) {
 	}
 	m.shutdown = true
 	for _, j := range m.jobs {
-		m.stop(j)
+		m.stopOrdered(j)
+	}
+}
+
+// clearCheckStop: pmtr start, restart or an edit ends a stop by
+// on-check-fail stop.
+func (m *Machine) clearCheckStop(j *job) {
+	if j.h.checkStop {
+		j.h.checkStop = false
+		j.nextStart = min(j.nextStart, m.now)
+		m.reportDirty = true
 	}
 }

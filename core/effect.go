@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"pmtr/confgrammar"
 )
@@ -67,7 +68,36 @@ type Log struct {
 	Job   string
 }
 
+// Purpose says what a probe attempt is for.
+type Purpose uint8
+
+// The purposes of a probe attempt.
+const (
+	ForReady Purpose = iota + 1 // is the job ready yet?
+	ForCheck                    // is the job still healthy?
+)
+
+func (p Purpose) String() string {
+	if p == ForCheck {
+		return "check"
+	}
+	return "ready"
+}
+
+// Probe asks for one probe attempt (tcp, http, exec or file) for a job;
+// its outcome comes back as ProbeResult with the same Job and Seq. The
+// core never has two attempts of one job out at once.
+type Probe struct {
+	Job     string
+	Seq     uint64 // unique to this attempt; echoed in ProbeResult
+	Purpose Purpose
+	What    confgrammar.Probe
+	Timeout time.Duration    // the attempt gives up then
+	Spec    *confgrammar.Job // the job's definition: an exec probe runs as its user, with its env and dir
+}
+
 func (Spawn) isEffect()  {}
+func (Probe) isEffect()  {}
 func (Cancel) isEffect() {}
 func (Kill) isEffect()   {}
 func (Report) isEffect() {}
@@ -79,6 +109,10 @@ func (e Spawn) String() string {
 		argv = strings.Join(e.Spec.Cmd, " ")
 	}
 	return fmt.Sprintf("spawn %s attempt=%d cmd=%q", e.Job, e.Attempt, argv)
+}
+
+func (e Probe) String() string {
+	return fmt.Sprintf("probe %s seq=%d %s %s timeout=%s", e.Job, e.Seq, e.Purpose, confgrammar.FormatProbe(e.What), confgrammar.FormatDuration(e.Timeout))
 }
 
 func (e Cancel) String() string { return fmt.Sprintf("cancel %s attempt=%d", e.Job, e.Attempt) }

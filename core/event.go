@@ -111,7 +111,35 @@ type Control struct {
 // Shutdown asks for an orderly stop; Signal is the signal that asked, or 0.
 type Shutdown struct{ Signal int }
 
+// ProbeResult answers a Probe. Busy: the attempt did not run, because
+// one the core sent earlier for the job (for a run since ended) still runs.
+type ProbeResult struct {
+	Job     string
+	Seq     uint64
+	OK      bool
+	Busy    bool
+	Outcome string // one line: "http://127.0.0.1:8080/healthz answered 503"
+	Output  string // an exec probe's (or http answer's) first bytes, escaped
+}
+
+// Notified: a job said something, on its sd_notify socket (PID is the
+// sender, as the kernel says, already known to be the job's) or through
+// its readiness descriptor (Attempt is the spawn it was made for).
+type Notified struct {
+	Job        string
+	PID        int
+	Attempt    uint64
+	Ready      bool // READY=1, or the descriptor's newline
+	Watchdog   bool // WATCHDOG=1
+	Stopping   bool // STOPPING=1
+	HasStatus  bool // STATUS= was sent
+	Status     string
+	PipeClosed bool // the descriptor was closed without a newline
+}
+
 func (ConfigLoaded) isEvent()   {}
+func (ProbeResult) isEvent()    {}
+func (Notified) isEvent()       {}
 func (ConfigRejected) isEvent() {}
 func (ConfigRestored) isEvent() {}
 func (Spawned) isEvent()        {}
@@ -129,6 +157,41 @@ func (e ConfigLoaded) String() string {
 		n = len(e.Config.Jobs)
 	}
 	return fmt.Sprintf("config-loaded gen=%d jobs=%d deps=%d", e.Gen, n, len(e.Deps))
+}
+
+func (e ProbeResult) String() string {
+	verdict := "fail"
+	switch {
+	case e.Busy:
+		verdict = "busy"
+	case e.OK:
+		verdict = "ok"
+	}
+	s := fmt.Sprintf("probe-result %s seq=%d %s outcome=%q", e.Job, e.Seq, verdict, e.Outcome)
+	if e.Output != "" {
+		s += fmt.Sprintf(" output=%q", e.Output)
+	}
+	return s
+}
+
+func (e Notified) String() string {
+	var parts []string
+	for _, f := range []struct {
+		on   bool
+		word string
+	}{{e.Ready, "ready"}, {e.Watchdog, "watchdog"}, {e.Stopping, "stopping"}, {e.PipeClosed, "pipe-closed"}} {
+		if f.on {
+			parts = append(parts, f.word)
+		}
+	}
+	if e.HasStatus {
+		parts = append(parts, fmt.Sprintf("status=%q", e.Status))
+	}
+	from := fmt.Sprintf("pid=%d", e.PID)
+	if e.Attempt != 0 {
+		from = fmt.Sprintf("attempt=%d", e.Attempt)
+	}
+	return fmt.Sprintf("notified %s %s %s", e.Job, from, strings.Join(parts, " "))
 }
 
 func (e ConfigRejected) String() string {

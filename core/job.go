@@ -68,6 +68,8 @@ type job struct {
 	quickFail  bool   // the last failed run was shorter than stable (else a failure code)
 	delay      Time   // the wait chosen after the last failed run
 	stopSig    int    // the signal of the stop under way
+
+	h health // readiness and health (ready.go, checks.go, after.go)
 }
 
 // Entry is one line of a job's flight recorder.
@@ -89,7 +91,7 @@ func (j *job) enabled() bool {
 
 // runnable: nothing but time or gating keeps the job from starting.
 func (j *job) runnable() bool {
-	return j.phase == idle && !j.deleted && !j.done && !j.held && j.enabled() && !j.downForGood()
+	return j.phase == idle && !j.deleted && !j.done && !j.held && j.enabled() && !j.downForGood() && !j.h.checkStop
 }
 
 // gates: this job is a wait job whose first run later jobs must wait for.
@@ -114,9 +116,26 @@ func (j *job) deadline(now Time) Time {
 		if j.depPending && !j.stopRequested && (at == Never || j.depRestarted+DepRestartGap < at) {
 			at = j.depRestarted + DepRestartGap
 		}
-		return at
+		return j.h.deadline(at)
 	case stopping:
 		return j.killAt
 	}
 	return Never
+}
+
+// deadline is the earlier of at and the run's next readiness or health
+// time (a ready attempt waits while an earlier one is out: its result
+// sends it).
+func (h *health) deadline(at Time) Time {
+	earlier := func(t Time) {
+		if t != Never && (at == Never || t < at) {
+			at = t
+		}
+	}
+	earlier(h.readyBy)
+	earlier(h.watchdogBy)
+	if h.checking || h.inflight == 0 {
+		earlier(h.probeAt)
+	}
+	return at
 }

@@ -10,7 +10,7 @@ import (
 // consider starts j if nothing keeps it from starting now; otherwise it
 // arms j's deadline.
 func (m *Machine) consider(j *job) {
-	if j.runnable() && !m.shutdown && !m.gated(j) && j.nextStart <= m.now {
+	if j.runnable() && !m.shutdown && !m.gated(j) && j.nextStart <= m.now && !m.afterHeld(j) {
 		m.spawn(j)
 	}
 	m.arm(j)
@@ -47,6 +47,7 @@ func (m *Machine) spawn(j *job) {
 	j.attempt = m.attempts
 	j.stopRequested = false
 	j.depPending = false // the new process reads the dependencies as they are now
+	j.h.early, j.h.stopFree = false, false
 	m.setPhase(j, starting)
 	spec := j.spec
 	m.spawning[spawnKey{j.spec.Name, j.attempt}] = j
@@ -66,6 +67,7 @@ func (m *Machine) stop(j *job) {
 		j.stopRequested = true
 	case running:
 		j.stopRequested = true
+		j.endRun()
 		j.stopSig = stopSignal(&j.spec)
 		m.jlogf(j, Info, "sending %s to job %s [%d]", signalName(j.stopSig), j.name, j.pid)
 		m.emit(Kill{Job: j.spec.Name, PID: j.pid, Signal: j.stopSig})
@@ -114,6 +116,8 @@ func (m *Machine) onSpawned(e Spawned) {
 	if j.stopRequested {
 		j.stopRequested = false
 		m.stop(j)
+	} else {
+		m.beginRun(j)
 	}
 	m.arm(j)
 }
@@ -156,6 +160,7 @@ func (m *Machine) onSpawnCancelled(e SpawnCancelled) {
 	wasGate := j.gates()
 	j.stopRequested = false
 	m.setPhase(j, idle)
+	m.stopFreed(j)
 	if j.deleted {
 		m.drop(j)
 		return
@@ -222,27 +227,33 @@ func (m *Machine) afterExit(j *job, status, signal int, lived Time) {
 		m.jlogf(j, Info, "job %s finished", j.name)
 	}
 	j.waitPending = false
+	j.endRunOutcome(status, signal, j.stopRequested)
+	j.endRun()
+	j.h.stopFree = false
+	m.stopFreed(j)
 	switch {
 	case j.deleted:
 		m.drop(j)
 		return
-	case j.stopRequested:
+	case j.stopRequested && !j.h.notReady:
 		j.nextStart = m.now // pmtr caused this exit: no penalty, and not "finished"
 		if lived >= stable(&j.spec) {
 			j.resetCounts()
 		}
-	default:
-		j.done = finishedForGood(&j.spec, status, signal)
+	default: // its own exit, or not ready in time (a failed run)
+		j.done = neverRestarts(&j.spec) || !j.h.notReady && finishedForGood(&j.spec, status, signal)
 		if !j.done && !(j.spec.Critical && j.spec.GiveUp.Runs == 0) {
 			m.reschedule(j, status, signal, lived)
 		}
 		m.critical(j, status, signal)
 	}
 	j.stopRequested = false
+	j.h.notReady = false
 	if wasGate {
 		m.scanAll()
 		return
 	}
+	m.releaseAfter(j)
 	m.consider(j)
 }
 

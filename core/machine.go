@@ -40,6 +40,10 @@ type Machine struct {
 	exitCode int    // pmtr's exit code: that of the critical job that ended it
 	exitBy   string // that job
 	rng      uint64 // the state of the jitter's random source
+
+	afterOf  map[string][]*job // the jobs of the config in force after each name
+	anyAfter bool              // some job of the config in force is after another
+	probeSeq uint64            // probe attempts so far: each Probe's Seq is unique
 }
 
 // New returns a machine with no config and a fixed seed for its jitter;
@@ -58,6 +62,7 @@ func NewSeeded(seed uint64) *Machine {
 		deps:      map[string]DepState{},
 		gate:      -1,
 		netLimits: map[string]*netLimit{},
+		afterOf:   map[string][]*job{},
 	}
 }
 
@@ -94,6 +99,10 @@ func (m *Machine) Step(now Time, ev Event) {
 		m.onControl(e)
 	case Shutdown:
 		m.onShutdown(e)
+	case ProbeResult:
+		m.onProbeResult(e)
+	case Notified:
+		m.onNotified(e)
 	default:
 		m.logf(Error, "core: unknown event %T", ev)
 	}
@@ -163,6 +172,9 @@ func (m *Machine) due(j *job) {
 			m.jlogf(j, Info, "job %s: restarting for the dependency changes of the last %v", j.name, time.Duration(DepRestartGap))
 			j.depRestarted, j.depPending = m.now, false
 			m.stop(j)
+		default:
+			m.readyDue(j)
+			m.checkDue(j)
 		}
 	case stopping:
 		if j.killAt != Never && m.now >= j.killAt {

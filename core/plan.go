@@ -160,6 +160,12 @@ func (m *Machine) clone() *Machine {
 	}
 	c.byName = remap(m.byName, cp)
 	c.byPID = remap(m.byPID, cp)
+	c.afterOf = make(map[string][]*job, len(m.afterOf))
+	for name, js := range m.afterOf {
+		for _, j := range js {
+			c.afterOf[name] = append(c.afterOf[name], cp(j))
+		}
+	}
 	c.spawning = remap(m.spawning, cp)
 	c.deps = maps.Clone(m.deps)
 	c.wakes = make(wakeHeap, len(m.wakes))

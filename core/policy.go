@@ -80,8 +80,8 @@ func ShellCode(status, signal int) int {
 // give-up; a stable one resets the counts and restarts at once.
 func (m *Machine) reschedule(j *job, status, signal int, lived Time) {
 	quick := lived < stable(&j.spec)
-	failed := quick || j.spec.Restart == confgrammar.RestartOnFailure && !succeeded(&j.spec, status, signal)
-	if !quick {
+	failed := quick || j.h.notReady || j.spec.Restart == confgrammar.RestartOnFailure && !succeeded(&j.spec, status, signal)
+	if !quick && !j.h.notReady {
 		j.resetCounts()
 	}
 	if !failed {
@@ -186,8 +186,11 @@ func (m *Machine) critical(j *job, status, signal int) bool {
 	}
 	code := ShellCode(status, signal)
 	why := fmt.Sprintf("ended with %s", exitText(status, signal))
-	if j.gaveUp {
+	switch {
+	case j.gaveUp:
 		why = fmt.Sprintf("gave up after %d failed runs", j.spec.GiveUp.Runs)
+	case j.h.notReady:
+		why = "was not ready in time"
 	}
 	m.exitCode, m.exitBy = code, j.spec.Name
 	m.jlogf(j, Error, "job %s is critical and %s: stopping every job; pmtr exits %d", j.name, why, code)

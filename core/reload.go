@@ -30,6 +30,7 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 	old := m.jobs
 	next := make([]*job, 0, len(e.Config.Jobs)+len(old))
 	seen := map[string]bool{}
+	var removed []*job
 	for i := range e.Config.Jobs {
 		spec := &e.Config.Jobs[i] // not a copy: the field table's calls would move it to the heap
 		seen[spec.Name] = true
@@ -48,9 +49,14 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 		}
 		if m.remove(j) {
 			next = append(next, j)
+			removed = append(removed, j)
 		}
 	}
 	m.jobs = next
+	m.indexAfter()
+	for _, j := range removed { // once all are marked: a removed job waits for those removed after it
+		m.stopOrdered(j)
+	}
 	m.setReports(len(e.Config.Reports) > 0)
 	m.applyDeps(e.Deps)
 	m.scanAll()
@@ -68,7 +74,10 @@ func (m *Machine) update(j *job, spec *confgrammar.Job) {
 	}
 	if change >= AppliesInPlace {
 		m.clearPolicy(j) // an edited job starts afresh
+		m.clearCheckStop(j)
+		j.h.ranOK, j.h.ranBad = false, false
 	}
+	checkChanged := !j.spec.Check.Equal(spec.Check)
 	switch change {
 	case RestartsJob:
 		j.spec = *spec
@@ -85,14 +94,18 @@ func (m *Machine) update(j *job, spec *confgrammar.Job) {
 	default:
 		j.spec = *spec // at most disable changed, or the position
 	}
+	if checkChanged && j.h.checking && !j.stopRequested { // the new check runs from now
+		j.h.probeAt = Never
+		m.startChecks(j)
+	}
 	if !j.enabled() {
 		m.stop(j)
 	}
 	m.arm(j)
 }
 
-// remove handles a job that is no longer in the config. It reports whether
-// the job must be kept until its process has exited.
+// remove marks a job that is no longer in the config. It reports whether
+// the job must be kept (and stopped) until its process has exited.
 func (m *Machine) remove(j *job) bool {
 	if !j.deleted {
 		delete(m.byName, j.spec.Name)
@@ -103,7 +116,6 @@ func (m *Machine) remove(j *job) bool {
 		j.gone = true
 		return false
 	}
-	m.stop(j)
 	return true
 }
 

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"strings"
+
+	"pmtr/confgrammar"
 )
 
 // State is what a job is doing, as status commands and pmtr sim show it.
@@ -10,20 +12,22 @@ type State string
 
 // The states of a job.
 const (
-	Running  State = "running"  // its process is alive
-	Starting State = "starting" // a spawn is under way
-	Stopping State = "stopping" // signalled, its exit not seen yet
-	Waiting  State = "waiting"  // starts again at NextStart (quick exit, failed run, backoff)
-	Failed   State = "failed"   // its last start failed, or it gave up (give-up); starts again at NextStart
-	Gated    State = "gated"    // a wait job before it has not finished
-	Held     State = "held"     // a dependency file is missing
-	Disabled State = "disabled" // by the config
-	Done     State = "done"     // once, or exit 33: not started again until edited
-	Stopped  State = "stopped"  // by control (pmtr stop), or not running and not about to (shutdown)
+	Running    State = "running"   // its process is alive
+	ReadyState State = "ready"     // its process is alive and its ready condition held
+	Unhealthy  State = "unhealthy" // its process is alive and its last check (or watchdog) failed
+	Starting   State = "starting"  // a spawn is under way, or its process is not ready yet
+	Stopping   State = "stopping"  // signalled, its exit not seen yet
+	Waiting    State = "waiting"   // starts again at NextStart (quick exit, failed run, backoff)
+	Failed     State = "failed"    // its last start failed, or it gave up (give-up); starts again at NextStart
+	Gated      State = "gated"     // a wait job before it has not finished
+	Held       State = "held"      // a dependency file is missing
+	Disabled   State = "disabled"  // by the config
+	Done       State = "done"      // once, or exit 33: not started again until edited
+	Stopped    State = "stopped"   // by control (pmtr stop), or not running and not about to (shutdown)
 )
 
 // States lists every State, in the order above.
-var States = []State{Running, Starting, Stopping, Waiting, Failed, Gated, Held, Disabled, Done, Stopped}
+var States = []State{Running, ReadyState, Unhealthy, Starting, Stopping, Waiting, Failed, Gated, Held, Disabled, Done, Stopped}
 
 // ExitReason sorts a job's exits for metrics.
 type ExitReason int
@@ -66,6 +70,34 @@ type JobStatus struct {
 	FailedRuns   int
 	GaveUp       bool
 	RestartDelay Time
+	// Readiness and health (issue 23). HasReady: the job has a ready
+	// condition; Ready: its process holds it (since ReadyAt). HasCheck: a
+	// check or a watchdog; CheckFails failed in a row now, CheckFailures
+	// since pmtr started. LastProbe is the last outcome (a ready attempt,
+	// a check, a missed watchdog), at LastProbeAt; NotifyStatus the
+	// job's own STATUS= text.
+	HasReady      bool
+	Ready         bool
+	ReadyAt       Time
+	HasCheck      bool
+	CheckFails    int
+	CheckFailures int
+	LastProbe     string
+	LastProbeOK   bool
+	LastProbeAt   Time
+	NotifyStatus  string
+}
+
+// Up: the job's process is alive and not being stopped (running, ready,
+// unhealthy, or started and not ready yet).
+func (s JobStatus) Up() bool {
+	switch s.State {
+	case Running, ReadyState, Unhealthy:
+		return true
+	case Starting:
+		return s.PID != 0
+	}
+	return false
 }
 
 // Status returns every job in start order, removed-but-alive ones last.
@@ -93,6 +125,9 @@ func (m *Machine) status(j *job) JobStatus {
 		Reason: m.short(j), HasExited: j.hasExited, LastCode: j.lastCode, LastSignal: j.lastSignal,
 		LastExitAt: j.lastExitAt, StartedAt: j.startedAt, Exits: j.exits,
 		FailedRuns: j.failedRuns, GaveUp: j.gaveUp, RestartDelay: j.delay,
+		HasReady: j.spec.Ready.Kind != confgrammar.NoProbe, Ready: j.phase == running && j.h.ready, ReadyAt: j.h.readyAt,
+		HasCheck: hasHealth(&j.spec), CheckFails: j.h.fails, CheckFailures: j.h.failures,
+		LastProbe: j.h.last, LastProbeOK: j.h.lastOK, LastProbeAt: j.h.lastAt, NotifyStatus: j.h.status,
 	}
 	if j.downForGood() {
 		st.NextStart = Never
@@ -125,12 +160,12 @@ func (m *Machine) state(j *job) State {
 	case j.phase == starting:
 		return Starting
 	case j.phase == running:
-		return Running
+		return runningState(j)
 	case j.phase == stopping:
 		return Stopping
 	case j.done:
 		return Done
-	case j.stoppedByControl():
+	case j.stoppedByControl(), j.h.checkStop:
 		return Stopped
 	case !j.enabled():
 		return Disabled
@@ -138,7 +173,7 @@ func (m *Machine) state(j *job) State {
 		return Held
 	case m.shutdown:
 		return Stopped
-	case m.gated(j):
+	case m.gated(j), m.afterHeld(j):
 		return Gated
 	case j.gaveUp:
 		return Failed
@@ -148,6 +183,20 @@ func (m *Machine) state(j *job) State {
 		return Waiting
 	}
 	return Stopped
+}
+
+// runningState: a job with a ready condition is starting until it holds,
+// then ready; one whose checks fail is unhealthy.
+func runningState(j *job) State {
+	switch {
+	case j.spec.Ready.Kind != confgrammar.NoProbe && !j.h.ready:
+		return Starting
+	case j.h.fails > 0:
+		return Unhealthy
+	case j.h.ready:
+		return ReadyState
+	}
+	return Running
 }
 
 // reportBody is the C pmtr report payload after its header line: one line

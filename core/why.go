@@ -20,9 +20,12 @@ func (m *Machine) Why(name string, at func(Time) string) (sentence string, histo
 // reason is the sentence for j's state.
 func (m *Machine) reason(j *job, at func(Time) string) string {
 	switch st := m.state(j); st {
-	case Running:
-		return fmt.Sprintf("running: pid %d since %s, started %d %s", j.pid, at(j.startedAt), j.starts, plural(j.starts, "time"))
+	case Running, ReadyState, Unhealthy:
+		return m.runningWhy(j, st, at)
 	case Starting:
+		if j.phase == running {
+			return m.notReadyWhy(j, at)
+		}
 		return fmt.Sprintf("starting: asked for at %s", at(j.since))
 	case Stopping:
 		return m.stoppingWhy(j, at)
@@ -36,6 +39,10 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 	case Held:
 		return "held: " + m.holdReason(j)
 	case Gated:
+		if !m.gated(j) {
+			name, why := m.afterHold(j)
+			return fmt.Sprintf("gated: after %s, which is %s", name, why)
+		}
 		return fmt.Sprintf("gated: waiting for job %s (wait) to exit", m.jobs[m.gate].name)
 	case Disabled:
 		return "disabled in the config"
@@ -52,6 +59,10 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 	default:
 		if j.stoppedByControl() {
 			return StoppedByControl(j.controlledBy, at(j.controlledAt))
+		}
+		if j.h.checkStop {
+			return fmt.Sprintf("stopped: %d checks failed in a row, the last at %s: %s; stays stopped until pmtr start (on-check-fail stop)",
+				j.spec.Check.FailsOf(), at(j.h.stopAt), j.h.last)
 		}
 		if m.shutdown {
 			return "stopped: pmtr is shutting down"
@@ -157,12 +168,25 @@ func (m *Machine) short(j *job) string {
 			}
 		}
 	case Gated:
+		if !m.gated(j) {
+			name, why := m.afterHold(j)
+			return "after " + name + " (" + why + ")"
+		}
 		return "after " + m.jobs[m.gate].name
+	case Starting:
+		if j.phase == running {
+			return "not ready"
+		}
+	case Unhealthy:
+		return fmt.Sprintf("check %d of %d failed", j.h.fails, j.spec.Check.FailsOf())
 	case Disabled:
 		return "in the config"
 	case Stopped:
 		if j.stoppedByControl() {
 			return "stopped by " + j.controlledBy
+		}
+		if j.h.checkStop {
+			return "checks failed"
 		}
 	case Done:
 		switch {
@@ -176,4 +200,61 @@ func (m *Machine) short(j *job) string {
 		return "exit 33"
 	}
 	return ""
+}
+
+// runningWhy: a running job, ready, or failing its checks.
+func (m *Machine) runningWhy(j *job, st State, at func(Time) string) string {
+	s := fmt.Sprintf("running: pid %d since %s, started %d %s", j.pid, at(j.startedAt), j.starts, plural(j.starts, "time"))
+	h := &j.h
+	switch st {
+	case ReadyState:
+		s = fmt.Sprintf("ready: pid %d since %s, ready at %s (%s), started %d %s", j.pid, at(j.startedAt), at(h.readyAt), h.readyHow, j.starts, plural(j.starts, "time"))
+	case Unhealthy:
+		return m.unhealthyWhy(j, at)
+	}
+	if h.checking && h.last != "" && h.lastAt >= j.startedAt {
+		s += fmt.Sprintf("; last check passed at %s", at(h.lastAt))
+	}
+	return s + m.saysWords(j)
+}
+
+// unhealthyWhy: "unhealthy: http://... answered 503 at T (2 of 3 failed
+// checks in a row; at 3: restart)".
+func (m *Machine) unhealthyWhy(j *job, at func(Time) string) string {
+	h := &j.h
+	n := j.spec.Check.FailsOf()
+	then := fmt.Sprintf("at %d: %s", n, j.spec.OnCheckFail)
+	if h.fails >= n {
+		then = "on-check-fail " + j.spec.OnCheckFail.String()
+	}
+	return fmt.Sprintf("unhealthy: %s at %s (%d of %d failed checks in a row; %s); pid %d since %s%s",
+		h.last, at(h.lastAt), h.fails, n, then, j.pid, at(j.startedAt), m.saysWords(j))
+}
+
+// notReadyWhy: a job whose process runs but is not ready yet.
+func (m *Machine) notReadyWhy(j *job, at func(Time) string) string {
+	h := &j.h
+	r := j.spec.Ready
+	var s string
+	switch {
+	case !probed(r):
+		s = "not ready: " + notToldWords(r) + " yet"
+	case h.tries == 0 || h.lastAt < j.startedAt:
+		s = fmt.Sprintf("not ready: first attempt (%s) at %s", confgrammar.FormatProbe(r), at(j.startedAt+ReadyFirstGap))
+	default:
+		s = fmt.Sprintf("not ready: %s at %s (attempt %d)", h.last, at(h.lastAt), h.tries)
+	}
+	s += fmt.Sprintf("; pid %d started at %s", j.pid, at(j.startedAt))
+	if h.readyBy != Never {
+		s += fmt.Sprintf("; not ready by %s fails the run (ready timeout %s)", at(h.readyBy), confgrammar.FormatDuration(j.spec.ReadyTimeoutOf()))
+	}
+	return s + m.saysWords(j)
+}
+
+// saysWords: the job's own STATUS= text, if it sent one.
+func (m *Machine) saysWords(j *job) string {
+	if j.h.status == "" {
+		return ""
+	}
+	return fmt.Sprintf("; it says: %s", j.h.status)
 }

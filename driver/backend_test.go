@@ -24,6 +24,7 @@ func (r *recorder) Now() core.Time              { return 0 }
 func (r *recorder) Start(s core.Spawn)          { r.starts = append(r.starts, s) }
 func (r *recorder) Cancel(core.Cancel)          {}
 func (r *recorder) Signal(core.Kill)            {}
+func (r *recorder) Probe(core.Probe)            {}
 func (r *recorder) Report(string)               {}
 func (r *recorder) Apply(driver.Setup)          {}
 func (r *recorder) Read(q driver.ReadRequest)   { r.reads = append(r.reads, q) }

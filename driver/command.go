@@ -189,13 +189,13 @@ func outcome(verb core.Verb, st core.JobStatus, ok bool, before int, since, now 
 	case !ok:
 		return progressLine{line: "removed from the config", done: true}
 	case verb == core.Disable:
-		if st.State == core.Running || st.State == core.Starting || st.State == core.Stopping {
+		if st.Up() || st.State == core.Starting || st.State == core.Stopping {
 			return progressLine{line: "stopping", wake: core.Never}
 		}
 		return progressLine{line: "stopped", done: true}
-	case st.State == core.Running && verb == core.Enable && st.PID == before:
+	case st.Up() && st.State != core.Starting && verb == core.Enable && st.PID == before:
 		return progressLine{line: fmt.Sprintf("running [%d]", st.PID), done: true}
-	case st.State == core.Running && st.PID != before:
+	case st.Up() && st.PID != before:
 		return started(st, now)
 	case newRunEnded(st, since):
 		return ended(st)
@@ -206,9 +206,14 @@ func outcome(verb core.Verb, st core.JobStatus, ok bool, before int, since, now 
 }
 
 // started: a new process counts as started once it has been up for
-// StayUp. (A job that declares readiness, issue 23, will count once it is
-// ready instead: this is where that goes.)
+// StayUp; one with a ready condition (issue 23), once it is ready.
 func started(st core.JobStatus, now core.Time) progressLine {
+	switch {
+	case st.HasReady && st.Ready:
+		return progressLine{line: fmt.Sprintf("started [%d], ready", st.PID), done: true}
+	case st.HasReady:
+		return progressLine{line: fmt.Sprintf("running [%d], not ready yet", st.PID), wake: core.Never}
+	}
 	if up := st.StartedAt + StayUp; now < up {
 		return progressLine{line: fmt.Sprintf("running [%d], not up for %v yet", st.PID, time.Duration(StayUp)), wake: up}
 	}
@@ -218,7 +223,7 @@ func started(st core.JobStatus, now core.Time) progressLine {
 // newRunEnded: a process started after the command (at since) has ended,
 // or a start after it failed, and none runs now.
 func newRunEnded(st core.JobStatus, since core.Time) bool {
-	if !st.HasExited || st.LastExitAt < since || st.State == core.Running || st.State == core.Starting || st.State == core.Stopping {
+	if !st.HasExited || st.LastExitAt < since || st.Up() || st.State == core.Starting || st.State == core.Stopping {
 		return false
 	}
 	return st.StartedAt >= since || strings.HasPrefix(st.LastExit, failedToStart)
@@ -267,9 +272,9 @@ func (d *Driver) why(q WhyQuery) {
 
 // StatusCode is the exit code of pmtr status for the listed jobs (all when
 // none is listed), LSB style: 0 when each runs or finished as intended, 3
-// when one is down while it should run or is stopped by control, or (no job
-// listed) when the config file on disk was refused, 4 for an unknown name
-// (with a line for each).
+// when one is down while it should run, is stopped by control, is not ready
+// or fails its checks, or (no job listed) when the config file on disk was
+// refused, 4 for an unknown name (with a line for each).
 func StatusCode(s Snapshot, names []string) (int, []string) {
 	if len(names) == 0 {
 		if s.Config.Refused != nil {
@@ -302,7 +307,9 @@ func codeOf(jobs []core.JobStatus) int {
 	for _, j := range jobs {
 		switch {
 		case strings.HasSuffix(j.Name, "(deleted)"):
-		case j.State == core.Running || j.State == core.Starting || j.State == core.Done:
+		case j.State == core.Starting && j.PID != 0: // started, not ready yet
+			return CodeDown
+		case j.State == core.Running || j.State == core.ReadyState || j.State == core.Starting || j.State == core.Done:
 		case j.State == core.Disabled: // by the config (a stop by control is Stopped)
 		default:
 			return CodeDown

@@ -192,6 +192,8 @@ func (d *Driver) perform(e core.Effect) {
 		d.b.Cancel(e)
 	case core.Kill:
 		d.b.Signal(e)
+	case core.Probe:
+		d.b.Probe(e)
 	case core.Report:
 		d.b.Report(e.Body)
 	}

@@ -23,6 +23,7 @@ type Backend interface {
 	Processes
 	Files
 	Outputs
+	Probes
 }
 
 // Clock is the backend's time and its one wait.
@@ -55,6 +56,14 @@ type Files interface {
 	// Apply sets up the outside-world part of a config in force: report
 	// destinations, control listeners and the files to watch.
 	Apply(Setup)
+}
+
+// Probes ask whether jobs are ready or healthy (issue 23).
+type Probes interface {
+	// Probe makes one probe attempt (tcp, http, exec, file); its outcome
+	// comes back as a ProbeResult Event. Jobs that say they are ready
+	// (sd_notify, a readiness descriptor) send Notified Events unasked.
+	Probe(core.Probe)
 }
 
 // Outputs are what pmtr tells the world.

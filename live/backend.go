@@ -228,6 +228,12 @@ func (b *backend) Start(e core.Spawn) { b.procs.Start(e) }
 // Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
 func (b *backend) Cancel(e core.Cancel) { b.procs.Cancel(e) }
 
+// Probe answers at once that it could not run: live/probe is not wired in
+// yet (issue 23), so a job with a ready or check condition is never ready.
+func (b *backend) Probe(e core.Probe) {
+	go b.q.Send(driver.Event{At: b.Now(), Ev: core.ProbeResult{Job: e.Job, Seq: e.Seq, Outcome: "live: probes are not wired in yet"}})
+}
+
 // Signal signals the job's process group, and its cgroup.
 func (b *backend) Signal(e core.Kill) { b.procs.Signal(e) }
 

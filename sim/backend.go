@@ -24,6 +24,17 @@ type Run struct {
 	ExecError  string        // non-empty: the process starts (as a helper does) but its exec fails
 	Orphans    int           // processes it leaves behind, reparented to pmtr
 	OOM        bool          // it ends killed by the OOM killer (SIGKILL)
+
+	// Readiness and health (health.go): ready ReadyAfter its start (never
+	// with ReadyNever), its checks failing within CheckFails, each probe
+	// answering after ProbeTakes, WATCHDOG=1 every WatchdogEvery until
+	// WatchdogUntil (0: its whole life).
+	ReadyAfter    time.Duration
+	ReadyNever    bool
+	CheckFails    Window
+	ProbeTakes    time.Duration
+	WatchdogEvery time.Duration
+	WatchdogUntil time.Duration
 }
 
 // Script is a job's behaviour: its runs in order; the last one repeats.
@@ -42,6 +53,7 @@ func (s *Script) run(n int) Run {
 type proc struct {
 	pid    int
 	job    string
+	start  core.Time
 	exitAt core.Time // scheduled exit, or core.Never
 	exitEv core.Exited
 	run    Run
@@ -58,6 +70,7 @@ type Backend struct {
 	nextPID  int
 	procs    map[int]*proc
 	queue    evQueue
+	timedQ   timedQueue // probe answers and what processes say
 	seq      uint64
 	scripts  map[string]*Script
 	runs     map[string]int // spawns so far, per job
@@ -144,6 +157,9 @@ func (b *Backend) Next(deadline core.Time) driver.Input {
 		return b.begin(*q.spawn)
 	}
 	at, ok := b.nextExit()
+	if t, tok := b.nextTimed(); tok && (!ok || t < at) {
+		at, ok = t, true
+	}
 	if deadline != core.Never && (!ok || deadline < at) {
 		at, ok = deadline, true
 	}
@@ -154,6 +170,9 @@ func (b *Backend) Next(deadline core.Time) driver.Input {
 	b.now = max(b.now, at)
 	if ev, ok := b.due(); ok {
 		return ev
+	}
+	if ev, ok := b.dueTimed(); ok {
+		return driver.Event{At: b.now, Ev: ev}
 	}
 	return driver.Tick{}
 }
@@ -190,9 +209,12 @@ func (b *Backend) begin(e core.Spawn) driver.Input {
 	if r.ForMax > r.For {
 		r.For += time.Duration(b.rng.Int64N(int64(r.ForMax - r.For + 1)))
 	}
-	p := &proc{pid: b.nextPID, job: e.Job, run: r, exitAt: core.Never}
+	p := &proc{pid: b.nextPID, job: e.Job, run: r, exitAt: core.Never, start: b.now}
 	b.nextPID++
 	b.procs[p.pid] = p
+	if r.ExecError == "" {
+		b.tell(e, p)
+	}
 	switch {
 	case r.ExecError != "":
 		b.answer(core.ExecFailed{Job: e.Job, PID: p.pid, Reason: execText(e, r.ExecError)})

@@ -64,10 +64,17 @@ var markNames = []struct {
 	name string
 }{{'E', "config edit"}, {'C', "control"}, {'D', "dependency"}, {'H', "SIGHUP"}, {'K', "crash"}, {'S', "shutdown"}}
 
+// notReady stands, on the timeline only, for a job whose process runs but
+// is not ready yet (core.Starting with a pid).
+const notReady core.State = "not ready"
+
 func (t *Timeline) add(now core.Time, st []core.JobStatus) {
 	m := map[string]core.State{}
 	for _, s := range st {
 		m[s.Name] = s.State
+		if s.State == core.Starting && s.PID != 0 {
+			m[s.Name] = notReady
+		}
 		if !slices.Contains(t.Jobs, s.Name) {
 			t.Jobs = append(t.Jobs, s.Name)
 		}
@@ -79,8 +86,12 @@ func (t *Timeline) add(now core.Time, st []core.JobStatus) {
 // class folds a job state into what the timeline draws.
 func class(state core.State) byte {
 	switch state {
-	case core.Running, core.Starting:
+	case core.Running, core.Starting, core.ReadyState:
 		return '#'
+	case notReady:
+		return ':'
+	case core.Unhealthy:
+		return '!'
 	case core.Stopping:
 		return '~'
 	case core.Waiting, core.Gated, core.Held:
@@ -93,9 +104,10 @@ func class(state core.State) byte {
 // of samples (an SVG may use more).
 const timelineCols = 100
 
-// WriteTimeline draws one row per job: # running, ~ stopping, . waiting to
-// (re)start, blank stopped, + a restart; a row of outside events; and a
-// time axis with ticks every 10 columns.
+// WriteTimeline draws one row per job: # running (or ready), : running but
+// not ready yet, ! unhealthy, ~ stopping, . waiting to (re)start, blank
+// stopped, + a restart; a row of outside events; and a time axis with
+// ticks every 10 columns.
 func WriteTimeline(w io.Writer, t Timeline) {
 	if len(t.Samples) == 0 {
 		return
@@ -130,8 +142,35 @@ func WriteTimeline(w io.Writer, t Timeline) {
 	}
 	copy(labels[cols-1:], tickLabel(t.End))
 	fmt.Fprintf(w, "  %-*s |%s|\n  %-*s  %s\n", width, "time", axis, width, "", strings.TrimRight(string(labels), " "))
-	fmt.Fprintf(w, "  %-*s  # running  ~ stopping  . waiting to start  (blank) stopped  + restarted\n", width, "")
+	fmt.Fprintf(w, "  %-*s  # running  ~ stopping  . waiting to start  (blank) stopped  + restarted%s\n", width, "", t.healthLegend())
 	fmt.Fprintf(w, "  %-*s  events: %s\n", width, "", markLegend())
+}
+
+// healthLegend names the readiness marks the timeline uses, if any (a
+// config without ready or check conditions draws none).
+func (t *Timeline) healthLegend() string {
+	s := ""
+	for _, c := range []struct {
+		state core.State
+		words string
+	}{{notReady, "  : not ready"}, {core.Unhealthy, "  ! unhealthy"}} {
+		if t.uses(c.state) {
+			s += c.words
+		}
+	}
+	return s
+}
+
+// uses: some job is in state st in some sample.
+func (t *Timeline) uses(st core.State) bool {
+	for _, m := range t.Samples {
+		for _, s := range m {
+			if s == st {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tickLabel words an axis time briefly: 0s, 45s, 1m30s, 2h.
@@ -154,7 +193,7 @@ func markLegend() string {
 	return strings.Join(parts, "  ")
 }
 
-var svgColor = map[byte]string{'#': "#2e9e4f", '~': "#e8912d", '.': "#e6d15a"}
+var svgColor = map[byte]string{'#': "#2e9e4f", '~': "#e8912d", '.': "#e6d15a", ':': "#9fd4ae", '!': "#d9534f"}
 
 // WriteSVG draws the timeline as an SVG picture: a bar per job, restarts
 // as ticks, outside events as lines across all rows, a time axis and a
@@ -193,7 +232,7 @@ func WriteSVG(w io.Writer, title string, t Timeline) {
 			x(m.At), top, x(m.At), bottom, x(m.At)-3, top-2, m.Kind)
 	}
 	writeSVGAxis(w, t, left, width, bottom)
-	writeSVGLegend(w, bottom+50)
+	writeSVGLegend(w, bottom+50, t)
 	fmt.Fprintln(w, "</svg>")
 }
 
@@ -206,9 +245,16 @@ func writeSVGAxis(w io.Writer, t Timeline, left, width, y int) {
 	}
 }
 
-func writeSVGLegend(w io.Writer, y int) {
+func writeSVGLegend(w io.Writer, y int, t Timeline) {
 	x := 10
-	for _, s := range []struct{ color, name string }{{svgColor['#'], "running"}, {svgColor['~'], "stopping"}, {svgColor['.'], "waiting to start"}, {"#f2f2f2", "stopped"}} {
+	swatches := []struct{ color, name string }{{svgColor['#'], "running"}, {svgColor['~'], "stopping"}, {svgColor['.'], "waiting to start"}, {"#f2f2f2", "stopped"}}
+	if t.uses(notReady) {
+		swatches = append(swatches, struct{ color, name string }{svgColor[':'], "not ready"})
+	}
+	if t.uses(core.Unhealthy) {
+		swatches = append(swatches, struct{ color, name string }{svgColor['!'], "unhealthy"})
+	}
+	for _, s := range swatches {
 		fmt.Fprintf(w, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\" stroke=\"#888\"/><text x=\"%d\" y=\"%d\">%s</text>\n", x, y, s.color, x+16, y+11, s.name)
 		x += 30 + 8*len(s.name)
 	}

@@ -175,6 +175,7 @@ func (s *Scenario) scripts() map[string]*Script {
 			if len(p.ForRandom) == 2 {
 				run.For, run.ForMax = time.Duration(p.ForRandom[0]), time.Duration(p.ForRandom[1])
 			}
+			p.health(&run)
 			sc.Runs = append(sc.Runs, run)
 		}
 		out[name] = sc
@@ -380,5 +381,19 @@ func (r *runner) finish() {
 		if x.At == nil {
 			r.check(x)
 		}
+	}
+}
+
+// health copies a run's readiness and health plan.
+func (p RunPlan) health(run *Run) {
+	if p.Ready != nil {
+		run.ReadyAfter, run.ReadyNever = time.Duration(p.Ready.After), p.Ready.Never
+	}
+	if p.CheckFails != nil {
+		run.CheckFails = Window{On: true, From: time.Duration(p.CheckFails.From), To: time.Duration(p.CheckFails.To)}
+	}
+	run.ProbeTakes = time.Duration(p.ProbeTakes)
+	if p.Watchdog != nil {
+		run.WatchdogEvery, run.WatchdogUntil = time.Duration(p.Watchdog.Every), time.Duration(p.Watchdog.Until)
 	}
 }

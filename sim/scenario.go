@@ -49,6 +49,40 @@ type RunPlan struct {
 	ExecError  string     `yaml:"exec_error"`  // the process starts, its exec fails (helper jobs)
 	Orphans    int        `yaml:"orphans"`     // processes it leaves behind
 	OOM        bool       `yaml:"oom"`         // it ends killed by the OOM killer
+
+	Ready      *ReadyAt      `yaml:"ready"`       // ready this long after its start, or never; absent: at once
+	CheckFails *WindowPlan   `yaml:"check_fails"` // its checks fail in this span of its life
+	ProbeTakes Duration      `yaml:"probe_takes"` // each probe attempt answers this late
+	Watchdog   *WatchdogPlan `yaml:"watchdog"`    // it sends WATCHDOG=1 every so often
+}
+
+// ReadyAt is when a run becomes ready: a duration from its start, or never.
+type ReadyAt struct {
+	After Duration
+	Never bool
+}
+
+// UnmarshalYAML reads "3s" or "never".
+func (r *ReadyAt) UnmarshalYAML(n *yaml.Node) error {
+	if strings.TrimSpace(n.Value) == "never" {
+		*r = ReadyAt{Never: true}
+		return nil
+	}
+	return r.After.UnmarshalYAML(n)
+}
+
+// WindowPlan is a span of a run's life: from From to To after its start
+// (To absent: to its end).
+type WindowPlan struct {
+	From Duration `yaml:"from"`
+	To   Duration `yaml:"to"`
+}
+
+// WatchdogPlan: WATCHDOG=1 every Every from its start, until Until (absent:
+// its whole life).
+type WatchdogPlan struct {
+	Every Duration `yaml:"every"`
+	Until Duration `yaml:"until"`
 }
 
 // DepSetup is a dependency file's state at +0s: its content, or missing.
@@ -195,6 +229,7 @@ var keysOf = map[string]reflect.Type{
 	"Scenario": reflect.TypeFor[Scenario](), "JobPlan": reflect.TypeFor[JobPlan](), "RunPlan": reflect.TypeFor[RunPlan](),
 	"DepSetup": reflect.TypeFor[DepSetup](), "TimedEvent": reflect.TypeFor[TimedEvent](), "DepEvent": reflect.TypeFor[DepEvent](),
 	"Crash": reflect.TypeFor[Crash](), "Expectation": reflect.TypeFor[Expectation](), "StateWant": reflect.TypeFor[StateWant](),
+	"WindowPlan": reflect.TypeFor[WindowPlan](), "WatchdogPlan": reflect.TypeFor[WatchdogPlan](),
 	"WhyWant": reflect.TypeFor[WhyWant](), "StartsWant": reflect.TypeFor[StartsWant](),
 }
 

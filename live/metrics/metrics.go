@@ -89,7 +89,7 @@ func (x *Exporter) exitsFamily(e *expo, m driver.Metrics) {
 func (x *Exporter) perJob() []jobFamily {
 	return []jobFamily{
 		{"pmtr_job_up", "gauge", "1 while the job's process runs.",
-			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.State == core.Running) }},
+			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.Up()) }},
 		{"pmtr_job_starts_total", "counter", "Starts of the job since pmtr started (failed starts included).",
 			func(j core.JobStatus, _ core.Time) float64 { return float64(j.Starts) }},
 		{"pmtr_job_last_exit_code", "gauge", "Exit status of the job's last process (0 when it was killed by a signal or has not ended).",

@@ -1,0 +1,248 @@
+package core_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"pmtr/core"
+	"pmtr/sim"
+)
+
+// Rules of readiness, after, checks and the watchdog (issue 23) that
+// scenarios do not pin.
+
+func readyAfter(d float64) sim.Run {
+	return sim.Run{ReadyAfter: time.Duration(d * float64(time.Second))}
+}
+
+// Ready attempts come 100 ms after the start, then 200, 400, 800 ms and
+// 1 s apart; the first success makes the job ready and starts the job
+// after it.
+func TestReadyAttemptsGrowToOneSecond(t *testing.T) {
+	w := newWorld(t, "job {\nname db\ncmd /db\nready tcp 127.0.0.1:5432\n}\njob {\nname web\ncmd /web\nafter db\n}",
+		map[string]*sim.Script{"db": runs(readyAfter(3))})
+	w.RunUntil(sec(10))
+	var times []string
+	for _, l := range w.Lines() {
+		if strings.Contains(l, " < probe db ") {
+			times = append(times, l[:strings.Index(l, " ")])
+		}
+	}
+	want := "+0.100s +0.200s +0.400s +0.800s +1.600s +2.600s +3.600s"
+	if strings.Join(times, " ") != want {
+		t.Fatalf("ready attempts at %v, want %s", times, want)
+	}
+	expectLogs(t, w, "+3.600s job db is ready: 127.0.0.1:5432 accepted a connection (3.6s after its start)", "+3.600s started job web [101]")
+	if st := status(t, w, "db"); st.State != core.ReadyState || !st.Ready || st.ReadyAt != sec(3.6) {
+		t.Fatalf("db: %+v", st)
+	}
+	if st := status(t, w, "web"); st.State != core.Running || st.HasReady {
+		t.Fatalf("web: %+v", st)
+	}
+}
+
+// A job after another waits, gated, with the reason in status and why.
+func TestAfterHoldsAndSaysWhy(t *testing.T) {
+	w := newWorld(t, "job {\nname db\ncmd /db\nready tcp h:1\n}\njob {\nname web\ncmd /web\nafter db\n}",
+		map[string]*sim.Script{"db": runs(sim.Run{ReadyNever: true})})
+	w.RunUntil(sec(5))
+	st := status(t, w, "web")
+	if st.State != core.Gated || st.Reason != "after db (not ready)" || st.Starts != 0 {
+		t.Fatalf("web: %+v", st)
+	}
+	why, _, _ := w.M.Why("web", core.Time.String)
+	if why != "gated: after db, which is not ready" {
+		t.Fatalf("why web: %q", why)
+	}
+	why, _, _ = w.M.Why("db", core.Time.String)
+	if want := "not ready: h:1: connection refused at +4.600s (attempt 8); pid 100 started at +0.000s; not ready by +60.000s fails the run (ready timeout 1m)"; why != want {
+		t.Fatalf("why db:\n got %q\nwant %q", why, want)
+	}
+	if st := status(t, w, "db"); st.State != core.Starting || st.PID != 100 || st.Reason != "not ready" {
+		t.Fatalf("db: %+v", st)
+	}
+}
+
+// Not ready in time: logged with the last attempt, stopped with its stop
+// signal, and a failed run for the restart rules even when it ran longer
+// than stable.
+func TestNotReadyInTimeIsAFailedRun(t *testing.T) {
+	w := newWorld(t, "job {\nname db\ncmd /db\nready http http://h/x\nready timeout 20s\nbackoff 1s max 1m\nstop signal SIGINT\n}",
+		map[string]*sim.Script{"db": runs(sim.Run{ReadyNever: true})})
+	w.RunUntil(sec(20))
+	expectLogs(t, w, "+20.000s job db: not ready within 20s (the last of 23 attempts: http://h/x answered 503); stopping it (a failed run)",
+		"+20.000s sending SIGINT to job db [100]", "+20.000s job db [100] exited after 20 sec: signal 2")
+	if st := status(t, w, "db"); st.FailedRuns != 1 || st.State != core.Waiting {
+		t.Fatalf("after the first run: %+v", st)
+	}
+	w.RunUntil(sec(60))
+	if st := status(t, w, "db"); st.FailedRuns != 2 {
+		t.Fatalf("a long run that was never ready reset the count: %+v", st)
+	}
+}
+
+// notify and fd readiness is immediate, and READY=1 before the start was
+// known still counts.
+func TestReadyNotifyAndFD(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /a\nready notify\n}\njob {\nname b\ncmd /b\nready fd 3\n}\njob {\nname c\ncmd /c\nafter a b\n}",
+		map[string]*sim.Script{"a": runs(readyAfter(2)), "b": runs(readyAfter(0))})
+	w.RunUntil(sec(3))
+	expectLogs(t, w, "+0.000s job b is ready: it wrote a newline to fd 3 (0s after its start)",
+		"+2.000s job a is ready: it sent READY=1 (2s after its start)", "+2.000s started job c [102]")
+	expectNoLog(t, w, "< probe")
+}
+
+// A message for a run that has ended, or a probe answer that is stale,
+// changes nothing.
+func TestStaleReadinessIsDropped(t *testing.T) {
+	w := newWorld(t, "job {\nname b\ncmd /b\nready fd 3\n}", map[string]*sim.Script{"b": runs(sim.Run{ReadyNever: true})})
+	w.Step(core.Notified{Job: "b", Attempt: 999, Ready: true})
+	w.Step(core.ProbeResult{Job: "b", Seq: 42, OK: true})
+	if st := status(t, w, "b"); st.Ready {
+		t.Fatalf("a stale message made b ready: %+v", st)
+	}
+	w.Step(core.Notified{Job: "b", Attempt: 1, PipeClosed: true})
+	expectLogs(t, w, "+0.000s job b: it closed fd 3 without writing a newline, so it cannot become ready; stopping it (a failed run)")
+}
+
+// Failed checks are counted in a row; a success resets the count; the
+// fails-th in a row restarts the job at once.
+func TestChecksCountInARow(t *testing.T) {
+	conf := "job {\nname a\ncmd /a\ncheck exec /bin/probe every 1s fails 3\n}"
+	w := newWorld(t, conf, map[string]*sim.Script{"a": runs(
+		sim.Run{CheckFails: sim.Window{On: true, From: 5 * time.Second, To: 7 * time.Second}},
+	)})
+	w.RunUntil(sec(10))
+	if st := status(t, w, "a"); st.CheckFails != 0 || st.CheckFailures != 2 || st.State != core.Running || st.Starts != 1 {
+		t.Fatalf("two failures then a success: %+v", st)
+	}
+	expectLogs(t, w, "+5.555s job a: check failed (1 of 3): /bin/probe exited 1", "+6.555s job a: check failed (2 of 3): /bin/probe exited 1",
+		"+7.555s job a: check passing again: /bin/probe exited 0")
+	w2 := newWorld(t, conf, map[string]*sim.Script{"a": runs(sim.Run{CheckFails: sim.Window{On: true, From: 5 * time.Second}}, forever())})
+	w2.RunUntil(sec(10))
+	expectLogs(t, w2, "+7.555s job a: 3 checks failed in a row; restarting it (on-check-fail restart)", "+7.555s sending SIGTERM to job a [100]", "+7.555s started job a [101]")
+	if st := status(t, w2, "a"); st.CheckFails != 0 || st.CheckFailures != 3 || st.Starts != 2 {
+		t.Fatalf("after the restart: %+v", st)
+	}
+}
+
+// A check still running at its next time is skipped (logged once), so
+// that at most one attempt per job is out.
+func TestChecksNeverOverlap(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /a\ncheck tcp h:1 every 1s timeout 5s\n}",
+		map[string]*sim.Script{"a": runs(sim.Run{ProbeTakes: 2500 * time.Millisecond})})
+	out := 0
+	w.OnEffect = func(_ core.Time, e core.Effect) {
+		if _, ok := e.(core.Probe); ok {
+			out++
+			if out > 1 {
+				t.Fatalf("two probes of one job out at once")
+			}
+		}
+	}
+	w.OnEvent = func(_ core.Time, ev core.Event) {
+		if _, ok := ev.(core.ProbeResult); ok {
+			out--
+		}
+	}
+	w.RunUntil(sec(20))
+	if n := countLogs(w, "check skipped"); n < 5 {
+		t.Fatalf("%d skips logged, want one per attempt that ran over", n)
+	}
+}
+
+// Checks of many jobs started together are spread over the period.
+func TestChecksAreSpread(t *testing.T) {
+	var conf strings.Builder
+	for i := range 200 {
+		conf.WriteString("job {\nname j" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "\ncmd /j\ncheck tcp h:1 every 1s\n}\n")
+	}
+	w := newWorld(t, conf.String(), nil)
+	at := map[string]bool{}
+	w.OnEffect = func(now core.Time, e core.Effect) {
+		if _, ok := e.(core.Probe); ok && now < sec(1) {
+			at[now.String()] = true
+		}
+	}
+	w.RunUntil(sec(1))
+	if len(at) < 150 {
+		t.Fatalf("200 jobs' first checks fell on %d distinct instants, want them spread", len(at))
+	}
+}
+
+// A missed watchdog is a failed check; WATCHDOG=1 (without a check) resets the count.
+func TestWatchdog(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /a\nready notify\nwatchdog 5s\non-check-fail stop\ncheck exec /p fails 2 every 1h\n}",
+		map[string]*sim.Script{"a": runs(sim.Run{WatchdogEvery: 2 * time.Second, WatchdogUntil: 10 * time.Second})})
+	w.RunUntil(sec(30))
+	expectLogs(t, w, "+13.000s job a: check failed (1 of 2): no WATCHDOG=1 for 5s", "+18.000s job a: check failed (2 of 2): no WATCHDOG=1 for 5s",
+		"+18.000s job a: 2 checks failed in a row; stopping it until pmtr start (on-check-fail stop)")
+	st := status(t, w, "a")
+	if st.State != core.Stopped || st.Reason != "checks failed" {
+		t.Fatalf("after on-check-fail stop: %+v", st)
+	}
+	why, _, _ := w.M.Why("a", core.Time.String)
+	if want := "stopped: 2 checks failed in a row, the last at +18.000s: no WATCHDOG=1 for 5s; stays stopped until pmtr start (on-check-fail stop)"; why != want {
+		t.Fatalf("why:\n got %q\nwant %q", why, want)
+	}
+	w.Step(core.Control{Verb: core.Enable, Names: []string{"a"}, From: "uid 0"})
+	expectLogs(t, w, "+30.000s started job a [101]")
+}
+
+// on-check-fail shutdown stops every job and pmtr exits 3.
+func TestCheckFailShutdown(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /a\ncheck tcp h:1 every 1s fails 1\non-check-fail shutdown\n}\njob {\nname b\ncmd /b\n}",
+		map[string]*sim.Script{"a": runs(sim.Run{CheckFails: sim.Window{On: true, From: 3 * time.Second}})})
+	w.RunUntil(sec(10))
+	if !w.Done() {
+		t.Fatal("pmtr did not stop")
+	}
+	if code, by := w.M.ExitCode(); code != 3 || by != "a" {
+		t.Fatalf("exit %d by %q", code, by)
+	}
+}
+
+// A job is stopped only once every job after it has exited, on shutdown
+// and when a reload removes them.
+func TestStopOrderFollowsAfter(t *testing.T) {
+	conf := "job {\nname db\ncmd /db\n}\njob {\nname web\ncmd /web\nafter db\n}\njob {\nname api\ncmd /api\nafter web\n}"
+	scripts := map[string]*sim.Script{"web": runs(sim.Run{StopDelay: 2 * time.Second}), "api": runs(sim.Run{StopDelay: time.Second})}
+	w := newWorld(t, conf, scripts)
+	w.RunUntil(sec(5))
+	w.Step(core.Shutdown{Signal: 15})
+	w.RunUntil(sec(20))
+	expectLogs(t, w, "+5.000s sending SIGTERM to job api [102]", "+6.000s sending SIGTERM to job web [101]", "+8.000s sending SIGTERM to job db [100]")
+	w2 := newWorld(t, conf, scripts)
+	w2.RunUntil(sec(5))
+	if err := w2.LoadText("job {\nname other\ncmd /o\n}"); err != nil {
+		t.Fatal(err)
+	}
+	w2.RunUntil(sec(20))
+	expectLogs(t, w2, "+5.000s sending SIGTERM to job api(deleted) [102]", "+6.000s sending SIGTERM to job web(deleted) [101]", "+8.000s sending SIGTERM to job db(deleted) [100]")
+}
+
+// after on a once job: it starts the jobs after it once it exited 0, and
+// holds them when it failed.
+func TestAfterOnceJob(t *testing.T) {
+	conf := "job {\nname setup\ncmd /setup\nonce\n}\njob {\nname app\ncmd /app\nafter setup\n}"
+	w := newWorld(t, conf, map[string]*sim.Script{"setup": runs(exitAfter(2, 0))})
+	w.RunUntil(sec(5))
+	expectLogs(t, w, "+2.000s started job app [101]")
+	w = newWorld(t, conf, map[string]*sim.Script{"setup": runs(exitAfter(2, 1))})
+	w.RunUntil(sec(5))
+	why, _, _ := w.M.Why("app", core.Time.String)
+	if st := status(t, w, "app"); st.State != core.Gated || why != "gated: after setup, which is failed: exit status 1" {
+		t.Fatalf("app: %+v, why %q", st, why)
+	}
+}
+
+// STATUS= text shows in why.
+func TestNotifyStatusInWhy(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /a\nready notify\n}", map[string]*sim.Script{"a": runs(sim.Run{ReadyNever: true})})
+	w.Step(core.Notified{Job: "a", PID: 100, HasStatus: true, Status: "loading 40%"})
+	why, _, _ := w.M.Why("a", core.Time.String)
+	if !strings.HasSuffix(why, "; it says: loading 40%") || status(t, w, "a").NotifyStatus != "loading 40%" {
+		t.Fatalf("why: %q", why)
+	}
+}
