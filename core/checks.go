@@ -42,7 +42,11 @@ func spread(name string, period Time) Time {
 	}
 	f := fnv.New64a()
 	f.Write([]byte(name))
-	return Time(f.Sum64() % uint64(period))
+	const ms = Time(1e6) // whole milliseconds: times in logs stay short
+	if period < ms {
+		return Time(f.Sum64() % uint64(period))
+	}
+	return Time(f.Sum64()%uint64(period/ms)) * ms
 }
 
 // checkDue runs the check whose time has come, or skips it while the last
@@ -132,6 +136,7 @@ func (m *Machine) checkAction(j *job, n int) {
 		j.endRun()
 		if !m.shutdown {
 			m.exitCode, m.exitBy = confgrammar.ExitCheckFailed, j.spec.Name
+			m.exitWhy = "on-check-fail shutdown of job " + j.spec.Name
 		}
 		m.onShutdown(Shutdown{})
 	default:

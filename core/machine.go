@@ -39,6 +39,7 @@ type Machine struct {
 	done     bool
 	exitCode int    // pmtr's exit code: that of the critical job that ended it
 	exitBy   string // that job
+	exitWhy  string // why: "critical job db", "on-check-fail shutdown of job db"
 	rng      uint64 // the state of the jitter's random source
 
 	afterOf  map[string][]*job // the jobs of the config in force after each name

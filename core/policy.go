@@ -192,7 +192,7 @@ func (m *Machine) critical(j *job, status, signal int) bool {
 	case j.h.notReady:
 		why = "was not ready in time"
 	}
-	m.exitCode, m.exitBy = code, j.spec.Name
+	m.exitCode, m.exitBy, m.exitWhy = code, j.spec.Name, "critical job "+j.spec.Name
 	m.jlogf(j, Error, "job %s is critical and %s: stopping every job; pmtr exits %d", j.name, why, code)
 	m.onShutdown(Shutdown{})
 	return true
@@ -202,6 +202,10 @@ func (m *Machine) critical(j *job, status, signal int) bool {
 // orderly stop, or the code of the critical job that ended it (by names
 // that job, "" for 0).
 func (m *Machine) ExitCode() (code int, by string) { return m.exitCode, m.exitBy }
+
+// ExitCause words why pmtr exits with a code other than 0 ("critical job
+// db"), or "".
+func (m *Machine) ExitCause() string { return m.exitWhy }
 
 // roundMS cuts a wait to the millisecond, as Time.String prints times.
 func roundMS(t Time) time.Duration { return time.Duration(t).Truncate(time.Millisecond) }

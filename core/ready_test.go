@@ -117,11 +117,11 @@ func TestChecksCountInARow(t *testing.T) {
 	if st := status(t, w, "a"); st.CheckFails != 0 || st.CheckFailures != 2 || st.State != core.Running || st.Starts != 1 {
 		t.Fatalf("two failures then a success: %+v", st)
 	}
-	expectLogs(t, w, "+5.555s job a: check failed (1 of 3): /bin/probe exited 1", "+6.555s job a: check failed (2 of 3): /bin/probe exited 1",
-		"+7.555s job a: check passing again: /bin/probe exited 0")
+	expectLogs(t, w, "+5.996s job a: check failed (1 of 3): /bin/probe exited 1", "+6.996s job a: check failed (2 of 3): /bin/probe exited 1",
+		"+7.996s job a: check passing again: /bin/probe exited 0")
 	w2 := newWorld(t, conf, map[string]*sim.Script{"a": runs(sim.Run{CheckFails: sim.Window{On: true, From: 5 * time.Second}}, forever())})
 	w2.RunUntil(sec(10))
-	expectLogs(t, w2, "+7.555s job a: 3 checks failed in a row; restarting it (on-check-fail restart)", "+7.555s sending SIGTERM to job a [100]", "+7.555s started job a [101]")
+	expectLogs(t, w2, "+7.996s job a: 3 checks failed in a row; restarting it (on-check-fail restart)", "+7.996s sending SIGTERM to job a [100]", "+7.996s started job a [101]")
 	if st := status(t, w2, "a"); st.CheckFails != 0 || st.CheckFailures != 3 || st.Starts != 2 {
 		t.Fatalf("after the restart: %+v", st)
 	}

@@ -46,12 +46,12 @@ func (r *runner) verdict(x Expectation) string {
 			return fmt.Sprintf("no log line matches %q", x.Log)
 		}
 	case x.ExitCode != nil:
-		code, by := r.w.M.ExitCode()
+		code, _ := r.w.M.ExitCode()
 		switch {
 		case !r.w.Done():
 			return fmt.Sprintf("expected pmtr to have exited %d, but it still runs", *x.ExitCode)
 		case code != *x.ExitCode:
-			return fmt.Sprintf("expected pmtr to exit %d, but it exits %d%s", *x.ExitCode, code, byJob(by))
+			return fmt.Sprintf("expected pmtr to exit %d, but it exits %d%s", *x.ExitCode, code, because(r.w.M.ExitCause()))
 		}
 	case x.NoLog != "":
 		if l := r.firstLog(x.NoLog); l != "" {
@@ -61,11 +61,11 @@ func (r *runner) verdict(x Expectation) string {
 	return ""
 }
 
-func byJob(name string) string {
-	if name == "" {
+func because(cause string) string {
+	if cause == "" {
 		return ""
 	}
-	return " (critical job " + name + ")"
+	return " (" + cause + ")"
 }
 
 func (r *runner) state(name string) core.JobStatus {

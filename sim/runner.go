@@ -36,6 +36,8 @@ type Result struct {
 	Exited   bool
 	ExitCode int
 	ExitBy   string
+	// ExitCause words why, when ExitCode is not 0: "critical job db".
+	ExitCause string
 }
 
 // runner is the state of one scenario run.
@@ -376,6 +378,7 @@ func (r *runner) finish() {
 	r.res.World = r.w
 	r.res.Exited = r.w.Done()
 	r.res.ExitCode, r.res.ExitBy = r.w.M.ExitCode()
+	r.res.ExitCause = r.w.M.ExitCause()
 	r.res.Timeline.Starts = r.began
 	for _, x := range r.s.Expect {
 		if x.At == nil {

@@ -110,13 +110,19 @@ func TestScenarioUnknownJobNames(t *testing.T) {
 }
 
 // TestTimelineGolden: the terminal timeline and the SVG of a scenario with
-// edits, control messages and restarts, with axis, marks and legend.
+// edits, control messages and restarts, with axis, marks and legend; and
+// of one with readiness and failing checks (their marks and legend).
 func TestTimelineGolden(t *testing.T) {
-	src, err := os.ReadFile("../scenarios/control-enable-disable.yaml")
+	timelineGolden(t, "control-enable-disable", "testdata/timeline")
+	timelineGolden(t, "check-restart", "testdata/timeline-ready")
+}
+
+func timelineGolden(t *testing.T, scenario, golden string) {
+	src, err := os.ReadFile("../scenarios/" + scenario + ".yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ParseScenario("control-enable-disable.yaml", src)
+	s, err := ParseScenario(scenario+".yaml", src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +131,8 @@ func TestTimelineGolden(t *testing.T) {
 		samples int
 		write   func(w *bytes.Buffer, r *Result)
 	}{
-		{"testdata/timeline.golden", 100, func(w *bytes.Buffer, r *Result) { WriteTimeline(w, r.Timeline) }},
-		{"testdata/timeline.svg.golden", 800, func(w *bytes.Buffer, r *Result) { WriteSVG(w, s.Name, r.Timeline) }},
+		{golden + ".golden", 100, func(w *bytes.Buffer, r *Result) { WriteTimeline(w, r.Timeline) }},
+		{golden + ".svg.golden", 800, func(w *bytes.Buffer, r *Result) { WriteSVG(w, s.Name, r.Timeline) }},
 	} {
 		res, err := RunScenario(s, RunOptions{Samples: c.samples})
 		if err != nil {

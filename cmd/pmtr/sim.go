@@ -79,8 +79,8 @@ func runScenarioFile(file string, o sim.RunOptions, timeline bool, svg string, q
 	sim.WriteSummary(stdout, res.Jobs)
 	if res.Exited {
 		by := ""
-		if res.ExitBy != "" {
-			by = " (critical job " + res.ExitBy + ")"
+		if res.ExitCause != "" {
+			by = " (" + res.ExitCause + ")"
 		}
 		fmt.Fprintf(stdout, "-- pmtr exits %d%s\n", res.ExitCode, by)
 	}
