@@ -44,7 +44,6 @@ type GiveUp struct {
 const (
 	MaxGiveUpRuns = 1000                           // give-up N: the core keeps N exit times per job
 	maxDuration   = 100 * 365 * 24 * time.Hour     // longer waits are surely mistakes
-	MinDuration   = time.Millisecond               // the finest unit a duration is written in
 	maxExitCode   = 255                            // an exit status is one byte
 	maxSignal     = 64                             // SIGRTMAX on Linux
 	sigStop       = 19                             // pauses, never ends a job

@@ -179,10 +179,10 @@ func (j *job) downForGood() bool { return j.gaveUp && j.spec.GiveUp.Retry == 0 }
 
 // critical: a critical job ended by itself (it was not asked to stop).
 // Without give-up that ends pmtr; with give-up, its ending for good or its
-// giving up does. It reports whether pmtr now ends.
-func (m *Machine) critical(j *job, status, signal int) bool {
+// giving up does. The first critical job to end decides pmtr's exit code.
+func (m *Machine) critical(j *job, status, signal int) {
 	if !j.spec.Critical || m.shutdown || j.spec.GiveUp.Runs > 0 && !j.done && !j.gaveUp {
-		return false
+		return
 	}
 	code := ShellCode(status, signal)
 	why := fmt.Sprintf("ended with %s", exitText(status, signal))
@@ -195,7 +195,6 @@ func (m *Machine) critical(j *job, status, signal int) bool {
 	m.exitCode, m.exitBy, m.exitWhy = code, j.spec.Name, "critical job "+j.spec.Name
 	m.jlogf(j, Error, "job %s is critical and %s: stopping every job; pmtr exits %d", j.name, why, code)
 	m.onShutdown(Shutdown{})
-	return true
 }
 
 // ExitCode is the code pmtr exits with once Ready says Done: 0 after an
