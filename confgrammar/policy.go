@@ -359,6 +359,26 @@ func (p *parser) checkPolicy(b *jobBuilder) {
 				j.Name, j.GiveUp.Runs, least.Round(time.Millisecond), FormatDuration(j.Backoff.First), FormatDuration(j.Backoff.Max), FormatDuration(j.GiveUp.Window))
 		}
 	}
+	p.warnStableBeforeReady(b)
+}
+
+// warnStableBeforeReady: a run that has lived stable counts as no failure
+// (and resets the backoff) even if it never became ready, when stable is
+// set shorter than the job's ready timeout.
+func (p *parser) warnStableBeforeReady(b *jobBuilder) {
+	j := &b.job
+	at, ok := b.seen["stable"]
+	if !ok || j.Stable == 0 || j.Ready.Kind == NoProbe {
+		return
+	}
+	timeout := j.ReadyTimeout
+	if timeout == 0 {
+		timeout = DefaultReadyTimeout
+	}
+	if j.Stable < timeout {
+		p.warnAt(at, "job %s: stable %s is shorter than its ready timeout %s: a run that never became ready still counts as stable (and resets the backoff) once it has lived %s (make stable at least the ready timeout)",
+			j.Name, FormatDuration(j.Stable), FormatDuration(timeout), FormatDuration(j.Stable))
+	}
 }
 
 // backoffSpan is the shortest time from the first to the n-th failed run
