@@ -22,6 +22,16 @@ func Strerror(err error) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// Worded is err spelled as Strerror spells it, still matching errors.Is
+// and errors.As as err does: a start that failed for want of descriptors
+// must remain recognisable as EMFILE after it is worded for the log.
+func Worded(err error) error { return worded{err} }
+
+type worded struct{ err error }
+
+func (w worded) Error() string { return Strerror(w.err) }
+func (w worded) Unwrap() error { return w.err }
+
 // FileKind words a file that is not a regular one ("a FIFO").
 func FileKind(m fs.FileMode) string {
 	switch {

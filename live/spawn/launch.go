@@ -155,7 +155,7 @@ func (s *Launcher) prepareDirect(j *confgrammar.Job) (*launch, error) {
 			if err == nil {
 				err = syscall.ENOTDIR
 			}
-			return nil, fmt.Errorf("can't chdir %s: %s", j.Dir, hostfacts.Strerror(err))
+			return nil, fmt.Errorf("can't chdir %s: %w", j.Dir, hostfacts.Worded(err))
 		}
 	}
 	files, outR, err := s.directFiles(j)
@@ -206,7 +206,7 @@ func (s *Launcher) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error)
 		f, err := openNoWait(hostfacts.InDir(j.Dir, sp.path), sp.flags)
 		if err != nil {
 			closeAll(append(files, outR))
-			return nil, nil, fmt.Errorf("can't open/dup %s: %s", sp.path, hostfacts.Strerror(err))
+			return nil, nil, fmt.Errorf("can't open/dup %s: %w", sp.path, hostfacts.Worded(err))
 		}
 		files[i] = f
 	}
@@ -281,7 +281,7 @@ func execError(j *confgrammar.Job, err error) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return fmt.Errorf("can't exec %s: %s", j.Cmd[0], hostfacts.Strerror(err))
+	return fmt.Errorf("can't exec %s: %w", j.Cmd[0], hostfacts.Worded(err))
 }
 
 // prepareHelper readies the re-exec helper, which sets the job up in the C
@@ -316,7 +316,7 @@ func (s *Launcher) prepareHelper(j *confgrammar.Job) (*launch, error) {
 	attr := &os.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
 	return &launch{path: s.self, argv: []string{"pmtr", HelperArg}, attr: attr,
 		child: files, out: outR, errOut: errR, status: statusR,
-		errf: func(err error) error { return fmt.Errorf("live: start helper for job %s: %w", j.Name, err) }}, nil
+		errf: func(err error) error { return fmt.Errorf("live: start the exec helper: %w", err) }}, nil
 }
 
 // readStatus reads the helper's status: "" once the job's program runs
@@ -337,7 +337,7 @@ func (s *Launcher) helperEnv(j *confgrammar.Job) ([]string, error) {
 	}
 	b, err := json.Marshal(spec)
 	if err != nil {
-		return nil, fmt.Errorf("live: encode spec of job %s: %w", j.Name, err)
+		return nil, fmt.Errorf("live: encode the job's spec: %w", err)
 	}
 	env := []string{}
 	for _, kv := range s.env {

@@ -76,7 +76,7 @@ type Processes struct {
 	procs    *procTable
 	started  startedPipes
 	kick     chan struct{} // a SIGCHLD: the reaper drains
-	fdWarned atomic.Bool   // pmtr said once that it ran out of file descriptors
+	fdWarned atomic.Int64  // when pmtr last said it ran out of file descriptors (Unix ns)
 }
 
 // New starts the reaper and the pool of spawners.

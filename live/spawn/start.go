@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -129,17 +130,23 @@ func (p *Processes) execStatus(job string, pid int, l *launch) {
 }
 
 // failed reports a start that made no process. Running out of descriptors
-// is pmtr's problem, not the job's: the log says so once, with the limit.
+// is pmtr's problem, not the job's: the log says so first (at most once a
+// minute), with the limit, and the job's line blames pmtr.
+// The core puts "job NAME: " in front of the reason, so it names no job.
 func (p *Processes) failed(e core.Spawn, err error) {
 	reason := err.Error()
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-		reason = fmt.Sprintf("can't start job %s: pmtr is out of file descriptors", e.Job)
-		if !p.fdWarned.Swap(true) {
+		reason = outOfFDs
+		last, now := p.fdWarned.Load(), time.Now().UnixNano()
+		if now-last >= int64(time.Minute) && p.fdWarned.CompareAndSwap(last, now) {
 			p.logf(core.Error, "pmtr has run out of file descriptors (%s); jobs can't start until some are free", nofileLimit())
 		}
 	}
 	p.d.Send(driver.Event{At: p.d.Now(), Ev: core.SpawnFailed{Job: e.Job, Attempt: e.Attempt, Reason: reason}})
 }
+
+// outOfFDs is the reason of a start that failed for want of descriptors.
+const outOfFDs = "can't start: pmtr, not the job, is out of file descriptors"
 
 func nofileLimit() string {
 	var lim unix.Rlimit
