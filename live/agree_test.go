@@ -89,6 +89,7 @@ cmd /bin/sh -c "sleep 0.7; kill -9 $$"
 					t.Fatalf("job %s: live made %d decisions, sim %d\nlive: %v\nsim:  %v", name, len(g), len(w), g, w)
 				}
 				for i := range w {
+					// (5 ms apart at most on a quiet machine)
 					if g[i].text != w[i].text || absDur(g[i].at-w[i].at) > 400*time.Millisecond {
 						t.Fatalf("job %s decision %d: live %v %q, sim %v %q", name, i, g[i].at, g[i].text, w[i].at, w[i].text)
 					}
@@ -134,7 +135,7 @@ func simDecisions(t *testing.T, conf string, plans map[string]sim.JobPlan, runFo
 func liveDecisions(t *testing.T, conf string, runFor time.Duration) []timedLine {
 	buf := &timedBuffer{start: time.Now()}
 	r := startDaemonLog(t, conf, buf)
-	time.Sleep(runFor)
+	time.Sleep(runFor) // the scenario's length, as sim runs it: not a wait for an event
 	r.stop()
 	var out []timedLine
 	buf.mu.Lock()

@@ -34,7 +34,7 @@ func rawAsk(t *testing.T, conf, line string) string {
 // with the reason in the header.
 func TestControlSocketVersions(t *testing.T) {
 	r := startDaemonStatus(t, "job {\nname up\ncmd /bin/sleep 75\n}\n")
-	r.waitLog(`started job up \[`, 5*time.Second)
+	r.waitLog(`started job up \[`, eventWait)
 	deadline := time.Now().Add(10 * time.Second)
 	for _, err := ctlsock.QueryStatus(r.conf); err != nil; _, err = ctlsock.QueryStatus(r.conf) {
 		if time.Now().After(deadline) {

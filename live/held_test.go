@@ -34,7 +34,7 @@ func TestSavePausedAfterTruncateRestartsNothing(t *testing.T) {
 		t.Run(pause.String(), func(t *testing.T) {
 			arg := []string{"101", "102"}[i]
 			r := startDaemon(t, varying("100"))
-			r.waitLog(`started job v `, 5*time.Second)
+			r.waitLog(`started job v `, eventWait)
 			writeSlowly(t, r.conf, varying(arg), 1, pause)
 			r.waitVersion(arg)
 			r.expectNoHalfSave()
@@ -46,7 +46,7 @@ func TestSavePausedAfterTruncateRestartsNothing(t *testing.T) {
 // apart applies once, when the file is closed.
 func TestSaveInTenChunksAppliesOnce(t *testing.T) {
 	r := startDaemon(t, varying("103"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	writeSlowly(t, r.conf, varying("104")+strings.Repeat("# padding\n", 20), 10, 300*time.Millisecond)
 	r.waitVersion("104")
 	r.expectNoHalfSave()
@@ -74,10 +74,10 @@ func TestDependencyRewrittenSlowlyRestartsOnce(t *testing.T) {
 	r := startDaemon(t, keepJob+"job {\nname d\ncmd /bin/sleep 105\ndir {{dir}}\ndepends {\ndep.txt\n}\n}\n")
 	dep := filepath.Join(r.dir, "dep.txt")
 	os.WriteFile(dep, []byte("one"), 0o644)
-	r.waitLog(`started job d \[`, 5*time.Second)
+	r.waitLog(`started job d \[`, eventWait)
 	writeSlowly(t, dep, "two two two", 3, 400*time.Millisecond)
-	r.waitLog(`(?s)dependency .*dep.txt changed; restarting.*started job d \[`, 5*time.Second)
-	r.waitLog(`(?s)started job d \[.*started job d \[`, 5*time.Second)
+	r.waitLog(`(?s)dependency .*dep.txt changed; restarting.*started job d \[`, eventWait)
+	r.waitLog(`(?s)started job d \[.*started job d \[`, eventWait)
 	// The restart limit (one in 10 s) would hide a second restart: it is
 	// logged when asked for, so its line is what to look for.
 	if n := r.count(`dependency .*dep.txt changed`); n != 1 {

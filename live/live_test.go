@@ -21,15 +21,28 @@ import (
 	"pmtr/live/logsink"
 	"pmtr/live/spawn"
 	"pmtr/procfs"
+	"pmtr/proctest"
 )
 
 // These tests run the daemon in-process with real children (/bin/sh,
 // /bin/sleep). They run one at a time: the daemon's reaper waits for every
-// child of the test process. They signal only processes their daemon started.
+// child of the test process. They signal only processes their daemon
+// started, and count only those that carry the test's mark (proctest).
+
+// eventWait bounds the wait for something that comes within milliseconds
+// on a quiet machine (a log line, a file written, a process started or
+// gone): a passing test never waits that long, and a busy machine (two
+// copies of the suite on two cores) fails no good submission.
+const eventWait = 30 * time.Second
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == spawn.HelperArg {
 		os.Exit(spawn.RunHelper())
+	}
+	// Each run in a PID namespace of its own (as root): it sees and
+	// signals only its own processes, and leaves none behind.
+	if code, done := proctest.Isolate(); done {
+		os.Exit(code)
 	}
 	// The tests' sockets and replay records stay out of the real /run/pmtr.
 	dir, err := os.MkdirTemp("", "pmtr-run-")
@@ -86,8 +99,18 @@ func startDaemonStatus(t *testing.T, conf string) *running {
 	return startDaemonWith(t, conf, nil, true)
 }
 
+// markJobs gives the jobs of a daemon t starts in-process t's mark (the
+// daemon hands its environment down to them), so that they are t's to
+// count and are killed when t ends; go test -short skips t.
+func markJobs(t *testing.T) {
+	t.Helper()
+	proctest.Heavy(t)
+	t.Setenv(proctest.EnvMark, proctest.Mark(t))
+}
+
 func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *running {
 	t.Helper()
+	markJobs(t)
 	dir := t.TempDir()
 	r := &running{t: t, dir: dir, conf: filepath.Join(dir, "pmtr.conf"), out: &syncBuffer{}, done: make(chan error, 1)}
 	var sink io.Writer = r.out
@@ -95,13 +118,13 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 		sink = io.MultiWriter(r.out, extra)
 	}
 	r.write(conf)
-	cfg, _, err := files.ReadConfig(r.conf, func(string) {})
+	cfg, src, err := files.ReadConfig(r.conf, func(string) {})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	o := Options{ConfigPath: r.conf, Config: cfg, Log: logsink.NewStderrLogger(sink, 0)}
+	o := Options{ConfigPath: r.conf, Config: cfg, Source: src, Log: logsink.NewStderrLogger(sink, 0)}
 	if status {
 		o.StatusSocket = ctlsock.Path(r.conf)
 	}
@@ -110,7 +133,44 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 		r.done <- err
 	}()
 	t.Cleanup(r.stop)
+	r.waitWatched()
 	return r
+}
+
+// waitWatched waits until the daemon watches the config's directory: the
+// watch is set after the jobs may have started, and a save made before it
+// is in place goes unseen. (The kernel lists a process's inotify watches,
+// by inode, in /proc/PID/fdinfo.)
+func (r *running) waitWatched() {
+	r.t.Helper()
+	st, err := os.Stat(r.dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	want := fmt.Sprintf(" ino:%x ", st.Sys().(*syscall.Stat_t).Ino)
+	for deadline := time.Now().Add(eventWait); !watched(want); time.Sleep(5 * time.Millisecond) {
+		if strings.Contains(r.out.String(), "can't watch files") {
+			return // polling instead
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the daemon does not watch %s within %v; log:\n%s", r.dir, eventWait, r.out)
+		}
+	}
+}
+
+// watched: an inotify watch of this process has the fdinfo words want.
+func watched(want string) bool {
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fd); l != "anon_inode:inotify" {
+			continue
+		}
+		info, _ := os.ReadFile(strings.Replace(fd, "/fd/", "/fdinfo/", 1))
+		if strings.Contains(string(info), want) {
+			return true
+		}
+	}
+	return false
 }
 
 // write replaces the config text; {{dir}} stands for the test's directory.
@@ -139,8 +199,8 @@ func (r *running) stop() {
 		if err != nil {
 			r.t.Errorf("Run: %v", err)
 		}
-	case <-time.After(15 * time.Second):
-		r.t.Errorf("daemon did not stop within 15 s\n%s", r.out)
+	case <-time.After(eventWait):
+		r.t.Errorf("daemon did not stop within %v\n%s", eventWait, r.out)
 	}
 }
 
@@ -196,6 +256,25 @@ func fmtSscanf(stamp string, sec, ms *int64) (int, error) {
 	return fmt.Sscanf(stamp, "+%d.%03ds", sec, ms)
 }
 
+// waitBlockedWriting waits until t's process comm waits to write to a
+// full pipe (its wait channel, /proc/PID/wchan, is the pipe's write).
+func waitBlockedWriting(t *testing.T, comm string) {
+	t.Helper()
+	deadline := time.Now().Add(eventWait)
+	for {
+		for _, pid := range proctest.Marked(t) {
+			wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+			if p, ok := procfs.Stat(pid); ok && p.Comm == comm && strings.Contains(string(wchan), "pipe_write") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no process %s of the test waits to write to a full pipe within %v", comm, eventWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // blockedWriter never returns from Write until released.
 type blockedWriter struct{ release chan struct{} }
 
@@ -204,6 +283,7 @@ func (w blockedWriter) Write(p []byte) (int, error) { <-w.release; return len(p)
 // TestLiveBlockedLogStallsNothing: a log sink that blocks (a stderr pipe
 // nobody reads) neither stops supervision nor loses count of its lines.
 func TestLiveBlockedLogStallsNothing(t *testing.T) {
+	markJobs(t)
 	w := blockedWriter{release: make(chan struct{})}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "pmtr.conf")
@@ -221,7 +301,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	}()
 	waitStatus := func(re string) string {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(eventWait)
 		for {
 			text, err := ctlsock.QueryStatus(conf)
 			if m := regexp.MustCompile(re).FindStringSubmatch(text); err == nil && m != nil {
@@ -234,7 +314,9 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 		}
 	}
 	pid := waitStatus(`(?m)^steady\s+running\s+(\d+)`)
-	time.Sleep(200 * time.Millisecond) // the noisy job has filled the log's queue by now
+	// The log's queue is full once the output reader waits for room, and
+	// the noisy job's pipe fills up behind it: head waits to write.
+	waitBlockedWriting(t, "head")
 	n, _ := strconv.Atoi(pid)
 	syscall.Kill(n, syscall.SIGKILL) // pmtr's lines about it are left out: the queue is full
 	waitStatus(`(?m)^steady\s+(waiting)\s`)
@@ -244,7 +326,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(eventWait):
 		t.Fatal("pmtr did not stop with its log blocked")
 	}
 	close(w.release)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"pmtr/live/watch"
+	"pmtr/proctest"
 )
 
 // Each save test checks that the change applies and that nothing else
@@ -29,8 +30,8 @@ func (r *running) expectKeepUntouched() {
 
 func (r *running) waitVersion(arg string) {
 	r.t.Helper()
-	r.waitLog(`started job v \[(\d+)\]`, 5*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
+	r.waitLog(`started job v \[(\d+)\]`, eventWait)
+	deadline := time.Now().Add(eventWait)
 	for time.Now().Before(deadline) {
 		if r.count(`(?s)rescanning job configuration\n.*started job v `) > 0 && r.runsArg(arg) {
 			return
@@ -40,20 +41,15 @@ func (r *running) waitVersion(arg string) {
 	r.t.Fatalf("job v never ran with argument %s\n%s", arg, r.out)
 }
 
-// runsArg: some process started by this test's daemon runs "sleep ARG".
+// runsArg: some process started by this test's daemon runs "sleep ARG"
+// (one of the test's own: it carries the test's mark).
 func (r *running) runsArg(arg string) bool {
-	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, d := range dirs {
-		if b, err := os.ReadFile(d); err == nil && string(b) == "/bin/sleep\x00"+arg+"\x00" {
-			return true
-		}
-	}
-	return false
+	return len(proctest.MarkedArgv(r.t, "/bin/sleep", arg)) > 0
 }
 
 func TestWatchInPlaceWrite(t *testing.T) {
 	r := startDaemon(t, varying("82"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	r.write(varying("83"))
 	r.waitVersion("83")
 	r.expectKeepUntouched()
@@ -61,7 +57,7 @@ func TestWatchInPlaceWrite(t *testing.T) {
 
 func TestWatchRenameOver(t *testing.T) {
 	r := startDaemon(t, varying("84"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	tmp := filepath.Join(r.dir, ".pmtr.conf.swp")
 	os.WriteFile(tmp, []byte(varying("85")), 0o644)
 	if err := os.Rename(tmp, r.conf); err != nil {
@@ -73,9 +69,9 @@ func TestWatchRenameOver(t *testing.T) {
 
 func TestWatchDeleteThenRecreate(t *testing.T) {
 	r := startDaemon(t, varying("86"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	os.Remove(r.conf)
-	r.waitLog(`NOTE: using PREVIOUS job config`, 5*time.Second)
+	r.waitLog(`NOTE: using PREVIOUS job config`, eventWait)
 	r.write(varying("87"))
 	r.waitVersion("87")
 	r.expectKeepUntouched()
@@ -83,7 +79,7 @@ func TestWatchDeleteThenRecreate(t *testing.T) {
 
 func TestWatchSymlinkSwap(t *testing.T) {
 	r := startDaemon(t, "")
-	r.waitLog(`pmtr: starting`, 5*time.Second) // the watch is in place
+	r.waitLog(`pmtr: starting`, eventWait) // the watch is in place
 	// Kubernetes ConfigMap layout: pmtr.conf -> ..data/pmtr.conf, ..data -> v1.
 	for _, v := range []string{"v1", "v2"} {
 		os.Mkdir(filepath.Join(r.dir, v), 0o755)
@@ -104,13 +100,17 @@ func TestWatchSymlinkSwap(t *testing.T) {
 
 func TestWatchSameContentDoesNothing(t *testing.T) {
 	r := startDaemon(t, varying("90"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	r.write(varying("90"))
 	now := time.Now()
 	os.Chtimes(r.conf, now, now)
-	time.Sleep(500 * time.Millisecond)
-	if n := r.count(`rescanning`); n != 0 {
-		t.Fatalf("same-content save rescanned %d times\n%s", n, r.out)
+	// A save that changes something comes after: once it has applied, the
+	// same-content save before it has been looked at, and must have made
+	// no rescan of its own.
+	r.write(varying("98"))
+	r.waitVersion("98")
+	if n := r.count(`rescanning`); n != 1 {
+		t.Fatalf("a same-content save, then a change: %d rescans, want 1 (the change's)\n%s", n, r.out)
 	}
 	r.expectKeepUntouched()
 }
@@ -120,13 +120,13 @@ func TestWatchSameContentDoesNothing(t *testing.T) {
 // burst is over, with the final content.
 func TestWatchBurstOfSavesAppliesTheFinalContent(t *testing.T) {
 	r := startDaemon(t, varying("91"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	for i := 0; i < 100; i++ {
 		r.write(varying(fmt.Sprint(1000 + i)))
 		time.Sleep(10 * time.Millisecond)
 	}
 	r.waitVersion("1099")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // no rescan may follow: a grace period, not a wait for an event
 	if n := r.count(`rescanning`); n > 2 {
 		t.Fatalf("a burst of 100 saves rescanned %d times, want at most 2\n%s", n, r.out)
 	}
@@ -137,7 +137,7 @@ func TestWatchBurstOfSavesAppliesTheFinalContent(t *testing.T) {
 // pieces, 10 ms apart, applies once, with the whole content.
 func TestWatchPartialWritesApplyOnceWhenClosed(t *testing.T) {
 	r := startDaemon(t, varying("96"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	f, err := os.OpenFile(r.conf, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestWatchPartialWritesApplyOnceWhenClosed(t *testing.T) {
 	}
 	f.Close()
 	r.waitVersion("97")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // no rescan may follow: a grace period, not a wait for an event
 	if n := r.count(`rescanning`); n != 1 {
 		t.Fatalf("one save written in 100 pieces rescanned %d times, want 1\n%s", n, r.out)
 	}
@@ -158,37 +158,38 @@ func TestWatchPartialWritesApplyOnceWhenClosed(t *testing.T) {
 
 func TestWatchInvalidSaveKeepsConfigThenValidApplies(t *testing.T) {
 	r := startDaemon(t, varying("92"))
-	r.waitLog(`started job v `, 5*time.Second)
+	r.waitLog(`started job v `, eventWait)
 	r.write(keepJob + "job {\nname v\ncmd /bin/sleep 93\n") // no closing brace
-	r.waitLog(`FAILED to parse`, 5*time.Second)
-	r.waitLog(`ERROR: .*pmtr.conf:\d+:\d+: `, time.Second)
-	r.waitLog(`NOTE: using PREVIOUS job config`, time.Second)
+	r.waitLog(`FAILED to parse`, eventWait)
+	r.waitLog(`ERROR: .*pmtr.conf:\d+:\d+: `, eventWait)
+	r.waitLog(`NOTE: using PREVIOUS job config`, eventWait)
 	if r.count(`SIGTERM`) != 0 {
 		t.Fatalf("an invalid save stopped a job\n%s", r.out)
 	}
 	r.write(varying("94"))
 	r.waitVersion("94")
-	r.waitLog(`config ok again: 2 jobs\n`, time.Second)
+	r.waitLog(`config ok again: 2 jobs\n`, eventWait)
 	r.expectKeepUntouched()
 }
 
 func TestWatchDependency(t *testing.T) {
 	r := startDaemon(t, keepJob+"job {\nname d\ncmd /bin/sleep 95\ndir {{dir}}\ndepends {\ndep.txt\n}\n}\n")
 	dep := filepath.Join(r.dir, "dep.txt")
-	r.waitLog(`can't open dependency .*dep.txt; holding the job stopped`, 5*time.Second)
+	r.waitLog(`can't open dependency .*dep.txt; holding the job stopped`, eventWait)
 	os.WriteFile(dep, []byte("one"), 0o644)
-	r.waitLog(`started job d \[`, 5*time.Second)
+	r.waitLog(`started job d \[`, eventWait)
 	os.WriteFile(dep, []byte("one"), 0o644) // same content: nothing
-	time.Sleep(400 * time.Millisecond)
-	if r.count(`SIGTERM`) != 0 {
-		t.Fatalf("a same-content dependency write restarted the job\n%s", r.out)
-	}
+	// A change comes after it: once that has restarted the job, the same
+	// content write has been looked at, and must have restarted nothing.
 	os.WriteFile(dep, []byte("two"), 0o644)
-	r.waitLog(`(?s)dependency .*dep.txt changed; restarting.*sending SIGTERM to job d.*started job d \[`, 5*time.Second)
+	r.waitLog(`(?s)dependency .*dep.txt changed; restarting.*sending SIGTERM to job d.*started job d \[`, eventWait)
+	if n := r.count(`SIGTERM`); n != 1 {
+		t.Fatalf("a same-content dependency write, then a change: %d SIGTERMs, want 1 (the change's)\n%s", n, r.out)
+	}
 	os.Remove(dep)
-	r.waitLog(`(?s)changed; restarting.*can't open dependency .*dep.txt; holding`, 5*time.Second)
+	r.waitLog(`(?s)changed; restarting.*can't open dependency .*dep.txt; holding`, eventWait)
 	os.WriteFile(dep, []byte("three"), 0o644)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(eventWait)
 	for r.count(`started job d `) < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -203,8 +204,8 @@ func TestWatchDependency(t *testing.T) {
 func TestWatchDependencyInMissingDirectory(t *testing.T) {
 	other := t.TempDir() // not watched: only the poll can see what appears here
 	r := startDaemon(t, "job {\nname late\ncmd /bin/sleep 78\ndepends {\n"+other+"/later/dep.conf\n}\n}\n")
-	r.waitLog(`holding the job stopped`, 5*time.Second)
+	r.waitLog(`holding the job stopped`, eventWait)
 	os.Mkdir(filepath.Join(other, "later"), 0o755)
 	os.WriteFile(filepath.Join(other, "later", "dep.conf"), []byte("x"), 0o644)
-	r.waitLog(`started job late \[`, 2*watch.PollEvery)
+	r.waitLog(`started job late \[`, watch.PollEvery+eventWait)
 }

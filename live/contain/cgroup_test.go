@@ -37,7 +37,7 @@ func TestStartWaitsForSignalsToItsCgroup(t *testing.T) {
 			t.Fatal("web's cgroup directory could not be opened")
 		}
 		unix.Close(fd)
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("web's start still waits after its signalling was done")
 	}
 	unix.Close(other)

@@ -44,7 +44,7 @@ func ringTexts(logs *Rings, job string) []string {
 // waitPipes waits until the reader holds n pipes.
 func waitPipes(t *testing.T, r *Reader, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		r.mu.Lock()
 		got := len(r.pipes)
 		r.mu.Unlock()
@@ -73,8 +73,14 @@ func TestOutputAcrossPauses(t *testing.T) {
 	}
 	r.Admit(r.Prepare(pr, "talk", 42, false))
 	waitPipes(t, r, 1)
-	pw.WriteString("one\ntwo")
-	time.Sleep(50 * time.Millisecond) // the reader is back to waiting, holding "two"
+	pw.WriteString("one\ntwo") // one write: read at once, whole
+	// Once "one" is in the ring the reader has read both and holds "two",
+	// waiting for more.
+	for deadline := time.Now().Add(30 * time.Second); len(ringTexts(logs, "talk")) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(`"one" is not in the ring within 30 s`)
+		}
+	}
 	pw.WriteString(" three\n" + strings.Repeat("x", maxLine+10) + "\n" + strings.Repeat("y", maxLine-1) + "\nlast")
 	pw.Close()
 	waitPipes(t, r, 0)

@@ -42,7 +42,7 @@ func TestLineLimit(t *testing.T) {
 	}
 	clk.Add(limitWindow)
 	want := []string{"refused 0", "refused 1", "refused 2", "... 7 more"}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for fmt.Sprint(out.all()) != fmt.Sprint(want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("lines: %q, want %q", out.all(), want)
