@@ -226,7 +226,7 @@ func TestUsage(t *testing.T) {
 		"pmtr restart [-c FILE] [--no-wait] JOB...",
 		"pmtr reload [-c FILE]",
 		"pmtr why [-c FILE] JOB",
-		"pmtr logs [-c FILE] [-f] [-n N] JOB",
+		"pmtr logs [-c FILE] [-f] [-n N] [JOB]",
 		"pmtr metrics [-c FILE]",
 		"pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]",
 	}

@@ -79,12 +79,12 @@ var verbs = []Verb{
 	{Name: "reload", Help: "rescan the config file now and print what changed", Since: 1, Waits: true},
 	{Name: "why", Help: "say why the job is in its state, then its last events", Since: 1,
 		Operand: Operand{Meta: "JOB", Kind: Job, Min: 1, Max: 1}},
-	{Name: "logs", Help: "print the job's last lines (its output and pmtr's lines about it)", Since: 1,
+	{Name: "logs", Help: "print the job's last lines (its output and pmtr's lines about it); without JOB, pmtr's whole log, every job's lines and its own", Since: 1,
 		Flags: []Flag{
 			{Name: "-f", Follows: true, Help: "follow: print new lines as they come"},
 			{Name: "-n", Value: Count, Meta: "N", Default: "20", Help: "how many lines"},
 		},
-		Operand: Operand{Meta: "JOB", Kind: Job, Min: 1, Max: 1}},
+		Operand: Operand{Meta: "JOB", Kind: Job, Min: 0, Max: 1}},
 	{Name: "metrics", Help: "print the daemon's Prometheus metrics", Since: 1},
 	{Name: "plan", Help: "print what saving NEWFILE (default: the config file) would do to the jobs", Since: 1,
 		Flags:   []Flag{{Name: "--against", Value: File, Meta: "OLDFILE", Local: true, Help: "compare with a pmtr that runs OLDFILE (no daemon needed)"}},
@@ -112,7 +112,7 @@ func (v Verb) Flag(name string) (Flag, bool) {
 	return v.Flags[i], true
 }
 
-// Usage is v's synopsis: "pmtr logs [-c FILE] [-f] [-n N] JOB".
+// Usage is v's synopsis: "pmtr logs [-c FILE] [-f] [-n N] [JOB]".
 func (v Verb) Usage() string {
 	words := []string{"pmtr", v.Name}
 	for _, f := range append([]Flag{ConfigFlag}, v.Flags...) {

@@ -149,6 +149,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), q: inbox.New(inboxSize),
 		done: ctx.Done(), logs: joboutput.NewRings()}
+	o.Log.SetTee(b.logs.AddAll) // pmtr's own lines join the jobs' in pmtr logs without a job
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
@@ -247,7 +248,7 @@ func (b *backend) Report(body string) { b.net.Report(body) }
 
 // Log writes a line of pmtr's log; a line about a job also goes to its ring.
 func (b *backend) Log(l core.Log) {
-	b.log.Log(l.Level, l.Text)
+	b.log.LogFor(l.Level, l.Job, l.Text)
 	if l.Job != "" && l.Level != core.Debug {
 		b.logs.Add(l.Job, l.Text)
 	}

@@ -2,15 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"pmtr/procfs"
+	"pmtr/proctest"
 )
 
 // Day-to-day operations as a supervisorctl or systemctl user does them
@@ -253,4 +257,74 @@ func TestStartOfAJobThatExitsAtOnce(t *testing.T) {
 		t.Fatalf("restart --no-wait: exit %d\n%s%s", code, out, errOut)
 	}
 	d.terminate(eventWait)
+}
+
+// TestMergedLogs: pmtr logs without a job shows pmtr's own lines and every
+// job's, in the order they came, each with its job; -f follows; a job's
+// stderr lines are marked in both views (pmtr reads stderr apart where its
+// log keeps priorities: here the journal).
+func TestMergedLogs(t *testing.T) {
+	dir, conf := writeConf(t, "job {\nname talker\ncmd /bin/sh -c \"echo said on stdout; echo said on stderr >&2; exec /bin/sleep 427\"\n}\n"+
+		"job {\nname other\ncmd /bin/sh -c \"echo other speaks; exec /bin/sleep 428\"\n}\n")
+	logFile, err := os.Create(filepath.Join(dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(logFile.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Heavy(t)
+	cmd := pmtrCmd(t, "-F", "-c", conf)
+	cmd.Dir, cmd.Stderr = dir, logFile
+	cmd.Env = append(cmd.Env, fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	line := func(job, text string) string {
+		return `(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} ` + job + `\s+` + text + `$`
+	}
+	var out string
+	for deadline := time.Now().Add(eventWait); ; time.Sleep(20 * time.Millisecond) {
+		var code int
+		out, _, code = pmtrIn(t, conf, "logs")
+		if code == 0 && strings.Contains(out, "said on stderr") && strings.Contains(out, "other speaks") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pmtr logs: exit %d\n%s", code, out)
+		}
+	}
+	for _, want := range []string{
+		line("-", `pmtr: starting`),
+		line("talker", `started job talker \[\d+\]`),
+		line("talker", `talker\[\d+\]: said on stdout`),
+		line("talker", `talker\[\d+\] stderr: said on stderr`),
+		line("other", `other\[\d+\]: other speaks`),
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("pmtr logs lacks %q:\n%s", want, out)
+		}
+	}
+	if i, j := strings.Index(out, "pmtr: starting"), strings.Index(out, "started job talker"); i < 0 || j < i {
+		t.Errorf("pmtr logs is not in time order:\n%s", out)
+	}
+	if out, _, _ := pmtrIn(t, conf, "logs", "talker"); !regexp.MustCompile(`talker\[\d+\] stderr: said on stderr`).MatchString(out) {
+		t.Errorf("pmtr logs talker does not mark stderr:\n%s", out)
+	}
+	f := pmtrCmd(t, "logs", "-f", "-n", "1", "-c", conf)
+	follow := &syncBuf{}
+	f.Stdout = follow
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { f.Process.Kill(); f.Wait() }()
+	waitLogRe(t, follow, `\n`, eventWait) // the tail: the last line so far
+	if _, _, code := pmtrIn(t, conf, "restart", "--no-wait", "other"); code != 0 {
+		t.Fatalf("restart: exit %d", code)
+	}
+	waitLogRe(t, follow, line("-", `control: restart other by uid \d+ pid \d+`), eventWait)
+	waitLogRe(t, follow, `(?s)started job other \[\d+\].*other\[\d+\]: other speaks`, eventWait)
 }

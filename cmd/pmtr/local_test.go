@@ -299,7 +299,7 @@ func TestCtlFailsWhenItCannotSend(t *testing.T) {
 // be right exits 2 before any daemon is asked.
 func TestLocalUsage(t *testing.T) {
 	out, _, code := runPmtr(t, "logs", "-h")
-	if code != 0 || !strings.HasPrefix(out, "usage: pmtr logs [-c FILE] [-f] [-n N] JOB\n") || !strings.Contains(out, "how many lines (default 20)") {
+	if code != 0 || !strings.HasPrefix(out, "usage: pmtr logs [-c FILE] [-f] [-n N] [JOB]\n") || !strings.Contains(out, "how many lines (default 20)") {
 		t.Errorf("logs -h: exit %d\n%s", code, out)
 	}
 	out, _, _ = runPmtr(t, "help")

@@ -19,6 +19,7 @@ import (
 	"pmtr/ctlproto"
 	"pmtr/driver"
 	"pmtr/live/inbox"
+	"pmtr/live/joboutput"
 	"pmtr/logsafe"
 )
 
@@ -69,10 +70,12 @@ type Logger interface {
 	Logf(level core.Level, format string, args ...any)
 }
 
-// Rings are the jobs' last lines (joboutput.Rings).
+// Rings are the jobs' last lines and the merged log (joboutput.Rings).
 type Rings interface {
 	Tail(job string, n int) ([]string, string)
 	Follow(job string) (<-chan string, func())
+	TailAll(n int) []joboutput.Merged
+	FollowAll(n int) ([]joboutput.Merged, <-chan string, func())
 }
 
 // Deps is what the server answers from.
@@ -346,13 +349,16 @@ func (sv *server) jobJSON(j core.JobStatus) jobJSON {
 	return o
 }
 
-// logsAnswer: pmtr logs [-f] [-n N] JOB.
+// logsAnswer: pmtr logs [-f] [-n N] [JOB].
 func (sv *server) logsAnswer(req request) answer {
-	job, n := req.Operands[0], req.Count("-n")
 	snap, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.Snapshot) driver.Input { return driver.StatusQuery{Reply: r} })
 	if !ok {
 		return busy
 	}
+	if len(req.Operands) == 0 {
+		return sv.mergedLogs(req, snap)
+	}
+	job, n := req.Operands[0], req.Count("-n")
 	if code, bad := driver.StatusCode(snap, []string{job}); code == driver.CodeUnknown {
 		return errAnswer(code, "%s", strings.Join(bad, "\n"))
 	}
@@ -363,15 +369,53 @@ func (sv *server) logsAnswer(req request) answer {
 	}
 	a := answer{text: text}
 	if req.Follows() {
-		a.stream = func(w io.Writer) { sv.followLogs(job, w) }
+		a.stream = func(w io.Writer) {
+			ch, cancel := sv.d.Rings.Follow(job)
+			sv.follow(ch, cancel, w, func(l string) string { return l })
+		}
 	}
 	return a
 }
 
-// followLogs writes job's new lines to w until the client goes or pmtr
-// stops.
-func (sv *server) followLogs(job string, w io.Writer) {
-	ch, cancel := sv.d.Rings.Follow(job)
+// mergedLogs: pmtr logs without a job: pmtr's whole log, its own lines and
+// every job's in the order they came, each with the job it is about ("-"
+// for pmtr's own), the column as wide as the longest job name.
+func (sv *server) mergedLogs(req request, snap driver.Snapshot) answer {
+	width := 1
+	for _, j := range snap.Jobs {
+		width = max(width, len(j.Name))
+	}
+	format := func(m joboutput.Merged) string {
+		job := m.Job
+		if job == "" {
+			job = "-"
+		}
+		return fmt.Sprintf("%s %-*s  %s", m.At, width, job, m.Text)
+	}
+	var tail []joboutput.Merged
+	var ch <-chan string
+	var cancel func()
+	if req.Follows() { // the tail and the lines after it, none lost or twice
+		tail, ch, cancel = sv.d.Rings.FollowAll(req.Count("-n"))
+	} else {
+		tail = sv.d.Rings.TailAll(req.Count("-n"))
+	}
+	var text strings.Builder
+	for _, m := range tail {
+		text.WriteString(format(m) + "\n")
+	}
+	a := answer{text: text.String()}
+	if ch != nil {
+		a.stream = func(w io.Writer) {
+			sv.follow(ch, cancel, w, func(l string) string { return format(joboutput.ParseMerged(l)) })
+		}
+	}
+	return a
+}
+
+// follow writes the lines of ch, as show words them, to w until the client
+// goes or pmtr stops.
+func (sv *server) follow(ch <-chan string, cancel func(), w io.Writer, show func(string) string) {
 	defer cancel()
 	gone := make(chan struct{})
 	if c, ok := w.(net.Conn); ok {
@@ -380,7 +424,7 @@ func (sv *server) followLogs(job string, w io.Writer) {
 	for {
 		select {
 		case line := <-ch:
-			if _, err := io.WriteString(w, line+"\n"); err != nil {
+			if _, err := io.WriteString(w, show(line)+"\n"); err != nil {
 				return
 			}
 		case <-gone:

@@ -331,7 +331,9 @@ func (r *Reader) release(p *Pipe) {
 func (r *Reader) emit(p *Pipe, line []byte) {
 	if text := sanitize(line); text != "" {
 		r.log.JobLine(p.name, p.pid, text, p.stderr)
-		r.logs.Add(p.name, fmt.Sprintf("%s[%d]: %s", p.name, p.pid, text))
+		line := OutputLine(p.name, p.pid, text, p.stderr)
+		r.logs.Add(p.name, line)
+		r.logs.AddAll(p.name, line)
 	}
 }
 

@@ -44,7 +44,13 @@ type Logger struct {
 	jobs    *syslog.Writer // job output: facility daemon, as C pmtr
 	pid     int
 	verbose int
+	tee     atomic.Pointer[func(job, msg string)] // also gets pmtr's own lines (SetTee)
 }
+
+// SetTee hands pmtr's own lines (not the jobs' output, not -v's debug
+// lines) to f as well, with the job each is about ("" for none): the
+// merged view of pmtr logs. f must not block.
+func (l *Logger) SetTee(f func(job, msg string)) { l.tee.Store(&f) }
 
 // logQueue is how many lines may wait for a slow sink (a stderr pipe that
 // nobody reads, a stuck syslog) before lines are left out and counted.
@@ -175,7 +181,13 @@ func LogFile(configPath string) string {
 func (l *Logger) SplitsStreams() bool { return l.journal || l.jobs != nil }
 
 // Log writes one line at the given level.
-func (l *Logger) Log(level core.Level, msg string) {
+func (l *Logger) Log(level core.Level, msg string) { l.LogFor(level, "", msg) }
+
+// LogFor writes one line at the given level about job ("" for none).
+func (l *Logger) LogFor(level core.Level, job, msg string) {
+	if f := l.tee.Load(); f != nil && level != core.Debug {
+		(*f)(job, msg)
+	}
 	if level == core.Debug && l.verbose == 0 {
 		return
 	}
