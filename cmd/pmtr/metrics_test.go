@@ -118,7 +118,7 @@ func TestFleetMetrics(t *testing.T) {
 	s.table.Update("127.0.0.1", []byte("report web1\nnginx e 3725 42 /usr/sbin/nginx\ncron d 0 0 /usr/sbin/cron\n"), now)
 	s.table.Update("127.0.0.2", []byte("report web2\nnginx e 10 43 /usr/sbin/nginx\n"), now.Add(-61*time.Second))
 	port := freeTCPPort(t)
-	if err := metrics.ServeFleet(fmt.Sprintf("127.0.0.1:%d", port), s.hosts); err != nil {
+	if err := metrics.ServeFleet(fmt.Sprintf("127.0.0.1:%d", port), lineLog{io.Discard, ""}, s.hosts); err != nil {
 		t.Fatal(err)
 	}
 	text := scrape(t, port)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"pmtr/core"
 	"pmtr/datagram"
 	"pmtr/live/metrics"
 )
@@ -40,7 +41,7 @@ func rptserverCommand(args []string, stdout, stderr io.Writer) int {
 	defer conn.Close()
 	s := &rptServer{file: *file, out: stdout, errw: stderr}
 	if *metricsAddr != "" {
-		if err := metrics.ServeFleet(*metricsAddr, s.hosts); err != nil {
+		if err := metrics.ServeFleet(*metricsAddr, lineLog{stderr, "pmtr rptserver: "}, s.hosts); err != nil {
 			fmt.Fprintf(stderr, "pmtr rptserver: %v\n", err)
 			return 1
 		}
@@ -127,4 +128,14 @@ func (s *rptServer) flush(now time.Time) error {
 		return err
 	}
 	return os.Rename(tmp, s.file)
+}
+
+// lineLog writes log lines to w with a prefix.
+type lineLog struct {
+	w      io.Writer
+	prefix string
+}
+
+func (l lineLog) Logf(_ core.Level, format string, args ...any) {
+	fmt.Fprintf(l.w, l.prefix+format+"\n", args...)
 }

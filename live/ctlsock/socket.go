@@ -5,7 +5,8 @@
 // requests of package ctlproto, in the version each was asked in, for
 // root and the daemon's own user only (SO_PEERCRED); Ask is the client.
 //
-// Serve runs one accept goroutine and one goroutine per connection; a
+// Serve runs one accept goroutine and one goroutine per connection (at
+// most MaxConns at once; live/accept backs off when accepts fail); a
 // connection's answer waits for the driver (at most 5 s, 30 s for commands
 // and reloads, which wait for their effect), and pmtr logs -f streams until
 // the client leaves or the run ends. Serve itself binds the socket, so
@@ -14,12 +15,12 @@
 package ctlsock
 
 import (
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
 
 	"pmtr/core"
+	"pmtr/live/accept"
 	"pmtr/live/hostfacts"
 )
 
@@ -27,6 +28,10 @@ import (
 func Path(configPath string) string {
 	return filepath.Join(hostfacts.RuntimeDir(), "status-"+hostfacts.ConfigHash(configPath)+".sock")
 }
+
+// MaxConns is how many connections the control socket answers at once;
+// more wait in the kernel's backlog until one ends.
+const MaxConns = 128
 
 // Serve listens on the control socket at path and asks the driver for
 // each answer. When it cannot listen it logs why, and pmtr runs on without
@@ -52,22 +57,10 @@ func Serve(path string, d Deps) func() {
 		return nil
 	}
 	s := &server{d: d}
-	go acceptLoop(ln, func(c net.Conn) { s.serveConn(c.(*net.UnixConn)) })
+	o := accept.Options{What: "the control socket " + path, Limit: MaxConns, Log: d.Log}
+	go accept.Loop(ln, o, func(c net.Conn) { s.serveConn(c.(*net.UnixConn)) })
 	return func() {
 		ln.Close()
 		os.Remove(path)
-	}
-}
-
-// acceptLoop answers each connection on its own goroutine until ln closes.
-func acceptLoop(ln net.Listener, answer func(net.Conn)) {
-	for {
-		c, err := ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err == nil {
-			go answer(c)
-		}
 	}
 }

@@ -2,12 +2,13 @@ package metrics
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"time"
+
+	"pmtr/live/accept"
 )
 
 // A minimal HTTP/1.1 server for GET /metrics: one request per connection,
@@ -17,12 +18,17 @@ import (
 // server serves one "metrics on" address until closed.
 type server struct{ ln net.Listener }
 
-func serve(addr string, write func(w io.Writer, om bool) error) (*server, error) {
+// MaxConns is how many connections an endpoint answers at once; more wait
+// in the kernel's backlog until one ends.
+const MaxConns = 64
+
+func serve(addr string, log Logger, write func(w io.Writer, om bool) error) (*server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	go acceptLoop(ln, func(c net.Conn) { answerHTTP(c, write) })
+	o := accept.Options{What: "metrics on http://" + addr, Limit: MaxConns, Log: log}
+	go accept.Loop(ln, o, func(c net.Conn) { answerHTTP(c, write) })
 	return &server{ln: ln}, nil
 }
 
@@ -75,18 +81,5 @@ func respond(c net.Conn, status, ctype string, body []byte, req []string) {
 	fmt.Fprintf(c, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", status, ctype, len(body))
 	if len(req) == 0 || req[0] != "HEAD" {
 		c.Write(body)
-	}
-}
-
-// acceptLoop answers each connection on its own goroutine until ln closes.
-func acceptLoop(ln net.Listener, answer func(net.Conn)) {
-	for {
-		c, err := ln.Accept()
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err == nil {
-			go answer(c)
-		}
 	}
 }

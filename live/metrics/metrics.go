@@ -181,7 +181,7 @@ func (s *Servers) Configure(specs []confgrammar.Metrics) {
 		if _, ok := s.open[id]; ok {
 			continue
 		}
-		srv, err := serve(id, s.write)
+		srv, err := serve(id, s.log, s.write)
 		if err != nil {
 			s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", id, hostfacts.Strerror(err))
 			continue
@@ -203,8 +203,8 @@ func (s *Servers) CloseAll() {
 
 // ServeFleet serves the hosts' UDP reports (C pmtr's included) as
 // metrics on addr, for pmtr rptserver --metrics.
-func ServeFleet(addr string, hosts func() []datagram.HostJobs) error {
-	_, err := serve(addr, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
+func ServeFleet(addr string, log Logger, hosts func() []datagram.HostJobs) error {
+	_, err := serve(addr, log, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
 	if err != nil {
 		return fmt.Errorf("metrics on %s: %w", addr, err)
 	}

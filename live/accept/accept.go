@@ -1,0 +1,113 @@
+// Package accept is the accept loop of pmtr's listeners, the control
+// socket's and each metrics endpoint's: it answers each connection on a
+// goroutine of its own, at most Limit at once (the others wait in the
+// kernel's backlog, costing pmtr nothing), backs off when accepting fails
+// (out of descriptors: 5 ms, doubling to 1 s, as net/http does) and says
+// so once, and gives memory back to the kernel after a burst.
+//
+// Loop runs on the goroutine it is called on until the listener closes.
+package accept
+
+import (
+	"errors"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"pmtr/core"
+	"pmtr/live/hostfacts"
+)
+
+// Logger is pmtr's log.
+type Logger interface {
+	Logf(level core.Level, format string, args ...any)
+}
+
+// Options are one listener's.
+type Options struct {
+	What  string // what listens, for the log: "the control socket /run/pmtr/status-HASH.sock"
+	Limit int    // connections answered at once
+	Log   Logger
+}
+
+// The backoff after a failed accept, as net/http's.
+const (
+	firstDelay = 5 * time.Millisecond
+	maxDelay   = time.Second
+)
+
+// burst is how many connections at once make a burst, after which the
+// memory their answers took goes back to the kernel once the last ends.
+const burst = 16
+
+// Loop accepts connections on ln and answers each on its own goroutine
+// until ln closes.
+func Loop(ln net.Listener, o Options, answer func(net.Conn)) {
+	l := &loop{o: o, slots: make(chan struct{}, max(o.Limit, 1))}
+	for {
+		l.slots <- struct{}{} // wait while Limit connections are answered
+		c, err := ln.Accept()
+		if err != nil {
+			<-l.slots
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.failed(err)
+			continue
+		}
+		l.accepted()
+		go l.serve(c, answer)
+	}
+}
+
+type loop struct {
+	o        Options
+	slots    chan struct{}
+	delay    time.Duration // the wait after the next failed accept; 0: none failed
+	failures int           // accepts failed in a row
+	mu       sync.Mutex
+	open     int // connections being answered
+	peak     int // the most open at once since the last burst ended
+}
+
+// failed waits before the next accept, longer after each failure, and
+// says so on the first.
+func (l *loop) failed(err error) {
+	if l.failures == 0 {
+		l.o.Log.Logf(core.Error, "can't accept connections on %s: %s; trying again after %v, then less often (up to every %v) until it can",
+			l.o.What, hostfacts.Strerror(err), firstDelay, maxDelay)
+		l.delay = firstDelay
+	}
+	l.failures++
+	time.Sleep(l.delay)
+	l.delay = min(2*l.delay, maxDelay)
+}
+
+func (l *loop) accepted() {
+	if l.failures > 0 {
+		l.o.Log.Logf(core.Info, "accepting connections on %s again (after %d failed tries)", l.o.What, l.failures)
+		l.failures, l.delay = 0, 0
+	}
+}
+
+// serve answers c, then frees its slot; the last connection of a burst
+// gives the memory back.
+func (l *loop) serve(c net.Conn, answer func(net.Conn)) {
+	l.mu.Lock()
+	l.open++
+	l.peak = max(l.peak, l.open)
+	l.mu.Unlock()
+	answer(c)
+	l.mu.Lock()
+	l.open--
+	free := l.open == 0 && l.peak >= burst
+	if l.open == 0 {
+		l.peak = 0
+	}
+	l.mu.Unlock()
+	<-l.slots
+	if free {
+		debug.FreeOSMemory()
+	}
+}
