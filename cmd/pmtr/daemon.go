@@ -58,8 +58,15 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	if readyFD != "" {
 		log = logsink.NewSyslogLogger(stderr, o.config, o.verbose)
 	}
-	return supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
+	if n := hostfacts.SweepStale(func(hash string) []string { return []string{ctlsock.SocketName(hash)} }); n > 0 {
+		log.Logf(core.Debug, "removed the lock and control socket of %d %s whose pmtr is gone from %s", n, plural(n, "config"), hostfacts.RuntimeDir())
+	}
+	code := supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
 		StatusSocket: ctlsock.Path(o.config)}, readyFD)
+	if code == 0 { // a clean exit leaves nothing behind (a critical job's end keeps its log)
+		log.RemoveFile()
+	}
+	return code
 }
 
 func supervise(o options, lo live.Options, readyFD string) int {

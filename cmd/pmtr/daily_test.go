@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/live/hostfacts"
 	"pmtr/procfs"
 	"pmtr/proctest"
 )
@@ -327,4 +328,144 @@ func TestMergedLogs(t *testing.T) {
 	}
 	waitLogRe(t, follow, line("-", `control: restart other by uid \d+ pid \d+`), eventWait)
 	waitLogRe(t, follow, `(?s)started job other \[\d+\].*other\[\d+\]: other speaks`, eventWait)
+}
+
+// userRun runs pmtr daemons with a runtime directory of the test's own:
+// as uid 65534 with XDG_RUNTIME_DIR when the test is root (root's is
+// /run/pmtr, shared with every other pmtr), else as the test's user.
+type userRun struct {
+	t    *testing.T
+	bin  string
+	base string // configs and files, readable by that user
+	dir  string // the runtime directory
+	cred *syscall.Credential
+	env  []string
+}
+
+func newUserRun(t *testing.T) *userRun {
+	t.Helper()
+	u := &userRun{t: t, bin: pmtrBin}
+	base, err := os.MkdirTemp("/tmp", "pmtr-rundir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	xdg := filepath.Join(base, "xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		u.bin, u.cred = worldBinary(t), &syscall.Credential{Uid: 65534, Gid: 65534}
+		os.Chown(xdg, 65534, 65534)
+	}
+	u.base, u.dir = base, filepath.Join(xdg, "pmtr")
+	u.env = []string{"XDG_RUNTIME_DIR=" + xdg, "TMPDIR=" + base}
+	return u
+}
+
+func (u *userRun) command(args ...string) *exec.Cmd {
+	cmd := proctest.Command(u.t, u.bin, args...)
+	cmd.Env = append(cmd.Env, u.env...)
+	cmd.Dir = u.base
+	if u.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
+	}
+	return cmd
+}
+
+// conf writes a config of one job, name.conf.
+func (u *userRun) conf(name string) string {
+	path := filepath.Join(u.base, name+".conf")
+	if err := os.WriteFile(path, []byte("job {\nname j\ncmd /bin/sleep 429\n}\n"), 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+	return path
+}
+
+// start runs pmtr -F on conf until its job runs.
+func (u *userRun) start(conf string) *daemonProc {
+	u.t.Helper()
+	d := &daemonProc{t: u.t, cmd: u.command("-F", "-c", conf), log: &syncBuf{}, conf: conf, done: make(chan error, 1)}
+	d.cmd.Stderr = d.log
+	if err := d.cmd.Start(); err != nil {
+		u.t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	u.t.Cleanup(func() { d.cmd.Process.Kill() })
+	waitLogRe(u.t, d.log, `started job j \[`, eventWait)
+	return d
+}
+
+// left lists what is in the runtime directory.
+func (u *userRun) left() []string {
+	entries, _ := os.ReadDir(u.dir)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestRuntimeDirectoryStaysClean: 50 daemons in turn, each on its own
+// config and stopped cleanly, leave nothing in the runtime directory; a
+// daemon killed with SIGKILL leaves its lock and socket, which the next
+// pmtr that starts removes (the pid records of its jobs stay for the next
+// pmtr on its config, which stops them); a detached daemon without syslog
+// removes its log file at a clean exit.
+func TestRuntimeDirectoryStaysClean(t *testing.T) {
+	proctest.Heavy(t)
+	u := newUserRun(t)
+	for i := range 50 {
+		u.start(u.conf(fmt.Sprint("c", i))).terminate(eventWait)
+	}
+	if left := u.left(); len(left) != 0 {
+		t.Fatalf("50 clean runs left %v", left)
+	}
+	a := u.conf("killed")
+	da := u.start(a)
+	da.cmd.Process.Kill()
+	<-da.done
+	ha := hostfacts.ConfigHash(a)
+	if left := strings.Join(u.left(), " "); !strings.Contains(left, "lock-"+ha) {
+		t.Fatalf("a killed pmtr left %q, no lock", left)
+	}
+	db := u.start(u.conf("next"))
+	for _, f := range u.left() {
+		if f == "lock-"+ha || f == "status-"+ha+".sock" {
+			t.Errorf("the next pmtr left the killed one's %s", f)
+		}
+	}
+	db.terminate(eventWait)
+	again := u.start(a) // stops what the killed one left, then runs its job once
+	again.terminate(eventWait)
+	if left := u.left(); len(left) != 0 {
+		t.Fatalf("after the killed config ran again and stopped: %v", left)
+	}
+	if _, err := os.Stat("/dev/log"); err == nil {
+		return // the detached daemon logs to syslog: no file to remove
+	}
+	pids := filepath.Join(u.base, "pids") // where the daemon's user may write
+	if err := os.Mkdir(pids, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if u.cred != nil {
+		os.Chown(pids, int(u.cred.Uid), int(u.cred.Gid))
+	}
+	pidfile := filepath.Join(pids, "pmtr.pid")
+	launcher := u.command("-c", u.conf("detached"), "-p", pidfile)
+	if out, err := launcher.CombinedOutput(); err != nil {
+		t.Fatalf("detach: %v %s", err, out)
+	}
+	pid := readPid(t, pidfile, eventWait)
+	if left := strings.Join(u.left(), " "); !strings.Contains(left, "log-") {
+		t.Fatalf("the detached daemon has no log file: %q", left)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	if !gone(pid, eventWait) {
+		t.Fatalf("the detached daemon %d did not exit", pid)
+	}
+	if left := u.left(); len(left) != 0 {
+		t.Fatalf("the detached daemon's clean exit left %v", left)
+	}
 }

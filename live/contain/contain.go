@@ -82,5 +82,11 @@ func (j *Jobs) OOMKilled(job string) bool { return j.cg.oomKilled(job) }
 // Where tells how a job is contained, for status and why.
 func (j *Jobs) Where(job string) string { return j.cg.where(job) }
 
-// Close kills what is left of every job and removes the cgroups pmtr made.
-func (j *Jobs) Close() { j.cg.close() }
+// Close kills what is left of every job and removes the cgroups pmtr made,
+// or the pid records once their writer has stopped (the run has ended).
+func (j *Jobs) Close() {
+	j.cg.close()
+	if j.rec != nil {
+		j.rec.wait()
+	}
+}

@@ -26,6 +26,7 @@ type records struct {
 	procs map[int]record
 	dirty chan struct{}
 	stop  <-chan struct{}
+	done  chan struct{} // closed once the writer has removed the file at the end
 }
 
 type record struct {
@@ -34,9 +35,10 @@ type record struct {
 }
 
 func newRecords(configPath string, log Logger, stop <-chan struct{}) *records {
-	r := &records{log: log, procs: map[int]record{}, dirty: make(chan struct{}, 1), stop: stop}
+	r := &records{log: log, procs: map[int]record{}, dirty: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	if err := hostfacts.SecureDir(hostfacts.RuntimeDir(), true); err != nil {
 		log.Logf(core.Error, "can't record the jobs' pids: %v", err)
+		close(r.done)
 		return r
 	}
 	r.path = filepath.Join(hostfacts.RuntimeDir(), "jobs-"+hostfacts.ConfigHash(configPath))
@@ -77,17 +79,25 @@ func (r *records) poke() {
 // writer saves the records when they changed, at most every 100 ms (a
 // burst of 1000 starts is one write), and removes the file at the end.
 func (r *records) writer() {
+	defer close(r.done)
+	defer os.Remove(r.path)
 	for {
 		select {
 		case <-r.dirty:
 			r.save()
-			time.Sleep(100 * time.Millisecond)
 		case <-r.stop:
-			os.Remove(r.path)
+			return
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-r.stop:
 			return
 		}
 	}
 }
+
+// wait returns once the writer has removed the file (the run has ended).
+func (r *records) wait() { <-r.done }
 
 func (r *records) save() {
 	r.mu.Lock()

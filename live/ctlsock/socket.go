@@ -26,8 +26,12 @@ import (
 
 // Path is where the daemon running configPath answers.
 func Path(configPath string) string {
-	return filepath.Join(hostfacts.RuntimeDir(), "status-"+hostfacts.ConfigHash(configPath)+".sock")
+	return filepath.Join(hostfacts.RuntimeDir(), SocketName(hostfacts.ConfigHash(configPath)))
 }
+
+// SocketName is the name of the control socket of the config whose
+// hostfacts.ConfigHash is hash, in the runtime directory.
+func SocketName(hash string) string { return "status-" + hash + ".sock" }
 
 // MaxConns is how many connections the control socket answers at once;
 // more wait in the kernel's backlog until one ends.

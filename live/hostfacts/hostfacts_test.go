@@ -71,3 +71,74 @@ func TestControlWithoutKeyOffLoopbackWarns(t *testing.T) {
 		}
 	}
 }
+
+// runIn makes a fresh runtime directory the test's, for root and others.
+func runIn(t *testing.T) string {
+	t.Helper()
+	saved := RootRunDir
+	t.Cleanup(func() { RootRunDir = saved })
+	x := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", x)
+	RootRunDir = filepath.Join(x, "pmtr")
+	return RuntimeDir()
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestLockConfig: one pmtr per config; release removes the lock file.
+func TestLockConfig(t *testing.T) {
+	dir := runIn(t)
+	release, err := LockConfig("/etc/a.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockConfig("/etc/a.conf"); err == nil || !strings.Contains(err.Error(), "another pmtr (pid ") {
+		t.Fatalf("a second lock: %v", err)
+	}
+	release()
+	if n := names(t, dir); len(n) != 0 {
+		t.Fatalf("left after release: %v", n)
+	}
+}
+
+// TestSweepStale: the lock (and the files named with it) of a config whose
+// lock nobody holds go; a held lock, and the files the next pmtr of a
+// config needs, stay.
+func TestSweepStale(t *testing.T) {
+	dir := runIn(t)
+	release, err := LockConfig("/etc/running.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	run, gone := ConfigHash("/etc/running.conf"), ConfigHash("/etc/gone.conf")
+	for _, n := range []string{"lock-" + gone, "status-" + gone + ".sock", "jobs-" + gone, "status-" + run + ".sock", "replay-0123456789abcdef"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	also := func(hash string) []string { return []string{"status-" + hash + ".sock"} }
+	if n := SweepStale(also); n != 1 {
+		t.Fatalf("swept %d configs, want 1", n)
+	}
+	want := []string{"jobs-" + gone, "lock-" + run, "replay-0123456789abcdef", "status-" + run + ".sock"}
+	if got := names(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("after the sweep: %v, want %v", got, want)
+	}
+	again, err := LockConfig("/etc/gone.conf") // the config is free to run again
+	if err != nil {
+		t.Fatalf("lock after the sweep: %v", err)
+	}
+	again()
+}

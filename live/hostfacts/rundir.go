@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // RootRunDir is root's runtime directory (a variable so tests can move it).
@@ -57,30 +58,111 @@ func SecureDir(dir string, create bool) error {
 }
 
 // LockConfig makes sure only one pmtr runs configPath: it holds a lock in
-// the runtime directory until release (or the process's death, so a pmtr
-// that was killed leaves nothing that blocks the next one).
+// the runtime directory until release, which removes the lock file (or
+// until the process's death, so a pmtr that was killed leaves nothing that
+// blocks the next one; the next start of any pmtr removes what it left,
+// SweepStale).
 func LockConfig(configPath string) (release func(), err error) {
 	dir := RuntimeDir()
 	if err := SecureDir(dir, true); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "lock-"+ConfigHash(configPath))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("live: lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b := make([]byte, 32)
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		if pid := strings.TrimSpace(string(b[:n])); pid != "" {
-			return nil, fmt.Errorf("another pmtr (pid %s) is running %s", pid, configPath)
+	path := filepath.Join(dir, lockPrefix+ConfigHash(configPath))
+	for try := 0; ; try++ {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("live: lock %s: %w", path, err)
 		}
-		return nil, fmt.Errorf("another pmtr is running %s", configPath)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			if try < lockTries { // a sweep holds it for a moment; a pmtr holds it for good
+				f.Close()
+				time.Sleep(lockWait)
+				continue
+			}
+			defer f.Close()
+			return nil, heldBy(f, configPath)
+		}
+		if !sameFile(f, path) { // swept away meanwhile: lock the file at path now
+			f.Close()
+			continue
+		}
+		f.Truncate(0)
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		return func() {
+			os.Remove(path) // still ours: nobody removes a held lock
+			f.Close()
+		}, nil
 	}
-	f.Truncate(0)
-	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() { f.Close() }, nil
+}
+
+const (
+	lockPrefix = "lock-"
+	lockTries  = 5
+	lockWait   = 20 * time.Millisecond
+)
+
+// heldBy words the lock of configPath held by another pmtr.
+func heldBy(f *os.File, configPath string) error {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	if pid := strings.TrimSpace(string(b[:n])); pid != "" {
+		return fmt.Errorf("another pmtr (pid %s) is running %s", pid, configPath)
+	}
+	return fmt.Errorf("another pmtr is running %s", configPath)
+}
+
+// sameFile: f is the file at path now.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
+}
+
+// SweepStale removes from the runtime directory what pmtrs that are gone
+// left: the lock of each config whose lock nobody holds, and the files
+// also(hash) names for that config (its control socket). It leaves what
+// the next pmtr on that config needs (its jobs' pid records, its log) and
+// the replay records of keys. It holds each lock while it removes, so a
+// pmtr starting on that config meanwhile waits for it (LockConfig). It
+// returns how many configs it swept.
+func SweepStale(also func(hash string) []string) int {
+	dir := RuntimeDir()
+	if SecureDir(dir, false) != nil {
+		return 0
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		hash, ok := strings.CutPrefix(e.Name(), lockPrefix)
+		if ok && e.Type().IsRegular() && sweep(dir, hash, also) {
+			n++
+		}
+	}
+	return n
+}
+
+// sweep removes the files of config hash when its lock is free.
+func sweep(dir, hash string, also func(string) []string) bool {
+	path := filepath.Join(dir, lockPrefix+hash)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !sameFile(f, path) {
+		return false // a pmtr runs that config, or another sweep got there first
+	}
+	for _, name := range also(hash) {
+		os.Remove(filepath.Join(dir, name))
+	}
+	os.Remove(path) // last: while it is there and held, no pmtr can take the config
+	return true
 }
 
 // ConfigHash names the files of one config file's pmtr (its socket, lock,

@@ -40,6 +40,7 @@ type Logger struct {
 	w       io.Writer      // foreground or journal sink, or nil
 	journal bool           // w is the journal: priority prefixes, no pid
 	file    bool           // w is the fallback file: times in front
+	path    string         // the fallback file's path, when file
 	sys     *syslog.Writer // daemon sink, or nil
 	jobs    *syslog.Writer // job output: facility daemon, as C pmtr
 	pid     int
@@ -164,11 +165,25 @@ func NewSyslogLogger(w io.Writer, configPath string, verbose int) *Logger {
 	path := LogFile(configPath)
 	if hostfacts.SecureDir(filepath.Dir(path), true) == nil {
 		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
-			l.w, l.file = f, true
+			l.w, l.file, l.path = f, true, path
 			l.Log(core.Info, "no syslog socket (/dev/log): pmtr logs to "+path)
 		}
 	}
 	return l
+}
+
+// RemoveFile removes the fallback log file, if pmtr logs to one, once
+// its lines are written: a clean exit leaves nothing in the runtime
+// directory.
+func (l *Logger) RemoveFile() {
+	if !l.file {
+		return
+	}
+	l.Flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w = nil // a late line goes nowhere rather than to a removed file
+	os.Remove(l.path)
 }
 
 // LogFile is where a detached pmtr logs when there is no syslog.
