@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"pmtr/ctlproto"
@@ -68,7 +69,9 @@ func askIn(version int, configPath, path string, req ctlproto.Request, timeout t
 	if rep.ToErr {
 		w = stderr
 	}
-	if _, err := io.Copy(w, answer); err != nil && !isTimeout(err) {
+	// A reset after the answer: the daemon closed without reading all we
+	// sent (a refused request), which ends the answer as EOF would.
+	if _, err := io.Copy(w, answer); err != nil && !isTimeout(err) && !errors.Is(err, syscall.ECONNRESET) {
 		return rep.Code, 0, fmt.Errorf("read the answer: %w", err)
 	}
 	return rep.Code, 0, nil

@@ -2,7 +2,6 @@ package ctlsock
 
 import (
 	"bufio"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"pmtr/driver"
 	"pmtr/live/inbox"
 	"pmtr/live/joboutput"
-	"pmtr/logsafe"
 )
 
 // The requests and replies are ctlproto's; the server answers each in
@@ -89,28 +87,50 @@ type Deps struct {
 }
 
 // server answers the requests of one run.
-type server struct{ d Deps }
+type server struct {
+	d      Deps
+	mayUse func(uid uint32) bool // root and pmtr's own user (a test narrows it)
+	wait   time.Duration         // for the request line, and again for a plan's config
+	plans  chan struct{}         // one plan's config is read and planned at a time
+}
+
+func newServer(d Deps) *server {
+	return &server{d: d, mayUse: ownerOrRoot, wait: requestWait, plans: make(chan struct{}, 1)}
+}
+
+func ownerOrRoot(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
+
+// requestWait is how long a client has to send its request line, and
+// then a plan's config: every read has a deadline.
+const requestWait = 5 * time.Second
 
 // serveConn answers one request from a caller that may use the daemon:
-// root or the daemon's own user (SO_PEERCRED).
+// root or the daemon's own user (SO_PEERCRED, asked before a byte is
+// read: another user's request is never read, so it costs pmtr nothing).
+// The request line must end (a newline) within MaxLine bytes and the
+// deadline; a request cut off is refused, never run.
 func (sv *server) serveConn(c *net.UnixConn) {
 	defer c.Close()
 	cred, err := peer(c)
 	if err != nil {
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(io.LimitReader(c, confgrammar.MaxSize+ctlproto.MaxLine))
-	line, _ := r.ReadString('\n')
-	req, err := ctlproto.ParseRequest(line)
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		sv.d.Log.Logf(core.Error, "control socket: refused %s by uid %d pid %d (only root and uid %d may use it)", logsafe.Text(cmp.Or(req.Verb, "a request")), cred.Uid, cred.Pid, os.Geteuid())
-		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c, req.Version)
+	if !sv.mayUse(cred.Uid) {
+		sv.d.Log.Logf(core.Error, "control socket: refused a connection by uid %d pid %d (only root and uid %d may use it)", cred.Uid, cred.Pid, os.Geteuid())
+		// In the oldest form, which every client reads.
+		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c, ctlproto.Legacy)
 		return
 	}
-	c.SetReadDeadline(time.Time{})
+	c.SetReadDeadline(time.Now().Add(sv.wait))
+	r := bufio.NewReaderSize(c, 4<<10)
+	line, err := readLine(r, ctlproto.MaxLine)
+	req, perr := ctlproto.ParseRequest(line)
 	if err != nil {
-		refusedAnswer(err).write(c, req.Version)
+		refusedAnswer(sv.cutOff(err)).write(c, req.Version)
+		return
+	}
+	if perr != nil {
+		refusedAnswer(perr).write(c, req.Version)
 		return
 	}
 	h, ok := handlers[req.Verb]
@@ -118,8 +138,40 @@ func (sv *server) serveConn(c *net.UnixConn) {
 		errAnswer(driver.CodeFailed, "%s: this pmtr does not answer it yet", req.Verb).write(c, req.Version)
 		return
 	}
+	c.SetReadDeadline(time.Time{}) // a plan sets its own; pmtr logs -f reads only to see the client leave
 	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
-	h(sv, request{Request: req, body: r, by: by, who: fmt.Sprintf("uid %d", cred.Uid)}).write(c, req.Version)
+	h(sv, request{Request: req, conn: c, body: r, by: by, who: fmt.Sprintf("uid %d", cred.Uid)}).write(c, req.Version)
+}
+
+// errTooLong: the request line goes on past MaxLine bytes.
+var errTooLong = errors.New("too long")
+
+// readLine reads one line, its newline included, of at most max bytes.
+// A line cut off by the end of the stream or the deadline is returned
+// with the error.
+func readLine(r *bufio.Reader, max int) (string, error) {
+	var line []byte
+	for {
+		part, err := r.ReadSlice('\n')
+		if len(line)+len(part) > max {
+			return string(line), errTooLong
+		}
+		line = append(line, part...)
+		if err != bufio.ErrBufferFull {
+			return string(line), err
+		}
+	}
+}
+
+// cutOff words why a request line was not read whole.
+func (sv *server) cutOff(err error) error {
+	switch {
+	case errors.Is(err, errTooLong):
+		return &ctlproto.RefusedError{Why: ctlproto.BadRequest, Text: fmt.Sprintf("request line longer than %d bytes", ctlproto.MaxLine)}
+	case isTimeout(err):
+		return &ctlproto.RefusedError{Why: ctlproto.BadRequest, Text: fmt.Sprintf("the request did not end (no newline) within %v: nothing was done", sv.wait)}
+	}
+	return &ctlproto.RefusedError{Why: ctlproto.BadRequest, Text: "the request ended without its newline: nothing was done"}
 }
 
 func peer(c *net.UnixConn) (*unix.Ucred, error) {
@@ -140,6 +192,7 @@ func peer(c *net.UnixConn) (*unix.Ucred, error) {
 // with a Body verb's bytes still to read and the caller for the log.
 type request struct {
 	ctlproto.Request
+	conn net.Conn
 	body io.Reader
 	by   string // "uid 0 pid 4711"
 	who  string // "uid 0": what a job stopped by this request shows
@@ -193,9 +246,23 @@ func pick(jobs []core.JobStatus, names []string) []core.JobStatus {
 }
 
 func (sv *server) planAnswer(req request) answer {
-	src, err := io.ReadAll(req.body)
-	if err != nil {
+	// One plan at a time: a config may be 10 MB, and its parse several
+	// times that.
+	select {
+	case sv.plans <- struct{}{}:
+		defer func() { <-sv.plans }()
+	case <-time.After(sv.wait):
+		return errAnswer(driver.CodeFailed, "busy: another pmtr plan is being answered; try again")
+	}
+	req.conn.SetReadDeadline(time.Now().Add(sv.wait))
+	src, err := io.ReadAll(io.LimitReader(req.body, confgrammar.MaxSize+1))
+	switch {
+	case isTimeout(err):
+		return errAnswer(driver.CodeFailed, "the config did not arrive within %v: nothing was planned", sv.wait)
+	case err != nil:
 		return errAnswer(driver.CodeFailed, "read the config: %v", err)
+	case len(src) > confgrammar.MaxSize:
+		return errAnswer(driver.CodeFailed, "the config is larger than %d bytes, the most pmtr reads", confgrammar.MaxSize)
 	}
 	a, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.PlanAnswer) driver.Input { return driver.PlanQuery{Source: src, Reply: r} })
 	if !ok {

@@ -60,7 +60,7 @@ func Serve(path string, d Deps) func() {
 		d.Log.Logf(core.Error, "status socket: %v", err)
 		return nil
 	}
-	s := &server{d: d}
+	s := newServer(d)
 	o := accept.Options{What: "the control socket " + path, Limit: MaxConns, Log: d.Log}
 	go accept.Loop(ln, o, func(c net.Conn) { s.serveConn(c.(*net.UnixConn)) })
 	return func() {
