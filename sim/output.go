@@ -52,17 +52,29 @@ type Timeline struct {
 }
 
 // Mark is an outside event on the timeline: E edit of the config, C control
-// message, D dependency change, H SIGHUP, K crash, S shutdown.
+// message, D dependency change, W a file held open for writing, H SIGHUP,
+// K crash, S shutdown; Jobs are the jobs it acted on at once (started,
+// signalled, or logged about), by name.
 type Mark struct {
 	At   core.Time
 	Kind byte
+	Jobs []string
 }
 
 // markNames words the mark letters for legends.
 var markNames = []struct {
 	kind byte
 	name string
-}{{'E', "config edit"}, {'C', "control"}, {'D', "dependency"}, {'H', "SIGHUP"}, {'K', "crash"}, {'S', "shutdown"}}
+}{{'E', "config edit"}, {'C', "control"}, {'D', "dependency"}, {'W', "save in progress"}, {'H', "SIGHUP"}, {'K', "crash"}, {'S', "shutdown"}}
+
+// label is a mark as the picture and the timeline's list say it: "C web,db",
+// or the letter alone when it acted on no job.
+func (m Mark) label() string {
+	if len(m.Jobs) == 0 {
+		return string(m.Kind)
+	}
+	return string(m.Kind) + " " + strings.Join(m.Jobs, ",")
+}
 
 // notReady stands, on the timeline only, for a job whose process runs but
 // is not ready yet (core.Starting with a pid).
@@ -94,8 +106,10 @@ func class(state core.State) byte {
 		return '!'
 	case core.Stopping:
 		return '~'
-	case core.Waiting, core.Gated, core.Held:
+	case core.Waiting:
 		return '.'
+	case core.Gated, core.Held:
+		return '='
 	}
 	return ' '
 }
@@ -105,9 +119,10 @@ func class(state core.State) byte {
 const timelineCols = 100
 
 // WriteTimeline draws one row per job: # running (or ready), : running but
-// not ready yet, ! unhealthy, ~ stopping, . waiting to (re)start, blank
-// stopped, + a restart; a row of outside events; and a time axis with
-// ticks every 10 columns.
+// not ready yet, ! unhealthy, ~ stopping, . waiting to (re)start, = held
+// back (gated behind a wait job, or held for a dependency), blank stopped,
+// + a restart; a row of outside events; a time axis with ticks every 10
+// columns; and the legend, with the jobs each event acted on.
 func WriteTimeline(w io.Writer, t Timeline) {
 	if len(t.Samples) == 0 {
 		return
@@ -144,6 +159,19 @@ func WriteTimeline(w io.Writer, t Timeline) {
 	fmt.Fprintf(w, "  %-*s |%s|\n  %-*s  %s\n", width, "time", axis, width, "", strings.TrimRight(string(labels), " "))
 	fmt.Fprintf(w, "  %-*s  # running  ~ stopping  . waiting to start  (blank) stopped  + restarted%s\n", width, "", t.healthLegend())
 	fmt.Fprintf(w, "  %-*s  events: %s\n", width, "", markLegend())
+	if len(t.Marks) > 0 {
+		fmt.Fprintf(w, "  %-*s  at: %s\n", width, "", t.markList())
+	}
+}
+
+// markList words each event with its time and the jobs it acted on:
+// "10s C debug; 20s C web; 40s H debug".
+func (t *Timeline) markList() string {
+	parts := make([]string, len(t.Marks))
+	for i, m := range t.Marks {
+		parts[i] = tickLabel(m.At) + " " + m.label()
+	}
+	return strings.Join(parts, "; ")
 }
 
 // healthLegend names the readiness marks the timeline uses, if any (a
@@ -153,7 +181,7 @@ func (t *Timeline) healthLegend() string {
 	for _, c := range []struct {
 		state core.State
 		words string
-	}{{notReady, "  : not ready"}, {core.Unhealthy, "  ! unhealthy"}} {
+	}{{notReady, "  : not ready"}, {core.Unhealthy, "  ! unhealthy"}, {core.Gated, "  = held back (gated or held)"}} {
 		if t.uses(c.state) {
 			s += c.words
 		}
@@ -161,11 +189,12 @@ func (t *Timeline) healthLegend() string {
 	return s
 }
 
-// uses: some job is in state st in some sample.
+// uses: some job is in state st (or, for a state drawn as others are, one
+// of those) in some sample.
 func (t *Timeline) uses(st core.State) bool {
 	for _, m := range t.Samples {
 		for _, s := range m {
-			if s == st {
+			if s == st || class(s) == class(st) && class(st) == '=' {
 				return true
 			}
 		}
@@ -193,7 +222,7 @@ func markLegend() string {
 	return strings.Join(parts, "  ")
 }
 
-var svgColor = map[byte]string{'#': "#2e9e4f", '~': "#e8912d", '.': "#e6d15a", ':': "#9fd4ae", '!': "#d9534f"}
+var svgColor = map[byte]string{'#': "#2e9e4f", '~': "#e8912d", '.': "#e6d15a", '=': "#8c7fc9", ':': "#9fd4ae", '!': "#d9534f"}
 
 // WriteSVG draws the timeline as an SVG picture: a bar per job, restarts
 // as ticks, outside events as lines across all rows, a time axis and a
@@ -227,9 +256,14 @@ func WriteSVG(w io.Writer, title string, t Timeline) {
 			}
 		}
 	}
-	for _, m := range t.Marks {
-		fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#3060c0\" stroke-dasharray=\"3,3\"/><text x=\"%d\" y=\"%d\" fill=\"#3060c0\">%c</text>\n",
-			x(m.At), top, x(m.At), bottom, x(m.At)-3, top-2, m.Kind)
+	for _, m := range t.Marks { // the line down the rows; its label names the jobs it acted on
+		fmt.Fprintf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#3060c0\" stroke-dasharray=\"3,3\"><title>%s at %v</title></line><text x=\"%d\" y=\"%d\" fill=\"#3060c0\">%s</text>\n",
+			x(m.At), top, x(m.At), bottom, html.EscapeString(m.label()), m.At, x(m.At)-3, top-2, html.EscapeString(m.label()))
+		for r, j := range t.Jobs { // and a dot on the row of each
+			if slices.Contains(m.Jobs, j) {
+				fmt.Fprintf(w, "<circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"#3060c0\"/>\n", x(m.At), top+r*row+row/2-1)
+			}
+		}
 	}
 	writeSVGAxis(w, t, left, width, bottom)
 	writeSVGLegend(w, bottom+50, t)
@@ -253,6 +287,9 @@ func writeSVGLegend(w io.Writer, y int, t Timeline) {
 	}
 	if t.uses(core.Unhealthy) {
 		swatches = append(swatches, struct{ color, name string }{svgColor['!'], "unhealthy"})
+	}
+	if t.uses(core.Gated) {
+		swatches = append(swatches, struct{ color, name string }{svgColor['='], "held back (gated or held)"})
 	}
 	for _, s := range swatches {
 		fmt.Fprintf(w, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\" stroke=\"#888\"/><text x=\"%d\" y=\"%d\">%s</text>\n", x, y, s.color, x+16, y+11, s.name)

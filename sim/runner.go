@@ -49,6 +49,7 @@ type runner struct {
 	starts map[int]core.Time // live pid -> start time
 	pidJob map[int]string
 	began  map[string][]core.Time // job -> when each of its processes started
+	hit    map[string]bool        // jobs the outside event being applied acted on, or nil
 }
 
 // simConfig is the config file's name inside a simulated run.
@@ -80,6 +81,7 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	r.w = NewWorldWith(s.scripts(), driver.Options{ConfigPath: simConfig, Cwd: "/", Initial: cfg, Source: []byte(conf), Seed: seed})
 	r.w.B.Seed(seed)
 	r.w.OnEvent = r.observe
+	r.w.OnEffect = r.effect
 	r.w.B.SetFile(simConfig, conf)
 	for path, d := range s.Deps {
 		r.w.B.SetDep(depState(absDep(path), d.Content, d.Missing))
@@ -255,6 +257,8 @@ func (r *runner) play(samples int) {
 // changed, a control message is text to decode.
 func (r *runner) apply(e TimedEvent) {
 	r.mark(e)
+	r.hit = map[string]bool{}
+	defer r.hitJobs()
 	switch {
 	case e.Edit != nil:
 		r.w.B.SetFile(simConfig, *e.Edit)
@@ -295,6 +299,36 @@ func (r *runner) mark(e TimedEvent) {
 		kind = 'S'
 	}
 	r.res.Timeline.Marks = append(r.res.Timeline.Marks, Mark{At: r.w.Now, Kind: kind})
+}
+
+// effect notes the job an effect acts on while an outside event is
+// applied: the jobs that event hit.
+func (r *runner) effect(_ core.Time, e core.Effect) {
+	if r.hit == nil {
+		return
+	}
+	switch e := e.(type) {
+	case core.Spawn:
+		r.hit[e.Job] = true
+	case core.Kill:
+		r.hit[e.Job] = true
+	case core.Cancel:
+		r.hit[e.Job] = true
+	case core.Log:
+		if e.Job != "" {
+			r.hit[e.Job] = true
+		}
+	}
+}
+
+// hitJobs gives the last mark the jobs its event hit, by name.
+func (r *runner) hitJobs() {
+	m := &r.res.Timeline.Marks[len(r.res.Timeline.Marks)-1]
+	for j := range r.hit {
+		m.Jobs = append(m.Jobs, j)
+	}
+	slices.Sort(m.Jobs)
+	r.hit = nil
 }
 
 // writing: a program has written w.Content so far to the config (no path)

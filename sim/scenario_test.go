@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"pmtr/core"
 )
 
 var update = flag.Bool("update", false, "rewrite the scenarios' golden transcripts")
@@ -169,5 +171,37 @@ func TestScenarioWithoutConfigAndWaitWarning(t *testing.T) {
 	res, err := RunScenario(s, RunOptions{})
 	if err != nil || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "w.yaml: warning: job setup has wait but no behaviour") {
 		t.Fatalf("warnings: %v %v", res, err)
+	}
+}
+
+// TestTimelineTellsGatedFromWaiting: a job held back behind a wait job is
+// drawn apart from one waiting to restart (its own mark and colour, in
+// the legend), and each event says which jobs it acted on (issue 27,
+// item 9).
+func TestTimelineTellsGatedFromWaiting(t *testing.T) {
+	src, err := os.ReadFile("../scenarios/wait-gating.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseScenario("wait-gating.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Events = append(s.Events, TimedEvent{At: 1e9, Control: "restart nosuch"})
+	res, err := RunScenario(s, RunOptions{Samples: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, svg bytes.Buffer
+	WriteTimeline(&text, res.Timeline)
+	WriteSVG(&svg, s.Name, res.Timeline)
+	if class(core.Gated) == class(core.Waiting) || !strings.Contains(text.String(), "|=") || !strings.Contains(text.String(), "= held back (gated or held)") {
+		t.Errorf("gated jobs are not drawn apart:\n%s", text.String())
+	}
+	if !strings.Contains(svg.String(), svgColor['=']) || !strings.Contains(svg.String(), "held back (gated or held)</text>") {
+		t.Errorf("the picture has no colour for gated jobs:\n%s", svg.String())
+	}
+	if !strings.Contains(text.String(), "at: 1s C\n") {
+		t.Errorf("an event that acted on no job is not listed alone:\n%s", text.String())
 	}
 }
