@@ -1,9 +1,13 @@
 // Package confgrammar reads pmtr.conf: bytes in, a typed and validated Config
 // or a list of positioned errors out. It is pure: no file system, no clock,
-// no DNS. Resolving relative paths and checking interfaces happen in live.
+// no DNS. A config that includes other files is read through an FS the
+// caller gives (Load): live/files reads the real files, the driver and the
+// tests give a snapshot (Files). Resolving relative paths and checking
+// interfaces happen in live.
 package confgrammar
 
 import (
+	"fmt"
 	"path"
 	"time"
 )
@@ -15,9 +19,34 @@ type Config struct {
 	Reports []Report  // "report to" lines, in file order
 	Listens []Listen  // "listen on" lines, in file order
 	Metrics []Metrics // "metrics on" lines, in file order
-	// Warnings are likely mistakes found while parsing, in file order;
-	// they do not make the config invalid.
+	// Warnings are likely mistakes found while parsing, in file order
+	// (the files in the order of Files); they do not make the config invalid.
 	Warnings []Warning
+	// Files are the config's files: the main file, then each included
+	// file in the order it was included.
+	Files []string
+	// Includes are the include lines, in the order they were read, with
+	// the files each matched.
+	Includes []Include
+}
+
+// Include is one "include PATTERN" line and what its pattern matched.
+type Include struct {
+	File    string   // the file the line is in
+	Pos     Pos      // the include keyword
+	Pattern string   // as written
+	Glob    string   // the pattern, relative to the directory of File
+	Matches []string // the files included, in name order
+}
+
+// Origin is where an option of a job was written (pmtr cat): Key is the
+// option as Format writes it ("env", "stop signal"), "override" for an
+// override block that changed the job. A repeatable option has one Origin
+// per value (env) or per line.
+type Origin struct {
+	Key  string
+	File string
+	Line int
 }
 
 // Pos is a 1-based line and byte column in the config file.
@@ -61,8 +90,15 @@ type Job struct {
 	OnCheckFail  CheckAction   // what failed checks do
 	Watchdog     time.Duration // longest silence between WATCHDOG=1 messages; 0 = none
 
-	Pos Pos // the "job" keyword; not part of the job's identity
+	Pos  Pos    // the "job" keyword; not part of the job's identity
+	File string // the file of the job's block ("" for a job made in code)
+	// Origins say where each option was set, overrides included (pmtr
+	// cat); not part of the job's identity.
+	Origins []Origin
 }
+
+// Source is where the job is defined, "FILE:LINE".
+func (j *Job) Source() string { return fmt.Sprintf("%s:%d", j.File, j.Pos.Line) }
 
 // Ulimit is one resource limit; soft and hard are both set to Value.
 type Ulimit struct {
@@ -80,6 +116,7 @@ type Report struct {
 	Port  int
 	Iface string // multicast egress interface, or ""
 	Pos   Pos
+	File  string // the file of the line
 }
 
 // Listen is a "listen on udp://HOST:PORT [key FILE]" control socket.
@@ -88,6 +125,7 @@ type Listen struct {
 	Port    int
 	KeyFile string // shared key for authenticated control, or ""
 	Pos     Pos
+	File    string // the file of the line
 }
 
 // Metrics is a "metrics on http://HOST:PORT" endpoint (Prometheus format).
@@ -95,6 +133,7 @@ type Metrics struct {
 	Host string
 	Port int
 	Pos  Pos
+	File string // the file of the line
 }
 
 // DependPaths resolves the job's dependency files as C pmtr does: absolute

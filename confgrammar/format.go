@@ -2,6 +2,7 @@ package confgrammar
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,18 +14,10 @@ import (
 func Format(c *Config) string {
 	var b strings.Builder
 	for _, r := range c.Reports {
-		spec := "udp://" + hostPort(r.Host, r.Port)
-		if r.Iface != "" {
-			spec += "@" + r.Iface
-		}
-		b.WriteString(fmt.Sprintf("report to %s\n", spec))
+		b.WriteString("report to " + FormatReport(r) + "\n")
 	}
 	for _, l := range c.Listens {
-		b.WriteString(fmt.Sprintf("listen on udp://%s", hostPort(l.Host, l.Port)))
-		if l.KeyFile != "" {
-			b.WriteString(fmt.Sprintf(" key %s", l.KeyFile))
-		}
-		b.WriteString("\n")
+		b.WriteString("listen on " + FormatListen(l) + "\n")
 	}
 	for _, m := range c.Metrics {
 		b.WriteString(fmt.Sprintf("metrics on http://%s\n", hostPort(m.Host, m.Port)))
@@ -38,6 +31,24 @@ func Format(c *Config) string {
 	return b.String()
 }
 
+// FormatReport prints a report destination as "report to" writes it.
+func FormatReport(r Report) string {
+	spec := "udp://" + hostPort(r.Host, r.Port)
+	if r.Iface != "" {
+		spec += "@" + r.Iface
+	}
+	return spec
+}
+
+// FormatListen prints a control listener as "listen on" writes it.
+func FormatListen(l Listen) string {
+	s := "udp://" + hostPort(l.Host, l.Port)
+	if l.KeyFile != "" {
+		s += " key " + l.KeyFile
+	}
+	return s
+}
+
 func hostPort(host string, port int) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -46,9 +57,28 @@ func hostPort(host string, port int) string {
 }
 
 // FormatJob writes one job block in canonical syntax.
-func FormatJob(b *strings.Builder, j *Job) {
-	b.WriteString("job {\n")
-	line := func(kw, v string) { b.WriteString(fmt.Sprintf("  %s %s\n", kw, v)) }
+func FormatJob(b *strings.Builder, j *Job) { formatJob(b, j, nil) }
+
+// formatJob writes a job block; comment, if set, gives the comment of
+// each line by its option (called in order: the n-th env line asks for
+// "env" the n-th time), "job" for the block's first line.
+func formatJob(b *strings.Builder, j *Job, comment func(key string) string) {
+	emit := func(text, key string) {
+		if comment == nil {
+			b.WriteString(text + "\n")
+			return
+		}
+		commented(b, text, comment(key))
+	}
+	emit("job {", "job")
+	if comment != nil {
+		for _, o := range j.Origins {
+			if o.Key == "override" {
+				b.WriteString(fmt.Sprintf("  # changed by the override at %s:%d\n", o.File, o.Line))
+			}
+		}
+	}
+	line := func(kw, v string) { emit(fmt.Sprintf("  %s %s", kw, v), strings.TrimSuffix(kw, " every")) }
 	line("name", j.Name)
 	line("cmd", FormatArgv(j.Cmd))
 	for _, kv := range []struct{ kw, v string }{{"dir", j.Dir}, {"out", j.Out}, {"err", j.Err}, {"in", j.In}, {"user", j.User}} {
@@ -77,7 +107,7 @@ func FormatJob(b *strings.Builder, j *Job) {
 	formatPolicy(line, j)
 	formatReadiness(line, j)
 	if len(j.Depends) > 0 {
-		b.WriteString("  depends {\n")
+		emit("  depends {", "depends")
 		for _, d := range j.Depends {
 			b.WriteString(fmt.Sprintf("    %s\n", d))
 		}
@@ -88,10 +118,102 @@ func FormatJob(b *strings.Builder, j *Job) {
 		kw string
 	}{{j.Disabled, "disable"}, {j.Wait, "wait"}, {j.Once, "once"}, {j.Critical, "critical"}} {
 		if f.on {
-			b.WriteString(fmt.Sprintf("  %s\n", f.kw))
+			emit("  "+f.kw, f.kw)
 		}
 	}
 	b.WriteString("}\n")
+}
+
+// commentColumn is where FormatSources starts its comments, so that they
+// line up.
+const commentColumn = 40
+
+// commented writes a line with a comment, if any, after it.
+func commented(b *strings.Builder, text, comment string) {
+	b.WriteString(text)
+	if comment != "" {
+		b.WriteString(strings.Repeat(" ", max(commentColumn-len(text), 1)))
+		b.WriteString("# " + comment)
+	}
+	b.WriteString("\n")
+}
+
+// FormatSources prints a config as Format does, each line with the
+// FILE:LINE it came from as a comment, after a comment for each include
+// line and what it matched (pmtr cat). The output is itself a config: the
+// config in one file. With jobs, only the jobs of those names are
+// printed, in start order.
+func FormatSources(c *Config, jobs []string) string {
+	var b strings.Builder
+	if len(jobs) == 0 {
+		formatIncludes(&b, c)
+		for _, r := range c.Reports {
+			commented(&b, "report to "+FormatReport(r), sourceOf(r.File, r.Pos))
+		}
+		for _, l := range c.Listens {
+			commented(&b, "listen on "+FormatListen(l), sourceOf(l.File, l.Pos))
+		}
+		for _, m := range c.Metrics {
+			commented(&b, "metrics on http://"+hostPort(m.Host, m.Port), sourceOf(m.File, m.Pos))
+		}
+	}
+	for i := range c.Jobs {
+		j := &c.Jobs[i]
+		if len(jobs) > 0 && !slices.Contains(jobs, j.Name) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		formatJob(&b, j, originsOf(j))
+	}
+	return b.String()
+}
+
+// originsOf answers formatJob's comments from the job's origins: the n-th
+// time a key is asked, its n-th origin (or its last, for a value several
+// lines made, as cpu).
+func originsOf(j *Job) func(key string) string {
+	asked := map[string]int{}
+	return func(key string) string {
+		if key == "job" {
+			return sourceOf(j.File, j.Pos)
+		}
+		n := asked[key]
+		asked[key]++
+		var found *Origin
+		for i := range j.Origins {
+			if o := &j.Origins[i]; o.Key == key {
+				if found = o; n == 0 {
+					break
+				}
+				n--
+			}
+		}
+		if found == nil {
+			return ""
+		}
+		return fmt.Sprintf("%s:%d", found.File, found.Line)
+	}
+}
+
+func sourceOf(file string, pos Pos) string {
+	if file == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", file, pos.Line)
+}
+
+// formatIncludes writes a comment per include line: where it is and what
+// it matched.
+func formatIncludes(b *strings.Builder, c *Config) {
+	for _, inc := range c.Includes {
+		matched := "matches nothing"
+		if len(inc.Matches) > 0 {
+			matched = strings.Join(inc.Matches, " ")
+		}
+		b.WriteString(fmt.Sprintf("# include %s (%s:%d): %s\n", inc.Pattern, inc.File, inc.Pos.Line, matched))
+	}
 }
 
 // ValueString prints the limit as it is written in pmtr.conf.

@@ -31,7 +31,8 @@ func (p *parser) parseReport() {
 		p.errAt(v.pos, "%v (%s[@IFACE])", err, specHint)
 		return
 	}
-	p.cfg.Reports = append(p.cfg.Reports, Report{Host: host, Port: port, Iface: iface, Pos: v.pos})
+	p.cfg.Reports = append(p.cfg.Reports, Report{Host: host, Port: port, Iface: iface, Pos: v.pos, File: p.file})
+	p.declared(declReport, len(p.cfg.Reports))
 }
 
 func (p *parser) parseListen() {
@@ -39,7 +40,7 @@ func (p *parser) parseListen() {
 	if !ok {
 		return
 	}
-	l := Listen{Pos: v.pos}
+	l := Listen{Pos: v.pos, File: p.file}
 	host, port, iface, err := parseSpec(v.text)
 	switch {
 	case err != nil:
@@ -63,6 +64,7 @@ func (p *parser) parseListen() {
 	if err == nil && iface == "" {
 		p.warnOpenListen(l)
 		p.cfg.Listens = append(p.cfg.Listens, l)
+		p.declared(declListen, len(p.cfg.Listens))
 	}
 }
 
@@ -83,9 +85,10 @@ func (p *parser) parseMetrics() {
 	case err != nil || iface != "":
 		p.errAt(v.pos, "%s (required format: http://HOST:PORT)", strings.ReplaceAll(err.Error(), "udp://", "http://"))
 	default:
-		m := Metrics{Host: host, Port: port, Pos: v.pos}
+		m := Metrics{Host: host, Port: port, Pos: v.pos, File: p.file}
 		p.warnOpenMetrics(m)
 		p.cfg.Metrics = append(p.cfg.Metrics, m)
+		p.declared(declMetrics, len(p.cfg.Metrics))
 	}
 }
 

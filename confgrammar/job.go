@@ -1,20 +1,42 @@
 package confgrammar
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // jobBuilder collects one job block and remembers where each option was set,
-// so that repeats and missing options point at the right token.
+// so that repeats and missing options point at the right token. A job
+// changed by override blocks is a builder too, merged from them (merge).
 type jobBuilder struct {
 	job  Job
 	seen map[string]Pos
 	opts int
+	file string // the file of the block
+	// from names the file of each option an override block set (seen
+	// holds its position there); nil for a job no override changed.
+	from map[string]string
+
+	override bool // the block says override: it changes the job defined earlier
+	overPos  Pos  // the override keyword
+	key      string
+	origins  []Origin
 
 	namePos  Pos   // the name's value, for duplicate-name errors
 	afterPos []Pos // each after name, for unknown names and cycles
 }
 
+// fileOf is the file where the option kw was set.
+func (b *jobBuilder) fileOf(kw string) string {
+	if f, ok := b.from[kw]; ok {
+		return f
+	}
+	return b.file
+}
+
 func (p *parser) parseJob() {
-	b := &jobBuilder{job: Job{Pos: p.tok.pos}, seen: map[string]Pos{}}
+	b := &jobBuilder{job: Job{Pos: p.tok.pos, File: p.file}, seen: map[string]Pos{}, file: p.file}
+	first := len(p.origins)
 	p.advance()
 	open := p.tok.pos
 	if p.tok.kind != tkOpen {
@@ -35,14 +57,14 @@ func (p *parser) parseJob() {
 	if _, ok := b.seen["name"]; !ok {
 		p.errAt(b.job.Pos, "job has no name (add: name NAME)")
 	}
-	if _, ok := b.seen["cmd"]; !ok {
+	if _, ok := b.seen["cmd"]; !ok && !b.override {
 		p.errAt(b.job.Pos, "job %q has no cmd (add: cmd /full/path/to/program [args])", b.job.Name)
 	}
-	p.checkPolicy(b)
-	p.checkReadiness(b)
-	p.cfg.Jobs = append(p.cfg.Jobs, b.job)
-	p.namePos = append(p.namePos, b.namePos)
-	p.afterPos = append(p.afterPos, b.afterPos)
+	b.origins = slices.Clone(p.origins[first:])
+	p.origins = p.origins[:first]
+	b.job.Origins = b.origins
+	p.blocks = append(p.blocks, b)
+	p.declared(declJob, len(p.blocks))
 }
 
 // parseBody reads options up to the closing brace. It returns false when
@@ -57,7 +79,7 @@ func (p *parser) parseBody(b *jobBuilder, open Pos) bool {
 		case t.kind == tkEOF:
 			p.errAt(open, "job block is not closed (add \"}\" before the end of the file)")
 			return false
-		case t.kind == tkKeyword && (t.text == "job" || t.text == "report" || t.text == "listen" || t.text == "metrics"):
+		case t.kind == tkKeyword && topKeywords[t.text]:
 			p.errAt(open, "job block is not closed (add \"}\" before line %d)", t.pos.Line)
 			return false
 		case t.kind == tkKeyword:
@@ -94,7 +116,7 @@ func (p *parser) unknownOption(t token) {
 var jobOptions = []string{"name", "cmd", "dir", "out", "err", "in", "env", "user", "ulimit",
 	"bounce", "depends", "disable", "wait", "once", "order", "nice", "cpu",
 	"restart", "success", "backoff", "stable", "give-up", "stop", "critical",
-	"ready", "after", "check", "on-check-fail", "watchdog"}
+	"ready", "after", "check", "on-check-fail", "watchdog", "override"}
 
 // once records that an option was set; for the options that may appear only
 // once it reports a repeat.
@@ -124,8 +146,23 @@ func (p *parser) value(kw token) (token, bool) {
 	return t, false
 }
 
+// parseOption reads one option and notes where it was set (Origins); a
+// repeatable option has an origin per value (env, ulimit) or per line.
 func (p *parser) parseOption(b *jobBuilder) {
 	kw := p.tok
+	b.key = kw.text // parsePolicy and parseReady make it "stop signal", "ready timeout"...
+	values := len(b.job.Ulimits)
+	p.option(b, kw)
+	n := 1
+	if kw.text == "ulimit" {
+		n = len(b.job.Ulimits) - values
+	}
+	for range n {
+		p.origins = append(p.origins, Origin{Key: b.key, File: p.file, Line: kw.pos.Line})
+	}
+}
+
+func (p *parser) option(b *jobBuilder, kw token) {
 	j := &b.job
 	switch kw.text {
 	case "name", "dir", "out", "err", "in":
@@ -165,6 +202,8 @@ func (p *parser) parseOption(b *jobBuilder) {
 		p.parseOnCheckFail(b, kw)
 	case "watchdog":
 		p.parseWatchdog(b, kw)
+	case "override":
+		p.parseOverride(b, kw)
 	default:
 		p.parseNumberish(b, kw)
 	}
@@ -253,4 +292,17 @@ func (p *parser) parseCmd(kw token) []string {
 		return nil
 	}
 	return argv
+}
+
+// parseOverride reads "override": the block changes the job of its name
+// defined earlier, each option it gives replacing that job's value.
+func (p *parser) parseOverride(b *jobBuilder, kw token) {
+	words, _ := p.lineWords(kw)
+	if !p.once(b, kw) {
+		return
+	}
+	if len(words) > 0 {
+		p.errAt(words[0].pos, "override takes no value (write it alone on its line, in the block that changes the job)")
+	}
+	b.override, b.overPos = true, kw.pos
 }

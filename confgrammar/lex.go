@@ -35,6 +35,7 @@ var lineKeywords = map[string]bool{
 	"restart": true, "success": true, "backoff": true, "stable": true, "give-up": true,
 	"stop": true, "critical": true,
 	"ready": true, "after": true, "check": true, "on-check-fail": true, "watchdog": true,
+	"include": true, "override": true,
 }
 
 // follower maps a keyword to the one word that is a keyword right after it.

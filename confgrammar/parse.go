@@ -11,22 +11,14 @@ import (
 // MaxSize is the largest config file pmtr reads, as in C pmtr.
 const MaxSize = 10 << 20
 
-// Parse reads a whole config file. file is the name used in error messages.
-// On failure the error is an ErrorList with every problem found.
+// Parse reads a whole config file that includes no other file (an include
+// line is an error: there is no file system to read it from; Load has
+// one). file is the name used in error messages. On failure the error is
+// an ErrorList with every problem found.
 func Parse(file string, src []byte) (*Config, error) {
-	if len(src) > MaxSize {
-		return nil, ErrorList{{File: file, Pos: Pos{1, 1},
-			Msg: fmt.Sprintf("file too large (%d bytes; the limit is %d bytes)", len(src), MaxSize)}}
-	}
-	p := &parser{file: file, lx: newLexer(src)}
-	p.advance()
-	p.parseFile()
-	if len(p.errs) > 0 {
-		slices.SortStableFunc(p.errs, func(a, b *Error) int { return comparePos(a.Pos, b.Pos) })
-		return nil, p.errs
-	}
-	sortJobs(p.cfg.Jobs)
-	return &p.cfg, nil
+	a := newAssembler(noFiles{})
+	a.main(file, src)
+	return a.finish()
 }
 
 func comparePos(a, b Pos) int {
@@ -36,15 +28,57 @@ func comparePos(a, b Pos) int {
 	return cmp.Compare(a.Col, b.Col)
 }
 
+// parser reads one file into its declarations: job blocks, include lines,
+// report, listen and metrics lines. What spans the config (duplicate
+// names, overrides, after names, the checks of a whole job) is the
+// assembler's.
 type parser struct {
 	file string
 	lx   *lexer
 	tok  token
 	errs ErrorList
-	cfg  Config
+	cfg  Config // this file's reports, listens, metrics and warnings
 
-	namePos  []Pos   // where each job of cfg.Jobs set its name, before sorting
-	afterPos [][]Pos // where each job of cfg.Jobs named each of its after jobs
+	blocks   []*jobBuilder
+	origins  []Origin // of the job block being read
+	includes []include
+	decls    []decl // every declaration in file order
+}
+
+// decl is one declaration of a file: kind and its index in the parser's
+// list of that kind.
+type decl struct {
+	kind declKind
+	i    int
+}
+
+type declKind uint8
+
+const (
+	declJob declKind = iota
+	declInclude
+	declReport
+	declListen
+	declMetrics
+)
+
+// include is one include line of a file.
+type include struct {
+	pos     Pos
+	pattern string
+}
+
+// parseFile parses one file of a config.
+func parseFile(file string, src []byte) *parser {
+	p := &parser{file: file}
+	if len(src) > MaxSize {
+		p.errAt(Pos{1, 1}, "file too large (%d bytes; the limit is %d bytes)", len(src), MaxSize)
+		return p
+	}
+	p.lx = newLexer(src)
+	p.advance()
+	p.parseFile()
+	return p
 }
 
 func (p *parser) advance() {
@@ -60,7 +94,11 @@ func (p *parser) advance() {
 const maxWord = 64
 
 func (p *parser) errAt(pos Pos, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: logsafe.ShortWords(fmt.Sprintf(format, args...), maxWord)})
+	p.errs = append(p.errs, newError(p.file, pos, format, args...))
+}
+
+func newError(file string, pos Pos, format string, args ...any) *Error {
+	return &Error{File: file, Pos: pos, Msg: logsafe.ShortWords(fmt.Sprintf(format, args...), maxWord)}
 }
 
 func (p *parser) isKw(name string) bool { return p.tok.kind == tkKeyword && p.tok.text == name }
@@ -76,13 +114,16 @@ func (p *parser) parseFile() {
 			p.parseListen()
 		case p.isKw("metrics"):
 			p.parseMetrics()
+		case p.isKw("include"):
+			p.parseInclude()
 		default:
 			p.topLevelJunk()
 		}
 	}
-	p.checkDuplicates()
-	p.checkAfter()
 }
+
+// declared notes a declaration just appended to its list.
+func (p *parser) declared(kind declKind, n int) { p.decls = append(p.decls, decl{kind, n - 1}) }
 
 // topLevelJunk reports a token that cannot start a declaration and skips
 // to the next one.
@@ -95,11 +136,11 @@ func (p *parser) topLevelJunk() {
 		p.errAt(t.pos, "unexpected \"}\" (no block is open)")
 	case t.kind == tkBare && t.text == "job{":
 		p.errAt(t.pos, "unexpected %q (write \"job {\" with a space)", t.text)
-	case t.kind == tkBare && (t.text == "job" || t.text == "report" || t.text == "listen" || t.text == "metrics"):
+	case t.kind == tkBare && topKeywords[t.text]:
 		p.errAt(t.pos, "%q must be the first word on its line", t.text)
 	default:
 		p.errAt(t.pos, "unexpected %s at top level (expected job, report to, listen on or metrics on)%s",
-			describe(t), suggest(t.text, []string{"job", "report", "listen", "metrics"}))
+			describe(t), suggest(t.text, []string{"job", "report", "listen", "metrics", "include"}))
 	}
 	p.advance()
 	for p.tok.kind != tkEOF && !p.atTopKeyword() {
@@ -107,10 +148,11 @@ func (p *parser) topLevelJunk() {
 	}
 }
 
+// topKeywords start a top-level declaration.
+var topKeywords = map[string]bool{"job": true, "report": true, "listen": true, "metrics": true, "include": true}
+
 // atTopKeyword: the token starts a top-level declaration.
-func (p *parser) atTopKeyword() bool {
-	return p.isKw("job") || p.isKw("report") || p.isKw("listen") || p.isKw("metrics")
-}
+func (p *parser) atTopKeyword() bool { return p.tok.kind == tkKeyword && topKeywords[p.tok.text] }
 
 func describe(t token) string {
 	switch t.kind {
@@ -124,20 +166,6 @@ func describe(t token) string {
 		return fmt.Sprintf("quoted string %q", t.text)
 	}
 	return fmt.Sprintf("%q", t.text)
-}
-
-func (p *parser) checkDuplicates() {
-	first := map[string]Pos{}
-	for i, j := range p.cfg.Jobs {
-		if j.Name == "" {
-			continue // already reported as a job without a name
-		}
-		if at, ok := first[j.Name]; ok {
-			p.errAt(p.namePos[i], "duplicate job name %q (first used by the job at line %d; names must be unique)", j.Name, at.Line)
-			continue
-		}
-		first[j.Name] = j.Pos
-	}
 }
 
 // sortJobs orders jobs by Order, file order breaking ties. It sorts indices,

@@ -169,6 +169,7 @@ func (p *parser) parsePolicy(b *jobBuilder, kw token) {
 	if kw.text == "stop" && len(words) > 0 && (words[0].text == "signal" || words[0].text == "timeout") {
 		kw = token{kind: kw.kind, text: "stop " + words[0].text, pos: kw.pos}
 		words = words[1:]
+		b.key = kw.text
 	}
 	first := p.once(b, kw)
 	if !ok || !first {
@@ -329,43 +330,45 @@ func (p *parser) parseGiveUp(j *Job, kw token, words []token) {
 }
 
 // checkPolicy reports options of one job that contradict each other.
-func (p *parser) checkPolicy(b *jobBuilder) {
+func (a *assembler) checkPolicy(b *jobBuilder) {
 	j := &b.job
-	if at, ok := b.seen["once"]; ok && j.Restart != RestartNever {
-		if r, ok := b.seen["restart"]; ok {
-			p.errAt(laterPos(at, r), "once and restart %s contradict each other (once means restart never; keep one)", j.Restart)
+	if _, ok := b.seen["once"]; ok && j.Restart != RestartNever {
+		if _, ok := b.seen["restart"]; ok {
+			kw := b.later("once", "restart")
+			a.errAt(b.fileOf(kw), b.seen[kw], "once and restart %s contradict each other (once means restart never; keep one)", j.Restart)
 		}
 	}
+	warn := func(kw, format string, args ...any) { a.warnAt(b.fileOf(kw), b.seen[kw], format, args...) }
 	if j.Restart == RestartNever || j.Once {
 		for _, kw := range []string{"backoff", "give-up"} {
-			if at, ok := b.seen[kw]; ok {
-				p.warnAt(at, "job %s never restarts (once or restart never), so %s never applies", j.Name, kw)
+			if _, ok := b.seen[kw]; ok {
+				warn(kw, "job %s never restarts (once or restart never), so %s never applies", j.Name, kw)
 			}
 		}
 	}
-	if at, ok := b.seen["success"]; ok && j.Restart != RestartOnFailure {
-		p.warnAt(at, "job %s: success codes count only with restart on-failure (add it, or remove success)", j.Name)
+	if _, ok := b.seen["success"]; ok && j.Restart != RestartOnFailure {
+		warn("success", "job %s: success codes count only with restart on-failure (add it, or remove success)", j.Name)
 	}
 	if j.Critical && j.GiveUp.Runs == 0 {
 		for _, kw := range []string{"restart", "backoff", "stable"} {
-			if at, ok := b.seen[kw]; ok {
-				p.warnAt(at, "job %s is critical without give-up: its first exit ends pmtr, so %s never applies (add give-up to retry it first)", j.Name, kw)
+			if _, ok := b.seen[kw]; ok {
+				warn(kw, "job %s is critical without give-up: its first exit ends pmtr, so %s never applies (add give-up to retry it first)", j.Name, kw)
 			}
 		}
 	}
 	if j.GiveUp.Runs > 1 && j.Backoff.First > 0 {
 		if least := backoffSpan(j.Backoff, j.GiveUp.Runs); least > j.GiveUp.Window {
-			p.warnAt(b.seen["give-up"], "job %s: %d failed runs take at least %v with backoff %s max %s, longer than the give-up window %s: it never gives up",
+			warn("give-up", "job %s: %d failed runs take at least %v with backoff %s max %s, longer than the give-up window %s: it never gives up",
 				j.Name, j.GiveUp.Runs, least.Round(time.Millisecond), FormatDuration(j.Backoff.First), FormatDuration(j.Backoff.Max), FormatDuration(j.GiveUp.Window))
 		}
 	}
-	p.warnStableBeforeReady(b)
+	a.warnStableBeforeReady(b)
 }
 
 // warnStableBeforeReady: a run that has lived stable counts as no failure
 // (and resets the backoff) even if it never became ready, when stable is
 // set shorter than the job's ready timeout.
-func (p *parser) warnStableBeforeReady(b *jobBuilder) {
+func (a *assembler) warnStableBeforeReady(b *jobBuilder) {
 	j := &b.job
 	at, ok := b.seen["stable"]
 	if !ok || j.Stable == 0 || j.Ready.Kind == NoProbe {
@@ -376,7 +379,7 @@ func (p *parser) warnStableBeforeReady(b *jobBuilder) {
 		timeout = DefaultReadyTimeout
 	}
 	if j.Stable < timeout {
-		p.warnAt(at, "job %s: stable %s is shorter than its ready timeout %s: a run that never became ready still counts as stable (and resets the backoff) once it has lived %s (make stable at least the ready timeout)",
+		a.warnAt(b.fileOf("stable"), at, "job %s: stable %s is shorter than its ready timeout %s: a run that never became ready still counts as stable (and resets the backoff) once it has lived %s (make stable at least the ready timeout)",
 			j.Name, FormatDuration(j.Stable), FormatDuration(timeout), FormatDuration(j.Stable))
 	}
 }
@@ -396,11 +399,20 @@ func backoffSpan(b Backoff, n int) time.Duration {
 	return sum
 }
 
-func laterPos(a, b Pos) Pos {
-	if comparePos(a, b) > 0 {
-		return a
+// later is the one of the options k1 and k2 that was set later: the one
+// an override set, or the later in the block.
+func (b *jobBuilder) later(k1, k2 string) string {
+	_, over1 := b.from[k1]
+	_, over2 := b.from[k2]
+	switch {
+	case over1 != over2 && over1:
+		return k1
+	case over1 != over2:
+		return k2
+	case comparePos(b.seen[k1], b.seen[k2]) > 0:
+		return k1
 	}
-	return b
+	return k2
 }
 
 // formatPolicy writes the policy options of a job in canonical syntax.

@@ -147,6 +147,7 @@ func (p *parser) parseReady(b *jobBuilder, kw token) {
 	words := p.probeLine(kw)
 	if len(words) > 0 && words[0].text == "timeout" && words[0].kind == tkBare {
 		kw = token{kind: kw.kind, text: "ready timeout", pos: kw.pos}
+		b.key = kw.text
 		if first := p.once(b, kw); !first || !p.bare(kw, words[1:]) {
 			return
 		}
@@ -477,67 +478,73 @@ func (p *parser) parseAfter(b *jobBuilder, kw token) {
 }
 
 // checkReadiness reports the readiness options of one job that never apply.
-func (p *parser) checkReadiness(b *jobBuilder) {
+func (a *assembler) checkReadiness(b *jobBuilder) {
 	j := &b.job
 	if at, ok := b.seen["ready timeout"]; ok && j.Ready.Kind == NoProbe {
-		p.warnAt(at, "job %s has no ready condition, so ready timeout never applies (add e.g. ready tcp 127.0.0.1:8080)", j.Name)
+		a.warnAt(b.fileOf("ready timeout"), at, "job %s has no ready condition, so ready timeout never applies (add e.g. ready tcp 127.0.0.1:8080)", j.Name)
 	}
 	if at, ok := b.seen["on-check-fail"]; ok && j.Check.Probe.Kind == NoProbe && j.Watchdog == 0 {
-		p.warnAt(at, "job %s has no check and no watchdog, so on-check-fail never applies", j.Name)
+		a.warnAt(b.fileOf("on-check-fail"), at, "job %s has no check and no watchdog, so on-check-fail never applies", j.Name)
 	}
 }
 
-// checkAfter reports after names that are no job of the file, and cycles
-// (naming every job of the cycle); it warns of a job after a disabled one.
-// Jobs are still in file order, with their after positions in p.afterPos.
-func (p *parser) checkAfter() {
+// checkAfter reports after names that are no job of the config, and
+// cycles (naming every job of the cycle); it warns of a job after a
+// disabled one. The jobs are in file order, overrides applied.
+func (a *assembler) checkAfter() {
 	byName := map[string]int{}
 	var names []string
-	for i, j := range p.cfg.Jobs {
-		if _, dup := byName[j.Name]; !dup && j.Name != "" {
-			byName[j.Name] = i
-			names = append(names, j.Name)
+	for i, b := range a.blocks {
+		if _, dup := byName[b.job.Name]; !dup && b.job.Name != "" {
+			byName[b.job.Name] = i
+			names = append(names, b.job.Name)
 		}
 	}
+	where := "this file"
+	if len(a.cfg.Files) > 1 {
+		where = "the config's files"
+	}
 	bad := false
-	for i, j := range p.cfg.Jobs {
-		for k, a := range j.After {
-			at := p.afterPos[i][k]
-			switch o, ok := byName[a]; {
-			case a == j.Name:
-				p.errAt(at, "job %s is after itself (remove %s from its after line)", j.Name, a)
+	for _, b := range a.blocks {
+		j, file := &b.job, b.fileOf("after")
+		for k, name := range j.After {
+			at := b.afterPos[k]
+			switch o, ok := byName[name]; {
+			case name == j.Name:
+				a.errAt(file, at, "job %s is after itself (remove %s from its after line)", j.Name, name)
 				bad = true
 			case !ok:
-				p.errAt(at, "unknown job %q in after%s (after names jobs of this file)", ShortWord(a), suggest(a, names))
+				a.errAt(file, at, "unknown job %q in after%s (after names jobs of %s)", ShortWord(name), suggest(name, names), where)
 				bad = true
-			case p.cfg.Jobs[o].Disabled:
-				p.warnAt(at, "job %s is after %s, which is disabled: %s does not start until %s is enabled", j.Name, a, j.Name, a)
+			case a.blocks[o].job.Disabled:
+				a.warnAt(file, at, "job %s is after %s, which is disabled: %s does not start until %s is enabled", j.Name, name, j.Name, name)
 			}
 		}
 	}
 	if !bad {
-		p.findCycle(byName)
+		a.findCycle(byName)
 	}
 }
 
 // findCycle reports the first cycle of after names, in file order.
-func (p *parser) findCycle(byName map[string]int) {
+func (a *assembler) findCycle(byName map[string]int) {
 	const (
 		unseen = iota
 		onPath
 		finished
 	)
-	mark := make([]int, len(p.cfg.Jobs))
+	mark := make([]int, len(a.blocks))
 	var path []int
 	var visit func(i int) bool
 	visit = func(i int) bool {
 		mark[i] = onPath
 		path = append(path, i)
-		for k, a := range p.cfg.Jobs[i].After {
-			o := byName[a]
+		b := a.blocks[i]
+		for k, name := range b.job.After {
+			o := byName[name]
 			switch mark[o] {
 			case onPath:
-				p.reportCycle(path, o, p.afterPos[i][k])
+				a.reportCycle(path, o, b.fileOf("after"), b.afterPos[k])
 				return true
 			case unseen:
 				if visit(o) {
@@ -549,21 +556,21 @@ func (p *parser) findCycle(byName map[string]int) {
 		mark[i] = finished
 		return false
 	}
-	for i := range p.cfg.Jobs {
+	for i := range a.blocks {
 		if mark[i] == unseen && visit(i) {
 			return
 		}
 	}
 }
 
-func (p *parser) reportCycle(path []int, back int, at Pos) {
+func (a *assembler) reportCycle(path []int, back int, file string, at Pos) {
 	start := slices.Index(path, back)
 	var names []string
 	for _, i := range path[start:] {
-		names = append(names, p.cfg.Jobs[i].Name)
+		names = append(names, a.blocks[i].job.Name)
 	}
-	names = append(names, p.cfg.Jobs[back].Name)
-	p.errAt(at, "after makes a cycle: %s (each would wait for the other to be ready; remove one of these after names)", strings.Join(names, " -> "))
+	names = append(names, a.blocks[back].job.Name)
+	a.errAt(file, at, "after makes a cycle: %s (each would wait for the other to be ready; remove one of these after names)", strings.Join(names, " -> "))
 }
 
 // formatReadiness writes the readiness options of a job in canonical syntax.

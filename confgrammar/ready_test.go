@@ -195,10 +195,7 @@ check http http://[::1]:80/h?x=1
 	c := mustParse(t, src)
 	out := Format(c)
 	c2 := mustParse(t, out)
-	for i := range c.Jobs {
-		c.Jobs[i].Pos, c2.Jobs[i].Pos = Pos{}, Pos{}
-	}
-	if !reflect.DeepEqual(c.Jobs, c2.Jobs) {
+	if !reflect.DeepEqual(definitions(c.Jobs), definitions(c2.Jobs)) {
 		t.Fatalf("round trip changed the jobs:\n%s\n%+v\n%+v", out, c.Jobs, c2.Jobs)
 	}
 	for _, want := range []string{`ready exec /usr/bin/pg_isready "a b" "every"`, "ready timeout 1500ms",

@@ -82,6 +82,10 @@ var JobFields = []JobField{
 	flag("disable", "Disabled", SwitchesJob, func(j *jobSpec) bool { return j.Disabled }),
 	text("name", "Name", NotCompared, func(j *jobSpec) string { return j.Name }),
 	{"pos", "Pos", NotCompared, func(a, b *jobSpec) bool { return a.Pos == b.Pos }, showPos},
+	// Where a job is written (its file, the lines of its options) is no
+	// part of it: moving a job to a drop-in file restarts nothing.
+	text("file", "File", NotCompared, func(j *jobSpec) string { return j.File }),
+	{"origins", "Origins", NotCompared, func(a, b *jobSpec) bool { return slices.Equal(a.Origins, b.Origins) }, showOrigins},
 }
 
 // specChange is the strongest effect among the fields that differ between
@@ -209,6 +213,8 @@ func showStopSignal(j *jobSpec) string {
 	}
 	return confgrammar.SignalName(j.StopSignal)
 }
+
+func showOrigins(j *jobSpec) string { return strconv.Itoa(len(j.Origins)) + " origins" }
 
 func showPos(j *jobSpec) string { return strconv.Itoa(j.Pos.Line) + ":" + strconv.Itoa(j.Pos.Col) }
 

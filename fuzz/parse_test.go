@@ -41,7 +41,7 @@ func stripPos(c *confgrammar.Config) *confgrammar.Config {
 	cp.Warnings = nil // positions and continuations differ after Format
 	cp.Jobs = append([]confgrammar.Job(nil), c.Jobs...)
 	for i := range cp.Jobs {
-		cp.Jobs[i].Pos = confgrammar.Pos{}
+		cp.Jobs[i].Pos, cp.Jobs[i].Origins = confgrammar.Pos{}, nil
 	}
 	cp.Reports = append([]confgrammar.Report(nil), c.Reports...)
 	for i := range cp.Reports {
