@@ -46,6 +46,13 @@ type Logger struct {
 	pid     int
 	verbose int
 	tee     atomic.Pointer[func(job, msg string)] // also gets pmtr's own lines (SetTee)
+	// The writer's own, under mu: a line's bytes, the end of a line a
+	// full disk cut short (when it could not be taken back), and the
+	// lines not written since writing last worked, and why.
+	buf     []byte
+	rest    []byte
+	lost    int64
+	lostErr error
 }
 
 // SetTee hands pmtr's own lines (not the jobs' output, not -v's debug
@@ -226,6 +233,8 @@ func (l *Logger) write(s *syslog.Writer, prio syslog.Priority, msg string, own b
 }
 
 // put sends one line to syslog writer s at prio, or to w in its form.
+// A line goes to w whole or not at all; the lines that could not be
+// written are counted and said once writing works again.
 func (l *Logger) put(s *syslog.Writer, prio syslog.Priority, msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -233,14 +242,77 @@ func (l *Logger) put(s *syslog.Writer, prio syslog.Priority, msg string) {
 	case s != nil:
 		map[syslog.Priority]func(string) error{syslog.LOG_ERR: s.Err, syslog.LOG_WARNING: s.Warning,
 			syslog.LOG_DEBUG: s.Debug, syslog.LOG_INFO: s.Info}[prio](msg)
+		return
 	case l.w == nil:
-	case l.journal:
-		fmt.Fprintf(l.w, "<%d>%s\n", prio, msg)
-	case l.file:
-		fmt.Fprintf(l.w, "%s pmtr[%d]: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), l.pid, msg)
-	default:
-		fmt.Fprintf(l.w, "pmtr[%d]: %s\n", l.pid, msg)
+		return
 	}
+	if l.lost > 0 {
+		notice := fmt.Sprintf("... %d log lines left out: writing the log failed (%s)", l.lost, hostfacts.Strerror(l.lostErr))
+		if !l.writeLine(syslog.LOG_ERR, notice) {
+			l.lost++ // and this one
+			return
+		}
+		l.lost = 0
+	}
+	if !l.writeLine(prio, msg) {
+		l.lost++
+	}
+}
+
+// writeLine writes one line to w in its form; false when it could not.
+// A write cut short (a full disk) is taken back, so that no torn line is
+// left for the next one to run into: a file is truncated to where the
+// line began; elsewhere the line's end is written first when writing
+// works again.
+func (l *Logger) writeLine(prio syslog.Priority, msg string) bool {
+	b := l.buf[:0]
+	switch {
+	case l.journal:
+		b = fmt.Appendf(b, "<%d>%s\n", prio, msg)
+	case l.file:
+		b = fmt.Appendf(b, "%s pmtr[%d]: %s\n", time.Now().Format("2006-01-02T15:04:05.000"), l.pid, msg)
+	default:
+		b = fmt.Appendf(b, "pmtr[%d]: %s\n", l.pid, msg)
+	}
+	if cap(b) <= 64<<10 {
+		l.buf = b
+	}
+	if len(l.rest) > 0 {
+		n, err := l.w.Write(l.rest)
+		l.rest = l.rest[n:]
+		if err != nil {
+			l.lostErr = err
+			return false
+		}
+		l.rest = nil
+	}
+	n, err := l.w.Write(b)
+	if err == nil {
+		return true
+	}
+	l.lostErr = err
+	if n > 0 && n < len(b) && !takeBack(l.w, n) {
+		l.rest = append([]byte(nil), b[n:]...)
+		return true // it will be whole: its end goes first
+	}
+	return false
+}
+
+// takeBack removes the last n bytes written to a file.
+func takeBack(w io.Writer, n int) bool {
+	f, ok := w.(interface {
+		io.Seeker
+		Truncate(size int64) error
+	})
+	if !ok {
+		return false
+	}
+	end, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || end < int64(n) || f.Truncate(end-int64(n)) != nil {
+		return false
+	}
+	f.Seek(end-int64(n), io.SeekStart) // (opened without O_APPEND: no hole)
+	return true
 }
 
 // Logf formats and writes one line.
