@@ -52,8 +52,11 @@ func TestKeyRotation(t *testing.T) {
 	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: bad signature`, eventWait)
 	sendUDP(t, port, signed("new secret", "enable a", port))
 	r.waitLog(`enabling a\n`, eventWait)
-	os.WriteFile(keyFile, []byte("leaked\n"), 0o600)
+	// Mode first, then the save: whichever pmtr reads, it finds the mode.
+	// (The other way round, a read between the save and the chmod took the
+	// new key, on a busy machine.)
 	os.Chmod(keyFile, 0o644)
+	os.WriteFile(keyFile, []byte("leaked\n"), 0o600)
 	r.waitLog(`ERROR: .*pmtr.conf:1:\d+: key file .*pmtr.key: is readable by others \(mode 0644\); chmod 600`, eventWait)
 	sendUDP(t, port, signed("new secret", "disable b", port))
 	r.waitLog(`disabling b\n`, eventWait)
