@@ -60,6 +60,7 @@ type Driver struct {
 	done     bool
 	waiters  []*waiter // local commands waiting for their jobs
 	waitWake core.Time // when a waiter is done without another input, or Never
+	paused   bool      // handed over (pmtr upgrade): Run returns until Resume
 }
 
 // New returns a driver; Start loads the first config.
@@ -89,8 +90,8 @@ func (d *Driver) Start() {
 	d.reload(Reload{Force: true})
 }
 
-// Run handles inputs until shutdown has completed (true) or the backend
-// pauses the run (false).
+// Run handles inputs until shutdown has completed (true), or the backend
+// pauses the run or the driver has handed its state over (false).
 func (d *Driver) Run() bool {
 	for !d.done {
 		in := d.b.Next(earliest(d.deadline, d.waitWake))
@@ -98,9 +99,16 @@ func (d *Driver) Run() bool {
 			return false
 		}
 		d.Handle(in)
+		if d.paused {
+			return false
+		}
 	}
 	return true
 }
+
+// Paused reports whether the driver has handed its state over (Handover)
+// and not resumed.
+func (d *Driver) Paused() bool { return d.paused }
 
 // Handle acts on one input and performs what the core asks in response.
 func (d *Driver) Handle(in Input) {
@@ -128,6 +136,8 @@ func (d *Driver) Handle(in Input) {
 		d.why(e)
 	case FilesRead:
 		d.onRead(e)
+	case Handover:
+		d.handover(e)
 	default:
 		d.unknown(in)
 	}

@@ -7,6 +7,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/handover"
 )
 
 // World is the shared driver run on the simulated Backend in virtual time:
@@ -25,6 +26,7 @@ type World struct {
 	// OnReady, when set, sees every Ready (its effects already reported).
 	OnReady func(now core.Time, rd core.Ready)
 
+	opts    driver.Options
 	lines   []string
 	journal []Call
 	gen     uint64
@@ -77,6 +79,7 @@ func NewWorld(scripts map[string]*Script) *World {
 func NewWorldWith(scripts map[string]*Script, o driver.Options) *World {
 	w := &World{B: NewBackend(scripts), seed: o.Seed}
 	o.Hooks = driver.Hooks{OnEvent: w.onEvent, OnTick: w.onTick, OnEffect: w.onEffect, OnReady: w.onReady}
+	w.opts = o
 	w.D = driver.New(w.B, o)
 	w.M = w.D.Machine()
 	return w
@@ -108,6 +111,33 @@ func (w *World) onReady(now core.Time, rd core.Ready) {
 	if w.OnReady != nil {
 		w.OnReady(now, rd)
 	}
+}
+
+// Upgrade does what pmtr upgrade does to the driver: its state goes,
+// through the bytes the live backend hands the new binary (handover), to
+// a new driver on the same world, which carries on from there.
+func (w *World) Upgrade() error {
+	reply := make(chan driver.HandoverAnswer, 1)
+	w.D.Handle(driver.Handover{Reply: reply})
+	a := <-reply
+	if a.Err != nil {
+		return fmt.Errorf("sim: %w", a.Err)
+	}
+	b, err := handover.Encode(handover.State{From: "sim", Driver: a.State})
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	s, err := handover.Decode(b)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	d, err := driver.Restore(w.B, w.opts, s.Driver)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	w.D, w.M = d, d.Machine()
+	w.RunUntil(w.Now)
+	return nil
 }
 
 // Start loads the driver's initial config and runs until quiet.

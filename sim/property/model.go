@@ -144,3 +144,7 @@ func (s *Model) checkReady(now core.Time, rd core.Ready) {
 		}
 	}
 }
+
+// World is the simulated world the model drives (for tests that look at
+// its machine, such as the snapshot property).
+func (s *Model) World() *sim.World { return s.w }

@@ -297,3 +297,6 @@ func (r *Readiness) afterStep() {
 		}
 	}
 }
+
+// World is the simulated world the model drives.
+func (r *Readiness) World() *sim.World { return r.w }
