@@ -89,6 +89,7 @@ type backend struct {
 	net      *udpnet.Worker
 	metrics  *metrics.Exporter
 	w        *watch.Watcher
+	health   *health
 	files    *files.Reader
 }
 
@@ -156,8 +157,11 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done()) // before any job starts: leftovers go first
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
-	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: b.q.Send, Now: b.Now,
-		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners})
+	b.health = newHealth(o.ConfigPath, o.Log, o.Clock, b.cg, b.q.Send, b.Now, b.q.Done())
+	send := func(in driver.Input) bool { b.health.sent(in); return b.q.Send(in) }
+	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: send, Now: b.Now,
+		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: b.health})
+	b.health.procs = b.procs
 	b.watchSignals()
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() },
 		Query: func() (driver.Metrics, bool) {
@@ -176,6 +180,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 
 // close ends the run's goroutines and sockets.
 func (b *backend) close() {
+	b.health.close() // first: its exec probes are killed and reaped by the reaper, which stops with the queue
 	b.q.Close()
 	if b.unlisten != nil { // before Run returns: no answer comes from a stopped pmtr
 		b.unlisten()
@@ -229,11 +234,8 @@ func (b *backend) Start(e core.Spawn) { b.procs.Start(e) }
 // Cancel withdraws a spawn still queued; its worker answers SpawnCancelled.
 func (b *backend) Cancel(e core.Cancel) { b.procs.Cancel(e) }
 
-// Probe answers at once that it could not run: live/probe is not wired in
-// yet (issue 23), so a job with a ready or check condition is never ready.
-func (b *backend) Probe(e core.Probe) {
-	go b.q.Send(driver.Event{At: b.Now(), Ev: core.ProbeResult{Job: e.Job, Seq: e.Seq, Outcome: "live: probes are not wired in yet"}})
-}
+// Probe starts a probe attempt (live/probe); its outcome comes back later.
+func (b *backend) Probe(e core.Probe) { b.health.Probe(e) }
 
 // Signal signals the job's process group, and its cgroup.
 func (b *backend) Signal(e core.Kill) { b.procs.Signal(e) }

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == spawn.HelperArg {
 		os.Exit(spawn.RunHelper())
 	}
+	if len(os.Args) > 1 && os.Args[1] == notifySenderArg {
+		os.Exit(notifySender(os.Args[2:]))
+	}
 	// Each run in a PID namespace of its own (as root): it sees and
 	// signals only its own processes, and leaves none behind.
 	if code, done := proctest.Isolate(); done {

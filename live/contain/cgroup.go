@@ -26,6 +26,7 @@ import (
 // only.
 type cgroups struct {
 	base   string
+	mnt    string // where the cgroup v2 hierarchy is mounted
 	log    Logger
 	mu     sync.Mutex
 	made   map[string]bool // job cgroup directories made by this pmtr
@@ -53,7 +54,7 @@ func setupCgroups(configPath string, log Logger) *cgroups {
 		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")
 		return c
 	}
-	base, err := cgroupBase(configPath)
+	mnt, base, err := cgroupBase(configPath)
 	if err == nil {
 		err = os.Mkdir(base, 0o755)
 		if errors.Is(err, os.ErrExist) {
@@ -64,7 +65,7 @@ func setupCgroups(configPath string, log Logger) *cgroups {
 		log.Logf(core.Info, "containment is by process group only: %v", err)
 		return c
 	}
-	c.base = base
+	c.base, c.mnt = base, mnt
 	c.reapLeftovers()
 	c.leaveOwnCgroup()
 	c.memory = c.enableMemory()
@@ -139,21 +140,43 @@ func (c *cgroups) oomKilled(job string) bool {
 
 // cgroupBase is pmtr's subtree for configPath: below pmtr's own cgroup in
 // the cgroup v2 hierarchy (on hybrid hosts mounted at /sys/fs/cgroup/unified).
-func cgroupBase(configPath string) (string, error) {
-	mnt, err := cgroup2Mount()
-	if err != nil {
-		return "", err
+func cgroupBase(configPath string) (mnt, base string, err error) {
+	if mnt, err = cgroup2Mount(); err != nil {
+		return "", "", err
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
+	rel, err := cgroupOf("self")
 	if err != nil {
-		return "", fmt.Errorf("can't read /proc/self/cgroup: %w", err)
+		return "", "", err
+	}
+	return mnt, filepath.Join(mnt, rel, "pmtr-"+hostfacts.ConfigHash(configPath)), nil
+}
+
+// cgroupOf is the cgroup v2 path of a process ("self" or a pid), relative
+// to the hierarchy's root.
+func cgroupOf(proc string) (string, error) {
+	b, err := os.ReadFile("/proc/" + proc + "/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("can't read /proc/%s/cgroup: %w", proc, err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if rel, ok := strings.CutPrefix(l, "0::"); ok {
-			return filepath.Join(mnt, rel, "pmtr-"+hostfacts.ConfigHash(configPath)), nil
+			return rel, nil
 		}
 	}
-	return "", errors.New("pmtr is in no cgroup v2 (no 0:: line in /proc/self/cgroup)")
+	return "", fmt.Errorf("process %s is in no cgroup v2 (no 0:: line in /proc/%s/cgroup)", proc, proc)
+}
+
+// holds: pid is in the job's cgroup, or below it.
+func (c *cgroups) holds(job string, pid int) bool {
+	if c.base == "" || pid <= 0 {
+		return false
+	}
+	rel, err := cgroupOf(strconv.Itoa(pid))
+	if err != nil {
+		return false
+	}
+	at, dir := filepath.Join(c.mnt, rel), c.dir(job)
+	return at == dir || strings.HasPrefix(at, dir+"/")
 }
 
 func cgroup2Mount() (string, error) {

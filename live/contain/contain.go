@@ -79,6 +79,19 @@ func (j *Jobs) Empty(job string, within time.Duration) bool { return j.cg.empty(
 // OOMKilled reports whether the job had an OOM kill since last asked.
 func (j *Jobs) OOMKilled(job string) bool { return j.cg.oomKilled(job) }
 
+// Holds: pid is a process of the job's cgroup (false without cgroups).
+// It reads /proc: not on the driver's goroutine.
+func (j *Jobs) Holds(job string, pid int) bool { return j.cg.holds(job, pid) }
+
+// Dir is the job's cgroup directory, or "" without cgroups (for an exec
+// probe to run in it).
+func (j *Jobs) Dir(job string) string {
+	if j.cg.base == "" {
+		return ""
+	}
+	return j.cg.dir(job)
+}
+
 // Where tells how a job is contained, for status and why.
 func (j *Jobs) Where(job string) string { return j.cg.where(job) }
 

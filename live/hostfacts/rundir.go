@@ -176,3 +176,52 @@ func ConfigHash(configPath string) string {
 	sum := sha256.Sum256([]byte(abs))
 	return hex.EncodeToString(sum[:6])
 }
+
+// NotifyDir is where the sd_notify sockets of one config file's jobs go
+// (issue 23). Jobs that run as other users must reach their socket, and
+// the runtime directory is 0700: as root it is /run/pmtr-notify/HASH,
+// both mode 0711 (anyone may pass, nobody else may list or write; each
+// socket is 0600 and its job's own); otherwise, where every job runs as
+// pmtr's user, notify-HASH in the runtime directory (0700). A directory
+// that exists with another owner, or that others may write, is refused.
+func NotifyDir(configPath string) (string, error) {
+	if os.Geteuid() != 0 {
+		dir := RuntimeDir()
+		if err := SecureDir(dir, true); err != nil {
+			return "", err
+		}
+		sub := filepath.Join(dir, "notify-"+ConfigHash(configPath))
+		return sub, passableDir(sub, 0o700)
+	}
+	base := RootRunDir + "-notify"
+	if err := passableDir(base, 0o711); err != nil {
+		return "", err
+	}
+	sub := filepath.Join(base, ConfigHash(configPath))
+	return sub, passableDir(sub, 0o711)
+}
+
+// passableDir makes dir (mode perm) or checks the one there: a directory,
+// not a link, pmtr's own, writable by nobody else; its mode is set to perm.
+func passableDir(dir string, perm os.FileMode) error {
+	if err := os.Mkdir(dir, perm); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("live: notify directory: %w", err)
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("live: notify directory: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("live: notify directory %s is not a directory (remove it)", dir)
+	case !ok || int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("live: notify directory %s belongs to uid %d, not to pmtr's uid %d (remove it)", dir, sys.Uid, os.Geteuid())
+	case st.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("live: notify directory %s has mode %#o: others may write there (remove it; pmtr makes it %#o)", dir, st.Mode().Perm(), perm)
+	}
+	if st.Mode().Perm() != perm {
+		return os.Chmod(dir, perm)
+	}
+	return nil
+}

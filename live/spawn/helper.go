@@ -23,8 +23,13 @@ const HelperArg = "__pmtr_exec_helper"
 const helperEnv = "PMTR_HELPER_SPEC"
 
 // statusFD is the helper's end of the status pipe: close-on-exec, so the
-// daemon reads EOF on success and one error line on failure.
+// daemon reads EOF on success and one error line on failure. A job that
+// inherits a readiness descriptor 3 (ready fd 3) has it at 4 instead, as
+// helperStatusEnv says.
 const statusFD = 3
+
+// helperStatusEnv names the status pipe's descriptor when it is not 3.
+const helperStatusEnv = "PMTR_HELPER_STATUS_FD"
 
 // procSpec is everything the helper needs, resolved by the daemon.
 type procSpec struct {
@@ -51,7 +56,11 @@ type limit struct {
 // RunHelper is the helper's main. It returns only on failure, with the exit
 // status 255, after writing the reason to the status pipe.
 func RunHelper() int {
-	status := os.NewFile(statusFD, "status")
+	fd := statusFD
+	if n, err := strconv.Atoi(os.Getenv(helperStatusEnv)); err == nil && n > statusFD {
+		fd = n
+	}
+	status := os.NewFile(uintptr(fd), "status")
 	var spec procSpec
 	fail := func(msg string) int {
 		if status != nil {
@@ -66,8 +75,9 @@ func RunHelper() int {
 	if err := json.Unmarshal([]byte(os.Getenv(helperEnv)), &spec); err != nil || !spec.IsChild {
 		return fail("pmtr: internal helper started without a job spec")
 	}
-	syscall.CloseOnExec(statusFD)
+	syscall.CloseOnExec(fd)
 	os.Unsetenv(helperEnv)
+	os.Unsetenv(helperStatusEnv)
 	if msg := setup(&spec); msg != "" {
 		return fail(msg)
 	}

@@ -87,15 +87,28 @@ func needsHelper(j *confgrammar.Job) bool {
 // setup (the common, fast case), else through the helper. A FIFO as in,
 // out or err also goes through the helper, so that the open that waits for
 // the other end happens in the job's process, never in pmtr.
-func (s *Launcher) prepare(j *confgrammar.Job) (*launch, error) {
+func (s *Launcher) prepare(j *confgrammar.Job, n StartNotice) (*launch, error) {
 	fifos := fifoFiles(j)
 	for _, f := range fifos {
 		s.log.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("job %s: %s; the job waits until its other end is opened", j.Name, f)})
 	}
 	if needsHelper(j) || len(fifos) > 0 || onNetworkFS(j) {
-		return s.prepareHelper(j)
+		return s.prepareHelper(j, n)
 	}
-	return s.prepareDirect(j)
+	return s.prepareDirect(j, n)
+}
+
+// withNotice gives the child the readiness descriptor at n.FD (the slots
+// between stay closed in the child), keeping the others where they are.
+func withNotice(files []*os.File, n StartNotice) []*os.File {
+	if n.File == nil {
+		return files
+	}
+	for len(files) <= n.FD {
+		files = append(files, nil)
+	}
+	files[n.FD] = n.File
+	return files
 }
 
 // onNetworkFS: the job's program, dir or files are on a network (or FUSE)
@@ -148,7 +161,7 @@ func needsPipe(j *confgrammar.Job) bool { return j.OutFile() == "" || j.ErrFile(
 
 // prepareDirect: the job's program is exec'd by the fork itself; exec
 // errors come back from StartProcess, worded as C pmtr's child did.
-func (s *Launcher) prepareDirect(j *confgrammar.Job) (*launch, error) {
+func (s *Launcher) prepareDirect(j *confgrammar.Job, n StartNotice) (*launch, error) {
 	if j.Dir != "" { // StartProcess would word a bad dir as an exec error
 		var st unix.Stat_t
 		if err := unix.Stat(j.Dir, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -168,12 +181,13 @@ func (s *Launcher) prepareDirect(j *confgrammar.Job) (*launch, error) {
 		return nil, err
 	}
 	env := s.env // StartProcess only reads it
-	if len(j.Env) > 0 {
+	if len(j.Env) > 0 || len(n.Env) > 0 {
 		env = slices.Clone(env)
-		for _, kv := range j.Env {
+		for _, kv := range append(slices.Clone(j.Env), n.Env...) {
 			env = setVar(env, kv)
 		}
 	}
+	files = withNotice(files, n)
 	attr := &os.ProcAttr{Dir: j.Dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
 	return &launch{path: j.Cmd[0], argv: j.Cmd, attr: attr, child: files, out: outR, errOut: errR,
 		errf: func(err error) error { return execError(j, err) }}, nil
@@ -286,8 +300,8 @@ func execError(j *confgrammar.Job, err error) error {
 
 // prepareHelper readies the re-exec helper, which sets the job up in the C
 // order and then execs it, reporting any failure on the status pipe.
-func (s *Launcher) prepareHelper(j *confgrammar.Job) (*launch, error) {
-	env, err := s.helperEnv(j)
+func (s *Launcher) prepareHelper(j *confgrammar.Job, n StartNotice) (*launch, error) {
+	env, err := s.helperEnv(j, n)
 	if err != nil {
 		return nil, err
 	}
@@ -313,6 +327,12 @@ func (s *Launcher) prepareHelper(j *confgrammar.Job) (*launch, error) {
 		closeAll(append(files, statusR, outR))
 		return nil, err
 	}
+	if n.File != nil && n.FD == statusFD { // the job's descriptor takes 3: the status pipe moves up
+		files = append(files[:statusFD], n.File, statusW)
+		env = append(env, helperStatusEnv+"="+strconv.Itoa(statusFD+1))
+	} else {
+		files = withNotice(files, n)
+	}
 	attr := &os.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
 	return &launch{path: s.self, argv: []string{"pmtr", HelperArg}, attr: attr,
 		child: files, out: outR, errOut: errR, status: statusR,
@@ -327,9 +347,9 @@ func readStatus(r *os.File) string {
 	return string(b)
 }
 
-func (s *Launcher) helperEnv(j *confgrammar.Job) ([]string, error) {
+func (s *Launcher) helperEnv(j *confgrammar.Job, n StartNotice) ([]string, error) {
 	spec := procSpec{
-		Argv: j.Cmd, Dir: j.Dir, Env: j.Env, User: j.User, Nice: j.Nice, CPUs: j.CPUs,
+		Argv: j.Cmd, Dir: j.Dir, Env: append(slices.Clone(j.Env), n.Env...), User: j.User, Nice: j.Nice, CPUs: j.CPUs,
 		In: j.In, Out: j.OutFile(), Err: j.ErrFile(), NrOpen: s.nrOpen, IsChild: true,
 	}
 	for _, u := range j.Ulimits {
@@ -341,7 +361,7 @@ func (s *Launcher) helperEnv(j *confgrammar.Job) ([]string, error) {
 	}
 	env := []string{}
 	for _, kv := range s.env {
-		if !strings.HasPrefix(kv, helperEnv+"=") {
+		if !strings.HasPrefix(kv, helperEnv+"=") && !strings.HasPrefix(kv, helperStatusEnv+"=") {
 			env = append(env, kv)
 		}
 	}

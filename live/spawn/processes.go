@@ -55,6 +55,23 @@ type Output interface {
 // Rings is told where each job's output goes (joboutput.Rings).
 type Rings interface{ SetOutput(job, out, errf string) }
 
+// Notice is what a job needs to say it is ready or alive (issue 23); the
+// live backend answers from live/notify. ForStart is called on a spawner
+// goroutine, once per start of a job whose spec asks for it (ready notify
+// or fd, watchdog).
+type Notice interface {
+	ForStart(e core.Spawn) (StartNotice, error)
+}
+
+// StartNotice is added to a start: variables for the job's environment
+// (NOTIFY_SOCKET, WATCHDOG_USEC) and a descriptor the job inherits as FD
+// (0: none); pmtr's copy, File, is closed right after the fork.
+type StartNotice struct {
+	Env  []string
+	FD   int
+	File *os.File
+}
+
 // Deps is what Processes works with; the live backend wires them.
 type Deps struct {
 	Log          Logger
@@ -65,7 +82,8 @@ type Deps struct {
 	Contain      Containment
 	Output       Output
 	Rings        Rings
-	Spawners     int // goroutines that start jobs (0: DefaultSpawners)
+	Spawners     int    // goroutines that start jobs (0: DefaultSpawners)
+	Notice       Notice // nil: no job may say it is ready (tests)
 }
 
 // Processes are the jobs' processes of one run.
@@ -151,4 +169,23 @@ func (p *Processes) slowStart(s core.Spawn, d time.Duration, done bool) {
 // logf writes a line of pmtr's own (about no job in particular).
 func (p *Processes) logf(level core.Level, format string, args ...any) {
 	p.d.Log.Log(core.Log{Level: level, Text: fmt.Sprintf(format, args...)})
+}
+
+// StartWatched starts a process for pmtr itself (an exec probe), in a
+// process group of its own as attr asks. Its exit is reaped here, like
+// every child's, and told to onExit (on the reaper's goroutine; it must
+// not block) instead of the driver. kill sends SIGKILL to its group until
+// it is reaped. It may block (a fork): call it off the driver's goroutine.
+func (p *Processes) StartWatched(path string, argv []string, attr *os.ProcAttr, onExit func(unix.WaitStatus)) (pid int, kill func(), err error) {
+	p.procs.forking()
+	proc, err := os.StartProcess(path, argv, attr)
+	if err != nil {
+		p.sendAll(p.procs.forked(0, ""))
+		return 0, nil, err
+	}
+	pid = proc.Pid
+	proc.Release() // the reaper waits for it
+	w := p.procs.watch(pid, onExit)
+	p.sendAll(p.procs.forked(0, "")) // the fork is done: exits held meanwhile go out
+	return pid, func() { p.procs.killWatched(pid, w) }, nil
 }

@@ -24,11 +24,12 @@ type procTable struct {
 	held     map[int]driver.Event // their exits, held until it is
 	stopped  map[int]string       // job groups pmtr has signalled: leader pid -> job
 	jobs     map[int]string       // every job's process whose Spawned is queued: pid -> job
+	watched  map[int]*watchedProc // processes started for pmtr itself (exec probes): told, not reported
 }
 
 func newProcTable() *procTable {
 	return &procTable{early: map[int]driver.Event{}, awaiting: map[int]bool{}, held: map[int]driver.Event{},
-		stopped: map[int]string{}, jobs: map[int]string{}}
+		stopped: map[int]string{}, jobs: map[int]string{}, watched: map[int]*watchedProc{}}
 }
 
 // forking counts a fork about to be made.
@@ -153,6 +154,9 @@ func (p *Processes) drain() bool {
 		if err != nil || pid <= 0 {
 			return true
 		}
+		if p.procs.reapedWatched(pid, ws) {
+			continue
+		}
 		ex := core.Exited{PID: pid, Status: ws.ExitStatus()}
 		job := p.procs.jobOf(pid)
 		if ws.Signaled() {
@@ -174,4 +178,64 @@ func (p *Processes) drain() bool {
 			return false
 		}
 	}
+}
+
+// watchedProc is a process pmtr started for itself (an exec probe): its
+// exit goes to onExit, not to the driver.
+type watchedProc struct {
+	onExit func(unix.WaitStatus)
+	reaped bool
+}
+
+// reapedWatched: pid was a watched process; what is left of its group is
+// killed (a probe leaves nothing behind: the group's number stays its own
+// while any member lives) and onExit told.
+func (t *procTable) reapedWatched(pid int, ws unix.WaitStatus) bool {
+	t.mu.Lock()
+	w := t.watched[pid]
+	if w != nil {
+		delete(t.watched, pid)
+		w.reaped = true
+		unix.Kill(-pid, unix.SIGKILL)
+	}
+	t.mu.Unlock()
+	if w != nil {
+		w.onExit(ws)
+	}
+	return w != nil
+}
+
+// watch registers a watched process, before its fork is counted done:
+// later exits go to onExit; one reaped while it was forking (held as
+// early) is told now.
+func (t *procTable) watch(pid int, onExit func(unix.WaitStatus)) *watchedProc {
+	w := &watchedProc{onExit: onExit}
+	t.mu.Lock()
+	ev, early := t.early[pid]
+	delete(t.early, pid)
+	if !early {
+		t.watched[pid] = w
+	} else {
+		w.reaped = true
+	}
+	t.mu.Unlock()
+	if early {
+		ex := ev.Ev.(core.Exited)
+		ws := unix.WaitStatus(ex.Status << 8)
+		if ex.Signal != 0 {
+			ws = unix.WaitStatus(ex.Signal)
+		}
+		onExit(ws)
+	}
+	return w
+}
+
+// killWatched sends SIGKILL to a watched process's group, unless it has
+// been reaped (then the number may be someone else's).
+func (t *procTable) killWatched(pid int, w *watchedProc) {
+	t.mu.Lock()
+	if !w.reaped {
+		unix.Kill(-pid, unix.SIGKILL)
+	}
+	t.mu.Unlock()
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
 	"pmtr/live/joboutput"
@@ -32,8 +33,16 @@ func (p *Processes) spawn(e core.Spawn, cancelled bool) {
 			return
 		}
 	}
-	l, err := p.launcher.prepare(e.Spec)
+	n, err := p.notice(e)
 	if err != nil {
+		p.failed(e, err)
+		return
+	}
+	l, err := p.launcher.prepare(e.Spec, n)
+	if err != nil {
+		if n.File != nil {
+			n.File.Close()
+		}
 		p.failed(e, err)
 		return
 	}
@@ -154,4 +163,13 @@ func nofileLimit() string {
 		return "limit unknown"
 	}
 	return fmt.Sprintf("its limit is %d open files", lim.Cur)
+}
+
+// notice asks what the job needs to say it is ready or alive, for a job
+// whose spec uses it.
+func (p *Processes) notice(e core.Spawn) (StartNotice, error) {
+	if p.d.Notice == nil || !e.Spec.UsesNotify() && e.Spec.Ready.Kind != confgrammar.ProbeFD {
+		return StartNotice{}, nil
+	}
+	return p.d.Notice.ForStart(e)
 }
