@@ -107,6 +107,7 @@ func (s *Model) load(t *rapid.T, cfg *confgrammar.Config) {
 // edited: a change other than disable/enable, which makes the job run again.
 func edited(a, b confgrammar.Job) bool {
 	a.Pos, b.Pos, a.Disabled, b.Disabled = confgrammar.Pos{}, confgrammar.Pos{}, false, false
+	a.File, b.File, a.Origins, b.Origins = "", "", nil, nil // where it is written, not what it is
 	return !reflect.DeepEqual(a, b)
 }
 
