@@ -261,6 +261,9 @@ func (d *Driver) why(q WhyQuery) {
 	}
 	sentence, history, _ := d.m.Why(q.Name, q.At)
 	r := Result{Lines: []string{q.Name + ": " + sentence}}
+	if line := d.contain.Line(q.At); line != "" {
+		r.Lines = append(r.Lines, line)
+	}
 	if len(history) > 0 {
 		r.Lines = append(r.Lines, "", "last events:")
 	}

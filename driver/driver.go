@@ -61,6 +61,7 @@ type Driver struct {
 	waiters  []*waiter // local commands waiting for their jobs
 	waitWake core.Time // when a waiter is done without another input, or Never
 	paused   bool      // handed over (pmtr upgrade): Run returns until Resume
+	contain  ContainmentState
 }
 
 // New returns a driver; Start loads the first config.
@@ -138,6 +139,8 @@ func (d *Driver) Handle(in Input) {
 		d.onRead(e)
 	case Handover:
 		d.handover(e)
+	case Containment:
+		d.onContainment(e)
 	default:
 		d.unknown(in)
 	}

@@ -406,3 +406,28 @@ func TestStartWaitsUntilTheJobStaysUp(t *testing.T) {
 		t.Errorf("start nope: %+v", r)
 	}
 }
+
+// TestDegradedContainmentShows: what the backend reports about
+// containment (the pid records cannot be written) shows in pmtr status
+// and pmtr why until it works again (issue 28, item 6).
+func TestDegradedContainmentShows(t *testing.T) {
+	w := newWorld(t, twoJobs)
+	problem := "the jobs' pids can't be recorded in /run/pmtr (no space left on device)"
+	w.Input(driver.Containment{Degraded: problem})
+	line := "containment degraded since +0.000s: " + problem
+	why := func() string {
+		reply := make(chan driver.Result, 1)
+		w.Input(driver.WhyQuery{Name: "a", At: core.Time.String, Reply: reply})
+		return strings.Join((<-reply).Lines, "\n")
+	}
+	if table := w.D.Status().Table(core.Time.String); !strings.HasPrefix(table, line+"\nJOB ") {
+		t.Fatalf("status does not start with %q:\n%s", line, table)
+	}
+	if got := why(); !strings.Contains(got, "\n"+line+"\n") && !strings.HasSuffix(got, "\n"+line) {
+		t.Fatalf("why lacks %q:\n%s", line, got)
+	}
+	w.Input(driver.Containment{})
+	if table, got := w.D.Status().Table(core.Time.String), why(); strings.Contains(table+got, "containment degraded") {
+		t.Fatalf("degraded containment still shows after it works again:\n%s\n%s", table, got)
+	}
+}

@@ -10,14 +10,15 @@ import (
 
 // Snapshot is the state of every job, and of the config file, at one time.
 type Snapshot struct {
-	Now    core.Time
-	Jobs   []core.JobStatus
-	Config ConfigState
+	Now         core.Time
+	Jobs        []core.JobStatus
+	Config      ConfigState
+	Containment ContainmentState
 }
 
 // Status is the snapshot now.
 func (d *Driver) Status() Snapshot {
-	return Snapshot{Now: max(d.now, d.b.Now()), Jobs: d.m.Status(), Config: d.configState()}
+	return Snapshot{Now: max(d.now, d.b.Now()), Jobs: d.m.Status(), Config: d.configState(), Containment: d.contain}
 }
 
 // Reason is the REASON of pmtr status for j, with times worded by at: a
@@ -37,8 +38,10 @@ func (s Snapshot) Table(at func(core.Time) string) string {
 		width = max(width, len(Reason(j, at)))
 	}
 	var b strings.Builder
-	if line := s.Config.Line(at); line != "" {
-		b.WriteString(line + "\n")
+	for _, line := range []string{s.Config.Line(at), s.Containment.Line(at)} {
+		if line != "" {
+			b.WriteString(line + "\n")
+		}
 	}
 	fmt.Fprintf(&b, "%-24s %-9s %8s %12s %7s  %-*s  %s\n", "JOB", "STATE", "PID", "FOR", "STARTS", width, "REASON", "LAST EXIT")
 	for _, j := range s.Jobs {

@@ -154,7 +154,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
-	b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done()) // before any job starts: leftovers go first
+	b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done(), func(p string) { b.q.Send(driver.Containment{Degraded: p}) }) // before any job starts: leftovers go first
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
 	b.health = newHealth(o.ConfigPath, o.Log, o.Clock, b.cg, b.q.Send, b.Now, b.q.Done())

@@ -34,11 +34,13 @@ type Jobs struct {
 
 // New finds pmtr's cgroup and makes its subtree, or says in the log why
 // containment is by process group only; then stops what an earlier pmtr
-// on configPath left. The records' writer stops with stop.
-func New(configPath string, log Logger, stop <-chan struct{}) *Jobs {
+// on configPath left. The records' writer stops with stop. report hears
+// when containment is degraded (the pid records cannot be written: the
+// problem, for status and why) and when it works again ("").
+func New(configPath string, log Logger, stop <-chan struct{}, report func(problem string)) *Jobs {
 	j := &Jobs{cg: setupCgroups(configPath, log)}
 	if j.cg.base == "" {
-		j.rec = newRecords(configPath, log, stop)
+		j.rec = newRecords(configPath, log, stop, report)
 	}
 	return j
 }
@@ -58,6 +60,13 @@ func (j *Jobs) Frozen(job string) string { return j.cg.frozen(job) }
 func (j *Jobs) Started(pid int, job string) {
 	if j.rec != nil {
 		j.rec.add(pid, job)
+	}
+}
+
+// Settled: a burst of starts is over; their records are written now.
+func (j *Jobs) Settled() {
+	if j.rec != nil {
+		j.rec.settle()
 	}
 }
 

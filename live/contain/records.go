@@ -19,43 +19,56 @@ import (
 // (pid, start time, job) in the runtime directory, so that a pmtr started
 // after one that was killed can tell its orphaned jobs from unrelated
 // processes that reuse their pids, and stop them before starting the jobs.
+//
+// The file is written as soon as a burst of starts is over (Settled), or
+// 100 ms into a long one. A write that fails (the runtime directory full,
+// unwritable or gone) is logged once, with the error, reported as degraded
+// containment (status and why show it) and tried again every 5 s until it
+// works.
 type records struct {
-	path  string
-	log   Logger
-	mu    sync.Mutex
-	procs map[int]record
-	dirty chan struct{}
-	stop  <-chan struct{}
-	done  chan struct{} // closed once the writer has removed the file at the end
+	path    string
+	log     Logger
+	report  func(problem string) // degraded containment, or "" once it works again
+	mu      sync.Mutex
+	procs   map[int]record
+	dirty   chan struct{}
+	settled chan struct{}
+	stop    <-chan struct{}
+	done    chan struct{} // closed once the writer has removed the file at the end
+	// The writer's own.
+	interval, retry time.Duration
+	failing         bool
 }
+
+// burstWait is the longest a change waits for the burst of starts to
+// end; retryEvery, how often a failed write is tried again (variables so
+// that tests can change them).
+var burstWait, retryEvery = 100 * time.Millisecond, 5 * time.Second
 
 type record struct {
 	start uint64 // the process's start time (clock ticks after boot, from /proc)
 	job   string
 }
 
-func newRecords(configPath string, log Logger, stop <-chan struct{}) *records {
-	r := &records{log: log, procs: map[int]record{}, dirty: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
-	if err := hostfacts.SecureDir(hostfacts.RuntimeDir(), true); err != nil {
-		log.Logf(core.Error, "can't record the jobs' pids: %v", err)
-		close(r.done)
-		return r
+func newRecords(configPath string, log Logger, stop <-chan struct{}, report func(string)) *records {
+	r := &records{log: log, report: report, procs: map[int]record{}, dirty: make(chan struct{}, 1), settled: make(chan struct{}, 1),
+		stop: stop, done: make(chan struct{}), interval: burstWait, retry: retryEvery,
+		path: filepath.Join(hostfacts.RuntimeDir(), "jobs-"+hostfacts.ConfigHash(configPath))}
+	if err := hostfacts.SecureDir(filepath.Dir(r.path), true); err != nil {
+		r.failed(err)
+	} else {
+		r.stopLeftovers()
 	}
-	r.path = filepath.Join(hostfacts.RuntimeDir(), "jobs-"+hostfacts.ConfigHash(configPath))
-	r.stopLeftovers()
 	go r.writer()
 	return r
 }
 
 func (r *records) add(pid int, job string) {
-	if r.path == "" {
-		return
-	}
 	if start, ok := startTime(pid); ok {
 		r.mu.Lock()
 		r.procs[pid] = record{start: start, job: job}
 		r.mu.Unlock()
-		r.poke()
+		poke(r.dirty)
 	}
 }
 
@@ -65,41 +78,79 @@ func (r *records) remove(pid int) {
 	delete(r.procs, pid)
 	r.mu.Unlock()
 	if had {
-		r.poke()
+		poke(r.dirty)
 	}
 }
 
-func (r *records) poke() {
+// settle: the burst of starts is over; what changed is written now.
+func (r *records) settle() { poke(r.settled) }
+
+func poke(c chan struct{}) {
 	select {
-	case r.dirty <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// writer saves the records when they changed, at most every 100 ms (a
-// burst of 1000 starts is one write), and removes the file at the end.
+// writer saves the records when they changed, once the burst of starts
+// that changed them is over (a burst of 1000 starts is one write), tries
+// a failed save again, and removes the file at the end.
 func (r *records) writer() {
 	defer close(r.done)
 	defer os.Remove(r.path)
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-r.dirty:
-			r.save()
+			if !r.awaitBurst() {
+				return
+			}
+		case <-retry:
 		case <-r.stop:
 			return
 		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-r.stop:
-			return
+		retry = nil
+		if err := r.save(); err != nil {
+			r.failed(err)
+			retry = time.After(r.retry)
+		} else if r.failing {
+			r.failing = false
+			r.log.Logf(core.Info, "recording the jobs' pids in %s again", r.path)
+			r.report("")
 		}
 	}
+}
+
+// awaitBurst waits until the starts under way are over, for at most the
+// interval; false when the run ends.
+func (r *records) awaitBurst() bool {
+	t := time.NewTimer(r.interval)
+	defer t.Stop()
+	select {
+	case <-r.settled:
+	case <-t.C:
+	case <-r.stop:
+		return false
+	}
+	return true
+}
+
+// failed says once, loudly, that the pids cannot be recorded, and what
+// that costs.
+func (r *records) failed(err error) {
+	if r.failing {
+		return
+	}
+	r.failing = true
+	r.log.Logf(core.Error, "can't record the jobs' pids in %s: %v; if pmtr is killed, the next pmtr cannot find these jobs and they run twice; trying again every %v",
+		r.path, err, r.retry)
+	r.report(fmt.Sprintf("the jobs' pids can't be recorded in %s (%v)", filepath.Dir(r.path), err))
 }
 
 // wait returns once the writer has removed the file (the run has ended).
 func (r *records) wait() { <-r.done }
 
-func (r *records) save() {
+func (r *records) save() error {
 	r.mu.Lock()
 	var b strings.Builder
 	pids := make([]int, 0, len(r.procs))
@@ -111,10 +162,17 @@ func (r *records) save() {
 		fmt.Fprintf(&b, "%d %d %s\n", pid, r.procs[pid].start, r.procs[pid].job)
 	}
 	r.mu.Unlock()
-	tmp := r.path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err == nil {
-		os.Rename(tmp, r.path)
+	if r.failing { // the directory may be gone, or not be pmtr's any more
+		if err := hostfacts.SecureDir(filepath.Dir(r.path), true); err != nil {
+			return err
+		}
 	}
+	tmp := r.path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, r.path)
 }
 
 // stopLeftovers stops the process groups of jobs an earlier pmtr left:

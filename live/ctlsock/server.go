@@ -364,6 +364,13 @@ type configJSON struct {
 	Refused *refusalJSON `json:"refused"`
 }
 
+// containmentJSON is what keeps pmtr from containing the jobs as it
+// should (the pid records cannot be written), and since when.
+type containmentJSON struct {
+	Since   string `json:"since"`
+	Problem string `json:"problem"`
+}
+
 type refusalJSON struct {
 	Time   string   `json:"time"`
 	Errors []string `json:"errors"`
@@ -379,9 +386,13 @@ func (sv *server) configJSON(c driver.ConfigState) configJSON {
 
 func (sv *server) statusJSON(s driver.Snapshot) string {
 	out := struct {
-		Jobs   []jobJSON  `json:"jobs"`
-		Config configJSON `json:"config"`
+		Jobs        []jobJSON        `json:"jobs"`
+		Config      configJSON       `json:"config"`
+		Containment *containmentJSON `json:"containment_degraded"` // null while containment works
 	}{Config: sv.configJSON(s.Config), Jobs: []jobJSON{}}
+	if c := s.Containment; c.Degraded != "" {
+		out.Containment = &containmentJSON{Since: sv.d.Wall(c.Since).Format(time.RFC3339Nano), Problem: c.Degraded}
+	}
 	for _, j := range s.Jobs {
 		out.Jobs = append(out.Jobs, sv.jobJSON(j))
 	}

@@ -51,6 +51,7 @@ func (noContainment) Open(string) int                                     { retu
 func (noContainment) Frozen(string) string                                { return "" }
 func (noContainment) Started(int, string)                                 {}
 func (noContainment) Ended(int)                                           {}
+func (noContainment) Settled()                                            {}
 func (noContainment) SignalLater(string, ...syscall.Signal)               {}
 func (noContainment) Empty(string, time.Duration) bool                    { return true }
 func (noContainment) OOMKilled(string) bool                               { return false }

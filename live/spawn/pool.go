@@ -41,6 +41,8 @@ type pool struct {
 	closed    bool
 	burst     int    // spawns since the queue was last empty
 	idle      func() // called when a burst of trimAfter or more spawns is done
+	drained   func() // called when no start is queued or under way (stuck ones aside)
+	active    int    // starts under way
 	work      func(s core.Spawn, cancelled bool)
 	size      int                                            // workers wanted when none is stuck
 	workers   int                                            // worker goroutines
@@ -132,6 +134,7 @@ func (p *pool) next() (core.Spawn, bool, bool) {
 	p.queue[0] = core.Spawn{}
 	p.queue = p.queue[1:]
 	p.burst++
+	p.active++
 	k := spawnKey{s.Job, s.Attempt}
 	cancelled := p.cancelled[k]
 	delete(p.queued, k)
@@ -162,6 +165,7 @@ func (p *pool) markStuck(w *startWatch) {
 func (p *pool) finish(w *startWatch) bool {
 	p.mu.Lock()
 	w.done = true
+	p.active--
 	if w.stuck {
 		p.stuck--
 		if p.slow != nil {
@@ -175,11 +179,15 @@ func (p *pool) finish(w *startWatch) bool {
 	if len(p.queue) == 0 {
 		p.burst = 0
 	}
+	drained := len(p.queue) == 0 && p.active-p.stuck == 0
 	keep := p.workers-p.stuck <= p.size
 	if !keep {
 		p.exit()
 	}
 	p.mu.Unlock()
+	if drained && p.drained != nil {
+		p.drained()
+	}
 	if done && p.idle != nil {
 		p.idle()
 	}

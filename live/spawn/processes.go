@@ -39,6 +39,7 @@ type Containment interface {
 	Open(job string) int
 	Frozen(job string) string
 	Started(pid int, job string)
+	Settled() // a burst of starts is over: record what started now
 	Ended(pid int)
 	SignalLater(job string, sigs ...syscall.Signal)
 	Empty(job string, within time.Duration) bool
@@ -105,6 +106,7 @@ func New(l *Launcher, d Deps) *Processes {
 	p.pool = newPool(p.spawn, d.Spawners)
 	p.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
 	p.pool.slow = p.slowStart
+	p.pool.drained = d.Contain.Settled
 	return p
 }
 
