@@ -242,7 +242,9 @@ func ParseRequest(line string) (Request, error) {
 func parseArgs(v Verb, args []string, r *Request) error {
 	for i := 0; i < len(args); i++ {
 		if args[i] == "--" {
-			r.Operands = args[i+1:]
+			if len(args) > i+1 { // none stays nil, as without "--"
+				r.Operands = args[i+1:]
+			}
 			return nil
 		}
 		f, ok := v.Flag(args[i])
