@@ -11,7 +11,7 @@ import (
 
 // Change is what loading a config would do to one job right away.
 type Change struct {
-	Job    string // as the log names it: "web", or "old(deleted)"
+	Job    string // the job's name
 	Action string // start, restart, stop, update, hold
 	Why    string // "env, nice changed", "disabled", ...
 	// Fields are the fields that differ from the job's definition in force,
@@ -68,9 +68,9 @@ func (m *Machine) Plan(now Time, cfg *confgrammar.Config, deps []DepState) Plan 
 		switch {
 		case j.deleted || kept[j.spec.Name]:
 		case acted[j.spec.Name] == "stop":
-			p.Changes = append(p.Changes, Change{Job: j.spec.Name + "(deleted)", Action: "stop"})
+			p.Changes = append(p.Changes, Change{Job: j.spec.Name, Action: "stop", Why: "removed from the config"})
 		default:
-			p.Changes = append(p.Changes, Change{Job: j.spec.Name + "(deleted)", Action: "remove", Why: "not running"})
+			p.Changes = append(p.Changes, Change{Job: j.spec.Name, Action: "remove", Why: "not running"})
 		}
 	}
 	return p

@@ -436,7 +436,7 @@ func TestRulePlanNamesEveryChange(t *testing.T) {
 	for _, c := range p.Changes {
 		got = append(got, c.String())
 	}
-	want := []string{"restart api (env, nice changed)", "stop web (disabled)", "start new", "add off (not started now: disabled)", "stop old(deleted)"}
+	want := []string{"restart api (env, nice changed)", "stop web (disabled)", "start new", "add off (not started now: disabled)", "stop old (removed from the config)"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || p.Untouched != 1 {
 		t.Fatalf("plan:\n%s\nuntouched %d\nwant:\n%s", strings.Join(got, "\n"), p.Untouched, strings.Join(want, "\n"))
 	}

@@ -229,7 +229,7 @@ func TestPlanAgainstARunningDaemon(t *testing.T) {
 	next := filepath.Join(dir, "next.conf")
 	os.WriteFile(next, []byte("job {\nname keep\ncmd /bin/sleep 301\n}\njob {\nname api\ncmd /bin/sleep 302\nenv DEBUG=1\nnice 3\n}\njob {\nname new\ncmd /bin/sleep 304\n}\n"), 0o644)
 	out, errOut, code = runPmtr(t, "plan", "-c", conf, next)
-	want := "restart api (env, nice changed)\nstart new\nstop gone(deleted)\nuntouched: 1 job\n"
+	want := "restart api (env, nice changed)\nstart new\nstop gone (removed from the config)\nuntouched: 1 job\n"
 	if code != 0 || out != want {
 		t.Fatalf("plan: exit %d\n%s%s\nwant:\n%s", code, out, errOut, want)
 	}
