@@ -7,11 +7,14 @@ FUZZTIME ?= 60s
 # make test runs each fuzz target briefly on top of its seed corpus.
 SHORTFUZZ ?= 3s
 FUZZ_TARGETS := FuzzParse FuzzCore FuzzControl FuzzVerify FuzzCtlRequest
+# pmtr --version says this: the nearest tag and the commits since it (or
+# the commit alone), "-dirty" with uncommitted changes.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 .PHONY: build test vet fuzz fuzz-short bench install uninstall run clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/pmtr
+	$(GO) build -ldflags "-X main.buildStamp=$(VERSION)" -o $(BIN) ./cmd/pmtr
 
 vet:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

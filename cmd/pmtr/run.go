@@ -54,10 +54,35 @@ func helpOrUsage(err error) int {
 	return 2
 }
 
-// version is the module version pmtr was built as, or "devel".
+// buildStamp is the version make build stamps from git (git describe), with
+// -ldflags "-X main.buildStamp=...".
+var buildStamp string
+
+// version is the version pmtr was built as: make build's stamp, the
+// module's version (go install pmtr@v1.2.3), the commit go build recorded,
+// or "devel".
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	if buildStamp != "" {
+		return buildStamp
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
+	}
+	rev, dirty := "", ""
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	if rev != "" {
+		return "devel-" + rev + dirty
 	}
 	return "devel"
 }
