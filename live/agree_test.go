@@ -64,9 +64,9 @@ name k
 cmd /bin/sh -c "sleep 0.7; kill -9 $$"
 }
 `, map[string]sim.JobPlan{
-			"x": {Runs: []sim.RunPlan{{For: sim.Duration(300 * time.Millisecond), Exit: 33}}},
-			"o": {Runs: []sim.RunPlan{{For: sim.Duration(500 * time.Millisecond), Exit: 1}}},
-			"k": {Runs: []sim.RunPlan{{For: sim.Duration(700 * time.Millisecond), Signal: 9}}},
+			"x": {Runs: []sim.RunPlan{{For: sim.Lifetime(300 * time.Millisecond), Exit: 33}}},
+			"o": {Runs: []sim.RunPlan{{For: sim.Lifetime(500 * time.Millisecond), Exit: 1}}},
+			"k": {Runs: []sim.RunPlan{{For: sim.Lifetime(700 * time.Millisecond), Signal: 9}}},
 		}, 1500 * time.Millisecond},
 	}
 	for _, c := range cases {

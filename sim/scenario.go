@@ -38,7 +38,7 @@ type JobPlan struct {
 
 // RunPlan is one simulated process lifetime (see Run).
 type RunPlan struct {
-	For        Duration   `yaml:"for"`         // runs this long, then exits; 0 = until stopped
+	For        Lifetime   `yaml:"for"`         // runs this long, then exits; forever (or absent): until stopped
 	ForRandom  []Duration `yaml:"for_random"`  // [min, max]: a random length, from the seed
 	Exit       int        `yaml:"exit"`        // exit status
 	Signal     int        `yaml:"signal"`      // or death by this signal
@@ -176,6 +176,28 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// Lifetime is how long a run lasts before it exits by itself: a duration
+// of more than 0, or forever (0 here: until stopped, as when absent).
+type Lifetime Duration
+
+// UnmarshalYAML reads "3s" or "forever"; 0 is refused, since a run that
+// ends at once and one that never ends both read as "0".
+func (l *Lifetime) UnmarshalYAML(n *yaml.Node) error {
+	if strings.TrimSpace(n.Value) == "forever" {
+		*l = 0
+		return nil
+	}
+	var d Duration
+	if err := d.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	if d == 0 {
+		return fmt.Errorf("line %d: for: %s: a run must last more than 0 (write for: forever, or leave for out, for a process that runs until it is stopped)", n.Line, n.Value)
+	}
+	*l = Lifetime(d)
+	return nil
+}
 
 // ParseScenario reads a scenario file. Unknown keys and bad values are
 // errors that name the file and line.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pmtr/core"
 )
@@ -63,6 +64,7 @@ func TestScenarioErrorsNameFileAndLine(t *testing.T) {
 		"name: x\nrun_for: 10s\nbogus: 1\n":                                    `s.yaml:3: unknown key "bogus" (known keys here: name,`,
 		"name: x\njob: {}\n":                                                   `s.yaml:2: unknown key "job" (did you mean "jobs"?)`,
 		"name: x\nrun_for: ten seconds\n":                                      "s.yaml:2: bad duration",
+		"name: x\njobs:\n  a:\n    runs:\n      - {for: 0s}\n":                 "s.yaml:5: for: 0s: a run must last more than 0 (write for: forever",
 		"name: x\nevents:\n  - at: 1s\n    sighup: true\n    shutdown: true\n": "s.yaml:3: an event needs exactly one",
 		"name: x\nexpect:\n  - running: a\n":                                   "s.yaml:3: running and stopped need at",
 		"name: x\nexpect:\n  - log: '('\n":                                     "s.yaml:3: bad pattern",
@@ -203,5 +205,13 @@ func TestTimelineTellsGatedFromWaiting(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "at: 1s C\n") {
 		t.Errorf("an event that acted on no job is not listed alone:\n%s", text.String())
+	}
+}
+
+// TestForForever: for: forever is a run that lasts until it is stopped.
+func TestForForever(t *testing.T) {
+	s, err := ParseScenario("f.yaml", []byte("name: x\njobs:\n  a:\n    runs:\n      - {for: forever}\n      - {for: 3s}\n"))
+	if err != nil || s.Jobs["a"].Runs[0].For != 0 || s.Jobs["a"].Runs[1].For != Lifetime(3*time.Second) {
+		t.Fatalf("%+v %v", s, err)
 	}
 }

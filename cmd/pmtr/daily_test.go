@@ -470,3 +470,17 @@ func TestRuntimeDirectoryStaysClean(t *testing.T) {
 		t.Fatalf("the detached daemon's clean exit left %v", left)
 	}
 }
+
+// TestSimConfigAlone: pmtr sim -c FILE without a scenario runs the config
+// alone; its usage writes the flags as the docs do (--seed N).
+func TestSimConfigAlone(t *testing.T) {
+	_, conf := writeConf(t, "job {\nname setup\ncmd /bin/setup\nwait\nonce\n}\njob {\nname web\ncmd /bin/web\n}\n")
+	out, errOut, code := runPmtr(t, "sim", "-q", "-c", conf)
+	if code != 0 || !strings.Contains(out, conf+" alone for 1h") || !regexp.MustCompile(`(?m)^  setup\s+starts 1\s+running 1s\s+exits: exit 0 x1$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^  web\s+starts 1\s+running 59m59s`).MatchString(out) {
+		t.Fatalf("sim -c alone: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runPmtr(t, "sim"); code != 2 || !strings.Contains(errOut, "  --seed N ") || strings.Contains(errOut, "uint") {
+		t.Fatalf("sim usage: exit %d\n%s", code, errOut)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"pmtr/confgrammar"
 	"pmtr/sim"
 )
 
@@ -20,14 +22,11 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "seed for random run lengths (overrides the scenario's)")
 	conf := fs.String("c", "", "run the scenarios against this pmtr.conf `FILE`")
 	quiet := fs.Bool("q", false, "print no transcript, only the summary and verdict")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pmtr sim [--timeline] [--svg FILE] [--seed N] [-c pmtr.conf] [-q] SCENARIO.yaml...")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { simUsage(stderr) }
 	if err := fs.Parse(args); err != nil {
 		return helpOrUsage(err)
 	}
-	if fs.NArg() == 0 || *svg != "" && fs.NArg() > 1 {
+	if fs.NArg() == 0 && *conf == "" || *svg != "" && fs.NArg() > 1 {
 		fs.Usage()
 		return 2
 	}
@@ -43,26 +42,90 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 			o.Samples = 800
 		}
 	}
+	show := output{timeline: *timeline, svg: *svg, quiet: *quiet, stdout: stdout, stderr: stderr}
+	if fs.NArg() == 0 {
+		s, err := aloneScenario(*conf)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return show.run(s, o)
+	}
 	status := 0
 	for _, file := range fs.Args() {
-		if code := runScenarioFile(file, o, *timeline, *svg, *quiet, stdout, stderr); code > status {
+		if code := show.file(file, o); code > status {
 			status = code
 		}
 	}
 	return status
 }
 
-func runScenarioFile(file string, o sim.RunOptions, timeline bool, svg string, quiet bool, stdout, stderr io.Writer) int {
+// configAlone is how long pmtr sim -c FILE runs a config without a
+// scenario.
+const configAlone = time.Hour
+
+// aloneScenario runs the config at path alone for configAlone: its wait
+// and once jobs run a second and exit 0, as setup jobs do; the others run
+// until they are stopped.
+func aloneScenario(path string) (*sim.Scenario, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pmtr sim: %w", err)
+	}
+	cfg, err := confgrammar.Parse(path, src)
+	if err != nil {
+		return nil, fmt.Errorf("pmtr sim: %s does not parse:\n%w", path, err)
+	}
+	s := &sim.Scenario{File: path, RunFor: sim.Duration(configAlone), Jobs: map[string]sim.JobPlan{},
+		Name: fmt.Sprintf("%s alone for 1h: wait and once jobs run 1s and exit 0, the others until stopped", path)}
+	for _, j := range cfg.Jobs {
+		if j.Wait || j.Once {
+			s.Jobs[j.Name] = sim.JobPlan{Runs: []sim.RunPlan{{For: sim.Lifetime(time.Second)}}}
+		}
+	}
+	return s, nil
+}
+
+// simFlags are pmtr sim's flags, as its usage lists them.
+var simFlags = []struct{ flag, help string }{
+	{"--timeline", "draw a per-job timeline in the terminal"},
+	{"--svg FILE", "write the timeline as an SVG picture to FILE (one scenario)"},
+	{"--seed N", "seed of random run lengths (overrides the scenario's)"},
+	{"-c FILE", "run the scenarios against this pmtr.conf; without a scenario, run it alone for 1h"},
+	{"-q", "print no transcript, only the summary and the verdict"},
+}
+
+func simUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: pmtr sim [--timeline] [--svg FILE] [--seed N] [-c CONF] [-q] SCENARIO.yaml...")
+	fmt.Fprintln(w, "       pmtr sim [--timeline] [--svg FILE] -c CONF")
+	for _, f := range simFlags {
+		fmt.Fprintf(w, "  %-12s %s\n", f.flag, f.help)
+	}
+}
+
+// output is how pmtr sim shows its runs.
+type output struct {
+	timeline, quiet bool
+	svg             string
+	stdout, stderr  io.Writer
+}
+
+func (out output) file(file string, o sim.RunOptions) int {
 	src, err := os.ReadFile(file)
 	if err != nil {
-		fmt.Fprintf(stderr, "pmtr sim: %v\n", err)
+		fmt.Fprintf(out.stderr, "pmtr sim: %v\n", err)
 		return 1
 	}
 	s, err := sim.ParseScenario(file, src)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(out.stderr, err)
 		return 1
 	}
+	return out.run(s, o)
+}
+
+func (out output) run(s *sim.Scenario, o sim.RunOptions) int {
+	file, timeline, svg, quiet, stdout, stderr := s.File, out.timeline, out.svg, out.quiet, out.stdout, out.stderr
 	res, err := sim.RunScenario(s, o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
