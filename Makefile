@@ -46,8 +46,11 @@ bench: build
 	@if [ -n "$(PEERS)" ]; then ./bench/install-peers.sh; fi
 	$(GO) run ./bench -pmtr $(BIN) $(if $(PEERS),-peers) $(if $(PMTR_C),-pmtr-c $(PMTR_C))
 
+# make run: the demo config, copied once to DEMO so that edits stay out of the tree.
+DEMO ?= /tmp/pmtr-demo.conf
 run: build
-	./$(BIN) -F -c examples/pmtr.conf
+	@if [ ! -e $(DEMO) ]; then cp examples/pmtr.conf $(DEMO); echo "copied examples/pmtr.conf to $(DEMO): edit it while pmtr runs"; fi
+	./$(BIN) -F -c $(DEMO)
 
 BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man/man8
