@@ -110,6 +110,11 @@ func (f *Files) Glob(pattern string) ([]string, error) {
 	return nil, errNotRead
 }
 
+// OneFile is the snapshot of a config of one file, src.
+func OneFile(name string, src []byte) *Files {
+	return &Files{Main: name, Read: []File{{Path: name, Data: src}}}
+}
+
 // MainErr is the error of reading the main file, nil when it was read.
 func (f *Files) MainErr() error {
 	if len(f.Read) == 0 {

@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"pmtr/logsafe"
 )
 
 // FS gives Load the files of a config. live/files reads the real ones;
@@ -165,7 +167,7 @@ func (a *assembler) include(file string, inc include, depth int) {
 	a.cfg.Includes = append(a.cfg.Includes, Include{File: file, Pos: inc.pos, Pattern: inc.pattern, Glob: glob})
 	matches, err := a.fsys.Glob(glob)
 	if err != nil {
-		a.errAt(file, inc.pos, "include %s: %v", inc.pattern, err)
+		a.includeErr(file, inc, "%v", err)
 		return
 	}
 	for _, m := range Includable(glob, matches) {
@@ -174,7 +176,7 @@ func (a *assembler) include(file string, inc include, depth int) {
 		}
 		src, err := a.fsys.ReadFile(m)
 		if err != nil {
-			a.errAt(file, inc.pos, "include %s: %s: %v", inc.pattern, m, err)
+			a.includeErr(file, inc, "%s: %v", m, err)
 			continue
 		}
 		a.cfg.Includes[rec].Matches = append(a.cfg.Includes[rec].Matches, m)
@@ -189,7 +191,7 @@ func (a *assembler) refuse(file string, inc include, m string) bool {
 	clean := path.Clean(m)
 	if at := slices.Index(a.visiting, clean); at >= 0 {
 		chain := append(slices.Clone(a.visiting[at:]), clean)
-		a.errAt(file, inc.pos, "include %s: include cycle: %s (a file may not include itself, directly or through other files)", inc.pattern, cycleWords(chain))
+		a.includeErr(file, inc, "include cycle: %s (a file may not include itself, directly or through other files)", cycleWords(chain))
 		return true
 	}
 	if by, ok := a.included[clean]; ok {
@@ -197,11 +199,21 @@ func (a *assembler) refuse(file string, inc include, m string) bool {
 		if by.file != "" {
 			where = fmt.Sprintf("by %s:%d:%d", by.file, by.pos.Line, by.pos.Col)
 		}
-		a.errAt(file, inc.pos, "include %s: %s is included already (%s); each file is read once", inc.pattern, m, where)
+		a.includeErr(file, inc, "%s is included already (%s); each file is read once", m, where)
 		return true
 	}
 	return false
 }
+
+// includeErr reports a problem of an include line. Its paths are not cut
+// (a fix names them whole); only the pattern, as written, is bounded.
+func (a *assembler) includeErr(file string, inc include, format string, args ...any) {
+	msg := "include " + logsafe.ShortWords(inc.pattern, maxPath) + ": " + fmt.Sprintf(format, args...)
+	a.errs = append(a.errs, &Error{File: file, Pos: inc.pos, Msg: msg})
+}
+
+// maxPath bounds a path in an error message (PATH_MAX).
+const maxPath = 4096
 
 func cycleWords(chain []string) string {
 	if len(chain) == 2 && chain[0] == chain[1] {
@@ -242,13 +254,15 @@ func checkPattern(pattern string) error {
 
 // Includable drops the names an include pattern does not take, as shells
 // and run-parts do not: hidden files (unless the pattern asks for a
-// leading dot), editor backups ending in ~ and autosaves starting with #.
+// leading dot), editor backups ending in ~ and autosaves starting with #;
+// and names with control characters, which would garble log lines.
 func Includable(glob string, matches []string) []string {
 	dotted := strings.HasPrefix(path.Base(glob), ".")
 	out := matches[:0:0]
 	for _, m := range matches {
 		base := path.Base(m)
-		if (strings.HasPrefix(base, ".") && !dotted) || strings.HasSuffix(base, "~") || strings.HasPrefix(base, "#") {
+		if (strings.HasPrefix(base, ".") && !dotted) || strings.HasSuffix(base, "~") || strings.HasPrefix(base, "#") ||
+			strings.ContainsFunc(base, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			continue
 		}
 		out = append(out, m)

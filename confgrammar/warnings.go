@@ -1,8 +1,10 @@
 package confgrammar
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,6 +20,14 @@ type Warning struct {
 
 func (w Warning) String() string {
 	return fmt.Sprintf("%s:%d:%d: warning: %s", w.File, w.Pos.Line, w.Pos.Col, w.Msg)
+}
+
+// SortWarnings puts warnings in file order: by the file's place in files
+// (a Config's Files; a file not there goes first), then by position.
+func SortWarnings(files []string, ws []Warning) {
+	slices.SortStableFunc(ws, func(a, b Warning) int {
+		return cmp.Or(cmp.Compare(slices.Index(files, a.File), slices.Index(files, b.File)), comparePos(a.Pos, b.Pos))
+	})
 }
 
 // MinBounce is the shortest bounce interval the manual recommends.

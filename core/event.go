@@ -29,12 +29,17 @@ type ConfigLoaded struct {
 	Config   *confgrammar.Config
 	Deps     []DepState
 	Warnings []string // "FILE:LINE:COL: warning: ...", logged as they are
+	// Changes words which of the config's files changed ("pmtr.d/web.conf
+	// changed, pmtr.d/old.conf removed"), for the reload's log line; ""
+	// for a config of one file, or when no file changed.
+	Changes string
 }
 
 // ConfigRejected reports a reload that failed; the previous config stays.
 type ConfigRejected struct {
-	File   string
-	Errors []string
+	File    string
+	Errors  []string
+	Changes string // as in ConfigLoaded
 }
 
 // ConfigRestored: after a rejected reload, the config file holds again

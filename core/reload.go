@@ -11,7 +11,7 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 		return
 	}
 	if m.loaded {
-		m.logf(Info, "rescanning job configuration")
+		m.rescanning(e.Changes)
 	} else {
 		m.logf(Info, "pmtr: starting")
 	}
@@ -119,6 +119,16 @@ func (m *Machine) remove(j *job) bool {
 	return true
 }
 
+// rescanning logs C pmtr's line of a reload, with the files that changed
+// when the config has more than one.
+func (m *Machine) rescanning(changes string) {
+	if changes == "" {
+		m.logf(Info, "rescanning job configuration")
+		return
+	}
+	m.logf(Info, "rescanning job configuration: %s", changes)
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return word
@@ -130,7 +140,7 @@ func (m *Machine) onRejected(e ConfigRejected) {
 	m.rejected = true
 	m.counters.ReloadsRejected++
 	m.counters.LastReloadOK = false
-	m.logf(Info, "rescanning job configuration")
+	m.rescanning(e.Changes)
 	m.logf(Error, "FAILED to parse %s", e.File)
 	for _, msg := range e.Errors {
 		m.logf(Error, "ERROR: %s", msg)

@@ -66,7 +66,7 @@ func started(t *testing.T) (*driver.Driver, *recorder) {
 	r := &recorder{}
 	d := driver.New(r, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
 	d.Start()
-	d.Handle(answer(r.lastRead(t), driver.FilesRead{Source: []byte(twoJobs)}, nil))
+	d.Handle(answer(r.lastRead(t), driver.FilesRead{Config: confgrammar.OneFile("pmtr.conf", []byte(twoJobs))}, nil))
 	q := r.lastRead(t)
 	if q.Check == nil || q.CheckFile != "pmtr.conf" || !slices.Equal(q.Deps, []string{"/etc/a.conf"}) {
 		t.Fatalf("the new config's read: %+v", q)
@@ -89,7 +89,7 @@ func TestHostErrorRejectsTheConfig(t *testing.T) {
 	d, r := started(t)
 	reply := make(chan driver.Result, 1)
 	d.Handle(driver.Reload{Reply: reply})
-	d.Handle(answer(r.lastRead(t), driver.FilesRead{Source: []byte(twoJobs + "job {\nname c\ncmd /bin/c\n}\n")}, map[string]string{"/etc/a.conf": "h1"}))
+	d.Handle(answer(r.lastRead(t), driver.FilesRead{Config: confgrammar.OneFile("pmtr.conf", []byte(twoJobs+"job {\nname c\ncmd /bin/c\n}\n"))}, map[string]string{"/etc/a.conf": "h1"}))
 	bad := confgrammar.ErrorList{&confgrammar.Error{File: "pmtr.conf", Pos: confgrammar.Pos{Line: 1, Col: 11}, Msg: "interface nosuchif0 does not exist"}}
 	d.Handle(answer(r.lastRead(t), driver.FilesRead{HostErr: bad}, nil))
 	var res driver.Result

@@ -25,10 +25,10 @@ import (
 type Options struct {
 	ConfigPath string // the config file, as named to pmtr (log lines, reads)
 	Cwd        string // where relative dependencies resolve when a job has no dir
-	// Initial is the parsed config to start with and Source its bytes; nil:
-	// read ConfigPath first.
+	// Initial is the parsed config to start with and Files the files it
+	// was loaded from; nil: read ConfigPath first.
 	Initial *confgrammar.Config
-	Source  []byte
+	Files   *confgrammar.Files
 	Hooks   Hooks
 	// Seed is the core's random source for the jitter of restart delays
 	// (live: from crypto/rand; sim: the scenario's seed, for reproducible runs).
@@ -51,7 +51,8 @@ type Driver struct {
 	m        *core.Machine
 	now      core.Time // time of the last call on the core
 	gen      uint64
-	sum      [32]byte                 // content of the config in force
+	sum      [32]byte                 // content of the config in force (filesSum)
+	files    map[string][32]byte      // each file of the config in force, by path: its content
 	conf     ConfigState              // the config in force, and a refusal of the file on disk
 	deps     map[string]core.DepState // last seen state of each dependency
 	setup    Setup                    // the outside-world part of the config in force
@@ -84,8 +85,9 @@ func (d *Driver) ExitCode() (code int, by string) { return d.m.ExitCode() }
 // Start loads the initial config (Options.Initial, else the file).
 func (d *Driver) Start() {
 	if d.o.Initial != nil {
-		d.prepare(d.o.Initial, d.o.Source)
-		d.o.Initial, d.o.Source = nil, nil // the core keeps what it needs: let the parse go
+		d.ld.files = fileSums(d.o.Files)
+		d.prepare(d.o.Initial, filesSum(d.o.Files), "")
+		d.o.Initial, d.o.Files = nil, nil // the core keeps what it needs: let the parse go
 		return
 	}
 	d.reload(Reload{Force: true})

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
 	"pmtr/sim"
@@ -129,7 +130,7 @@ func TestStatusSnapshot(t *testing.T) {
 
 func TestStaleReadIsIgnored(t *testing.T) {
 	w := newWorld(t, twoJobs)
-	w.Input(driver.FilesRead{Seq: 999, Source: []byte("job {\nname z\ncmd /bin/z\n}\n")})
+	w.Input(driver.FilesRead{Seq: 999, Config: confgrammar.OneFile("pmtr.conf", []byte("job {\nname z\ncmd /bin/z\n}\n"))})
 	if count(w, "rescanning|started job z") != 0 {
 		t.Fatalf("an answer nobody asked for was used:\n%s", w.Transcript())
 	}

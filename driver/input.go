@@ -117,9 +117,10 @@ type ControlText struct{ From, Via, Text string }
 // must have room for it.
 type StatusQuery struct{ Reply chan<- Snapshot }
 
-// ReadRequest asks the backend for the config's bytes (when Config), the
-// state of each dependency file in Deps and the content of each key file
-// in Keys.
+// ReadRequest asks the backend for the config's files (when Config: the
+// file and every file its include lines match, as confgrammar.Gather
+// takes them), the state of each dependency file in Deps and the content
+// of each key file in Keys.
 type ReadRequest struct {
 	Seq    uint64
 	Config string // path of the config file; "" = do not read it
@@ -135,15 +136,18 @@ type ReadRequest struct {
 
 // FilesRead answers a ReadRequest.
 type FilesRead struct {
-	Seq       uint64
-	Source    []byte
-	ConfigErr error // the config could not be read (Source is nil)
-	Deps      []core.DepState
-	Keys      []KeyFile
-	Warnings  []confgrammar.Warning
-	// Writing lists the files (config, dependencies, keys) that another
-	// program held open for writing: a save in progress. They were not
-	// read; the driver keeps what it knew of them until they are closed.
+	Seq uint64
+	// Config is the config's files when asked (ReadRequest.Config): the
+	// main file (its Err: it could not be read) and the files it
+	// includes. The driver loads the config from them, all or nothing.
+	Config   *confgrammar.Files
+	Deps     []core.DepState
+	Keys     []KeyFile
+	Warnings []confgrammar.Warning
+	// Writing lists the files (config, included files, dependencies,
+	// keys) that another program held open for writing: a save in
+	// progress. They were not read; the driver keeps what it knew of them
+	// until they are closed.
 	Writing []string
 	HostErr error // ReadRequest.Check cannot run on this host: the driver rejects it
 }
@@ -162,7 +166,11 @@ type Setup struct {
 	Listens []confgrammar.Listen // KeyFile resolved to an absolute path
 	Metrics []confgrammar.Metrics
 	Keys    map[string][]byte // key file path -> key
-	Watch   []string          // the config file, every dependency and key file
+	// Watch: the config file, every file it includes, every dependency
+	// and key file, and each include pattern (confgrammar.Include.Glob,
+	// absolute: its directory is watched, and a file it matches counts as
+	// one of the config's).
+	Watch []string
 }
 
 func (Event) isInput()       {}
@@ -183,8 +191,19 @@ func (r Reload) String() string {
 func (c ControlText) String() string { return fmt.Sprintf("control %q from %s", c.Text, c.From) }
 func (StatusQuery) String() string   { return "status query" }
 func (f FilesRead) String() string {
-	if len(f.Writing) > 0 {
-		return fmt.Sprintf("files-read seq=%d config=%d bytes deps=%d writing=%s", f.Seq, len(f.Source), len(f.Deps), strings.Join(f.Writing, ","))
+	n, files := 0, 0
+	if f.Config != nil {
+		files = len(f.Config.Read)
+		for _, r := range f.Config.Read {
+			n += len(r.Data)
+		}
 	}
-	return fmt.Sprintf("files-read seq=%d config=%d bytes deps=%d", f.Seq, len(f.Source), len(f.Deps))
+	s := fmt.Sprintf("files-read seq=%d config=%d bytes deps=%d", f.Seq, n, len(f.Deps))
+	if files > 1 {
+		s += fmt.Sprintf(" in %d files", files)
+	}
+	if len(f.Writing) > 0 {
+		s += " writing=" + strings.Join(f.Writing, ",")
+	}
+	return s
 }

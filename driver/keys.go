@@ -62,7 +62,7 @@ func (d *Driver) keyChanges(f FilesRead) bool {
 	d.keepHeld(&f)
 	keys, err := d.checkKeys(d.setup.Listens, f.Keys)
 	if err != nil {
-		d.rejected(err)
+		d.rejected(err, "")
 		return false
 	}
 	if d.keysChanged(keys) {

@@ -1,11 +1,11 @@
 package driver
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"pmtr/confgrammar"
 	"pmtr/core"
@@ -23,10 +23,12 @@ type loader struct {
 	cfg       *confgrammar.Config // parsed, waiting for its dependencies
 	keys      []string            // its key files
 	sum       [32]byte
-	old       FilesRead       // the files in force, as the read that found cfg saw them
-	waiting   []chan<- Result // pmtr reload callers for the next read
-	answering []chan<- Result // those the read in flight answers
-	result    Result          // what the read in flight came to
+	files     map[string][32]byte // cfg's files, by path: their content
+	changes   string              // which of them changed, for the log
+	old       FilesRead           // the files in force, as the read that found cfg saw them
+	waiting   []chan<- Result     // pmtr reload callers for the next read
+	answering []chan<- Result     // those the read in flight answers
+	result    Result              // what the read in flight came to
 }
 
 // reload asks for the config and the dependencies to be read again.
@@ -79,44 +81,119 @@ func (d *Driver) onRead(f FilesRead) {
 }
 
 // rejected records and tells the core that a reload failed.
-func (d *Driver) rejected(err error) {
+func (d *Driver) rejected(err error, changes string) {
 	msgs := confgrammar.Messages(err)
 	d.ld.result = Result{Code: CodeFailed, Lines: append(slices.Clone(msgs), "parse failed: the config in force stays")}
 	d.refuse(msgs)
-	d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: msgs})
+	d.step(d.b.Now(), core.ConfigRejected{File: d.o.ConfigPath, Errors: msgs, Changes: changes})
 }
 
-// reread acts on a fresh read of the config and of the dependencies in
-// force: a changed (or forced) good config is prepared for loading; a bad
-// one is rejected and the running config stays, with its dependencies
-// checked for changes.
+// reread acts on a fresh read of the config's files and of the
+// dependencies in force: a changed (or forced) good config is prepared for
+// loading; a bad one (any of its files) is rejected and the running config
+// stays, with its dependencies checked for changes.
 func (d *Driver) reread(f FilesRead) {
-	if slices.Contains(f.Writing, d.o.ConfigPath) {
-		d.configHeld()
+	snap := f.Config
+	if snap == nil { // a backend that did not read the config: nothing to load
+		snap = &confgrammar.Files{Main: d.o.ConfigPath}
+	}
+	if slices.ContainsFunc(snap.Read, func(r confgrammar.File) bool { return slices.Contains(f.Writing, r.Path) }) {
+		d.configHeld(f.Writing)
 		d.depChanges(f)
 		d.keyChanges(f)
 		return
 	}
-	if f.ConfigErr == nil && sha256.Sum256(f.Source) == d.sum && !d.ld.force {
+	mainErr := snap.MainErr()
+	sum := filesSum(snap)
+	if mainErr == nil && sum == d.sum && !d.ld.force {
 		d.depChanges(f)
 		if d.keyChanges(f) {
 			d.restored() // a refused save undone: the file is the config in force again
 		}
 		return
 	}
-	err := f.ConfigErr
+	files := fileSums(snap)
+	changes := d.changedFiles(files)
 	var cfg *confgrammar.Config
-	if err == nil {
-		cfg, err = confgrammar.Parse(d.o.ConfigPath, f.Source)
+	err := fmt.Errorf("can't open %s: %v", d.o.ConfigPath, mainErr)
+	if mainErr == nil {
+		cfg, err = confgrammar.Load(d.o.ConfigPath, snap)
 	}
 	if err != nil {
-		d.rejected(err)
+		d.rejected(err, changes)
 		d.depChanges(f)
 		d.keyChanges(f)
 		return
 	}
 	d.ld.old = FilesRead{Deps: f.Deps, Keys: f.Keys, Writing: f.Writing}
-	d.prepare(cfg, f.Source)
+	d.ld.files = files
+	d.prepare(cfg, sum, changes)
+}
+
+// filesSum is the hash of a config's files: of the main file's content
+// when it is the only one (as it was before include), else of every
+// file's name and content and every pattern's matches, in the order read.
+func filesSum(s *confgrammar.Files) [32]byte {
+	if s == nil || len(s.Read) == 0 {
+		return sha256.Sum256(nil)
+	}
+	if len(s.Read) == 1 && len(s.Globs) == 0 {
+		return sha256.Sum256(s.Read[0].Data)
+	}
+	h := sha256.New()
+	for _, r := range s.Read {
+		fmt.Fprintf(h, "file %q %d %v\n", r.Path, len(r.Data), r.Err)
+		h.Write(r.Data)
+	}
+	for _, g := range s.Globs {
+		fmt.Fprintf(h, "glob %q %q %v\n", g.Pattern, g.Matches, g.Err)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// fileSums hashes each file of a snapshot, by path.
+func fileSums(s *confgrammar.Files) map[string][32]byte {
+	out := map[string][32]byte{}
+	if s != nil {
+		for _, r := range s.Read {
+			out[r.Path] = sha256.Sum256(r.Data)
+		}
+	}
+	return out
+}
+
+// changedFiles words which files differ from the config in force: "a.conf
+// changed, b.conf added, c.conf removed"; "" when the config in force and
+// the new one are of one file each.
+func (d *Driver) changedFiles(files map[string][32]byte) string {
+	if len(files) <= 1 && len(d.files) <= 1 {
+		return ""
+	}
+	var words []string
+	for _, p := range sortedKeys(files) {
+		if old, ok := d.files[p]; !ok {
+			words = append(words, p+" added")
+		} else if old != files[p] {
+			words = append(words, p+" changed")
+		}
+	}
+	for _, p := range sortedKeys(d.files) {
+		if _, ok := files[p]; !ok {
+			words = append(words, p+" removed")
+		}
+	}
+	return strings.Join(words, ", ")
+}
+
+func sortedKeys(m map[string][32]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // configHeld: the config file is being saved (another program holds it
@@ -124,18 +201,22 @@ func (d *Driver) reread(f FilesRead) {
 // config in force stays; the close of the file brings the whole save. A
 // forced reload says so; a watched change stays quiet, as one comes with
 // every write of a save.
-func (d *Driver) configHeld() {
+func (d *Driver) configHeld(writing []string) {
 	if !d.ld.force {
 		return
 	}
+	file := d.o.ConfigPath
+	if !slices.Contains(writing, file) {
+		file = writing[0] // an included file, or several
+	}
 	msg := fmt.Sprintf("%s is held open for writing by another program: the config in force stays; "+
-		"it applies once that program closes the file", d.o.ConfigPath)
+		"it applies once that program closes the file", file)
 	d.b.Log(core.Log{Level: core.Info, Text: msg})
 	d.ld.result = Result{Code: CodeFailed, Lines: []string{msg}}
 }
 
 // prepare resolves a parsed config's dependencies and asks for their state.
-func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
+func (d *Driver) prepare(cfg *confgrammar.Config, sum [32]byte, changes string) {
 	var paths []string
 	for i := range cfg.Jobs {
 		cfg.Jobs[i].Depends = cfg.Jobs[i].DependPaths(d.o.Cwd)
@@ -145,7 +226,7 @@ func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
 			}
 		}
 	}
-	d.ld.cfg, d.ld.sum = cfg, sha256.Sum256(src)
+	d.ld.cfg, d.ld.sum, d.ld.changes = cfg, sum, changes
 	d.ld.keys = d.resolveKeys(cfg)
 	d.read(true, "", paths, d.ld.keys)
 }
@@ -156,8 +237,8 @@ func (d *Driver) prepare(cfg *confgrammar.Config, src []byte) {
 // is rejected: the running config stays, with its files checked for
 // changes as the read that found the new config saw them.
 func (d *Driver) install(f FilesRead) {
-	cfg, old := d.ld.cfg, d.ld.old
-	d.ld.cfg, d.ld.old = nil, FilesRead{}
+	cfg, old, files := d.ld.cfg, d.ld.old, d.ld.files
+	d.ld.cfg, d.ld.old, d.ld.files = nil, FilesRead{}, nil
 	d.keepHeld(&f)
 	err := f.HostErr
 	var keys map[string][]byte
@@ -165,7 +246,7 @@ func (d *Driver) install(f FilesRead) {
 		keys, err = d.checkKeys(cfg.Listens, f.Keys)
 	}
 	if err != nil {
-		d.rejected(err)
+		d.rejected(err, d.ld.changes)
 		d.depChanges(old)
 		d.keyChanges(old)
 		return
@@ -175,8 +256,9 @@ func (d *Driver) install(f FilesRead) {
 	}
 	d.keysChanged(keys)
 	d.inForce(d.ld.sum)
+	d.files = files
 	d.deps = make(map[string]core.DepState, len(f.Deps))
-	watch := []string{d.absConfig()}
+	watch := d.configWatch(cfg)
 	for _, st := range f.Deps {
 		d.deps[st.Path] = st
 		watch = append(watch, st.Path)
@@ -184,7 +266,24 @@ func (d *Driver) install(f FilesRead) {
 	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Metrics: cfg.Metrics, Keys: keys, Watch: append(watch, d.ld.keys...)}
 	d.b.Apply(d.setup)
 	d.gen++
-	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings)})
+	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings), Changes: d.ld.changes})
+}
+
+// configWatch lists what to watch of the config itself: its main file, the
+// files it includes and its include patterns, as absolute paths.
+func (d *Driver) configWatch(cfg *confgrammar.Config) []string {
+	watch := []string{d.absConfig()}
+	for _, f := range cfg.Files {
+		if p := d.abs(f); !slices.Contains(watch, p) {
+			watch = append(watch, p)
+		}
+	}
+	for _, inc := range cfg.Includes {
+		if p := d.abs(inc.Glob); !slices.Contains(watch, p) {
+			watch = append(watch, p)
+		}
+	}
+	return watch
 }
 
 // planResult words a reload's outcome for pmtr reload.
@@ -197,12 +296,11 @@ func planResult(p core.Plan, jobs int) Result {
 	return r
 }
 
-// warnings are the grammar's and the host's, in file order.
+// warnings are the grammar's and the host's, in file order (the files in
+// the order the config read them).
 func warnings(cfg *confgrammar.Config, host []confgrammar.Warning) []string {
 	all := append(slices.Clone(cfg.Warnings), host...)
-	slices.SortStableFunc(all, func(a, b confgrammar.Warning) int {
-		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
-	})
+	confgrammar.SortWarnings(cfg.Files, all)
 	out := make([]string, len(all))
 	for i, w := range all {
 		out[i] = w.String()
@@ -272,9 +370,13 @@ func (d *Driver) keyPaths() []string {
 	return out
 }
 
-func (d *Driver) absConfig() string {
-	if path.IsAbs(d.o.ConfigPath) {
-		return path.Clean(d.o.ConfigPath)
+func (d *Driver) absConfig() string { return d.abs(d.o.ConfigPath) }
+
+// abs makes a path of the config (relative to pmtr's working directory)
+// absolute.
+func (d *Driver) abs(p string) string {
+	if path.IsAbs(p) {
+		return path.Clean(p)
 	}
-	return path.Join(d.o.Cwd, d.o.ConfigPath)
+	return path.Join(d.o.Cwd, p)
 }

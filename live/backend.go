@@ -38,7 +38,7 @@ import (
 type Options struct {
 	ConfigPath string
 	Config     *confgrammar.Config // already parsed (the caller reports parse errors)
-	Source     []byte              // the bytes Config was parsed from (nil: read the file again)
+	Files      *confgrammar.Files  // the files Config was loaded from (nil: read them again)
 	Log        *logsink.Logger
 	Clock      clock.Clock // nil: the real clock
 	// Ready, if set, is called once the daemon runs (its first config is
@@ -99,8 +99,8 @@ var _ driver.Backend = (*backend)(nil)
 // arrives or a critical job ends, then stops every job and returns once all
 // are reaped, with the code pmtr exits with: 0, or the critical job's.
 func Run(ctx context.Context, o Options) (int, error) {
-	cfg, src := o.Config, o.Source
-	o.Config, o.Source = nil, nil // once loaded, the parse and the bytes can go
+	cfg, files := o.Config, o.Files
+	o.Config, o.Files = nil, nil // once loaded, the parse and the bytes can go
 	b, err := newBackend(ctx, o)
 	if err != nil {
 		return 1, err
@@ -112,8 +112,8 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return 1, fmt.Errorf("live: working directory: %w", err)
 	}
 	do := driver.Options{ConfigPath: o.ConfigPath, Cwd: cwd, Seed: jitterSeed()}
-	if cfg != nil && src != nil {
-		do.Initial, do.Source = cfg, src
+	if cfg != nil && files != nil {
+		do.Initial, do.Files = cfg, files
 	}
 	d := driver.New(b, do)
 	d.Start()

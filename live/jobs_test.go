@@ -260,7 +260,7 @@ func TestLiveStatusSocket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: logsink.NewStderrLogger(out, 0), StatusSocket: ctlsock.Path(conf)})
+		_, err := Run(ctx, Options{ConfigPath: conf, Config: cfg, Files: src, Log: logsink.NewStderrLogger(out, 0), StatusSocket: ctlsock.Path(conf)})
 		done <- err
 	}()
 	defer func() { cancel(); <-done }()

@@ -127,7 +127,7 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	o := Options{ConfigPath: r.conf, Config: cfg, Source: src, Log: logsink.NewStderrLogger(sink, 0)}
+	o := Options{ConfigPath: r.conf, Config: cfg, Files: src, Log: logsink.NewStderrLogger(sink, 0)}
 	if status {
 		o.StatusSocket = ctlsock.Path(r.conf)
 	}
@@ -299,7 +299,7 @@ func TestLiveBlockedLogStallsNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, Options{ConfigPath: conf, Config: cfg, Source: src, Log: lg, StatusSocket: ctlsock.Path(conf)})
+		_, err := Run(ctx, Options{ConfigPath: conf, Config: cfg, Files: src, Log: lg, StatusSocket: ctlsock.Path(conf)})
 		done <- err
 	}()
 	waitStatus := func(re string) string {

@@ -2,11 +2,13 @@ package sim
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
 )
@@ -275,6 +277,31 @@ func (b *Backend) Log(core.Log)  {}
 // Apply records the setup.
 func (b *Backend) Apply(s driver.Setup) { b.Setup = s }
 
+// simFiles are the simulated files as confgrammar reads them: a file
+// held open for writing is not read (held lists those met).
+type simFiles struct {
+	b    *Backend
+	held []string
+}
+
+var errHeld = errors.New("is held open for writing by another program")
+
+func (s *simFiles) ReadFile(name string) ([]byte, error) {
+	if s.b.writing[name] {
+		s.held = append(s.held, name)
+		return nil, errHeld
+	}
+	text, ok := s.b.files[name]
+	if !ok {
+		return nil, errors.New("No such file or directory")
+	}
+	return []byte(text), nil
+}
+
+func (s *simFiles) Glob(pattern string) ([]string, error) {
+	return confgrammar.MapFS(s.b.files).Glob(pattern)
+}
+
 // Read answers from the simulated files. A dependency never set exists
 // with empty content. The simulated host has no interfaces and nothing
 // host-dependent to warn about, so a checked config (r.Check) comes back
@@ -283,14 +310,9 @@ func (b *Backend) Read(r driver.ReadRequest) {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {
 		b.Reads++
-		text, ok := b.files[r.Config]
-		if b.writing[r.Config] {
-			f.Writing = append(f.Writing, r.Config)
-		} else if ok {
-			f.Source = []byte(text)
-		} else {
-			f.ConfigErr = fmt.Errorf("can't open %s: No such file or directory", r.Config)
-		}
+		fsys := &simFiles{b: b}
+		f.Config = confgrammar.Gather(r.Config, fsys)
+		f.Writing = append(f.Writing, fsys.held...)
 	}
 	for _, p := range r.Keys {
 		k := driver.KeyFile{Path: p}

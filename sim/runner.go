@@ -78,7 +78,7 @@ func RunScenario(s *Scenario, o RunOptions) (*Result, error) {
 	if o.Seed != nil {
 		seed = *o.Seed
 	}
-	r.w = NewWorldWith(s.scripts(), driver.Options{ConfigPath: simConfig, Cwd: "/", Initial: cfg, Source: []byte(conf), Seed: seed})
+	r.w = NewWorldWith(s.scripts(), driver.Options{ConfigPath: simConfig, Cwd: "/", Initial: cfg, Files: confgrammar.OneFile(simConfig, []byte(conf)), Seed: seed})
 	r.w.B.Seed(seed)
 	r.w.OnEvent = r.observe
 	r.w.OnEffect = r.effect

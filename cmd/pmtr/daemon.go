@@ -61,7 +61,7 @@ func daemon(o options, args []string, stderr io.Writer) int {
 	if n := hostfacts.SweepStale(func(hash string) []string { return []string{ctlsock.SocketName(hash)} }); n > 0 {
 		log.Logf(core.Debug, "removed the lock and control socket of %d %s whose pmtr is gone from %s", n, plural(n, "config"), hostfacts.RuntimeDir())
 	}
-	code := supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Source: src, Log: log, Signals: sigs,
+	code := supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Files: src, Log: log, Signals: sigs,
 		StatusSocket: ctlsock.Path(o.config)}, readyFD)
 	if code == 0 { // a clean exit leaves nothing behind (a critical job's end keeps its log)
 		log.RemoveFile()
@@ -98,7 +98,7 @@ func supervise(o options, lo live.Options, readyFD string) int {
 // readChecked reads and parses the config (creating it if missing) and
 // checks what parsing cannot: that report interfaces exist and key files
 // can be used.
-func readChecked(path string, note func(string)) (*confgrammar.Config, []byte, error) {
+func readChecked(path string, note func(string)) (*confgrammar.Config, *confgrammar.Files, error) {
 	cfg, src, err := files.ReadConfig(path, note)
 	if err == nil {
 		err = hostfacts.CheckInterfaces(path, cfg)

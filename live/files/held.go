@@ -50,7 +50,14 @@ func (h *heldFiles) saw(r driver.ReadRequest, f driver.FilesRead) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, p := range append(append([]string{r.Config}, r.Deps...), r.Keys...) {
+	read := append(slices.Clone(r.Deps), r.Keys...)
+	if r.Config != "" {
+		read = append(read, r.Config)
+	}
+	if f.Config != nil {
+		read = append(read, f.Config.Paths()...)
+	}
+	for _, p := range read {
 		if t, ok := h.on[p]; ok && p != "" && !slices.Contains(f.Writing, p) {
 			t.Stop()
 			delete(h.on, p)

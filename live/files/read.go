@@ -33,9 +33,11 @@ import (
 	"pmtr/live/hostfacts"
 )
 
-// ReadConfig reads and parses the config file, creating it empty (mode
-// 0600) when it does not exist, as C pmtr does; note receives that news.
-func ReadConfig(path string, note func(string)) (*confgrammar.Config, []byte, error) {
+// ReadConfig reads and parses the config file and the files it includes,
+// creating the config file empty (mode 0600) when it does not exist, as C
+// pmtr does; note receives that news. It returns the files it read, which
+// the daemon's driver starts from.
+func ReadConfig(path string, note func(string)) (*confgrammar.Config, *confgrammar.Files, error) {
 	src, err := readLimited(path, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		if cerr := createEmpty(path); cerr != nil {
@@ -47,8 +49,9 @@ func ReadConfig(path string, note func(string)) (*confgrammar.Config, []byte, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("can't open %s: %w", path, err)
 	}
-	cfg, err := confgrammar.Parse(path, src)
-	return cfg, src, err
+	snap := confgrammar.Gather(path, &disk{main: path, data: src, read: true, rootSafe: hostfacts.RunsAsRoot()})
+	cfg, err := confgrammar.Load(path, snap)
+	return cfg, snap, err
 }
 
 func createEmpty(path string) error {
@@ -146,26 +149,10 @@ const readTimeout = 5 * time.Second
 
 var errNoAnswer = fmt.Errorf("no answer within %v", readTimeout)
 
-// readWithin is readLimited, giving up after readTimeout (the read itself
-// goes on, on its own goroutine, and its result is dropped).
+// readWithin is readLimited of a settled file, giving up after
+// readTimeout.
 func readWithin(path string) ([]byte, error) {
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b, err := readLimited(path, true)
-		ch <- result{b, err}
-	}()
-	t := time.NewTimer(readTimeout)
-	defer t.Stop()
-	select {
-	case r := <-ch:
-		return r.b, r.err
-	case <-t.C:
-		return nil, errNoAnswer
-	}
+	return within(func() ([]byte, error) { return readLimited(path, true) })
 }
 
 // Reader answers the driver's read requests.
@@ -201,14 +188,9 @@ func (rd *Reader) Close() { rd.held.close() }
 func answer(r driver.ReadRequest) driver.FilesRead {
 	f := driver.FilesRead{Seq: r.Seq}
 	if r.Config != "" {
-		src, err := readWithin(r.Config)
-		switch {
-		case errors.Is(err, errWriting):
-			f.Writing = append(f.Writing, r.Config)
-		case err != nil:
-			f.ConfigErr = fmt.Errorf("can't open %s: %s", r.Config, hostfacts.Strerror(err))
-		}
-		f.Source = src
+		d := &disk{settled: true, main: r.Config, rootSafe: hostfacts.RunsAsRoot()}
+		f.Config = confgrammar.Gather(r.Config, d)
+		f.Writing = append(f.Writing, d.writing...)
 	}
 	f.Deps = make([]core.DepState, len(r.Deps))
 	for i, p := range r.Deps {
@@ -279,7 +261,7 @@ func CheckKeys(file string, cfg *confgrammar.Config) error {
 			continue
 		}
 		if _, err := readKey(l.KeyFile); err != nil {
-			errs = append(errs, &confgrammar.Error{File: file, Pos: l.Pos, Msg: fmt.Sprintf("key file %s: %v", l.KeyFile, err)})
+			errs = append(errs, &confgrammar.Error{File: hostfacts.OrFile(l.File, file), Pos: l.Pos, Msg: fmt.Sprintf("key file %s: %v", l.KeyFile, err)})
 		}
 	}
 	if len(errs) > 0 {

@@ -16,15 +16,33 @@ import (
 // will see them (relative to its dir, else to cwd). They are warnings, not
 // errors: the file may appear later. It reads the file system (and the user
 // database), so the daemon runs it off its loop.
+//
+// pmtr running as root also warns when a user other than root could change
+// the config file itself (an included file is refused: files.ReadConfig);
+// a config of C pmtr may rely on it, so it is no error.
 func HostWarnings(file string, cfg *confgrammar.Config, cwd string) []confgrammar.Warning {
 	var out []confgrammar.Warning
+	if RunsAsRoot() {
+		if err := WritableByOthers(file); err != nil {
+			out = append(out, confgrammar.Warning{File: file, Pos: confgrammar.Pos{Line: 1, Col: 1}, Msg: err.Error()})
+		}
+	}
 	for i := range cfg.Jobs {
 		j := &cfg.Jobs[i]
 		for _, msg := range jobWarnings(j, cwd) {
-			out = append(out, confgrammar.Warning{File: file, Pos: j.Pos, Msg: "job " + j.Name + ": " + msg})
+			out = append(out, confgrammar.Warning{File: OrFile(j.File, file), Pos: j.Pos, Msg: "job " + j.Name + ": " + msg})
 		}
 	}
 	return out
+}
+
+// OrFile is the file a line of the config is in: its own, or, for a line
+// made without one, the config file.
+func OrFile(own, file string) string {
+	if own != "" {
+		return own
+	}
+	return file
 }
 
 func jobWarnings(j *confgrammar.Job, cwd string) []string {

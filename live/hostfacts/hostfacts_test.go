@@ -142,3 +142,36 @@ func TestSweepStale(t *testing.T) {
 	}
 	again()
 }
+
+// TestWritableByOthers: only root may change a config file pmtr reads as
+// root, nor the directories above it (a sticky one such as /tmp may be
+// open to all); a warning names the main file that others can write.
+func TestWritableByOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the check is root's")
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "pmtr.conf")
+	os.WriteFile(f, []byte("job {\nname a\ncmd /bin/true\n}\n"), 0o644)
+	if err := WritableByOthers(f); err != nil {
+		t.Fatalf("a root file in a root directory below /tmp: %v", err)
+	}
+	os.Chmod(dir, 0o777)
+	if err := WritableByOthers(f); err == nil || !strings.Contains(err.Error(), "directory "+dir+" is writable by its group and everyone (mode 0777)") {
+		t.Fatalf("an open directory above: %v", err)
+	}
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	if err := WritableByOthers(f); err != nil {
+		t.Fatalf("a sticky directory above: %v", err)
+	}
+	if err := WritableByOthers(dir); err == nil {
+		t.Fatal("a sticky directory others can add files to is not safe to take files from")
+	}
+	os.Chmod(dir, 0o700)
+	os.Chmod(f, 0o620)
+	cfg, _ := confgrammar.Parse(f, []byte("job {\nname a\ncmd /bin/true\n}\n"))
+	ws := HostWarnings(f, cfg, dir)
+	if len(ws) == 0 || ws[0].String() != f+":1:1: warning: pmtr runs as root and "+f+" is writable by its group (mode 0620): whoever can change it could run programs as root (fix: chmod go-w "+f+")" {
+		t.Fatalf("warnings %v", ws)
+	}
+}

@@ -16,7 +16,7 @@ func CheckInterfaces(file string, cfg *confgrammar.Config) error {
 			continue
 		}
 		if _, err := InterfaceAddr(s.Iface); err != nil {
-			errs = append(errs, &confgrammar.Error{File: file, Pos: s.Pos, Msg: err.Error()})
+			errs = append(errs, &confgrammar.Error{File: OrFile(s.File, file), Pos: s.Pos, Msg: err.Error()})
 		}
 	}
 	if len(errs) > 0 {

@@ -1,8 +1,9 @@
 // Package watch notices changes of the files a config depends on (the
-// config itself, its dependencies and key files) and asks the driver to
-// read them again (driver.Reload): a completed save at once, other changes
-// once they settle, and, where inotify cannot watch, every few seconds. It
-// never reads a file's content: the driver compares what the read brings.
+// config itself, the files it includes and its drop-in directories, its
+// dependencies and key files) and asks the driver to read them again
+// (driver.Reload): a completed save at once, other changes once they
+// settle, and, where inotify cannot watch, every few seconds. It never
+// reads a file's content: the driver compares what the read brings.
 //
 // A Watcher runs two goroutines, one reading inotify's events and one
 // turning them into reloads; a reload waits while the driver's queue is
@@ -14,13 +15,16 @@ package watch
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/benbjohnson/clock"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
 )
@@ -43,11 +47,12 @@ const (
 	PollEvery = 3 * time.Second
 )
 
-// Watcher watches the parent directories of the config file and of every
-// dependency (one inotify instance, each directory once), so rename saves,
-// delete and re-create, and symlink swaps are all seen. A change becomes a
-// driver.Reload: the driver compares contents and acts only on real
-// changes.
+// Watcher watches the parent directories of the config file, of the files
+// it includes and of every dependency, and the directory of each include
+// pattern (one inotify instance, each directory once), so rename saves,
+// delete and re-create, symlink swaps, and files added to or removed from
+// a drop-in directory are all seen. A change becomes a driver.Reload: the
+// driver compares contents and acts only on real changes.
 type Watcher struct {
 	clk   clock.Clock
 	log   Logger
@@ -56,6 +61,7 @@ type Watcher struct {
 	mu    sync.Mutex
 	dirs  []string        // wanted directories, sorted
 	files map[string]bool // the watched files themselves
+	globs []string        // include patterns: a file one matches is watched too
 	poll  *clock.Timer    // armed only while some directory is not watched
 	evs   chan fsEvent
 	stop  chan struct{}
@@ -83,23 +89,29 @@ func New(clk clock.Clock, log Logger, send func(driver.Input) bool) *Watcher {
 	return w
 }
 
-// Set replaces the watched files; their directories are watched. A
-// directory watched from now on may have changed since the files were
-// read (a save in the first moments after pmtr read the config), so then
-// the driver looks once more: it acts only on a real change.
+// Set replaces the watched files; their directories are watched. An entry
+// whose last element holds * ? or [ is an include pattern: its directory
+// is watched, and a file it matches counts as watched. A directory
+// watched from now on may have changed since the files were read (a save
+// in the first moments after pmtr read the config), so then the driver
+// looks once more: it acts only on a real change.
 func (w *Watcher) Set(files []string) {
-	var dirs []string
+	var dirs, globs []string
 	names := map[string]bool{}
 	for _, f := range files {
-		names[filepath.Clean(f)] = true
-		d := filepath.Dir(filepath.Clean(f))
-		if !slices.Contains(dirs, d) {
+		f = filepath.Clean(f)
+		if strings.ContainsAny(filepath.Base(f), "*?[") {
+			globs = append(globs, f)
+		} else {
+			names[f] = true
+		}
+		if d := filepath.Dir(f); !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)
 		}
 	}
 	slices.Sort(dirs)
 	w.mu.Lock()
-	w.dirs, w.files = dirs, names
+	w.dirs, w.files, w.globs = dirs, names, globs
 	added := w.sync()
 	w.mu.Unlock()
 	if added {
@@ -107,10 +119,22 @@ func (w *Watcher) Set(files []string) {
 	}
 }
 
+// watches: dir/name is a watched file, or one an include pattern takes.
 func (w *Watcher) watches(dir, name string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.files[filepath.Join(dir, name)]
+	p := filepath.Join(dir, name)
+	if w.files[p] {
+		return true
+	}
+	for _, g := range w.globs {
+		if filepath.Dir(g) == dir && len(confgrammar.Includable(g, []string{p})) == 1 {
+			if ok, _ := path.Match(filepath.Base(g), name); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rearm polls only while needed, so an idle pmtr does not wake up.
