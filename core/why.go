@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"pmtr/confgrammar"
+	"pmtr/logsafe"
 )
 
 // Why explains a job's state in one sentence, from the machine's own
@@ -146,6 +147,8 @@ func (m *Machine) holdReason(j *job) string {
 // in a few words ("" when there is nothing to say).
 func (m *Machine) short(j *job) string {
 	switch m.state(j) {
+	case Running, ReadyState:
+		return logsafe.Cap(j.h.status, 40) // what the job says of itself (STATUS=)
 	case Waiting:
 		switch {
 		case j.policyWait:
@@ -240,7 +243,7 @@ func (m *Machine) notReadyWhy(j *job, at func(Time) string) string {
 	case !probed(r):
 		s = "not ready: " + notToldWords(r) + " yet"
 	case h.tries == 0 || h.lastAt < j.startedAt:
-		s = fmt.Sprintf("not ready: first attempt (%s) at %s", confgrammar.FormatProbe(r), at(j.startedAt+ReadyFirstGap))
+		s = fmt.Sprintf("not ready: the first attempt (%s) is due at %s", confgrammar.FormatProbe(r), at(j.startedAt+ReadyFirstGap))
 	default:
 		s = fmt.Sprintf("not ready: %s at %s (attempt %d)", h.last, at(h.lastAt), h.tries)
 	}

@@ -306,6 +306,25 @@ func StatusCode(s Snapshot, names []string) (int, []string) {
 	return codeOf(picked), nil
 }
 
+// Unready names the jobs that keep pmtr from being healthy (its /healthz):
+// every job that should run must be ready (or running, without a ready
+// condition) and pass its checks. A removed job, one that finished as
+// intended (done), and one disabled by the config or stopped by control
+// do not count.
+func Unready(s Snapshot) []string {
+	var out []string
+	for _, j := range s.Jobs {
+		switch {
+		case strings.HasSuffix(j.Name, "(deleted)"), j.State == core.Done, j.State == core.Disabled:
+		case j.State == core.Stopped && j.Control == core.Disable:
+		case j.State == core.Running, j.State == core.ReadyState:
+		default:
+			out = append(out, j.Name)
+		}
+	}
+	return out
+}
+
 func codeOf(jobs []core.JobStatus) int {
 	for _, j := range jobs {
 		switch {

@@ -170,7 +170,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.w = watch.New(b.clk, o.Log, b.q.Send)
 	b.files = files.NewReader(b.clk, o.Log, b.q.Send)
 	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.q.Done(), Watch: b.w.Set,
-		Endpoints: metrics.NewServers(o.Log, b.metrics.Write)})
+		Endpoints: metrics.NewServers(o.Log, metrics.Pages{Metrics: b.metrics.Write, Healthz: b.metrics.Healthz, Livez: b.metrics.Livez})})
 	if o.StatusSocket != "" {
 		b.unlisten = ctlsock.Serve(o.StatusSocket, ctlsock.Deps{Inbox: b.q, Log: o.Log, Where: b.cg.Where, Rings: b.logs,
 			Wall: b.wall, Metrics: b.metrics.Write})

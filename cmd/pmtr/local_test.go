@@ -232,9 +232,11 @@ func TestLogsRingIsBounded(t *testing.T) {
 // TestStatusJSONGolden: the documented JSON schema of pmtr status --json
 // (pids and times normalised), as in testdata/status.golden.json.
 func TestStatusJSONGolden(t *testing.T) {
-	dir, conf := writeConf(t, "job {\nname run\ncmd /bin/sleep 407\n}\njob {\nname quick\ncmd /bin/sh -c \"exit 3\"\n}\njob {\nname off\ncmd /bin/sleep 408\ndisable\n}\n")
+	dir, conf := writeConf(t, "job {\nname run\ncmd /bin/sleep 407\n}\njob {\nname quick\ncmd /bin/sh -c \"exit 3\"\n}\njob {\nname off\ncmd /bin/sleep 408\ndisable\n}\n"+
+		"job {\nname web\ncmd /bin/sleep 410\nready file /\ncheck file / every 1h\n}\n")
 	d := startForeground(t, dir, conf)
 	waitLogRe(t, d.log, `job quick \[\d+\] exited`, eventWait)
+	waitLogRe(t, d.log, `job web is ready: / exists`, eventWait)
 	out, errOut, code := pmtrIn(t, conf, "status", "--json")
 	if code != 3 {
 		t.Fatalf("exit %d %s", code, errOut)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -208,4 +209,74 @@ func TestReadmeAlertRules(t *testing.T) {
 	if out, err := exec.Command("promtool", "check", "rules", rules).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
+}
+
+// get fetches path from pmtr's metrics endpoint: its status code and body.
+func get(t *testing.T, port int, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestHealthzFollowsReadiness: /healthz answers 503 naming the job that is
+// not ready, then 200 once it is; /livez 200 while pmtr's loop answers;
+// pmtr_job_ready and pmtr_job_check_failures_total are exposed (issue 23).
+func TestHealthzFollowsReadiness(t *testing.T) {
+	var ready atomic.Bool
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := freeTCPPort(t)
+	dir, conf := writeConf(t, fmt.Sprintf("metrics on http://127.0.0.1:%d\njob {\nname web\ncmd /bin/sleep 511\nready http http://%s/ready\ncheck http http://%s/ready every 1h\n}\njob {\nname plain\ncmd /bin/sleep 512\n}\n",
+		port, ln.Addr(), ln.Addr()))
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job web`, eventWait)
+	scrape(t, port) // the endpoint is up
+	if code, body := get(t, port, "/healthz"); code != 503 || body != "not ready: web\n" {
+		t.Fatalf("/healthz while web answers 503: %d %q", code, body)
+	}
+	if code, body := get(t, port, "/livez"); code != 200 || body != "ok\n" {
+		t.Fatalf("/livez: %d %q", code, body)
+	}
+	if out, _, code := pmtrIn(t, conf, "status"); code != 3 || !regexp.MustCompile(`(?m)^web\s+starting\s+\d+\s.*not ready`).MatchString(out) {
+		t.Fatalf("pmtr status while web is not ready: exit %d\n%s", code, out)
+	}
+	if out, _, _ := pmtrIn(t, conf, "why", "web"); !regexp.MustCompile(`^web: not ready: (http://[\d.:]+/ready answered 503 at \d\d:\d\d:\d\d \(attempt \d+\)|the first attempt \(http http://[\d.:]+/ready\) is due at)`).MatchString(out) {
+		t.Fatalf("pmtr why web:\n%s", out)
+	}
+	text := scrape(t, port)
+	if v, ok := sample(text, `pmtr_job_ready{job="web"}`); !ok || v != 0 {
+		t.Fatalf(`pmtr_job_ready{job="web"} = %v (%v) while not ready`, v, ok)
+	}
+	ready.Store(true)
+	waitLogRe(t, d.log, `job web is ready: http://[\d.:]+/ready answered 200`, eventWait)
+	if code, body := get(t, port, "/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz once web is ready: %d %q", code, body)
+	}
+	text = scrape(t, port)
+	promtoolCheck(t, text)
+	for series, want := range map[string]float64{`pmtr_job_ready{job="web"}`: 1, `pmtr_job_ready{job="plain"}`: 1,
+		`pmtr_job_check_failures_total{job="web"}`: 0, `pmtr_job_state{job="web",state="ready"}`: 1} {
+		if v, ok := sample(text, series); !ok || v != want {
+			t.Fatalf("%s = %v (%v), want %v\n%s", series, v, ok, want, text)
+		}
+	}
+	out, _, code := pmtrIn(t, conf, "status")
+	if code != 0 || !regexp.MustCompile(`(?m)^web\s+ready\s`).MatchString(out) {
+		t.Fatalf("pmtr status: exit %d\n%s", code, out)
+	}
+	d.terminate(eventWait)
 }

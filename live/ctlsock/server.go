@@ -340,6 +340,20 @@ type jobJSON struct {
 	// (state "failed"; next_start is its retry, null with retry never).
 	FailedRuns int  `json:"failed_runs"`
 	GaveUp     bool `json:"gave_up"`
+	// Readiness and health (issue 23): ready is null for a job without a
+	// ready condition; health is null for one without check or watchdog;
+	// notify_status is what the job last said with STATUS= ("" if nothing).
+	Ready        *bool       `json:"ready"`
+	Health       *healthJSON `json:"health"`
+	NotifyStatus string      `json:"notify_status"`
+}
+
+// healthJSON: ok while no check has failed since the last success; fails
+// in a row; last, the outcome of the last probe (or missed watchdog).
+type healthJSON struct {
+	OK    bool   `json:"ok"`
+	Fails int    `json:"fails"`
+	Last  string `json:"last"`
 }
 
 type stoppedJSON struct {
@@ -407,7 +421,14 @@ func (sv *server) statusJSON(s driver.Snapshot) string {
 func (sv *server) jobJSON(j core.JobStatus) jobJSON {
 	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: sv.d.Wall(j.Since).Format(time.RFC3339Nano),
 		Starts: j.Starts, Reason: driver.Reason(j, sv.clockText), Enabled: j.Enabled, Contained: sv.d.Where(j.Name),
-		FailedRuns: j.FailedRuns, GaveUp: j.GaveUp}
+		FailedRuns: j.FailedRuns, GaveUp: j.GaveUp, NotifyStatus: j.NotifyStatus}
+	if j.HasReady {
+		ready := j.Ready
+		o.Ready = &ready
+	}
+	if j.HasCheck {
+		o.Health = &healthJSON{OK: j.CheckFails == 0, Fails: j.CheckFails, Last: j.LastProbe}
+	}
 	if j.State == core.Stopped && j.Control == core.Disable {
 		o.StoppedBy = &stoppedJSON{By: j.ControlBy, Time: sv.d.Wall(j.ControlAt).Format(time.RFC3339Nano)}
 	}

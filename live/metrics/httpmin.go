@@ -22,19 +22,28 @@ type server struct{ ln net.Listener }
 // in the kernel's backlog until one ends.
 const MaxConns = 64
 
-func serve(addr string, log Logger, write func(w io.Writer, om bool) error) (*server, error) {
+// Pages are what an endpoint serves: /metrics, and /healthz and /livez
+// when set (the daemon's endpoints; pmtr rptserver's has none). A probe
+// page answers a status code and a short text.
+type Pages struct {
+	Metrics func(w io.Writer, om bool) error
+	Healthz func() (code int, body string)
+	Livez   func() (code int, body string)
+}
+
+func serve(addr string, log Logger, pages Pages) (*server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	o := accept.Options{What: "metrics on http://" + addr, Limit: MaxConns, Log: log}
-	go accept.Loop(ln, o, func(c net.Conn) { answerHTTP(c, write) })
+	go accept.Loop(ln, o, func(c net.Conn) { answerHTTP(c, pages) })
 	return &server{ln: ln}, nil
 }
 
 func (s *server) Close() error { return s.ln.Close() }
 
-func answerHTTP(c net.Conn, write func(w io.Writer, om bool) error) {
+func answerHTTP(c net.Conn, pages Pages) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(io.LimitReader(c, 16<<10))
@@ -56,11 +65,19 @@ func answerHTTP(c net.Conn, write func(w io.Writer, om bool) error) {
 			accept = v
 		}
 	}
+	path := ""
+	if len(f) == 3 {
+		path = strings.SplitN(f[1], "?", 2)[0]
+	}
 	switch {
 	case len(f) != 3 || f[0] != "GET" && f[0] != "HEAD":
 		respond(c, "405 Method Not Allowed", "text/plain", []byte("only GET /metrics\n"), f)
-	case strings.SplitN(f[1], "?", 2)[0] != "/metrics":
-		respond(c, "404 Not Found", "text/plain", []byte("pmtr serves /metrics\n"), f)
+	case path == "/healthz" && pages.Healthz != nil:
+		probePage(c, pages.Healthz, f)
+	case path == "/livez" && pages.Livez != nil:
+		probePage(c, pages.Livez, f)
+	case path != "/metrics":
+		respond(c, "404 Not Found", "text/plain", []byte(served(pages)), f)
 	default:
 		// The body streams out and the close ends it: no copy of a large
 		// exposition is made (a scrape of 1000 jobs would otherwise
@@ -72,7 +89,7 @@ func answerHTTP(c net.Conn, write func(w io.Writer, om bool) error) {
 		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nConnection: close\r\n\r\n", ctype)
 		if f[0] == "GET" {
-			write(c, om)
+			pages.Metrics(c, om)
 		}
 	}
 }
@@ -82,4 +99,21 @@ func respond(c net.Conn, status, ctype string, body []byte, req []string) {
 	if len(req) == 0 || req[0] != "HEAD" {
 		c.Write(body)
 	}
+}
+
+// probePage answers /healthz or /livez: 200 or 503, and why.
+func probePage(c net.Conn, page func() (int, string), req []string) {
+	code, body := page()
+	status := "200 OK"
+	if code != 200 {
+		status = "503 Service Unavailable"
+	}
+	respond(c, status, "text/plain; charset=utf-8", []byte(body), req)
+}
+
+func served(p Pages) string {
+	if p.Healthz != nil {
+		return "pmtr serves /metrics, /healthz and /livez\n"
+	}
+	return "pmtr serves /metrics\n"
 }

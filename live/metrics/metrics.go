@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"pmtr/confgrammar"
@@ -116,6 +117,10 @@ func (x *Exporter) perJob() []jobFamily {
 			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.GaveUp) }},
 		{"pmtr_job_enabled", "gauge", "1 when the job may run (enabled by the config or by control, not held).",
 			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.Enabled) }},
+		{"pmtr_job_ready", "gauge", "1 while the job's process runs and is ready (its ready condition held, or it has none).",
+			func(j core.JobStatus, _ core.Time) float64 { return boolf(j.Up() && (!j.HasReady || j.Ready)) }},
+		{"pmtr_job_check_failures_total", "counter", "Failed checks of the job (a missed watchdog is one) since pmtr started.",
+			func(j core.JobStatus, _ core.Time) float64 { return float64(j.CheckFailures) }},
 	}
 }
 
@@ -147,7 +152,7 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
 // survive a reload. Configure and CloseAll are called from one goroutine.
 type Servers struct {
 	log   Logger
-	write func(w io.Writer, om bool) error
+	pages Pages
 	open  map[string]*server
 }
 
@@ -156,9 +161,9 @@ type Logger interface {
 	Logf(level core.Level, format string, args ...any)
 }
 
-// NewServers serves what write writes, on the endpoints Configure is given.
-func NewServers(log Logger, write func(w io.Writer, om bool) error) *Servers {
-	return &Servers{log: log, write: write, open: map[string]*server{}}
+// NewServers serves pages on the endpoints Configure is given.
+func NewServers(log Logger, pages Pages) *Servers {
+	return &Servers{log: log, pages: pages, open: map[string]*server{}}
 }
 
 func metricsID(m confgrammar.Metrics) string { return net.JoinHostPort(m.Host, strconv.Itoa(m.Port)) }
@@ -181,7 +186,7 @@ func (s *Servers) Configure(specs []confgrammar.Metrics) {
 		if _, ok := s.open[id]; ok {
 			continue
 		}
-		srv, err := serve(id, s.log, s.write)
+		srv, err := serve(id, s.log, s.pages)
 		if err != nil {
 			s.log.Logf(core.Error, "can't serve metrics on http://%s: %s", id, hostfacts.Strerror(err))
 			continue
@@ -204,7 +209,7 @@ func (s *Servers) CloseAll() {
 // ServeFleet serves the hosts' UDP reports (C pmtr's included) as
 // metrics on addr, for pmtr rptserver --metrics.
 func ServeFleet(addr string, log Logger, hosts func() []datagram.HostJobs) error {
-	_, err := serve(addr, log, func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) })
+	_, err := serve(addr, log, Pages{Metrics: func(w io.Writer, om bool) error { return writeFleet(w, om, hosts()) }})
 	if err != nil {
 		return fmt.Errorf("metrics on %s: %w", addr, err)
 	}
@@ -246,4 +251,26 @@ func fleetNames(hosts []datagram.HostJobs) []string {
 		seen[out[i]] = true
 	}
 	return out
+}
+
+// Healthz answers /healthz: 200 when every job that should run is ready
+// and passing its checks, else 503 naming those that are not (a kubelet's
+// readiness probe of pmtr as PID 1).
+func (x *Exporter) Healthz() (int, string) {
+	m, ok := x.Query()
+	if !ok {
+		return 503, "pmtr's loop did not answer in time\n"
+	}
+	if bad := driver.Unready(m.Snapshot); len(bad) > 0 {
+		return 503, "not ready: " + strings.Join(bad, " ") + "\n"
+	}
+	return 200, "ok\n"
+}
+
+// Livez answers /livez: 200 while pmtr's loop answers (a liveness probe).
+func (x *Exporter) Livez() (int, string) {
+	if _, ok := x.Query(); !ok {
+		return 503, "pmtr's loop did not answer in time\n"
+	}
+	return 200, "ok\n"
 }

@@ -69,3 +69,33 @@ func TestExporterWrite(t *testing.T) {
 		t.Fatal("a scrape the driver did not answer succeeded")
 	}
 }
+
+// /healthz names the jobs that are not ready or fail their checks; a job
+// disabled, stopped by control or done does not count; /livez says whether
+// the driver answers.
+func TestHealthzAndLivez(t *testing.T) {
+	jobs := []core.JobStatus{{Name: "web", State: core.ReadyState}, {Name: "db", State: core.Starting, PID: 7},
+		{Name: "api", State: core.Unhealthy}, {Name: "plain", State: core.Running}, {Name: "off", State: core.Disabled},
+		{Name: "held", State: core.Stopped, Control: core.Disable}, {Name: "setup", State: core.Done}}
+	answers := true
+	x := &Exporter{Query: func() (driver.Metrics, bool) {
+		return driver.Metrics{Snapshot: driver.Snapshot{Jobs: jobs}}, answers
+	}}
+	if code, body := x.Healthz(); code != 503 || body != "not ready: db api\n" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	jobs = jobs[:1]
+	if code, body := x.Healthz(); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	if code, _ := x.Livez(); code != 200 {
+		t.Fatalf("livez: %d", code)
+	}
+	answers = false
+	if code, _ := x.Livez(); code != 503 {
+		t.Fatalf("livez of a loop that does not answer: %d", code)
+	}
+	if code, _ := x.Healthz(); code != 503 {
+		t.Fatalf("healthz of a loop that does not answer: %d", code)
+	}
+}
