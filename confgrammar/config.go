@@ -47,6 +47,7 @@ type Origin struct {
 	Key  string
 	File string
 	Line int
+	Col  int // of the option's keyword, for messages that point at it
 }
 
 // Pos is a 1-based line and byte column in the config file.

@@ -158,7 +158,7 @@ func (p *parser) parseOption(b *jobBuilder) {
 		n = len(b.job.Ulimits) - values
 	}
 	for range n {
-		p.origins = append(p.origins, Origin{Key: b.key, File: p.file, Line: kw.pos.Line})
+		p.origins = append(p.origins, Origin{Key: b.key, File: p.file, Line: kw.pos.Line, Col: kw.pos.Col})
 	}
 }
 

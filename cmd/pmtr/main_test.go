@@ -522,7 +522,7 @@ func TestCheckWarningsGolden(t *testing.T) {
 func TestDaemonLogsWarnings(t *testing.T) {
 	dir, conf := writeConf(t, "job {\nname nap\ncmd sleep 60\n}\n")
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `pmtr.conf:1:1: warning: job nap: cmd sleep is not a path: pmtr does not search PATH`, eventWait)
+	waitLogRe(t, d.log, `pmtr.conf:3:1: warning: job nap: cmd sleep is not a path: pmtr does not search PATH`, eventWait)
 	waitLogRe(t, d.log, `job nap: can't exec sleep: No such file or directory \(cmd needs an absolute path: pmtr does not search PATH\)`, eventWait)
 	status := d.status(eventWait)
 	if !regexp.MustCompile(`(?m)^nap\s+failed\s+-\s+\S+\s+1\s+start failed\s+failed to start: can't exec sleep: No such file or directory \(cmd needs an absolute path: pmtr does not search PATH\); starts again in \d+s$`).MatchString(status) {

@@ -3,9 +3,9 @@ package hostfacts
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"pmtr/confgrammar"
@@ -28,10 +28,7 @@ func HostWarnings(file string, cfg *confgrammar.Config, cwd string) []confgramma
 		}
 	}
 	for i := range cfg.Jobs {
-		j := &cfg.Jobs[i]
-		for _, msg := range jobWarnings(j, cwd) {
-			out = append(out, confgrammar.Warning{File: OrFile(j.File, file), Pos: j.Pos, Msg: "job " + j.Name + ": " + msg})
-		}
+		out = append(out, jobWarnings(file, &cfg.Jobs[i], cwd)...)
 	}
 	return out
 }
@@ -45,56 +42,124 @@ func OrFile(own, file string) string {
 	return file
 }
 
-func jobWarnings(j *confgrammar.Job, cwd string) []string {
-	var out []string
+// jobWarnings are j's host warnings, each at the option it is about.
+func jobWarnings(file string, j *confgrammar.Job, cwd string) []confgrammar.Warning {
+	var out []confgrammar.Warning
+	at := func(key, format string, args ...any) {
+		w := confgrammar.Warning{File: OrFile(j.File, file), Pos: j.Pos, Msg: "job " + j.Name + ": " + fmt.Sprintf(format, args...)}
+		if o, ok := origin(j, key); ok {
+			w.File, w.Pos = o.File, confgrammar.Pos{Line: o.Line, Col: max(o.Col, 1)}
+		}
+		out = append(out, w)
+	}
 	dir := cwd
 	if j.Dir != "" {
 		dir = InDir(cwd, j.Dir)
 		if msg := kindProblem(dir, true); msg != "" {
-			out = append(out, fmt.Sprintf("dir %s %s", j.Dir, msg))
+			at("dir", "dir %s %s", j.Dir, msg)
 		}
 	}
 	if len(j.Cmd) > 0 {
-		out = append(out, programWarnings(j.Cmd[0], dir)...)
+		if msg := programWarning(j.Cmd[0], dir); msg != "" {
+			at("cmd", "%s", msg)
+		}
 	}
 	if j.User != "" {
 		if _, err := user.Lookup(j.User); err != nil {
-			out = append(out, fmt.Sprintf("user %s does not exist on this host", j.User))
+			at("user", "user %s does not exist on this host", j.User)
 		}
 	}
 	for _, f := range []struct{ what, path string }{{"out", j.OutFile()}, {"err", j.ErrFile()}} {
 		if f.path != "" {
 			if msg := kindProblem(filepath.Dir(InDir(dir, f.path)), true); msg != "" {
-				out = append(out, fmt.Sprintf("%s %s: its directory %s", f.what, f.path, msg))
+				at(f.what, "%s %s: its directory %s", f.what, f.path, msg)
 			}
 		}
 	}
 	for _, d := range j.DependPaths(cwd) {
 		if _, err := os.Stat(d); err != nil {
-			out = append(out, fmt.Sprintf("depends %s does not exist: the job is held until it does", d))
+			at("depends", "depends %s does not exist: the job is held until it does", d)
 		}
 	}
 	return out
 }
 
-// programWarnings: pmtr execs the program as written, relative to the
-// job's dir, and never searches PATH.
-func programWarnings(prog, dir string) []string {
-	if !strings.Contains(prog, "/") {
-		hint := "write its full path"
-		if p, err := exec.LookPath(prog); err == nil {
-			hint = "write " + p
+// origin is where j's option key was written: its last line (the value in
+// force: the last user wins, an override replaces), or, for depends, its
+// first.
+func origin(j *confgrammar.Job, key string) (confgrammar.Origin, bool) {
+	var found confgrammar.Origin
+	ok := false
+	for _, o := range j.Origins {
+		if o.Key == key && o.File != "" && (!ok || key != "depends") {
+			found, ok = o, true
 		}
-		return []string{fmt.Sprintf("cmd %s is not a path: pmtr does not search PATH (%s)", prog, hint)}
+	}
+	return found, ok
+}
+
+// programWarning: pmtr execs the program as written, relative to the
+// job's dir, and never searches PATH.
+func programWarning(prog, dir string) string {
+	if !strings.Contains(prog, "/") {
+		return fmt.Sprintf("cmd %s is not a path: pmtr does not search PATH (%s)", prog, pathHint(prog, os.Getenv("PATH")))
 	}
 	path := InDir(dir, prog)
 	if msg := kindProblem(path, false); msg != "" {
-		return []string{fmt.Sprintf("cmd %s %s", prog, msg)}
+		return fmt.Sprintf("cmd %s %s", prog, msg)
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o111 == 0 {
-		return []string{fmt.Sprintf("cmd %s is not executable (chmod +x %s)", prog, prog)}
+		return fmt.Sprintf("cmd %s is not executable (chmod +x %s)", prog, prog)
 	}
-	return nil
+	return ""
+}
+
+// systemBins are searched first for a program named without a path, in
+// this order: a service should run the system's program, not one a login
+// shell's PATH put first (a pyenv or nvm shim, a user's ~/bin).
+var systemBins = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
+
+// pathHint suggests the full path of prog: from the system's directories
+// first, then from path (pmtr's own PATH); a match that is a version
+// manager's shim is named as one, since a service cannot use it as is.
+func pathHint(prog, path string) string {
+	dirs := append(slices.Clone(systemBins), filepath.SplitList(path)...)
+	var shim string
+	for _, d := range dirs {
+		p := filepath.Join(d, prog)
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		if !isShim(p) {
+			return "write " + p
+		}
+		if shim == "" {
+			shim = p
+		}
+	}
+	if shim != "" {
+		return fmt.Sprintf("the only %s found is %s, a shim of a version manager that picks the real program from the login's environment: write the real program's path", prog, shim)
+	}
+	return "write its full path"
+}
+
+// isShim: p lives in a version manager's shims directory (pyenv, rbenv,
+// nodenv, asdf, volta...), directly or through a symlink.
+func isShim(p string) bool {
+	for _, q := range []string{p, resolved(p)} {
+		if strings.Contains(q, "/shims/") || strings.Contains(q, "/.volta/bin/") {
+			return true
+		}
+	}
+	return false
+}
+
+func resolved(p string) string {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return p
+	}
+	return r
 }
 
 // kindProblem says what is wrong with path as a directory (dir) or a

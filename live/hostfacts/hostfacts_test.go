@@ -175,3 +175,46 @@ func TestWritableByOthers(t *testing.T) {
 		t.Fatalf("warnings %v", ws)
 	}
 }
+
+// TestHostWarningsPointAtTheirOption: a warning is at the line of the
+// option it is about, not at the job keyword.
+func TestHostWarningsPointAtTheirOption(t *testing.T) {
+	src := "job {\n  name a\n  dir /no/such/dir\n  cmd /no/such/prog\n  user no-such-user-here\n}\n"
+	cfg, err := confgrammar.Parse("f.conf", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range HostWarnings("f.conf", cfg, "/") {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"f.conf:3:3: warning: job a: dir /no/such/dir does not exist",
+		"f.conf:4:3: warning: job a: cmd /no/such/prog does not exist",
+		"f.conf:5:3: warning: job a: user no-such-user-here does not exist on this host",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPathHintPrefersTheSystemsProgram: a program named without a path is
+// suggested from the system's directories before a login's PATH, and a
+// version manager's shim is named as one.
+func TestPathHintPrefersTheSystemsProgram(t *testing.T) {
+	dir := t.TempDir()
+	shims := filepath.Join(dir, ".pyenv", "shims")
+	os.MkdirAll(shims, 0o755)
+	for _, p := range []string{filepath.Join(shims, "sh"), filepath.Join(shims, "onlyshim")} {
+		os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755)
+	}
+	if hint := pathHint("sh", shims+":/usr/bin:/bin"); hint != "write /usr/bin/sh" && hint != "write /bin/sh" {
+		t.Errorf("sh with a shim first on PATH: %q", hint)
+	}
+	if hint := pathHint("onlyshim", shims); !strings.Contains(hint, "the only onlyshim found is "+filepath.Join(shims, "onlyshim")+", a shim") {
+		t.Errorf("a shim alone: %q", hint)
+	}
+	if hint := pathHint("no-such-program-here", shims); hint != "write its full path" {
+		t.Errorf("nothing found: %q", hint)
+	}
+}
