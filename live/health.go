@@ -34,6 +34,7 @@ import (
 type health struct {
 	runner  *probe.Runner
 	notes   *notify.Listener // nil when its directory could not be made (noteErr)
+	noteDir string           // its directory, removed at the end (a clean exit leaves nothing)
 	noteErr error
 	cg      *contain.Jobs
 	procs   *spawn.Processes // set once made (it takes health as its Notice)
@@ -60,6 +61,7 @@ func newHealth(configPath string, log *logsink.Logger, clk clock.Clock, cg *cont
 	h.runner = probe.New(probe.Config{Deliver: h.probed, Clock: clk, Spawn: h.spawnProbe})
 	dir, err := hostfacts.NotifyDir(configPath)
 	if err == nil {
+		h.noteDir = dir
 		h.notes, err = notify.New(notify.Config{Dir: dir, Deliver: h.told, Clock: clk,
 			Logf: func(format string, args ...any) { log.Logf(core.Error, format, args...) }})
 	}
@@ -72,6 +74,7 @@ func (h *health) close() {
 	h.runner.Close()
 	if h.notes != nil {
 		h.notes.Close()
+		os.Remove(h.noteDir) // empty now: Close removed the sockets
 	}
 }
 

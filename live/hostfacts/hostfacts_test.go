@@ -128,10 +128,21 @@ func TestSweepStale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, h := range []string{gone, run} { // notify directories, with a socket file left
+		os.MkdirAll(notifyDirOf(h), 0o700)
+		os.WriteFile(filepath.Join(notifyDirOf(h), "web.sock"), nil, 0o600)
+	}
 	also := func(hash string) []string { return []string{"status-" + hash + ".sock"} }
 	if n := SweepStale(also); n != 1 {
 		t.Fatalf("swept %d configs, want 1", n)
 	}
+	if _, err := os.Stat(notifyDirOf(gone)); !os.IsNotExist(err) {
+		t.Errorf("the notify directory of the config whose pmtr is gone is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(notifyDirOf(run), "web.sock")); err != nil {
+		t.Errorf("the running config's notify socket went: %v", err)
+	}
+	os.RemoveAll(notifyDirOf(run)) // (for the listing below, when it is in the runtime directory)
 	want := []string{"jobs-" + gone, "lock-" + run, "replay-0123456789abcdef", "status-" + run + ".sock"}
 	if got := names(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("after the sweep: %v, want %v", got, want)

@@ -122,8 +122,9 @@ func sameFile(f *os.File, path string) bool {
 }
 
 // SweepStale removes from the runtime directory what pmtrs that are gone
-// left: the lock of each config whose lock nobody holds, and the files
-// also(hash) names for that config (its control socket). It leaves what
+// left: the lock of each config whose lock nobody holds, its directory of
+// notify sockets (NotifyDir), and the files also(hash) names for that
+// config (its control socket). It leaves what
 // the next pmtr on that config needs (its jobs' pid records, its log) and
 // the replay records of keys. It holds each lock while it removes, so a
 // pmtr starting on that config meanwhile waits for it (LockConfig). It
@@ -161,6 +162,9 @@ func sweep(dir, hash string, also func(string) []string) bool {
 	for _, name := range also(hash) {
 		os.Remove(filepath.Join(dir, name))
 	}
+	if sub := notifyDirOf(hash); sub != "" {
+		os.RemoveAll(sub) // its sockets, then itself
+	}
 	os.Remove(path) // last: while it is there and held, no pmtr can take the config
 	return true
 }
@@ -185,20 +189,27 @@ func ConfigHash(configPath string) string {
 // pmtr's user, notify-HASH in the runtime directory (0700). A directory
 // that exists with another owner, or that others may write, is refused.
 func NotifyDir(configPath string) (string, error) {
+	sub := notifyDirOf(ConfigHash(configPath))
 	if os.Geteuid() != 0 {
-		dir := RuntimeDir()
-		if err := SecureDir(dir, true); err != nil {
+		if err := SecureDir(RuntimeDir(), true); err != nil {
 			return "", err
 		}
-		sub := filepath.Join(dir, "notify-"+ConfigHash(configPath))
 		return sub, passableDir(sub, 0o700)
 	}
-	base := RootRunDir + "-notify"
-	if err := passableDir(base, 0o711); err != nil {
+	if err := passableDir(filepath.Dir(sub), 0o711); err != nil {
 		return "", err
 	}
-	sub := filepath.Join(base, ConfigHash(configPath))
 	return sub, passableDir(sub, 0o711)
+}
+
+// notifyDirOf is NotifyDir's path for the config whose hash is hash. A
+// clean exit removes it (empty by then), SweepStale the one a pmtr that
+// died left.
+func notifyDirOf(hash string) string {
+	if os.Geteuid() != 0 {
+		return filepath.Join(RuntimeDir(), "notify-"+hash)
+	}
+	return filepath.Join(RootRunDir+"-notify", hash)
 }
 
 // passableDir makes dir (mode perm) or checks the one there: a directory,
