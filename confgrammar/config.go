@@ -7,8 +7,8 @@
 package confgrammar
 
 import (
-	"fmt"
 	"path"
+	"strconv"
 	"time"
 )
 
@@ -98,8 +98,14 @@ type Job struct {
 	Origins []Origin
 }
 
-// Source is where the job is defined, "FILE:LINE".
-func (j *Job) Source() string { return fmt.Sprintf("%s:%d", j.File, j.Pos.Line) }
+// Source is where the job is defined, "FILE:LINE" ("" for a job made in
+// code).
+func (j *Job) Source() string {
+	if j.File == "" {
+		return ""
+	}
+	return j.File + ":" + strconv.Itoa(j.Pos.Line)
+}
 
 // Ulimit is one resource limit; soft and hard are both set to Value.
 type Ulimit struct {

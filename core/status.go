@@ -63,6 +63,7 @@ type JobStatus struct {
 	LastSignal int
 	LastExitAt Time
 	StartedAt  Time   // of its last process, when it has run
+	Source     string // where it is defined, "FILE:LINE"
 	Exits      [3]int // counts by ExitReason since pmtr started (kept across reloads)
 	// The restart policy: failed runs in a row, whether it gave up (then
 	// NextStart is its retry, or Never with retry never), and the wait
@@ -123,7 +124,7 @@ func (m *Machine) status(j *job) JobStatus {
 		Name: j.name, State: m.state(j), PID: j.pid, Since: j.since, Starts: j.starts,
 		NextStart: j.nextStart, LastExit: j.lastExit, Enabled: j.enabled() && !j.held,
 		Reason: m.short(j), HasExited: j.hasExited, LastCode: j.lastCode, LastSignal: j.lastSignal,
-		LastExitAt: j.lastExitAt, StartedAt: j.startedAt, Exits: j.exits,
+		LastExitAt: j.lastExitAt, StartedAt: j.startedAt, Exits: j.exits, Source: j.spec.Source(),
 		FailedRuns: j.failedRuns, GaveUp: j.gaveUp, RestartDelay: j.delay,
 		HasReady: j.spec.Ready.Kind != confgrammar.NoProbe, Ready: j.phase == running && j.h.ready, ReadyAt: j.h.readyAt,
 		HasCheck: hasHealth(&j.spec), CheckFails: j.h.fails, CheckFailures: j.h.failures,
@@ -142,6 +143,18 @@ func (m *Machine) status(j *job) JobStatus {
 		st.ControlBy, st.ControlAt = j.controlledBy, j.controlledAt
 	}
 	return st
+}
+
+// Specs are the definitions of the jobs of the config in force, in start
+// order (pmtr cat).
+func (m *Machine) Specs() []confgrammar.Job {
+	out := make([]confgrammar.Job, 0, len(m.byName))
+	for _, j := range m.jobs {
+		if !j.deleted {
+			out = append(out, j.spec)
+		}
+	}
+	return out
 }
 
 // Names lists the jobs of the config in force, in start order.

@@ -89,6 +89,8 @@ var verbs = []Verb{
 	{Name: "plan", Help: "print what saving NEWFILE (default: the config file) would do to the jobs", Since: 1,
 		Flags:   []Flag{{Name: "--against", Value: File, Meta: "OLDFILE", Local: true, Help: "compare with a pmtr that runs OLDFILE (no daemon needed)"}},
 		Operand: Operand{Meta: "NEWFILE", Kind: File, Min: 0, Max: 1, Local: true}, Body: true},
+	{Name: "cat", Help: "print the config in force as one file (all of it, or the jobs named), each line with the FILE:LINE it came from; without a daemon, read from the files", Since: 2,
+		Operand: Operand{Meta: "JOB", Kind: Job, Min: 0, Max: -1}},
 }
 
 // Verbs returns the verbs in the order the usage lists them.

@@ -11,7 +11,7 @@ _pmtr_jobs() {
 
 _pmtr() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local subs="status stop start restart reload why logs metrics plan sim ctl rptserver help"
+    local subs="status stop start restart reload why logs metrics plan cat sim ctl rptserver help"
     if [[ $prev == -c || $prev == -p || $prev == --svg || $prev == --against ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
         return
@@ -33,7 +33,7 @@ _pmtr() {
     case $verb in
     status) COMPREPLY=($(compgen -W "-c --json $(_pmtr_jobs)" -- "$cur")) ;;
     stop | start | restart) COMPREPLY=($(compgen -W "-c --no-wait $(_pmtr_jobs)" -- "$cur")) ;;
-    why) COMPREPLY=($(compgen -W "-c $(_pmtr_jobs)" -- "$cur")) ;;
+    why | cat) COMPREPLY=($(compgen -W "-c $(_pmtr_jobs)" -- "$cur")) ;;
     logs) COMPREPLY=($(compgen -W "-c -f -n $(_pmtr_jobs)" -- "$cur")) ;;
     reload | metrics) COMPREPLY=($(compgen -W "-c" -- "$cur")) ;;
     plan) COMPREPLY=($(compgen -W "-c --against" -- "$cur") $(compgen -f -- "$cur")) ;;

@@ -53,6 +53,7 @@ type Driver struct {
 	gen      uint64
 	sum      [32]byte                 // content of the config in force (filesSum)
 	files    map[string][32]byte      // each file of the config in force, by path: its content
+	includes []confgrammar.Include    // the include lines of the config in force (pmtr cat)
 	conf     ConfigState              // the config in force, and a refusal of the file on disk
 	deps     map[string]core.DepState // last seen state of each dependency
 	setup    Setup                    // the outside-world part of the config in force
@@ -137,6 +138,8 @@ func (d *Driver) Handle(in Input) {
 		d.command(e)
 	case WhyQuery:
 		d.why(e)
+	case CatQuery:
+		d.cat(e)
 	case FilesRead:
 		d.onRead(e)
 	case Handover:

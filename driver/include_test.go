@@ -100,3 +100,21 @@ func TestIncludedFileHeldWaits(t *testing.T) {
 		t.Fatalf("the closed file:\n%s", w.Transcript())
 	}
 }
+
+// TestCatNamesEachLinesFile: pmtr cat answers the config in force, each
+// line with its FILE:LINE, after what each include line matched.
+func TestCatNamesEachLinesFile(t *testing.T) {
+	w := dropIns(t, map[string]string{"a.conf": job("a", "/bin/a")})
+	reply := make(chan driver.Result, 1)
+	w.Input(driver.CatQuery{Reply: reply})
+	got := strings.Join((<-reply).Lines, "\n")
+	for _, want := range []string{"# include pmtr.d/*.conf (pmtr.conf:1): pmtr.d/a.conf", "  name a                                # pmtr.d/a.conf:2", "job {                                   # pmtr.conf:2"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("cat lacks %q:\n%s", want, got)
+		}
+	}
+	w.Input(driver.CatQuery{Jobs: []string{"b"}, Reply: reply})
+	if r := <-reply; r.Code != driver.CodeUnknown {
+		t.Errorf("cat of an unknown job: %+v", r)
+	}
+}

@@ -256,7 +256,7 @@ func (d *Driver) install(f FilesRead) {
 	}
 	d.keysChanged(keys)
 	d.inForce(d.ld.sum)
-	d.files = files
+	d.files, d.includes = files, cfg.Includes
 	d.deps = make(map[string]core.DepState, len(f.Deps))
 	watch := d.configWatch(cfg)
 	for _, st := range f.Deps {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +33,7 @@ func testConfig(o options, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if o.verbose > 0 {
-		fmt.Fprint(stdout, confgrammar.Format(cfg))
+		fmt.Fprint(stdout, formatVerbose(cfg))
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d %s", o.config, len(cfg.Jobs), plural(len(cfg.Jobs), "job"))
 	if len(warnings) > 0 {
@@ -44,13 +43,21 @@ func testConfig(o options, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// formatVerbose is the config as pmtr -t -v prints it: canonical, and for
+// a config in several files (or with include lines) each line with the
+// FILE:LINE it came from, after what each include line matched.
+func formatVerbose(cfg *confgrammar.Config) string {
+	if len(cfg.Files) > 1 || len(cfg.Includes) > 0 {
+		return confgrammar.FormatSources(cfg, nil)
+	}
+	return confgrammar.Format(cfg)
+}
+
 // allWarnings are the grammar's warnings and the host checks, in file order.
 func allWarnings(file string, cfg *confgrammar.Config) []confgrammar.Warning {
 	cwd, _ := os.Getwd()
 	out := append(slices.Clone(cfg.Warnings), hostfacts.HostWarnings(file, cfg, cwd)...)
-	slices.SortStableFunc(out, func(a, b confgrammar.Warning) int {
-		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
-	})
+	confgrammar.SortWarnings(cfg.Files, out)
 	return out
 }
 

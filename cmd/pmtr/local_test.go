@@ -245,6 +245,7 @@ func TestStatusJSONGolden(t *testing.T) {
 	norm = regexp.MustCompile(`"\d{4}-\d\d-\d\dT[^"]+"`).ReplaceAllString(norm, `"TIME"`)
 	norm = regexp.MustCompile(`"contained": "(cgroup [^"]+|process group)"`).ReplaceAllString(norm, `"contained": "CGROUP OR GROUP"`)
 	norm = strings.Replace(norm, `"path": "`+conf+`"`, `"path": "CONF"`, 1)
+	norm = strings.ReplaceAll(norm, `"source": "`+conf+`:`, `"source": "CONF:`)
 	norm = regexp.MustCompile(`"hash": "[0-9a-f]{64}"`).ReplaceAllString(norm, `"hash": "SHA256"`)
 	want, err := os.ReadFile("testdata/status.golden.json")
 	if err != nil || norm != string(want) {

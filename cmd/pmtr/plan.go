@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"pmtr/confgrammar"
@@ -27,21 +28,21 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	conf := fs.String("c", configDefault(), ctlproto.ConfigFlag.Help)
 	againstFlag, _ := v.Flag("--against")
 	against := fs.String("against", "", againstFlag.Help)
-	files, err := parseInterleaved(fs, args) // flags before or after NEWFILE
-	if err != nil || len(files) > 1 {
+	operands, err := parseInterleaved(fs, args) // flags before or after NEWFILE
+	if err != nil || len(operands) > 1 {
 		fmt.Fprintln(stderr, "usage: "+v.Usage())
 		return helpOrUsage(err)
 	}
 	newFile := *conf
-	if len(files) == 1 {
-		newFile = files[0]
+	if len(operands) == 1 {
+		newFile = operands[0]
 	}
 	src, err := os.ReadFile(newFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr plan: can't open %s: %s\n", newFile, errText(err))
 		return 1
 	}
-	cfg, err := confgrammar.Parse(newFile, src)
+	cfg, _, err := files.LoadConfig(newFile)
 	if err == nil {
 		err = hostErrors(newFile, cfg)
 	}
@@ -56,12 +57,43 @@ func planCommand(args []string, stdout, stderr io.Writer) int {
 	if *against != "" {
 		return planAgainst(*against, cfg, stdout, stderr)
 	}
-	code, err := ctlsock.Ask(*conf, ctlproto.Request{Verb: "plan", Body: src}, 10*time.Second, stdout, stderr)
+	if inPieces(cfg) { // the daemon plans the config as one file; the client names the files
+		src = []byte(confgrammar.Format(cfg))
+	}
+	var answer strings.Builder
+	code, err := ctlsock.Ask(*conf, ctlproto.Request{Verb: "plan", Body: src}, 10*time.Second, &answer, stderr)
+	fmt.Fprint(stdout, withSources(answer.String(), cfg))
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr plan: %v\n(to compare two files without a daemon: pmtr plan --against OLDFILE NEWFILE)\n", err)
 		return 1
 	}
 	return code
+}
+
+// inPieces: the config is in several files (or has include lines).
+func inPieces(cfg *confgrammar.Config) bool { return len(cfg.Files) > 1 || len(cfg.Includes) > 0 }
+
+// withSources adds to each line of a plan about a job of cfg, a config in
+// pieces, the FILE:LINE where the job is defined, as pmtr cat writes it.
+func withSources(plan string, cfg *confgrammar.Config) string {
+	if !inPieces(cfg) {
+		return plan
+	}
+	where := map[string]string{}
+	for i := range cfg.Jobs {
+		where[cfg.Jobs[i].Name] = cfg.Jobs[i].Source()
+	}
+	lines := strings.SplitAfter(plan, "\n")
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 2 || !strings.HasSuffix(l, "\n") {
+			continue
+		}
+		if src, ok := where[f[1]]; ok {
+			lines[i] = strings.TrimSuffix(l, "\n") + "  # " + src + "\n"
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // hostErrors: what makes a reload fail besides the grammar.
@@ -75,12 +107,11 @@ func hostErrors(file string, cfg *confgrammar.Config) error {
 // planAgainst plans cfg against a fresh pmtr that has started every job of
 // oldFile.
 func planAgainst(oldFile string, cfg *confgrammar.Config, stdout, stderr io.Writer) int {
-	src, err := os.ReadFile(oldFile)
-	if err != nil {
+	if _, err := os.Stat(oldFile); err != nil {
 		fmt.Fprintf(stderr, "pmtr plan: can't open %s: %s\n", oldFile, errText(err))
 		return 1
 	}
-	old, err := confgrammar.Parse(oldFile, src)
+	old, _, err := files.LoadConfig(oldFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\npmtr plan: %s does not parse: nothing to compare with\n", err, oldFile)
 		return 1
@@ -92,6 +123,6 @@ func planAgainst(oldFile string, cfg *confgrammar.Config, stdout, stderr io.Writ
 	w := sim.NewWorld(nil)
 	w.Load(old)
 	plan := driver.PlanFor(w.M, w.Now, cfg, cwd, nil)
-	fmt.Fprint(stdout, driver.PlanAnswer{Plan: plan}.Text())
+	fmt.Fprint(stdout, withSources(driver.PlanAnswer{Plan: plan}.Text(), cfg))
 	return 0
 }

@@ -29,8 +29,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		// a control verb, its flags before or after it ("pmtr -c FILE status")
 		if v, rest, ok := ctlproto.VerbFirst(args[1:]); ok {
-			if v.Name == "plan" { // its client reads files first
+			switch v.Name {
+			case "plan": // its client reads files first
 				return planCommand(rest, stdout, stderr)
+			case "cat": // without a daemon, its client reads the files
+				return catCommand(rest, stdout, stderr)
 			}
 			return localCommand(v, rest, stdout, stderr)
 		}

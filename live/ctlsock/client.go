@@ -77,6 +77,16 @@ func askIn(version int, configPath, path string, req ctlproto.Request, timeout t
 	return rep.Code, 0, nil
 }
 
+// ErrNoDaemon: no daemon answers on the config's socket (Ask's error
+// matches it with errors.Is), so a command that can do without one may.
+var ErrNoDaemon = errors.New("no pmtr is running the config")
+
+// noDaemon is an ErrNoDaemon that says which socket was tried.
+type noDaemon string
+
+func (e noDaemon) Error() string      { return string(e) }
+func (noDaemon) Is(target error) bool { return target == ErrNoDaemon }
+
 // refused words a refusal of a request the client has checked: the daemon
 // must be older than the client.
 func refused(configPath string, req ctlproto.Request, rep ctlproto.Reply, text string) error {
@@ -94,10 +104,10 @@ func refused(configPath string, req ctlproto.Request, rep ctlproto.Reply, text s
 func exchange(configPath, path, line string, body []byte, timeout time.Duration) (net.Conn, ctlproto.Reply, *bufio.Reader, error) {
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil && os.Geteuid() != 0 && rootRuns(configPath) {
-		return nil, ctlproto.Reply{}, nil, fmt.Errorf("no pmtr of uid %d is running %s (tried the socket %s); a pmtr that root runs answers root only (try sudo)", os.Geteuid(), configPath, path)
+		return nil, ctlproto.Reply{}, nil, noDaemon(fmt.Sprintf("no pmtr of uid %d is running %s (tried the socket %s); a pmtr that root runs answers root only (try sudo)", os.Geteuid(), configPath, path))
 	}
 	if err != nil {
-		return nil, ctlproto.Reply{}, nil, fmt.Errorf("no pmtr is running %s (tried the socket %s: %s)", configPath, path, causeOf(err))
+		return nil, ctlproto.Reply{}, nil, noDaemon(fmt.Sprintf("no pmtr is running %s (tried the socket %s: %s)", configPath, path, causeOf(err)))
 	}
 	if timeout > 0 {
 		c.SetDeadline(time.Now().Add(timeout))

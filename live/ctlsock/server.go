@@ -209,6 +209,7 @@ var handlers = map[string]func(*server, request) answer{
 	"why":     (*server).whyAnswer,
 	"logs":    (*server).logsAnswer,
 	"metrics": (*server).metricsAnswer,
+	"cat":     (*server).catAnswer,
 }
 
 var busy = errAnswer(driver.CodeFailed, "timeout: the daemon did not answer in time")
@@ -312,6 +313,17 @@ func (sv *server) whyAnswer(req request) answer {
 	return lines(r)
 }
 
+// catAnswer: pmtr cat [JOB...], the config in force as one file.
+func (sv *server) catAnswer(req request) answer {
+	r, ok := inbox.Ask(sv.d.Inbox, 5*time.Second, func(r chan<- driver.Result) driver.Input {
+		return driver.CatQuery{Jobs: req.Operands, Reply: r}
+	})
+	if !ok {
+		return busy
+	}
+	return lines(r)
+}
+
 // clockText words a machine time as the log does: the time of day, with
 // the date when it is not today.
 func (sv *server) clockText(t core.Time) string {
@@ -346,6 +358,7 @@ type jobJSON struct {
 	Ready        *bool       `json:"ready"`
 	Health       *healthJSON `json:"health"`
 	NotifyStatus string      `json:"notify_status"`
+	Source       string      `json:"source"` // where the job is defined, "FILE:LINE"
 }
 
 // healthJSON: ok while no check has failed since the last success; fails
@@ -421,7 +434,7 @@ func (sv *server) statusJSON(s driver.Snapshot) string {
 func (sv *server) jobJSON(j core.JobStatus) jobJSON {
 	o := jobJSON{Name: j.Name, State: string(j.State), PID: j.PID, Since: sv.d.Wall(j.Since).Format(time.RFC3339Nano),
 		Starts: j.Starts, Reason: driver.Reason(j, sv.clockText), Enabled: j.Enabled, Contained: sv.d.Where(j.Name),
-		FailedRuns: j.FailedRuns, GaveUp: j.GaveUp, NotifyStatus: j.NotifyStatus}
+		FailedRuns: j.FailedRuns, GaveUp: j.GaveUp, NotifyStatus: j.NotifyStatus, Source: j.Source}
 	if j.HasReady {
 		ready := j.Ready
 		o.Ready = &ready

@@ -49,6 +49,22 @@ func ReadConfig(path string, note func(string)) (*confgrammar.Config, *confgramm
 	if err != nil {
 		return nil, nil, fmt.Errorf("can't open %s: %w", path, err)
 	}
+	return load(path, src)
+}
+
+// LoadConfig reads and parses the config file and the files it includes,
+// as ReadConfig does, but creates nothing: a missing file is an error.
+func LoadConfig(path string) (*confgrammar.Config, *confgrammar.Files, error) {
+	src, err := readLimited(path, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("can't open %s: %s", path, hostfacts.Strerror(unwrapPath(err)))
+	}
+	return load(path, src)
+}
+
+// load gathers the files src, the main file's content, includes, and
+// parses them; run by root, it refuses included files others can write.
+func load(path string, src []byte) (*confgrammar.Config, *confgrammar.Files, error) {
 	snap := confgrammar.Gather(path, &disk{main: path, data: src, read: true, rootSafe: hostfacts.RunsAsRoot()})
 	cfg, err := confgrammar.Load(path, snap)
 	return cfg, snap, err
