@@ -22,10 +22,12 @@ type inotify struct {
 	wds  map[string]int32
 }
 
-// dirMask: everything that can change a file in the directory, and the
-// directory itself going away.
+// dirMask: everything that can change a file in the directory (its mode
+// and owner too: pmtr as root refuses an included file others can write,
+// and a chmod that fixes it applies at once), and the directory itself
+// going away.
 const dirMask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_CREATE |
-	unix.IN_DELETE | unix.IN_MODIFY | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+	unix.IN_DELETE | unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
 // fsEvent is one change in a watched directory ("" name: the directory
 // itself, or an overflow).
