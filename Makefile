@@ -6,7 +6,7 @@ BIN     := bin/pmtr
 FUZZTIME ?= 60s
 # make test runs each fuzz target briefly on top of its seed corpus.
 SHORTFUZZ ?= 3s
-FUZZ_TARGETS := FuzzParse FuzzCore FuzzControl FuzzVerify FuzzCtlRequest
+FUZZ_TARGETS := FuzzParse FuzzInclude FuzzCore FuzzControl FuzzVerify FuzzCtlRequest
 # pmtr --version says this: the nearest tag and the commits since it (or
 # the commit alone), "-dirty" with uncommitted changes.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
