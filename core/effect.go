@@ -93,7 +93,7 @@ type Probe struct {
 	Purpose Purpose
 	What    confgrammar.Probe
 	Timeout time.Duration    // the attempt gives up then
-	Spec    *confgrammar.Job // the job's definition: an exec probe runs as its user, with its env and dir
+	Spec    *confgrammar.Job // exec probes only: the job's definition (its user, env and dir); nil for the others
 }
 
 func (Spawn) isEffect()  {}

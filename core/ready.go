@@ -158,8 +158,12 @@ func (m *Machine) sendProbe(j *job, purpose Purpose, what confgrammar.Probe, tim
 	m.probeSeq++
 	h := &j.h
 	h.inflight, h.inflightRun, h.sentAt = m.probeSeq, j.attempt, m.now
-	spec := j.spec
-	m.emit(Probe{Job: j.spec.Name, Seq: m.probeSeq, Purpose: purpose, What: what, Timeout: time.Duration(timeout), Spec: &spec})
+	p := Probe{Job: j.spec.Name, Seq: m.probeSeq, Purpose: purpose, What: what, Timeout: time.Duration(timeout)}
+	if what.Kind == confgrammar.ProbeExec { // only an exec probe needs the job (its user, env, dir): no copy per tcp check
+		spec := j.spec
+		p.Spec = &spec
+	}
+	m.emit(p)
 }
 
 // onProbeResult takes an attempt's outcome: for a ready attempt of the
