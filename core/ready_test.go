@@ -246,3 +246,25 @@ func TestNotifyStatusInWhy(t *testing.T) {
 		t.Fatalf("why: %q", why)
 	}
 }
+
+// An exec check's output (escaped by the prober) is in why and the log.
+func TestCheckOutputInWhy(t *testing.T) {
+	w := newWorld(t, "job {\nname a\ncmd /a\ncheck exec /bin/probe every 1s timeout 1s fails 3\n}",
+		map[string]*sim.Script{"a": runs(sim.Run{ProbeTakes: time.Minute})})
+	var seq uint64
+	w.OnEffect = func(_ core.Time, e core.Effect) {
+		if p, ok := e.(core.Probe); ok && seq == 0 {
+			seq = p.Seq
+		}
+	}
+	w.RunUntil(sec(1))
+	if seq == 0 {
+		t.Fatal("no check was sent")
+	}
+	w.Step(core.ProbeResult{Job: "a", Seq: seq, Outcome: "/bin/probe exited 2", Output: `disk full\n`})
+	why, _, _ := w.M.Why("a", core.Time.String)
+	if !strings.HasPrefix(why, `unhealthy: /bin/probe exited 2: disk full\n at +1.000s (1 of 3 failed checks in a row; at 3: restart)`) {
+		t.Fatalf("why: %q", why)
+	}
+	expectLogs(t, w, `+1.000s job a: check failed (1 of 3): /bin/probe exited 2: disk full\n`)
+}

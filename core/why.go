@@ -63,7 +63,7 @@ func (m *Machine) reason(j *job, at func(Time) string) string {
 		}
 		if j.h.checkStop {
 			return fmt.Sprintf("stopped: %d checks failed in a row, the last at %s: %s; stays stopped until pmtr start (on-check-fail stop)",
-				j.spec.Check.FailsOf(), at(j.h.stopAt), j.h.last)
+				j.spec.Check.FailsOf(), at(j.h.stopAt), j.h.lastWords())
 		}
 		if m.shutdown {
 			return "stopped: pmtr is shutting down"
@@ -231,7 +231,7 @@ func (m *Machine) unhealthyWhy(j *job, at func(Time) string) string {
 		then = "on-check-fail " + j.spec.OnCheckFail.String()
 	}
 	return fmt.Sprintf("unhealthy: %s at %s (%d of %d failed checks in a row; %s); pid %d since %s%s",
-		h.last, at(h.lastAt), h.fails, n, then, j.pid, at(j.startedAt), m.saysWords(j))
+		h.lastWords(), at(h.lastAt), h.fails, n, then, j.pid, at(j.startedAt), m.saysWords(j))
 }
 
 // notReadyWhy: a job whose process runs but is not ready yet.
@@ -245,7 +245,7 @@ func (m *Machine) notReadyWhy(j *job, at func(Time) string) string {
 	case h.tries == 0 || h.lastAt < j.startedAt:
 		s = fmt.Sprintf("not ready: the first attempt (%s) is due at %s", confgrammar.FormatProbe(r), at(j.startedAt+ReadyFirstGap))
 	default:
-		s = fmt.Sprintf("not ready: %s at %s (attempt %d)", h.last, at(h.lastAt), h.tries)
+		s = fmt.Sprintf("not ready: %s at %s (attempt %d)", h.lastWords(), at(h.lastAt), h.tries)
 	}
 	s += fmt.Sprintf("; pid %d started at %s", j.pid, at(j.startedAt))
 	if h.readyBy != Never {
@@ -260,4 +260,13 @@ func (m *Machine) saysWords(j *job) string {
 		return ""
 	}
 	return fmt.Sprintf("; it says: %s", j.h.status)
+}
+
+// lastWords: the last probe's outcome, with the start of its output (an
+// exec probe's, an http answer's body), escaped, when it had any.
+func (h *health) lastWords() string {
+	if h.lastOut == "" {
+		return h.last
+	}
+	return h.last + ": " + h.lastOut
 }
