@@ -43,3 +43,23 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoadDropIns100x10: loading a config of 100 drop-in files of 10
+// jobs each from its snapshot, as the driver does at every reload.
+func BenchmarkLoadDropIns100x10(b *testing.B) {
+	fsys := MapFS{"pmtr.conf": "include pmtr.d/*.conf\n"}
+	for f := 0; f < 100; f++ {
+		var s strings.Builder
+		for k := 0; k < 10; k++ {
+			fmt.Fprintf(&s, "job {\nname j%d_%d\ncmd /bin/sleep %d\n}\n", f, k, f*10+k)
+		}
+		fsys[fmt.Sprintf("pmtr.d/%03d.conf", f)] = s.String()
+	}
+	snap := Gather("pmtr.conf", fsys)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c, err := Load("pmtr.conf", snap); err != nil || len(c.Jobs) != 1000 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -137,14 +137,15 @@ func (f *Files) Paths() []string {
 // order. A file is read once.
 func Gather(main string, fsys FS) *Files {
 	f := &Files{Main: main}
-	f.gather(main, fsys, 0)
+	f.gather(main, fsys, 0, map[string]bool{})
 	return f
 }
 
-func (f *Files) gather(name string, fsys FS, depth int) {
-	if slices.ContainsFunc(f.Read, func(r File) bool { return path.Clean(r.Path) == path.Clean(name) }) {
+func (f *Files) gather(name string, fsys FS, depth int, read map[string]bool) {
+	if read[path.Clean(name)] {
 		return
 	}
+	read[path.Clean(name)] = true
 	data, err := fsys.ReadFile(name)
 	f.Read = append(f.Read, File{Path: name, Data: data, Err: err})
 	if err != nil || depth >= MaxIncludeDepth {
@@ -161,7 +162,7 @@ func (f *Files) gather(name string, fsys FS, depth int) {
 			f.Globs = append(f.Globs, Glob{Pattern: glob, Matches: matches, Err: err})
 		}
 		for _, m := range Includable(glob, matches) {
-			f.gather(m, fsys, depth+1)
+			f.gather(m, fsys, depth+1, read)
 		}
 	}
 }

@@ -25,7 +25,8 @@ func WritableByOthers(path string) error { return new(RootOnly).Check(path) }
 // RootOnly is WritableByOthers for many files, looking at each directory
 // above them once.
 type RootOnly struct {
-	above map[string]error // directories above a file, by path
+	above map[string]error  // directories above a file, by path
+	real  map[string]string // directories, by path: their path without symbolic links
 }
 
 // Check is WritableByOthers(path).
@@ -35,7 +36,7 @@ func (r *RootOnly) Check(path string) error {
 		return nil
 	}
 	chains := [][]string{ancestry(abs)}
-	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+	if real := r.realPath(abs); real != "" && real != abs {
 		chains = append(chains, ancestry(real)) // where a link leads, too
 	}
 	for _, chain := range chains {
@@ -49,6 +50,28 @@ func (r *RootOnly) Check(path string) error {
 		}
 	}
 	return nil
+}
+
+// realPath is abs without symbolic links ("" when it cannot be had); the
+// directories' are looked up once.
+func (r *RootOnly) realPath(abs string) string {
+	if st, err := os.Lstat(abs); err != nil || st.Mode()&os.ModeSymlink != 0 {
+		real, _ := filepath.EvalSymlinks(abs)
+		return real
+	}
+	if r.real == nil {
+		r.real = map[string]string{}
+	}
+	dir := filepath.Dir(abs)
+	real, ok := r.real[dir]
+	if !ok {
+		real, _ = filepath.EvalSymlinks(dir)
+		r.real[dir] = real
+	}
+	if real == "" {
+		return ""
+	}
+	return filepath.Join(real, filepath.Base(abs))
 }
 
 func (r *RootOnly) dirAbove(p string) error {
