@@ -88,7 +88,7 @@ type Glob struct {
 	Err     error
 }
 
-var errNotRead = errors.New("was not read with the config (a file changed while pmtr read them: the next read has it)")
+var errNotRead = errors.New("was not among the files read with the config")
 
 // ReadFile answers from the snapshot.
 func (f *Files) ReadFile(name string) ([]byte, error) {
@@ -202,11 +202,3 @@ func (m MapFS) Glob(pattern string) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
-
-// GlobDir is the directory a resolved include pattern lists.
-func GlobDir(glob string) string { return path.Dir(glob) }
-
-// HasIncludes reports whether a config's text may include files (a
-// cheap look for the word, for callers that keep one-file configs on
-// their old path).
-func HasIncludes(src []byte) bool { return len(includePatterns(src)) > 0 }

@@ -186,7 +186,7 @@ watchdog 1m`+"\n}\n")
 // it cannot be followed.
 func TestParseCannotInclude(t *testing.T) {
 	_, err := Parse("one.conf", []byte("include d/*.conf\n"))
-	if err == nil || !strings.Contains(err.Error(), "one.conf:1:1: include d/*.conf: this config is read without its directory") {
+	if err == nil || !strings.Contains(err.Error(), "one.conf:1:1: include d/*.conf: this config is read as one file, without the files it would include") {
 		t.Errorf("got %v", err)
 	}
 }

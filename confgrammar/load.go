@@ -273,7 +273,7 @@ func Includable(glob string, matches []string) []string {
 // noFiles is the FS of Parse: one file, nothing to include.
 type noFiles struct{}
 
-var errNoFiles = errors.New("this config is read without its directory, so it cannot include files (pmtr sim and pmtr plan --against read one file)")
+var errNoFiles = errors.New("this config is read as one file, without the files it would include (pmtr sim reads one file; so does the plan of a pmtr client older than include)")
 
 func (noFiles) ReadFile(string) ([]byte, error) { return nil, errNoFiles }
 func (noFiles) Glob(string) ([]string, error)   { return nil, errNoFiles }

@@ -1,9 +1,12 @@
 // Package files reads the files a config names, for the driver and for
-// pmtr's command line: the config itself (ReadConfig; created empty when
-// missing), its dependencies (hashed: only equality matters) and its key
-// files (CheckKeys; owner-only, not empty). A file another program holds
-// open for writing is not read (it may be a save in progress), and one held
-// for long is named in the log once.
+// pmtr's command line: the config itself and every file its include lines
+// match (ReadConfig, created empty when missing; LoadConfig; a snapshot for
+// the driver, confgrammar.Files), its dependencies (hashed: only equality
+// matters) and its key files (CheckKeys; owner-only, not empty). A file
+// another program holds open for writing is not read (it may be a save in
+// progress), and one held for long is named in the log once. Run as root,
+// it refuses an included file or drop-in directory that another user can
+// write (hostfacts.WritableByOthers).
 //
 // A Reader answers each driver.ReadRequest on a goroutine of its own, since
 // a read may wait on a hung file system; a file that gives no answer in
