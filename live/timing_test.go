@@ -24,12 +24,12 @@ cmd /bin/sh -c "exit 3"
 }
 job {
 name stubborn
-cmd /bin/sh -c "trap '' TERM; while true; do sleep 1; done"
+cmd /bin/sh -c "trap '' TERM; echo ready; while true; do sleep 1; done"
 }
 `
 	buf := &timedBuffer{start: time.Now()}
 	r := startDaemonLog(t, conf, buf)
-	r.waitLog(`started job stubborn \[(\d+)\]`, eventWait)
+	r.waitLog(`stubborn\[\d+\]: ready`, eventWait) // SIGTERM is ignored from now on
 	r.waitLog(`job quick \[\d+\] exited after 0 sec: exit status 3`, eventWait)
 	r.reload("job {\nname quick\ncmd /bin/sh -c \"exit 3\"\n}\n")
 	r.waitLog(`(?s)exit status 3\n.*started job quick`, 10*time.Second+eventWait)

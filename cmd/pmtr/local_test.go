@@ -23,7 +23,7 @@ cmd /bin/sh -c "echo web says hello; exec /bin/sleep 401"
 }
 job {
 name stubborn
-cmd /bin/sh -c "trap '' TERM; while :; do sleep 1; done"
+cmd /bin/sh -c "trap '' TERM; echo ready; while :; do sleep 1; done"
 }
 job {
 name quick
@@ -53,7 +53,7 @@ var pidRx = regexp.MustCompile(`started \[(\d+)\]`)
 func TestLocalControl(t *testing.T) {
 	dir, conf := writeConf(t, localConf)
 	d := startForeground(t, dir, conf)
-	waitLogRe(t, d.log, `started job stubborn \[`, eventWait)
+	waitLogRe(t, d.log, `stubborn\[\d+\]: ready`, eventWait) // SIGTERM is ignored from now on
 	waitLogRe(t, d.log, `job quick \[\d+\] exited`, eventWait)
 
 	// restart: a new pid, at once (pmtr caused the exit: no 10 s wait;
