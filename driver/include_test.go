@@ -118,3 +118,23 @@ func TestCatNamesEachLinesFile(t *testing.T) {
 		t.Errorf("cat of an unknown job: %+v", r)
 	}
 }
+
+// TestUpgradeKeepsTheConfigsFiles: after pmtr upgrade the new driver knows
+// the files of the config in force (a save names only the file it
+// changed) and its include lines (pmtr cat).
+func TestUpgradeKeepsTheConfigsFiles(t *testing.T) {
+	w := dropIns(t, map[string]string{"a.conf": job("a", "/bin/a"), "b.conf": job("b", "/bin/b")})
+	if err := w.Upgrade(); err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan driver.Result, 1)
+	w.Input(driver.CatQuery{Reply: reply})
+	if got := strings.Join((<-reply).Lines, "\n"); !strings.Contains(got, "# include pmtr.d/*.conf (pmtr.conf:1): pmtr.d/a.conf pmtr.d/b.conf") {
+		t.Fatalf("cat after the upgrade:\n%s", got)
+	}
+	w.B.SetFile("pmtr.d/b.conf", job("b", "/bin/b2"))
+	w.Input(driver.Reload{})
+	if count(w, `rescanning job configuration: pmtr.d/b.conf changed$`) != 1 {
+		t.Fatalf("after the upgrade:\n%s", w.Transcript())
+	}
+}

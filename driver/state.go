@@ -3,8 +3,10 @@ package driver
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 )
 
@@ -15,13 +17,18 @@ import (
 // stopped. Local commands waiting for their jobs and pmtr reload callers
 // are answered at the handover: their connections do not survive it.
 type State struct {
-	Core   core.Snapshot
-	Now    core.Time
-	Gen    uint64
-	Sum    [32]byte // of the config in force
-	Config ConfigState
-	Deps   []core.DepState // by path
-	Setup  Setup
+	Core core.Snapshot
+	Now  core.Time
+	Gen  uint64
+	Sum  [32]byte // of the config in force
+	// Files hashes each file of the config in force (which ones a reload
+	// changed) and Includes are its include lines (pmtr cat); from a pmtr
+	// before include, nil: the next reload names every file as added.
+	Files    map[string][32]byte
+	Includes []confgrammar.Include
+	Config   ConfigState
+	Deps     []core.DepState // by path
+	Setup    Setup
 	// Reload is a read of the files that was under way or asked for:
 	// the new driver reads them again (ReloadForced: applying the config
 	// even when unchanged, as pmtr reload and SIGHUP ask).
@@ -98,7 +105,8 @@ func (d *Driver) State() (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("driver: %w", err)
 	}
-	s := State{Core: snap, Now: d.now, Gen: d.gen, Sum: d.sum, Config: d.configState(), Setup: d.setup, ReadSeq: d.ld.seq}
+	s := State{Core: snap, Now: d.now, Gen: d.gen, Sum: d.sum, Files: maps.Clone(d.files), Includes: d.includes,
+		Config: d.configState(), Setup: d.setup, ReadSeq: d.ld.seq}
 	for _, st := range d.deps {
 		s.Deps = append(s.Deps, st)
 	}
@@ -123,6 +131,7 @@ func Restore(b Backend, o Options, s State) (*Driver, error) {
 	}
 	d := New(b, o)
 	d.m, d.now, d.gen, d.sum, d.conf, d.setup = m, s.Now, s.Gen, s.Sum, s.Config, s.Setup
+	d.files, d.includes = maps.Clone(s.Files), s.Includes
 	d.ld.seq = s.ReadSeq
 	if d.conf.Refused != nil {
 		r := *d.conf.Refused
