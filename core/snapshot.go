@@ -287,6 +287,9 @@ func (m *Machine) place(j *job) error {
 	return nil
 }
 
+// Stopping: the job's process has been signalled to stop.
+func (j JobState) Stopping() bool { return j.Phase == int(stopping) }
+
 // Kept lists the jobs of a snapshot that have a process (for pmtr
 // upgrade's "N jobs kept").
 func (s Snapshot) Kept() int {

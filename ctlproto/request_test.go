@@ -82,7 +82,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"pmtr/3 health\n", UnknownVersion, Version, `speaks control protocol 2 at most, not "pmtr/3": use the pmtr client of the daemon's version, or restart the daemon with the newer pmtr`},
 		{"pmtr/x status\n", UnknownVersion, Version, `not "pmtr/x"`},
-		{"pmtr/2 health\n", UnknownVerb, 2, `unknown verb "health": this pmtr knows status, stop, start, restart, reload, why, logs, metrics, plan, cat (is the client newer than the daemon?`},
+		{"pmtr/2 health\n", UnknownVerb, 2, `unknown verb "health": this pmtr knows status, stop, start, restart, reload, why, logs, metrics, plan, cat, upgrade (is the client newer than the daemon?`},
 		{"health\n", UnknownVerb, Legacy, `unknown verb "health"`},
 		{"pmtr/2\n", BadRequest, 2, "names no verb"},
 		{"pmtr/2 status --since 5m\n", BadRequest, 2, "status: unknown flag --since (operands come after --)"},
@@ -230,6 +230,7 @@ func TestUsage(t *testing.T) {
 		"pmtr metrics [-c FILE]",
 		"pmtr plan [-c FILE] [--against OLDFILE] [NEWFILE]",
 		"pmtr cat [-c FILE] [JOB...]",
+		"pmtr upgrade [-c FILE] [--binary PATH]",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("usage:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -91,6 +91,9 @@ var verbs = []Verb{
 		Operand: Operand{Meta: "NEWFILE", Kind: File, Min: 0, Max: 1, Local: true}, Body: true},
 	{Name: "cat", Help: "print the config in force as one file (all of it, or the jobs named), each line with the FILE:LINE it came from; without a daemon, read from the files", Since: 2,
 		Operand: Operand{Meta: "JOB", Kind: Job, Min: 0, Max: -1}},
+	{Name: "upgrade", Help: "hand the running jobs to a new pmtr binary in place (same pid), without stopping or starting any; the new binary is checked first", Since: 2,
+		Flags: []Flag{{Name: "--binary", Value: File, Meta: "PATH", Help: "the new binary (default: the path pmtr was started from, as it is on disk now)"}},
+		Waits: true},
 }
 
 // Verbs returns the verbs in the order the usage lists them.

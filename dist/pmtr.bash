@@ -11,8 +11,8 @@ _pmtr_jobs() {
 
 _pmtr() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local subs="status stop start restart reload why logs metrics plan cat sim ctl rptserver help"
-    if [[ $prev == -c || $prev == -p || $prev == --svg || $prev == --against ]]; then
+    local subs="status stop start restart reload why logs metrics plan cat upgrade sim ctl rptserver help"
+    if [[ $prev == -c || $prev == -p || $prev == --svg || $prev == --against || $prev == --binary ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
         return
     fi
@@ -20,7 +20,7 @@ _pmtr() {
     local verb= i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-        -c | -p | -n | --against) ((i++)) ;;
+        -c | -p | -n | --against | --binary) ((i++)) ;;
         -*) ;;
         *) [[ " $subs " == *" ${COMP_WORDS[i]} "* ]] && verb=${COMP_WORDS[i]}
            break ;;
@@ -36,6 +36,7 @@ _pmtr() {
     why | cat) COMPREPLY=($(compgen -W "-c $(_pmtr_jobs)" -- "$cur")) ;;
     logs) COMPREPLY=($(compgen -W "-c -f -n $(_pmtr_jobs)" -- "$cur")) ;;
     reload | metrics) COMPREPLY=($(compgen -W "-c" -- "$cur")) ;;
+    upgrade) COMPREPLY=($(compgen -W "-c --binary" -- "$cur")) ;;
     plan) COMPREPLY=($(compgen -W "-c --against" -- "$cur") $(compgen -f -- "$cur")) ;;
     sim) COMPREPLY=($(compgen -W "--timeline --svg --seed -c -q" -- "$cur") $(compgen -f -X '!*.yaml' -- "$cur")) ;;
     ctl) COMPREPLY=($(compgen -W "-s -p -k -to -v enable disable restart" -- "$cur")) ;;

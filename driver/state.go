@@ -29,6 +29,7 @@ type State struct {
 	Config   ConfigState
 	Deps     []core.DepState // by path
 	Setup    Setup
+	Contain  ContainmentState
 	// Reload is a read of the files that was under way or asked for:
 	// the new driver reads them again (ReloadForced: applying the config
 	// even when unchanged, as pmtr reload and SIGHUP ask).
@@ -105,8 +106,8 @@ func (d *Driver) State() (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("driver: %w", err)
 	}
-	s := State{Core: snap, Now: d.now, Gen: d.gen, Sum: d.sum, Files: maps.Clone(d.files), Includes: d.includes,
-		Config: d.configState(), Setup: d.setup, ReadSeq: d.ld.seq}
+	s := State{Core: snap, Now: d.now, Gen: d.gen, Sum: d.sum, Files: maps.Clone(d.files), Includes: slices.Clone(d.includes),
+		Config: d.configState(), Setup: d.setup, Contain: d.contain, ReadSeq: d.ld.seq}
 	for _, st := range d.deps {
 		s.Deps = append(s.Deps, st)
 	}
@@ -131,7 +132,7 @@ func Restore(b Backend, o Options, s State) (*Driver, error) {
 	}
 	d := New(b, o)
 	d.m, d.now, d.gen, d.sum, d.conf, d.setup = m, s.Now, s.Gen, s.Sum, s.Config, s.Setup
-	d.files, d.includes = maps.Clone(s.Files), s.Includes
+	d.files, d.includes, d.contain = maps.Clone(s.Files), slices.Clone(s.Includes), s.Contain
 	d.ld.seq = s.ReadSeq
 	if d.conf.Refused != nil {
 		r := *d.conf.Refused

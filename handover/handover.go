@@ -41,9 +41,10 @@ type State struct {
 	Driver  driver.State // the decisions' state
 	Pending []Pending    // inputs that came after Driver was taken, in order
 	Spawns  []Spawn      // spawns handed to the old spawners and not begun
-	// Mono is CLOCK_MONOTONIC (ns) when the driver's time was Driver.Now:
-	// the new pmtr's clock goes on from there (time spent in the exec
-	// passes for the jobs too).
+	// At is the old pmtr's time when CLOCK_MONOTONIC read Mono (ns): the
+	// new pmtr's clock goes on from there (the time the exec took passes
+	// for the jobs too).
+	At      core.Time
 	Mono    int64
 	Log     Log
 	Files   Files
@@ -84,6 +85,24 @@ type Files struct {
 	Metrics []Listener // metrics on endpoints
 	UDP     []Listener // listen on sockets
 	Outputs []Output   // the jobs' output pipes
+	Notify  []NotifySocket
+	Pipes   []ReadyPipe
+}
+
+// NotifySocket is a job's sd_notify socket, with the user it was made
+// for (-1: pmtr's).
+type NotifySocket struct {
+	Job      string
+	Path     string
+	FD       int
+	UID, GID int
+}
+
+// ReadyPipe is the read end of a run's readiness pipe.
+type ReadyPipe struct {
+	Job     string
+	Attempt int
+	FD      int
 }
 
 // Listener is a bound socket and the config line it is for.
@@ -102,9 +121,11 @@ type Output struct {
 	Part   []byte
 }
 
-// Ring is one job's log ring: its last lines, where its output goes.
+// Ring is one job's log ring (its last lines, where its output goes), or
+// the merged ring of pmtr's whole log (Merged).
 type Ring struct {
 	Job       string
+	Merged    bool
 	Lines     []string
 	Out, Errf string
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,9 +23,11 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/driver"
+	"pmtr/handover"
 	"pmtr/live/contain"
 	"pmtr/live/ctlsock"
 	"pmtr/live/files"
+	"pmtr/live/hostfacts"
 	"pmtr/live/inbox"
 	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
@@ -52,6 +55,20 @@ type Options struct {
 	Signals chan os.Signal
 	// Spawners is the number of goroutines that start jobs (0: spawn.DefaultSpawners).
 	Spawners int
+
+	// For pmtr upgrade (upgrade.go): the binary pmtr was started from (the
+	// default new binary), the command line to exec it with, this
+	// binary's version, the config's lock and how the log was made (all
+	// handed to the new binary).
+	Self      string
+	Args      []string
+	Version   string
+	Lock      *hostfacts.Lock
+	LogSyslog bool
+	Verbose   int
+	// Resume, if set, is the state handed over by the pmtr before an
+	// upgrade: this run carries on from it (resume.go).
+	Resume *handover.State
 }
 
 // CatchSignals starts catching every signal pmtr handles or ignores. Call it
@@ -74,23 +91,28 @@ const inboxSize = 1024
 
 // backend is the live world of one run.
 type backend struct {
-	o        Options
-	log      *logsink.Logger
-	clk      clock.Clock
-	boot     time.Time
-	q        *inbox.Inbox // to the driver; closed when the run ends: every sender gives up
-	done     <-chan struct{}
-	timer    *clock.Timer
-	out      *joboutput.Reader
-	procs    *spawn.Processes
-	cg       *contain.Jobs
-	unlisten func() // closes and removes the status socket, if any
-	logs     *joboutput.Rings
-	net      *udpnet.Worker
-	metrics  *metrics.Exporter
-	w        *watch.Watcher
-	health   *health
-	files    *files.Reader
+	o       Options
+	log     *logsink.Logger
+	clk     clock.Clock
+	boot    time.Time
+	q       *inbox.Inbox // to the driver; closed when the run ends: every sender gives up
+	done    <-chan struct{}
+	timer   *clock.Timer
+	out     *joboutput.Reader
+	procs   *spawn.Processes
+	cg      *contain.Jobs
+	ctl     *ctlsock.Server // the control socket, or nil
+	logs    *joboutput.Rings
+	net     *udpnet.Worker
+	metrics *metrics.Exporter
+	w       *watch.Watcher
+	health  *health
+	files   *files.Reader
+
+	endpoints *metrics.Servers
+	upMu      sync.Mutex       // one pmtr upgrade at a time
+	upgrades  chan *upgradeReq // an upgrade whose driver has handed over, for the run's goroutine
+	kept      []driver.Input   // inputs that came while the driver was handed over
 }
 
 var _ driver.Backend = (*backend)(nil)
@@ -115,12 +137,21 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if cfg != nil && files != nil {
 		do.Initial, do.Files = cfg, files
 	}
-	d := driver.New(b, do)
-	d.Start()
+	var d *driver.Driver
+	if o.Resume != nil {
+		if d, err = b.takeOver(do, o.Resume); err != nil {
+			return 1, err
+		}
+	} else {
+		d = driver.New(b, do)
+		d.Start()
+	}
 	if o.Ready != nil {
 		o.Ready()
 	}
-	d.Run()
+	for !d.Run() { // paused: handed over for pmtr upgrade, which did not happen if we are here
+		b.runUpgrade(d)
+	}
 	code, _ := d.ExitCode()
 	return code, nil
 }
@@ -149,12 +180,23 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), q: inbox.New(inboxSize),
-		done: ctx.Done(), logs: joboutput.NewRings()}
+		done: ctx.Done(), logs: joboutput.NewRings(), upgrades: make(chan *upgradeReq)}
+	st := o.Resume
+	if st != nil {
+		b.boot = bootOf(o.Clock.Now(), st)
+		b.importRings(st.Files.Rings)
+	}
 	o.Log.SetTee(b.logs.AddAll) // pmtr's own lines join the jobs' in pmtr logs without a job
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
 		return nil, err
 	}
-	b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done(), func(p string) { b.q.Send(driver.Containment{Degraded: p}) }) // before any job starts: leftovers go first
+	degraded := func(p string) { b.q.Send(driver.Containment{Degraded: p}) }
+	if st != nil {
+		b.out.Inherit(st.Files.Outputs)
+		b.cg = contain.Adopt(o.ConfigPath, o.Log, b.q.Done(), degraded) // what is in the job cgroups is this run's
+	} else {
+		b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done(), degraded) // before any job starts: leftovers go first
+	}
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
 	b.health = newHealth(o.ConfigPath, o.Log, o.Clock, b.cg, b.q.Send, b.Now, b.q.Done())
@@ -169,21 +211,67 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		}}
 	b.w = watch.New(b.clk, o.Log, b.q.Send)
 	b.files = files.NewReader(b.clk, o.Log, b.q.Send)
+	b.endpoints = metrics.NewServers(o.Log, metrics.Pages{Metrics: b.metrics.Write, Healthz: b.metrics.Healthz, Livez: b.metrics.Livez})
+	var udp map[string]*os.File
+	if st != nil {
+		b.endpoints.Inherit(listenerFiles(st.Files.Metrics))
+		udp = listenerFiles(st.Files.UDP)
+	}
 	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.q.Done(), Watch: b.w.Set,
-		Endpoints: metrics.NewServers(o.Log, metrics.Pages{Metrics: b.metrics.Write, Healthz: b.metrics.Healthz, Livez: b.metrics.Livez})})
+		Endpoints: b.endpoints, Inherited: udp})
 	if o.StatusSocket != "" {
-		b.unlisten = ctlsock.Serve(o.StatusSocket, ctlsock.Deps{Inbox: b.q, Log: o.Log, Where: b.cg.Where, Rings: b.logs,
-			Wall: b.wall, Metrics: b.metrics.Write})
+		b.serveControl(st)
 	}
 	return b, nil
+}
+
+// serveControl serves the control socket: the one handed over by the
+// pmtr before an upgrade, or a new one.
+func (b *backend) serveControl(st *handover.State) {
+	d := ctlsock.Deps{Inbox: b.q, Log: b.log, Where: b.cg.Where, Rings: b.logs, Wall: b.wall, Metrics: b.metrics.Write,
+		Upgrade: b.upgrade}
+	if st != nil && st.Files.Control >= 0 {
+		s, err := ctlsock.Inherit(os.NewFile(uintptr(st.Files.Control), "control socket"), b.o.StatusSocket, d)
+		if err == nil {
+			b.ctl = s
+			return
+		}
+		b.log.Logf(core.Error, "%v; listening again", err)
+	}
+	b.ctl = ctlsock.Serve(b.o.StatusSocket, d)
+}
+
+// listenerFiles are handed-over sockets by id.
+func listenerFiles(ls []handover.Listener) map[string]*os.File {
+	out := map[string]*os.File{}
+	for _, l := range ls {
+		out[l.ID] = os.NewFile(uintptr(l.FD), l.ID)
+	}
+	return out
+}
+
+// importRings puts back the log rings the pmtr before an upgrade kept.
+func (b *backend) importRings(fd int) {
+	if fd < 0 {
+		return
+	}
+	data, err := ReadMemfd(fd)
+	if err == nil {
+		var rings []handover.Ring
+		if rings, err = handover.DecodeRings(data); err == nil {
+			b.logs.Import(rings)
+			return
+		}
+	}
+	b.log.Logf(core.Error, "the jobs' log lines of before the upgrade are lost: %v", err)
 }
 
 // close ends the run's goroutines and sockets.
 func (b *backend) close() {
 	b.health.close() // first: its exec probes are killed and reaped by the reaper, which stops with the queue
 	b.q.Close()
-	if b.unlisten != nil { // before Run returns: no answer comes from a stopped pmtr
-		b.unlisten()
+	if b.ctl != nil { // before Run returns: no answer comes from a stopped pmtr
+		b.ctl.Close()
 	}
 	b.procs.Close()
 	b.out.Close()

@@ -42,6 +42,8 @@ type health struct {
 	now     func() core.Time
 	fwd     chan driver.Input
 	stop    <-chan struct{}
+	pauses  chan holdReq // pmtr upgrade holds the forwarder (upgrade.go)
+	held    *holdReq
 
 	mu      sync.Mutex
 	leaders map[string]int    // job -> its process leader, from Spawned
@@ -56,7 +58,7 @@ const fwdSize = 4096
 
 func newHealth(configPath string, log *logsink.Logger, clk clock.Clock, cg *contain.Jobs, send func(driver.Input) bool,
 	now func() core.Time, stop <-chan struct{}) *health {
-	h := &health{cg: cg, send: send, now: now, fwd: make(chan driver.Input, fwdSize), stop: stop,
+	h := &health{cg: cg, send: send, now: now, fwd: make(chan driver.Input, fwdSize), stop: stop, pauses: make(chan holdReq),
 		leaders: map[string]int{}, jobOf: map[int]string{}, paths: map[string]string{}, owners: map[string][2]int{}}
 	h.runner = probe.New(probe.Config{Deliver: h.probed, Clock: clk, Spawn: h.spawnProbe})
 	dir, err := hostfacts.NotifyDir(configPath)
@@ -84,6 +86,13 @@ func (h *health) forward() {
 		select {
 		case in := <-h.fwd:
 			if !h.send(in) {
+				return
+			}
+		case p := <-h.pauses: // pmtr upgrade: hold, between two outcomes
+			close(p.ack)
+			select {
+			case <-p.resume:
+			case <-h.stop:
 				return
 			}
 		case <-h.stop:

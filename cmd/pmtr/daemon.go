@@ -14,6 +14,7 @@ import (
 
 	"pmtr/confgrammar"
 	"pmtr/core"
+	"pmtr/handover"
 	"pmtr/live"
 	"pmtr/live/ctlsock"
 	"pmtr/live/files"
@@ -28,6 +29,9 @@ const readyEnv = "PMTR_READY_FD"
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
 	sigs := live.CatchSignals() // from now on a TERM or HUP is handled, not fatal
+	if fd := os.Getenv(live.HandoverEnv); fd != "" {
+		return takeOver(o, args, fd, sigs, stderr)
+	}
 	cfg, src, err := readChecked(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
 	if err != nil {
 		reportParseError(stderr, o.config, err)
@@ -46,12 +50,12 @@ func daemon(o options, args []string, stderr io.Writer) int {
 		}
 		return detach(args, stderr)
 	}
-	release, err := hostfacts.LockConfig(o.config)
+	lock, err := hostfacts.TakeLock(o.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmtr: %v\n", err)
 		return 1
 	}
-	defer release()
+	defer lock.Release()
 	os.Unsetenv(readyEnv)
 	closeInheritedFDs()
 	log := logsink.NewStderrLogger(stderr, o.verbose)
@@ -62,7 +66,8 @@ func daemon(o options, args []string, stderr io.Writer) int {
 		log.Logf(core.Debug, "removed the lock and control socket of %d %s whose pmtr is gone from %s", n, plural(n, "config"), hostfacts.RuntimeDir())
 	}
 	code := supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Files: src, Log: log, Signals: sigs,
-		StatusSocket: ctlsock.Path(o.config)}, readyFD)
+		StatusSocket: ctlsock.Path(o.config), Lock: lock, LogSyslog: readyFD != "", Verbose: o.verbose,
+		Self: self(), Args: args, Version: version()}, readyFD)
 	if code == 0 { // a clean exit leaves nothing behind (a critical job's end keeps its log)
 		log.RemoveFile()
 	}
@@ -168,4 +173,50 @@ func closeInheritedFDs() {
 			unix.CloseOnExec(fd)
 		}
 	}
+}
+
+// self is the binary pmtr runs, as started: pmtr upgrade's default.
+func self() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// takeOver is the daemon under the binary pmtr upgrade execs: the same
+// process, with the state the old binary left in the memfd at fd.
+func takeOver(o options, args []string, fd string, sigs chan os.Signal, stderr io.Writer) int {
+	os.Unsetenv(live.HandoverEnv) // the jobs started from now on must not see it
+	st, err := readHandover(fd)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr[%d]: %v\n", os.Getpid(), err)
+		return 1
+	}
+	lock := hostfacts.InheritLock(o.config, st.Files.Lock)
+	defer lock.Release()
+	closeInheritedFDs()
+	log := logsink.NewStderrLogger(stderr, o.verbose)
+	if st.Log.Syslog {
+		log = logsink.NewSyslogLogger(stderr, o.config, o.verbose)
+	}
+	code := supervise(o, live.Options{ConfigPath: o.config, Log: log, Signals: sigs, StatusSocket: ctlsock.Path(o.config),
+		Lock: lock, LogSyslog: st.Log.Syslog, Verbose: o.verbose, Self: self(), Args: args, Version: version(), Resume: &st}, "")
+	if code == 0 {
+		log.RemoveFile()
+	}
+	return code
+}
+
+// readHandover reads the state the old binary wrote.
+func readHandover(fdText string) (handover.State, error) {
+	fd, err := strconv.Atoi(fdText)
+	if err != nil {
+		return handover.State{}, fmt.Errorf("%s=%q is not a descriptor", live.HandoverEnv, fdText)
+	}
+	data, err := live.ReadMemfd(fd)
+	if err != nil {
+		return handover.State{}, err
+	}
+	return handover.Decode(data)
 }

@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 
 	"pmtr/ctlproto"
+	"pmtr/handover"
+	"pmtr/live"
 )
 
 // run is main without the exit: it returns the process exit status.
@@ -19,6 +21,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "--version", "version":
 			fmt.Fprintf(stdout, "pmtr %s\n", version())
+			return 0
+		case live.StateFormatFlag: // pmtr upgrade asks the new binary before it hands over
+			fmt.Fprint(stdout, handover.FormatLine())
 			return 0
 		case "sim":
 			return simCommand(args[2:], stdout, stderr)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,6 +46,11 @@ func localCommand(v ctlproto.Verb, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	req := ctlproto.Request{Verb: v.Name, Flags: given(), Operands: names}
+	if b, ok := req.Flags["--binary"]; ok && b != "" && !filepath.IsAbs(b) { // the daemon runs elsewhere
+		if abs, err := filepath.Abs(b); err == nil {
+			req.Flags["--binary"] = abs
+		}
+	}
 	var bad *ctlproto.RefusedError
 	if errors.As(req.Check(), &bad) {
 		fmt.Fprintf(stderr, "pmtr %s\nusage: %s\n", bad.Text, v.Usage()) // "pmtr why: name one job"

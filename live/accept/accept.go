@@ -29,6 +29,7 @@ type Options struct {
 	What  string // what listens, for the log: "the control socket /run/pmtr/status-HASH.sock"
 	Limit int    // connections answered at once
 	Log   Logger
+	Gate  *Gate // pmtr upgrade's pause, or nil
 }
 
 // The backoff after a failed accept, as net/http's.
@@ -53,8 +54,14 @@ func Loop(ln net.Listener, o Options, answer func(net.Conn)) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if o.Gate != nil && o.Gate.held() {
+				continue
+			}
 			l.failed(err)
 			continue
+		}
+		if o.Gate != nil {
+			o.Gate.enter(c)
 		}
 		l.accepted()
 		go l.serve(c, answer)
@@ -99,6 +106,9 @@ func (l *loop) serve(c net.Conn, answer func(net.Conn)) {
 	l.peak = max(l.peak, l.open)
 	l.mu.Unlock()
 	answer(c)
+	if l.o.Gate != nil {
+		l.o.Gate.Release(c)
+	}
 	l.mu.Lock()
 	l.open--
 	free := l.open == 0 && l.peak >= burst

@@ -48,10 +48,12 @@ func newCgroups(log Logger) *cgroups {
 
 // setupCgroups finds pmtr's cgroup and makes its subtree, or says in the
 // log why containment is by process group only.
-func setupCgroups(configPath string, log Logger) *cgroups {
+func setupCgroups(configPath string, log Logger, adopt bool) *cgroups {
 	c := newCgroups(log)
 	if os.Getenv("PMTR_NO_CGROUPS") != "" {
-		log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")
+		if !adopt { // the pmtr before an upgrade said it already
+			log.Logf(core.Info, "containment is by process group only: PMTR_NO_CGROUPS is set")
+		}
 		return c
 	}
 	mnt, base, err := cgroupBase(configPath)
@@ -66,9 +68,11 @@ func setupCgroups(configPath string, log Logger) *cgroups {
 		return c
 	}
 	c.base, c.mnt = base, mnt
-	c.reapLeftovers()
+	if !adopt {
+		c.reapLeftovers()
+	}
 	c.leaveOwnCgroup()
-	c.memory = c.enableMemory()
+	c.memory = c.enableMemory(!adopt) // the pmtr before an upgrade said it already
 	return c
 }
 
@@ -97,7 +101,7 @@ func (c *cgroups) leaveOwnCgroup() {
 // enableMemory turns on the memory controller for the job cgroups, so an
 // OOM kill can be told from a plain SIGKILL; false where it is not
 // available to pmtr (pmtr's own cgroup must hand it down).
-func (c *cgroups) enableMemory() bool {
+func (c *cgroups) enableMemory(say bool) bool {
 	ctl := filepath.Join(c.base, "cgroup.subtree_control")
 	if os.WriteFile(ctl, []byte("+memory"), 0) == nil {
 		return true
@@ -106,7 +110,9 @@ func (c *cgroups) enableMemory() bool {
 	if os.WriteFile(ctl, []byte("+memory"), 0) == nil {
 		return true
 	}
-	c.log.Logf(core.Info, "the memory controller is not available to pmtr's cgroup: a job the OOM killer ends shows as signal 9")
+	if say {
+		c.log.Logf(core.Info, "the memory controller is not available to pmtr's cgroup: a job the OOM killer ends shows as signal 9")
+	}
 	return false
 }
 
@@ -148,7 +154,11 @@ func cgroupBase(configPath string) (mnt, base string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	return mnt, filepath.Join(mnt, rel, "pmtr-"+hostfacts.ConfigHash(configPath)), nil
+	name := "pmtr-" + hostfacts.ConfigHash(configPath)
+	if filepath.Base(rel) == "supervisor" && filepath.Base(filepath.Dir(rel)) == name {
+		rel = filepath.Dir(filepath.Dir(rel)) // this pmtr moved itself there (leaveOwnCgroup), then execed (pmtr upgrade)
+	}
+	return mnt, filepath.Join(mnt, rel, name), nil
 }
 
 // cgroupOf is the cgroup v2 path of a process ("self" or a pid), relative

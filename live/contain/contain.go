@@ -38,9 +38,20 @@ type Jobs struct {
 // when containment is degraded (the pid records cannot be written: the
 // problem, for status and why) and when it works again ("").
 func New(configPath string, log Logger, stop <-chan struct{}, report func(problem string)) *Jobs {
-	j := &Jobs{cg: setupCgroups(configPath, log)}
+	return newJobs(configPath, log, stop, report, false)
+}
+
+// Adopt is New for the pmtr that takes over at pmtr upgrade (this
+// process, under another binary): what is in the job cgroups, or in the
+// pid records, is its own jobs', kept running.
+func Adopt(configPath string, log Logger, stop <-chan struct{}, report func(problem string)) *Jobs {
+	return newJobs(configPath, log, stop, report, true)
+}
+
+func newJobs(configPath string, log Logger, stop <-chan struct{}, report func(string), adopt bool) *Jobs {
+	j := &Jobs{cg: setupCgroups(configPath, log, adopt)}
 	if j.cg.base == "" {
-		j.rec = newRecords(configPath, log, stop, report)
+		j.rec = newRecords(configPath, log, stop, report, adopt)
 	}
 	return j
 }

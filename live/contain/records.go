@@ -50,13 +50,16 @@ type record struct {
 	job   string
 }
 
-func newRecords(configPath string, log Logger, stop <-chan struct{}, report func(string)) *records {
+func newRecords(configPath string, log Logger, stop <-chan struct{}, report func(string), adopt bool) *records {
 	r := &records{log: log, report: report, procs: map[int]record{}, dirty: make(chan struct{}, 1), settled: make(chan struct{}, 1),
 		stop: stop, done: make(chan struct{}), interval: burstWait, retry: retryEvery,
 		path: filepath.Join(hostfacts.RuntimeDir(), "jobs-"+hostfacts.ConfigHash(configPath))}
-	if err := hostfacts.SecureDir(filepath.Dir(r.path), true); err != nil {
+	switch err := hostfacts.SecureDir(filepath.Dir(r.path), true); {
+	case err != nil:
 		r.failed(err)
-	} else {
+	case adopt:
+		r.load()
+	default:
 		r.stopLeftovers()
 	}
 	go r.writer()
@@ -205,6 +208,42 @@ func (r *records) stopLeftovers() {
 		syscall.Kill(-g, syscall.SIGKILL)
 	}
 	os.Remove(r.path)
+}
+
+// load keeps the records of the pmtr before an upgrade (this process,
+// under another binary): its jobs are this run's.
+func (r *records) load() {
+	for _, rec := range r.read() {
+		r.procs[rec.pid] = record{start: rec.start, job: rec.job}
+	}
+}
+
+// found is a record whose process still runs (its start time matches).
+type found struct {
+	pid   int
+	start uint64
+	job   string
+}
+
+// read lists the recorded processes that still run.
+func (r *records) read() []found {
+	b, err := os.ReadFile(r.path)
+	if err != nil {
+		return nil
+	}
+	var out []found
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		pid, _ := strconv.Atoi(f[0])
+		want, _ := strconv.ParseUint(f[1], 10, 64)
+		if start, ok := startTime(pid); ok && start == want && pid > 1 {
+			out = append(out, found{pid: pid, start: start, job: f[2]})
+		}
+	}
+	return out
 }
 
 // startTime is field 22 of /proc/PID/stat.

@@ -48,7 +48,7 @@ func recordsIn(t *testing.T, block bool, report func(string)) (*records, *logLin
 	}
 	stop := make(chan struct{})
 	log := &logLines{}
-	r := newRecords(conf, log, stop, report)
+	r := newRecords(conf, log, stop, report, false)
 	t.Cleanup(func() { close(stop); r.wait() })
 	return r, log, path
 }

@@ -52,7 +52,7 @@ func startServer(t *testing.T, adjust func(*server)) *testServer {
 	ts := &testServer{path: filepath.Join(t.TempDir(), "ctl.sock"), log: &logLines{}}
 	q := inbox.New(16)
 	ts.sv = newServer(Deps{Inbox: q, Log: ts.log, Where: func(string) string { return "process group" },
-		Wall: func(core.Time) time.Time { return time.Now() }})
+		Wall: func(core.Time) time.Time { return time.Now() }}, nil)
 	if adjust != nil {
 		adjust(ts.sv)
 	}

@@ -17,6 +17,7 @@ import (
 	"pmtr/core"
 	"pmtr/ctlproto"
 	"pmtr/driver"
+	"pmtr/live/accept"
 	"pmtr/live/inbox"
 	"pmtr/live/joboutput"
 )
@@ -33,14 +34,28 @@ type answer struct {
 	stream  func(w io.Writer) // logs -f: after text, until the client leaves
 }
 
-func (a answer) write(c net.Conn, version int) {
+// write sends the answer; a stream (pmtr logs -f) goes on until the
+// client leaves, and pmtr upgrade does not wait for it (release).
+func (a answer) write(c net.Conn, version int, release func(net.Conn)) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	h := ctlproto.Reply{Version: version, Code: a.code, ToErr: a.toErr, Refusal: a.refusal}.Header()
-	io.WriteString(c, h+a.text)
+	io.WriteString(c, a.Text(version))
 	if a.stream != nil {
+		release(c)
 		c.SetWriteDeadline(time.Time{})
 		a.stream(c)
 	}
+}
+
+// Text is the answer as written in protocol version.
+func (a answer) Text(version int) string {
+	return ctlproto.Reply{Version: version, Code: a.code, ToErr: a.toErr, Refusal: a.refusal}.Header() + a.text
+}
+
+// Answer is a reply to a request asked in version: the code, and the lines
+// (to stdout for code 0, else to stderr). The pmtr that takes over at
+// pmtr upgrade answers the upgrade's connection with it.
+func Answer(version, code int, lines ...string) string {
+	return answer{code: code, toErr: code != driver.CodeOK, text: joinLines(lines)}.Text(version)
 }
 
 func errAnswer(code int, format string, args ...any) answer {
@@ -84,6 +99,16 @@ type Deps struct {
 	Rings   Rings                            // pmtr logs
 	Wall    func(core.Time) time.Time        // a driver time as wall-clock time
 	Metrics func(w io.Writer, om bool) error // pmtr metrics
+	// Upgrade is pmtr upgrade. It returns only when the new binary did not
+	// take over, saying why; the new binary answers c itself.
+	Upgrade func(binary string, c Caller) error
+}
+
+// Caller is the connection of a pmtr upgrade request.
+type Caller struct {
+	Conn    *net.UnixConn
+	Version int    // the protocol the request was asked in
+	By      string // "uid 0 pid 4711"
 }
 
 // server answers the requests of one run.
@@ -92,10 +117,19 @@ type server struct {
 	mayUse func(uid uint32) bool // root and pmtr's own user (a test narrows it)
 	wait   time.Duration         // for the request line, and again for a plan's config
 	plans  chan struct{}         // one plan's config is read and planned at a time
+	gate   *accept.Gate          // pmtr upgrade's pause, or nil
 }
 
-func newServer(d Deps) *server {
-	return &server{d: d, mayUse: ownerOrRoot, wait: requestWait, plans: make(chan struct{}, 1)}
+func newServer(d Deps, gate *accept.Gate) *server {
+	return &server{d: d, mayUse: ownerOrRoot, wait: requestWait, plans: make(chan struct{}, 1), gate: gate}
+}
+
+// release: c's request needs this process no more (pmtr upgrade waits
+// for the others).
+func (sv *server) release(c net.Conn) {
+	if sv.gate != nil {
+		sv.gate.Release(c)
+	}
 }
 
 func ownerOrRoot(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
@@ -118,7 +152,7 @@ func (sv *server) serveConn(c *net.UnixConn) {
 	if !sv.mayUse(cred.Uid) {
 		sv.d.Log.Logf(core.Error, "control socket: refused a connection by uid %d pid %d (only root and uid %d may use it)", cred.Uid, cred.Pid, os.Geteuid())
 		// In the oldest form, which every client reads.
-		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c, ctlproto.Legacy)
+		errAnswer(driver.CodeFailed, "permission denied: uid %d may not use this pmtr (only root and uid %d may)", cred.Uid, os.Geteuid()).write(c, ctlproto.Legacy, sv.release)
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(sv.wait))
@@ -126,21 +160,21 @@ func (sv *server) serveConn(c *net.UnixConn) {
 	line, err := readLine(r, ctlproto.MaxLine)
 	req, perr := ctlproto.ParseRequest(line)
 	if err != nil {
-		refusedAnswer(sv.cutOff(err)).write(c, req.Version)
+		refusedAnswer(sv.cutOff(err)).write(c, req.Version, sv.release)
 		return
 	}
 	if perr != nil {
-		refusedAnswer(perr).write(c, req.Version)
+		refusedAnswer(perr).write(c, req.Version, sv.release)
 		return
 	}
 	h, ok := handlers[req.Verb]
 	if !ok { // a verb of ctlproto's table that this server lacks (a test checks there is none)
-		errAnswer(driver.CodeFailed, "%s: this pmtr does not answer it yet", req.Verb).write(c, req.Version)
+		errAnswer(driver.CodeFailed, "%s: this pmtr does not answer it yet", req.Verb).write(c, req.Version, sv.release)
 		return
 	}
 	c.SetReadDeadline(time.Time{}) // a plan sets its own; pmtr logs -f reads only to see the client leave
 	by := fmt.Sprintf("uid %d pid %d", cred.Uid, cred.Pid)
-	h(sv, request{Request: req, conn: c, body: r, by: by, who: fmt.Sprintf("uid %d", cred.Uid)}).write(c, req.Version)
+	h(sv, request{Request: req, conn: c, body: r, by: by, who: fmt.Sprintf("uid %d", cred.Uid)}).write(c, req.Version, sv.release)
 }
 
 // errTooLong: the request line goes on past MaxLine bytes.
@@ -210,6 +244,7 @@ var handlers = map[string]func(*server, request) answer{
 	"logs":    (*server).logsAnswer,
 	"metrics": (*server).metricsAnswer,
 	"cat":     (*server).catAnswer,
+	"upgrade": (*server).upgradeAnswer,
 }
 
 var busy = errAnswer(driver.CodeFailed, "timeout: the daemon did not answer in time")
@@ -561,4 +596,17 @@ func joinLines(lines []string) string {
 		return ""
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// upgradeAnswer: pmtr upgrade. When the new binary takes over, this
+// process is that binary by then, and it answers the connection it
+// inherits; this answer is for an upgrade that did not happen.
+func (sv *server) upgradeAnswer(req request) answer {
+	c, ok := req.conn.(*net.UnixConn)
+	if sv.d.Upgrade == nil || !ok {
+		return errAnswer(driver.CodeFailed, "upgrade: this pmtr cannot be upgraded in place")
+	}
+	sv.release(c) // the upgrade waits for the other requests being answered, not for itself
+	err := sv.d.Upgrade(req.Value("--binary"), Caller{Conn: c, Version: req.Version, By: req.by})
+	return errAnswer(driver.CodeFailed, "%v", err)
 }

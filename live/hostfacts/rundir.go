@@ -63,6 +63,22 @@ func SecureDir(dir string, create bool) error {
 // blocks the next one; the next start of any pmtr removes what it left,
 // SweepStale).
 func LockConfig(configPath string) (release func(), err error) {
+	l, err := TakeLock(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// Lock is a held config lock (LockConfig).
+type Lock struct {
+	f    *os.File
+	path string
+}
+
+// TakeLock is LockConfig, for the daemon: its lock can be handed to the
+// binary that takes over at pmtr upgrade.
+func TakeLock(configPath string) (*Lock, error) {
 	dir := RuntimeDir()
 	if err := SecureDir(dir, true); err != nil {
 		return nil, err
@@ -88,12 +104,25 @@ func LockConfig(configPath string) (release func(), err error) {
 		}
 		f.Truncate(0)
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-		return func() {
-			os.Remove(path) // still ours: nobody removes a held lock
-			f.Close()
-		}, nil
+		return &Lock{f: f, path: path}, nil
 	}
 }
+
+// InheritLock is the lock that the pmtr before an upgrade held, at fd:
+// it was never let go, so no other pmtr (nor a sweep) could take it.
+func InheritLock(configPath string, fd int) *Lock {
+	return &Lock{f: os.NewFile(uintptr(fd), "lock"), path: filepath.Join(RuntimeDir(), lockPrefix+ConfigHash(configPath))}
+}
+
+// Release lets the lock go and removes its file (still ours: nobody
+// removes a held lock).
+func (l *Lock) Release() {
+	os.Remove(l.path)
+	l.f.Close()
+}
+
+// FD is the lock's descriptor, for pmtr upgrade to hand over.
+func (l *Lock) FD() int { return int(l.f.Fd()) }
 
 const (
 	lockPrefix = "lock-"

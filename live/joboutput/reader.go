@@ -49,6 +49,9 @@ type Reader struct {
 	kick    chan struct{}   // pending has pipes
 	done    chan struct{}   // closed when the reader has finished
 	closing sync.Once
+	stopped chan struct{} // closed by Close
+	pmu     sync.Mutex    // pmtr upgrade's pause (handover.go)
+	preq    *pauseReq
 	buf     []byte   // read buffer; the reader goroutine's own, as are spare
 	spare   [][]byte // line buffers not in use
 }
@@ -93,7 +96,7 @@ func NewReader(log Sink, logs *Rings) (*Reader, error) {
 	// thread's memory and makes the runtime start another.
 	unix.SetNonblock(ep, true)
 	r := &Reader{log: log, logs: logs, epf: os.NewFile(uintptr(ep), "epoll"), ep: ep, wake: wake,
-		pipes: map[int32]*Pipe{}, kick: make(chan struct{}, 1), done: make(chan struct{}), buf: make([]byte, 16<<10)}
+		pipes: map[int32]*Pipe{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{}), buf: make([]byte, 16<<10)}
 	rc, err := r.epf.SyscallConn()
 	if err != nil {
 		r.epf.Close()
@@ -183,7 +186,10 @@ func (r *Reader) add(p *Pipe) {
 // stop. It waits for that at most a second: a reader held by a log sink
 // that does not take lines must not keep pmtr from stopping.
 func (r *Reader) Close() {
-	r.closing.Do(func() { unix.Write(r.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0}) })
+	r.closing.Do(func() {
+		close(r.stopped)
+		unix.Write(r.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	})
 	select {
 	case <-r.done:
 	case <-time.After(time.Second):
@@ -206,8 +212,11 @@ func (r *Reader) run(rc syscall.RawConn) {
 		}
 		for _, ev := range events[:max(n, 0)] {
 			if int(ev.Fd) == r.wake {
-				r.finish()
-				return
+				if r.woken() {
+					r.finish()
+					return
+				}
+				continue
 			}
 			r.mu.Lock()
 			p := r.pipes[ev.Fd]

@@ -16,7 +16,10 @@ import (
 // 2 MB of memory whether or not anybody scrapes (docs/BENCHMARKS.md).
 
 // server serves one "metrics on" address until closed.
-type server struct{ ln net.Listener }
+type server struct {
+	ln   net.Listener
+	gate *accept.Gate // nil for the fleet view (never handed over)
+}
 
 // MaxConns is how many connections an endpoint answers at once; more wait
 // in the kernel's backlog until one ends.
@@ -36,9 +39,16 @@ func serve(addr string, log Logger, pages Pages) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := accept.Options{What: "metrics on http://" + addr, Limit: MaxConns, Log: log}
+	return serveOn(ln.(*net.TCPListener), addr, log, pages), nil
+}
+
+// serveOn serves on a bound listener: one of this run's, or one handed
+// over by the pmtr before an upgrade.
+func serveOn(ln *net.TCPListener, addr string, log Logger, pages Pages) *server {
+	gate := accept.NewGate(ln)
+	o := accept.Options{What: "metrics on http://" + addr, Limit: MaxConns, Log: log, Gate: gate}
 	go accept.Loop(ln, o, func(c net.Conn) { answerHTTP(c, pages) })
-	return &server{ln: ln}, nil
+	return &server{ln: ln, gate: gate}
 }
 
 func (s *server) Close() error { return s.ln.Close() }

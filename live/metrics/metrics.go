@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"pmtr/confgrammar"
@@ -153,6 +155,7 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
 type Servers struct {
 	log   Logger
 	pages Pages
+	mu    sync.Mutex // Configure runs on the network worker, the upgrade's calls on its own goroutine
 	open  map[string]*server
 }
 
@@ -171,6 +174,8 @@ func metricsID(m confgrammar.Metrics) string { return net.JoinHostPort(m.Host, s
 // Configure opens new endpoints and closes removed ones. A bind failure is
 // logged and pmtr runs on.
 func (s *Servers) Configure(specs []confgrammar.Metrics) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	want := map[string]bool{}
 	for _, m := range specs {
 		want[metricsID(m)] = true
@@ -200,10 +205,78 @@ func (s *Servers) Configure(specs []confgrammar.Metrics) {
 
 // CloseAll closes every endpoint.
 func (s *Servers) CloseAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for id, srv := range s.open {
 		srv.Close()
 		delete(s.open, id)
 	}
+}
+
+// Inherit serves the endpoints the pmtr before an upgrade listened on
+// (by "HOST:PORT"), before the first Configure, which keeps those of its
+// lines and closes the others. One that cannot be used is logged; the
+// config's line binds it again.
+func (s *Servers) Inherit(files map[string]*os.File) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, f := range files {
+		ln, err := net.FileListener(f)
+		f.Close()
+		tl, ok := ln.(*net.TCPListener)
+		if err != nil || !ok {
+			s.log.Logf(core.Error, "metrics on http://%s: the socket handed over cannot be used (%v); binding it again", id, err)
+			if ln != nil {
+				ln.Close()
+			}
+			continue
+		}
+		s.open[id] = serveOn(tl, id, s.log, s.pages)
+	}
+}
+
+// Pause stops accepting on every endpoint (pmtr upgrade), and waits up
+// to within for the scrapes being answered; false when some still are.
+func (s *Servers) Pause(within time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	deadline := time.Now().Add(within)
+	ok := true
+	for _, srv := range s.open {
+		ok = srv.gate.Pause(time.Until(deadline)) && ok
+	}
+	for _, srv := range s.open {
+		ok = srv.gate.Idle(time.Until(deadline)) && ok
+	}
+	return ok
+}
+
+// Resume accepts again on every endpoint.
+func (s *Servers) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, srv := range s.open {
+		srv.gate.Resume()
+	}
+}
+
+// Files are descriptors of the endpoints for the new binary, by
+// "HOST:PORT" (close-on-exec duplicates; the caller closes them).
+func (s *Servers) Files() (map[string]*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]*os.File{}
+	for id, srv := range s.open {
+		f, err := srv.gate.File()
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, fmt.Errorf("live: metrics on http://%s: %w", id, err)
+		}
+		out[id] = f
+	}
+	return out, nil
 }
 
 // ServeFleet serves the hosts' UDP reports (C pmtr's included) as

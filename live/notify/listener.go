@@ -57,6 +57,7 @@ type Listener struct {
 	closed  bool
 	buf     []byte // the reader's, as is oob
 	oob     []byte
+	hold    sync.Mutex // held by the reader for each read and its delivery, and by Pause
 }
 
 // entry is one job's socket or one run's pipe.
@@ -194,6 +195,8 @@ type batch struct {
 }
 
 func (l *Listener) handle(fd int32) {
+	l.hold.Lock()
+	defer l.hold.Unlock()
 	var b batch
 	l.mu.Lock()
 	if e := l.byFD[fd]; e != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"pmtr/core"
+	"pmtr/handover"
 )
 
 // DefaultSpawners is how many goroutines start jobs at once. On two cores
@@ -47,6 +48,7 @@ type pool struct {
 	size      int                                            // workers wanted when none is stuck
 	workers   int                                            // worker goroutines
 	stuck     int                                            // workers in a start that took more than stuckAfter
+	paused    bool                                           // pmtr upgrade: no start begins
 	slow      func(s core.Spawn, d time.Duration, done bool) // told of a stuck start and its end
 }
 
@@ -123,7 +125,7 @@ type startWatch struct {
 func (p *pool) next() (core.Spawn, bool, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.queue) == 0 && !p.closed {
+	for (len(p.queue) == 0 || p.paused) && !p.closed {
 		p.cond.Wait()
 	}
 	if p.closed {
@@ -166,6 +168,7 @@ func (p *pool) finish(w *startWatch) bool {
 	p.mu.Lock()
 	w.done = true
 	p.active--
+	p.cond.Broadcast() // pause waits for the starts under way
 	if w.stuck {
 		p.stuck--
 		if p.slow != nil {
@@ -211,4 +214,38 @@ func (p *pool) close() {
 	for p.workers > p.stuck {
 		p.cond.Wait()
 	}
+}
+
+// pause holds the workers between starts: it reports, within, that no
+// start is under way.
+func (p *pool) pause(within time.Duration) bool {
+	t := time.AfterFunc(within, func() { p.mu.Lock(); p.cond.Broadcast(); p.mu.Unlock() })
+	defer t.Stop()
+	deadline := time.Now().Add(within)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = true
+	for p.active > 0 && time.Now().Before(deadline) {
+		p.cond.Wait()
+	}
+	return p.active == 0
+}
+
+func (p *pool) resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// notBegun lists the spawns not begun, in order, with the withdrawn ones
+// marked.
+func (p *pool) notBegun() []handover.Spawn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]handover.Spawn, len(p.queue))
+	for i, s := range p.queue {
+		out[i] = handover.Spawn{Spawn: s, Cancelled: p.cancelled[spawnKey{s.Job, s.Attempt}]}
+	}
+	return out
 }

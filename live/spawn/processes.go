@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -94,8 +95,10 @@ type Processes struct {
 	pool     *pool
 	procs    *procTable
 	started  startedPipes
-	kick     chan struct{} // a SIGCHLD: the reaper drains
-	fdWarned atomic.Int64  // when pmtr last said it ran out of file descriptors (Unix ns)
+	kick     chan struct{}  // a SIGCHLD: the reaper drains
+	reaping  sync.Mutex     // held by each drain, and by Pause (handover.go)
+	telling  sync.WaitGroup // exits reaped and not yet sent (a stopped job's cgroup being emptied, a helper's exec status)
+	fdWarned atomic.Int64   // when pmtr last said it ran out of file descriptors (Unix ns)
 }
 
 // New starts the reaper and the pool of spawners.

@@ -133,7 +133,10 @@ func (t *procTable) exited(ev driver.Event, pid int, job string) (hold bool, sto
 // exit is stamped with the time it was reaped.
 func (p *Processes) reap() {
 	for {
-		if !p.drain() {
+		p.reaping.Lock()
+		ok := p.drain()
+		p.reaping.Unlock()
+		if !ok {
 			return
 		}
 		select {
@@ -170,7 +173,9 @@ func (p *Processes) drain() bool {
 		case hold:
 		case stopped != "" && p.d.Contain.Cgroups():
 			// A stopped job counts as stopped once its cgroup is empty.
+			p.telling.Add(1)
 			go func() {
+				defer p.telling.Done()
 				p.d.Contain.Empty(stopped, 5*time.Second)
 				p.d.Send(ev)
 			}()

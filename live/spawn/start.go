@@ -82,6 +82,7 @@ func (p *Processes) spawn(e core.Spawn, cancelled bool) {
 	}
 	p.sendAll(evs)
 	if l.status != nil {
+		p.telling.Add(1) // before this start counts as done: pmtr upgrade waits for it
 		go p.execStatus(e.Job, pid, l)
 	}
 }
@@ -130,6 +131,7 @@ func (p *Processes) sendAll(evs []driver.Event) {
 
 // execStatus waits for the helper's exec, then lets its exit through.
 func (p *Processes) execStatus(job string, pid int, l *launch) {
+	defer p.telling.Done()
 	if msg := readStatus(l.status); msg != "" {
 		p.d.Send(driver.Event{At: p.d.Now(), Ev: core.ExecFailed{Job: job, PID: pid, Reason: msg}})
 	}

@@ -36,7 +36,12 @@ type controller struct {
 	open      map[string]*listener          // by the listen line's identity
 	verifiers map[string]*datagram.Verifier // by key hash
 	saveMu    sync.Mutex
-	refused   atomic.Int64 // datagrams that keyed listeners refused
+	refused   atomic.Int64            // datagrams that keyed listeners refused
+	inherited map[string]*net.UDPConn // handed over by pmtr upgrade, by listen line, until the first setup
+
+	pmu    sync.Mutex // pmtr upgrade's pause (handover.go)
+	paused bool
+	resume chan struct{}
 }
 
 type listener struct {
@@ -46,11 +51,13 @@ type listener struct {
 	port    int
 	ver     atomic.Pointer[datagram.Verifier] // nil: no key
 	refusal *lineLimit
+	parked  chan struct{} // closed once its reader holds still (pmtr upgrade)
+	park    sync.Once
 }
 
 func newController(clk clock.Clock, log Logger) *controller {
 	return &controller{clk: clk, log: log, out: make(chan driver.ControlText, 64), open: map[string]*listener{},
-		verifiers: map[string]*datagram.Verifier{}}
+		verifiers: map[string]*datagram.Verifier{}, inherited: map[string]*net.UDPConn{}}
 }
 
 func listenID(l confgrammar.Listen) string {
@@ -85,10 +92,15 @@ func (c *controller) configure(specs []confgrammar.Listen, keys map[string][]byt
 			l.ver.Store(c.verifier(keys[s.KeyFile]))
 		}
 	}
+	c.dropInherited()
 }
 
 func (c *controller) listen(s confgrammar.Listen) *listener {
 	spec := "udp://" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	if conn, ok := c.inherited[listenID(s)]; ok { // bound before pmtr upgrade: its datagrams waited
+		delete(c.inherited, listenID(s))
+		return &listener{conn: conn, spec: spec, host: s.Host, port: s.Port, refusal: newLineLimit(c.clk, c.log)}
+	}
 	addr, err := net.ResolveUDPAddr("udp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
 	if err != nil {
 		c.log.Logf(core.Error, "lookup [%s]: %v", s.Host, err)
@@ -165,6 +177,7 @@ func (c *controller) read(l *listener) {
 			return
 		}
 		if err != nil {
+			c.held(l)
 			continue
 		}
 		text, ok := c.accept(l, buf[:n], from)

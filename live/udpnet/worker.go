@@ -15,6 +15,7 @@
 package udpnet
 
 import (
+	"os"
 	"sync"
 
 	"github.com/benbjohnson/clock"
@@ -47,6 +48,9 @@ type Deps struct {
 	Stop      <-chan struct{}      // closed when the run ends: the sockets close
 	Watch     func(files []string) // the files to watch (set first)
 	Endpoints Endpoints            // configured last
+	// Inherited are the listen sockets handed over by the pmtr before an
+	// upgrade, by listen line (see Files).
+	Inherited map[string]*os.File
 }
 
 // Worker owns the report and control sockets. Setting them up may wait
@@ -60,11 +64,15 @@ type Worker struct {
 	setup   *driver.Setup
 	reports []string
 	wake    chan struct{}
+	// applying is held while a setup or a report is applied, and by
+	// Pause: pmtr upgrade takes the sockets as they are.
+	applying sync.Mutex
 }
 
 // NewWorker starts the worker's goroutine; it ends with d.Stop.
 func NewWorker(d Deps) *Worker {
 	n := &Worker{rep: newReporter(d.Log), ctl: newController(d.Clock, d.Log), wake: make(chan struct{}, 1), d: d}
+	n.ctl.inherit(d.Inherited)
 	go n.run()
 	return n
 }
@@ -110,6 +118,7 @@ func (n *Worker) run() {
 		case <-n.d.Stop:
 			return
 		}
+		n.applying.Lock()
 		n.mu.Lock()
 		s, reports := n.setup, n.reports
 		n.setup, n.reports = nil, nil
@@ -125,5 +134,6 @@ func (n *Worker) run() {
 		for _, r := range reports {
 			n.rep.send(r)
 		}
+		n.applying.Unlock()
 	}
 }
