@@ -35,7 +35,7 @@ func newPmtr(t *testing.T) string {
 	t.Helper()
 	newBinOnce.Do(func() {
 		newBin = filepath.Join(filepath.Dir(pmtrBin), "pmtr-new")
-		out, err := exec.Command("go", "build", "-ldflags", "-X main.buildVersion="+newVersion, "-o", newBin, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-ldflags", "-X main.buildStamp="+newVersion, "-o", newBin, ".").CombinedOutput()
 		if err != nil {
 			newBinErr = fmt.Errorf("build the new pmtr: %v\n%s", err, out)
 		}
@@ -44,6 +44,16 @@ func newPmtr(t *testing.T) string {
 		t.Fatal(newBinErr)
 	}
 	return newBin
+}
+
+// binVersion is what bin --version says it is.
+func binVersion(t *testing.T, bin string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", bin, err)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "pmtr ")
 }
 
 // jobPIDs are the jobs' pids and states, from pmtr status --json.
@@ -198,9 +208,10 @@ func TestUpgradeKeepsEveryJob(t *testing.T) {
 		}
 		return nil
 	})
-	for _, to := range []struct{ bin, version string }{{pmtrBin, "devel"}, {newPmtr(t), newVersion}} {
+	old := binVersion(t, pmtrBin)
+	for _, to := range []struct{ bin, version string }{{pmtrBin, old}, {newPmtr(t), newVersion}} {
 		out, errOut, code := pmtrIn(t, conf, "upgrade", "--binary", to.bin)
-		want := fmt.Sprintf("upgraded from %s to %s (20 jobs kept)\n", map[string]string{"devel": "devel", newVersion: "devel"}[to.version], to.version)
+		want := fmt.Sprintf("upgraded from %s to %s (20 jobs kept)\n", old, to.version)
 		if code != 0 || out != want {
 			t.Fatalf("upgrade to %s: exit %d, %q (want %q)\n%s\n%s", to.bin, code, out, want, errOut, d.log.String())
 		}
@@ -225,7 +236,7 @@ func TestUpgradeKeepsEveryJob(t *testing.T) {
 	if d.cmd.ProcessState != nil {
 		t.Fatalf("pmtr exited: %v", d.cmd.ProcessState)
 	}
-	waitLogRe(t, d.log, fmt.Sprintf(`pmtr\[%d\]: upgraded from devel to %s \(20 jobs kept\)`, d.cmd.Process.Pid, regexp.QuoteMeta(newVersion)), eventWait)
+	waitLogRe(t, d.log, fmt.Sprintf(`pmtr\[%d\]: upgraded from %s to %s \(20 jobs kept\)`, d.cmd.Process.Pid, regexp.QuoteMeta(old), regexp.QuoteMeta(newVersion)), eventWait)
 	if out, _, _ := pmtrIn(t, conf, "logs", "j07"); !strings.Contains(out, "hello from j07") {
 		t.Errorf("pmtr logs j07 lost the line of before the upgrades:\n%s", out)
 	}
@@ -261,7 +272,7 @@ func TestUpgradeRestartsAJobThatExitsDuringIt(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, errOut, code := pmtrIn(t, conf, "upgrade", "--binary", wrapper); code != 0 || !strings.HasPrefix(out, "upgraded from devel to "+newVersion) {
+	if out, errOut, code := pmtrIn(t, conf, "upgrade", "--binary", wrapper); code != 0 || !strings.HasPrefix(out, "upgraded from "+binVersion(t, pmtrBin)+" to "+newVersion) {
 		t.Fatalf("upgrade: exit %d, %q\n%s\n%s", code, out, errOut, d.log.String())
 	}
 	for _, n := range names[:3] {
@@ -323,7 +334,7 @@ func TestUpgradeRefusesBadBinaries(t *testing.T) {
 	}
 	syscall.Kill(after["j01"], syscall.SIGKILL) // the old pmtr still supervises
 	waitNewPID(t, conf, "j01", after["j01"])
-	if out, errOut, code := pmtrIn(t, conf, "upgrade"); code != 0 || out != "upgraded from devel to devel (3 jobs kept)\n" {
+	if out, errOut, code := pmtrIn(t, conf, "upgrade"); code != 0 || out != fmt.Sprintf("upgraded from %[1]s to %[1]s (3 jobs kept)\n", binVersion(t, pmtrBin)) {
 		t.Fatalf("a good upgrade after the refused ones: exit %d, %q\n%s", code, out, errOut)
 	}
 }
@@ -364,7 +375,7 @@ func TestUpgradeAsPID1(t *testing.T) {
 		t.Skipf("pmtr did not start in the namespace (not permitted here?)\n%s", errOut.String())
 	}
 	before := waitPIDs(t, conf, names)
-	if out, stderr, code := pmtrIn(t, conf, "upgrade", "--binary", newPmtr(t)); code != 0 || out != "upgraded from devel to "+newVersion+" (3 jobs kept)\n" {
+	if out, stderr, code := pmtrIn(t, conf, "upgrade", "--binary", newPmtr(t)); code != 0 || out != "upgraded from "+binVersion(t, pmtrBin)+" to "+newVersion+" (3 jobs kept)\n" {
 		t.Fatalf("upgrade as PID 1: exit %d, %q\n%s\n%s", code, out, stderr, errOut.String())
 	}
 	after, _ := jobPIDs(t, conf)
