@@ -29,6 +29,11 @@ type ConfigLoaded struct {
 	Config   *confgrammar.Config
 	Deps     []DepState
 	Warnings []string // "FILE:LINE:COL: warning: ...", logged as they are
+	// Running are processes already running, by job name, that a new job
+	// of this config takes as its run instead of starting one: pmtr
+	// upgrade, when the state could not be read, finds them in the jobs'
+	// cgroups or pid records.
+	Running map[string]int
 	// Changes words which of the config's files changed ("pmtr.d/web.conf
 	// changed, pmtr.d/old.conf removed"), for the reload's log line; ""
 	// for a config of one file, or when no file changed.

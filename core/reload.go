@@ -30,7 +30,7 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 	old := m.jobs
 	next := make([]*job, 0, len(e.Config.Jobs)+len(old))
 	seen := map[string]bool{}
-	var removed []*job
+	var removed, kept []*job
 	for i := range e.Config.Jobs {
 		spec := &e.Config.Jobs[i] // not a copy: the field table's calls would move it to the heap
 		seen[spec.Name] = true
@@ -42,6 +42,10 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 		j := &job{spec: *spec, name: spec.Name, waitPending: spec.Wait, nextStart: m.now}
 		m.byName[spec.Name] = j
 		next = append(next, j)
+		if pid := e.Running[spec.Name]; pid > 0 && m.byPID[pid] == nil {
+			m.keep(j, pid)
+			kept = append(kept, j)
+		}
 	}
 	for _, j := range old {
 		if !j.deleted && seen[j.spec.Name] {
@@ -59,7 +63,21 @@ func (m *Machine) onConfig(e ConfigLoaded) {
 	}
 	m.setReports(len(e.Config.Reports) > 0)
 	m.applyDeps(e.Deps)
+	for _, j := range kept { // once held and after are known: it may free the jobs after it
+		m.beginRun(j)
+	}
 	m.scanAll()
+}
+
+// keep takes pid, already running, as the run of the new job j (a pmtr
+// upgrade whose state could not be read: the jobs were found in their
+// cgroups or pid records). Its readiness starts afresh.
+func (m *Machine) keep(j *job, pid int) {
+	m.attempts++
+	j.attempt, j.pid, j.startedAt, j.everStarted, j.starts = m.attempts, pid, m.now, true, 1
+	m.byPID[pid] = j
+	m.setPhase(j, running)
+	m.jlogf(j, Info, "job %s [%d] kept: found running", j.name, pid)
 }
 
 // update moves an existing job to its new definition, as the strongest

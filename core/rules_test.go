@@ -526,3 +526,38 @@ cmd /bin/stub
 		t.Errorf("stub's history: %+v", history)
 	}
 }
+
+// TestConfigKeepsRunningProcesses: a first config whose jobs have
+// processes already (pmtr upgrade without a readable state) takes them as
+// the jobs' runs: nothing starts them again, and their exits are handled
+// by the rules.
+func TestConfigKeepsRunningProcesses(t *testing.T) {
+	cfg, err := confgrammar.Parse("pmtr.conf", []byte("job {\nname a\ncmd /bin/a\n}\njob {\nname b\ncmd /bin/b\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := core.New()
+	m.Step(sec(100), core.ConfigLoaded{Gen: 1, Config: cfg, Running: map[string]int{"a": 4711}})
+	var spawned []string
+	for _, e := range m.Ready().Effects {
+		if s, ok := e.(core.Spawn); ok {
+			spawned = append(spawned, s.Job)
+		}
+	}
+	if fmt.Sprint(spawned) != "[b]" {
+		t.Fatalf("spawned %v, want only b (a runs already)", spawned)
+	}
+	if st, _ := m.JobStatus("a"); st.State != core.Running || st.PID != 4711 || st.Starts != 1 {
+		t.Fatalf("a: %+v", st)
+	}
+	m.Step(sec(200), core.Exited{PID: 4711, Status: 1})
+	respawn := false
+	for _, e := range m.Ready().Effects {
+		if s, ok := e.(core.Spawn); ok && s.Job == "a" {
+			respawn = true
+		}
+	}
+	if !respawn {
+		t.Fatal("a's exit after 100 s did not start it again")
+	}
+}

@@ -30,6 +30,10 @@ type Options struct {
 	Initial *confgrammar.Config
 	Files   *confgrammar.Files
 	Hooks   Hooks
+	// Running are processes already running, by job name, that the first
+	// config takes as its jobs' runs (pmtr upgrade without a readable
+	// state: the backend found them in the jobs' cgroups or pid records).
+	Running map[string]int
 	// Seed is the core's random source for the jitter of restart delays
 	// (live: from crypto/rand; sim: the scenario's seed, for reproducible runs).
 	Seed uint64

@@ -266,7 +266,10 @@ func (d *Driver) install(f FilesRead) {
 	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Metrics: cfg.Metrics, Keys: keys, Watch: append(watch, d.ld.keys...)}
 	d.b.Apply(d.setup)
 	d.gen++
-	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings), Changes: d.ld.changes})
+	running := d.o.Running
+	d.o.Running = nil // the first load only
+	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings), Changes: d.ld.changes,
+		Running: running})
 }
 
 // configWatch lists what to watch of the config itself: its main file, the

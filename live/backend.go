@@ -67,8 +67,10 @@ type Options struct {
 	LogSyslog bool
 	Verbose   int
 	// Resume, if set, is the state handed over by the pmtr before an
-	// upgrade: this run carries on from it (resume.go).
-	Resume *handover.State
+	// upgrade: this run carries on from it (resume.go). Rebuild, if set,
+	// is an upgrade whose state could not be read (rebuild.go).
+	Resume  *handover.State
+	Rebuild *Rebuild
 }
 
 // CatchSignals starts catching every signal pmtr handles or ignores. Call it
@@ -138,11 +140,17 @@ func Run(ctx context.Context, o Options) (int, error) {
 		do.Initial, do.Files = cfg, files
 	}
 	var d *driver.Driver
-	if o.Resume != nil {
+	switch {
+	case o.Resume != nil:
 		if d, err = b.takeOver(do, o.Resume); err != nil {
 			return 1, err
 		}
-	} else {
+	case o.Rebuild != nil && cfg != nil:
+		do.Running = b.rebuild(cfg)
+		d = driver.New(b, do)
+		d.Start()
+		b.rebuilt(o.Rebuild, len(do.Running))
+	default:
 		d = driver.New(b, do)
 		d.Start()
 	}
@@ -193,6 +201,8 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	degraded := func(p string) { b.q.Send(driver.Containment{Degraded: p}) }
 	if st != nil {
 		b.out.Inherit(st.Files.Outputs)
+	}
+	if st != nil || o.Rebuild != nil {
 		b.cg = contain.Adopt(o.ConfigPath, o.Log, b.q.Done(), degraded) // what is in the job cgroups is this run's
 	} else {
 		b.cg = contain.New(o.ConfigPath, o.Log, b.q.Done(), degraded) // before any job starts: leftovers go first
@@ -230,8 +240,15 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 func (b *backend) serveControl(st *handover.State) {
 	d := ctlsock.Deps{Inbox: b.q, Log: b.log, Where: b.cg.Where, Rings: b.logs, Wall: b.wall, Metrics: b.metrics.Write,
 		Upgrade: b.upgrade}
-	if st != nil && st.Files.Control >= 0 {
-		s, err := ctlsock.Inherit(os.NewFile(uintptr(st.Files.Control), "control socket"), b.o.StatusSocket, d)
+	control := -1
+	switch {
+	case st != nil:
+		control = st.Files.Control
+	case b.o.Rebuild != nil:
+		control = b.o.Rebuild.Control
+	}
+	if control >= 0 {
+		s, err := ctlsock.Inherit(os.NewFile(uintptr(control), "control socket"), b.o.StatusSocket, d)
 		if err == nil {
 			b.ctl = s
 			return

@@ -193,6 +193,7 @@ func (b *backend) handOver(d *driver.Driver, req *upgradeReq) error {
 	if err := inheritable(fds, true); err != nil {
 		return err
 	}
+	b.cg.Flush()
 	b.log.Logf(core.Info, "pmtr upgrade: handing %d %s over to %s", st.Driver.Kept(), plural(st.Driver.Kept(), "job"), req.binary)
 	b.log.Flush()
 	env := append(slices.DeleteFunc(os.Environ(), func(e string) bool { return hasKey(e, HandoverEnv) }),

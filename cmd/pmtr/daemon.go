@@ -190,8 +190,7 @@ func takeOver(o options, args []string, fd string, sigs chan os.Signal, stderr i
 	os.Unsetenv(live.HandoverEnv) // the jobs started from now on must not see it
 	st, err := readHandover(fd)
 	if err != nil {
-		fmt.Fprintf(stderr, "pmtr[%d]: %v\n", os.Getpid(), err)
-		return 1
+		return rebuild(o, args, err, sigs, stderr)
 	}
 	lock := hostfacts.InheritLock(o.config, st.Files.Lock)
 	defer lock.Release()
@@ -219,4 +218,56 @@ func readHandover(fdText string) (handover.State, error) {
 		return handover.State{}, err
 	}
 	return handover.Decode(data)
+}
+
+// rebuild is the daemon under the binary pmtr upgrade execs when it
+// cannot read the state: it reads the config, finds the jobs' processes
+// in their cgroups (or pid records) and keeps them running.
+func rebuild(o options, args []string, why error, sigs chan os.Signal, stderr io.Writer) int {
+	cfg, src, err := readChecked(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
+	if err != nil {
+		fmt.Fprintf(stderr, "pmtr[%d]: pmtr upgrade: the state handed over cannot be read (%v), nor the config to rebuild it from:\n", os.Getpid(), why)
+		reportParseError(stderr, o.config, err)
+		return 1
+	}
+	lock := inheritedLock(o.config)
+	if lock == nil {
+		if lock, err = hostfacts.TakeLock(o.config); err != nil {
+			fmt.Fprintf(stderr, "pmtr: %v\n", err)
+			return 1
+		}
+	}
+	defer lock.Release()
+	control, callers := live.InheritedSockets(ctlsock.Path(o.config))
+	closeInheritedFDs()
+	syslog := stderrIsNull() // a detached daemon's stdio is /dev/null
+	log := logsink.NewStderrLogger(stderr, o.verbose)
+	if syslog {
+		log = logsink.NewSyslogLogger(stderr, o.config, o.verbose)
+	}
+	code := supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Files: src, Log: log, Signals: sigs,
+		StatusSocket: ctlsock.Path(o.config), Lock: lock, LogSyslog: syslog, Verbose: o.verbose, Self: self(), Args: args,
+		Version: version(), Rebuild: &live.Rebuild{Why: why.Error(), Control: control, Callers: callers}}, "")
+	if code == 0 {
+		log.RemoveFile()
+	}
+	return code
+}
+
+// inheritedLock is the config's lock as the pmtr before the upgrade held
+// it (this process, at a descriptor the state would have named), or nil.
+func inheritedLock(config string) *hostfacts.Lock {
+	path := hostfacts.LockPath(config)
+	for _, f := range hostfacts.OpenFDs() {
+		if f.Link == path {
+			return hostfacts.InheritLock(config, f.FD)
+		}
+	}
+	return nil
+}
+
+// stderrIsNull: standard error is /dev/null.
+func stderrIsNull() bool {
+	var fd2, null unix.Stat_t
+	return unix.Fstat(2, &fd2) == nil && unix.Stat(os.DevNull, &null) == nil && fd2.Rdev == null.Rdev && fd2.Ino == null.Ino
 }

@@ -397,3 +397,52 @@ func TestUpgradeAsPID1(t *testing.T) {
 		t.Fatalf("pmtr as PID 1 did not exit on SIGTERM after the upgrade\n%s", errOut.String())
 	}
 }
+
+// TestUpgradeRebuildsWhenTheStateIsUnreadable: when the new binary cannot
+// read the state (a wrapper overwrites the memfd before it runs), it
+// rebuilds from the jobs' cgroups, or their pid records without cgroups:
+// every job keeps its pid, their output is still read, the control socket
+// and metrics answer, and the upgrade's caller is told.
+func TestUpgradeRebuildsWhenTheStateIsUnreadable(t *testing.T) {
+	for _, c := range []struct{ name, env, from string }{{"cgroups", "", "cgroups"}, {"records", "PMTR_NO_CGROUPS=1", "pid records"}} {
+		t.Run(c.name, func(t *testing.T) {
+			port := freePort(t)
+			text, names := upgradeConf(4, fmt.Sprintf("job {\nname ticks\ncmd /bin/sh -c \"while :; do echo tick; sleep 0.2; done\"\n}\nmetrics on http://127.0.0.1:%d\n", port))
+			dir, conf := writeConf(t, text)
+			var env []string
+			if c.env != "" {
+				env = append(env, c.env)
+			}
+			d := startForeground(t, dir, conf, env...)
+			defer func() {
+				if t.Failed() {
+					t.Logf("pmtr's log:\n%s", d.log.String())
+				}
+			}()
+			names = append(names, "ticks")
+			before := waitPIDs(t, conf, names)
+			scrape(t, port)
+			wrapper := filepath.Join(dir, "pmtr-corrupt")
+			script := fmt.Sprintf("#!/bin/sh\n[ -n \"$PMTR_HANDOVER_FD\" ] && echo garbage > /proc/self/fd/$PMTR_HANDOVER_FD\nexec %s \"$@\"\n", newPmtr(t))
+			if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code := pmtrIn(t, conf, "upgrade", "--binary", wrapper)
+			if code != 0 || !strings.Contains(out, "could not be read") || !strings.Contains(out, "rebuilt from the jobs' "+c.from+"; 5 jobs kept") {
+				t.Fatalf("upgrade: exit %d, %q\n%s", code, out, errOut)
+			}
+			after, _ := jobPIDs(t, conf)
+			for _, n := range names {
+				if after[n] != before[n] {
+					t.Errorf("job %s: pid %d before, %d after", n, before[n], after[n])
+				}
+			}
+			waitLogRe(t, d.log, `rebuilt from[^\n]*\n(?s:.*)ticks\[\d+\]: tick`, eventWait)
+			if body := scrape(t, port); !strings.Contains(body, `version="`+newVersion+`"`) {
+				t.Errorf("metrics after the rebuild:\n%s", body)
+			}
+			syscall.Kill(after["j02"], syscall.SIGKILL)
+			waitNewPID(t, conf, "j02", after["j02"])
+		})
+	}
+}

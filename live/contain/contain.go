@@ -56,6 +56,14 @@ func newJobs(configPath string, log Logger, stop <-chan struct{}, report func(st
 	return j
 }
 
+// Flush writes the pid records now (without cgroups): pmtr upgrade, so
+// that the new binary finds every job even if it cannot read the state.
+func (j *Jobs) Flush() {
+	if j.rec != nil && j.rec.path != "" {
+		j.rec.save()
+	}
+}
+
 // Cgroups: jobs run in cgroups (else by process group only).
 func (j *Jobs) Cgroups() bool { return j.cg.base != "" }
 

@@ -26,6 +26,7 @@ import (
 // containment (status and why show it) and tried again every 5 s until it
 // works.
 type records struct {
+	saveMu  sync.Mutex
 	path    string
 	log     Logger
 	report  func(problem string) // degraded containment, or "" once it works again
@@ -154,6 +155,8 @@ func (r *records) failed(err error) {
 func (r *records) wait() { <-r.done }
 
 func (r *records) save() error {
+	r.saveMu.Lock() // the writer's, and Flush's at pmtr upgrade
+	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	var b strings.Builder
 	pids := make([]int, 0, len(r.procs))

@@ -108,6 +108,11 @@ func TakeLock(configPath string) (*Lock, error) {
 	}
 }
 
+// LockPath is the lock file of configPath's pmtr.
+func LockPath(configPath string) string {
+	return filepath.Join(RuntimeDir(), lockPrefix+ConfigHash(configPath))
+}
+
 // InheritLock is the lock that the pmtr before an upgrade held, at fd:
 // it was never let go, so no other pmtr (nor a sweep) could take it.
 func InheritLock(configPath string, fd int) *Lock {
