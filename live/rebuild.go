@@ -95,4 +95,3 @@ func InheritedSockets(controlPath string) (control int, callers []int) {
 	}
 	return control, callers
 }
-
