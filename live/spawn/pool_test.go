@@ -33,16 +33,22 @@ func TestPoolStartsOthersPastAStuckStart(t *testing.T) {
 	for i := range 100 {
 		p.submit(core.Spawn{Job: fmt.Sprint("j", i), Attempt: uint64(3 + i)})
 	}
+	// Each stuck start is told stuckAfter after its worker took it, and a
+	// worker comes for it: on a busy machine the second may be taken, so
+	// told, later than the first, after the others have all started.
 	deadline := time.Now().Add(stuckAfter + 30*time.Second)
 	for {
 		mu.Lock()
 		n := len(started)
 		mu.Unlock()
-		if n == 100 {
+		p.mu.Lock()
+		told := len(slow)
+		p.mu.Unlock()
+		if n == 100 && told == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of 100 jobs started while two starts were stuck", n)
+			t.Fatalf("%d of 100 jobs started while two starts were stuck, %d stuck starts told", n, told)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
