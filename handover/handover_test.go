@@ -1,6 +1,8 @@
 package handover
 
 import (
+	"bytes"
+	"encoding/gob"
 	"reflect"
 	"strings"
 	"testing"
@@ -49,7 +51,7 @@ func TestStateRoundTrip(t *testing.T) {
 func TestDecodeRefusesOtherFormats(t *testing.T) {
 	b, _ := Encode(State{})
 	for _, bad := range [][]byte{
-		[]byte(strings.Replace(string(b), "pmtr-state 1\n", "pmtr-state 99\n", 1)),
+		[]byte(strings.Replace(string(b), "pmtr-state 2\n", "pmtr-state 99\n", 1)),
 		[]byte("garbage"),
 		b[:len(b)/2],
 	} {
@@ -58,7 +60,7 @@ func TestDecodeRefusesOtherFormats(t *testing.T) {
 		}
 	}
 	_, err := Decode([]byte("pmtr-state 99\n"))
-	if err == nil || !strings.Contains(err.Error(), "state format 99, this pmtr reads 1") {
+	if err == nil || !strings.Contains(err.Error(), "state format 99, this pmtr reads 1 2") {
 		t.Fatalf("error %v", err)
 	}
 }
@@ -71,12 +73,27 @@ func TestCheckFormats(t *testing.T) {
 		t.Fatalf("a reader of several formats: %v", err)
 	}
 	for out, want := range map[string]string{
-		"pmtr-state 2\n":    "it reads state formats 2, this pmtr writes format 1",
+		"pmtr-state 1\n":    "it reads state formats 1, this pmtr writes format 2",
 		"usage: pmtr ...\n": "it does not say which state formats it reads",
 		"pmtr-state x\n":    "it says it reads state formats",
 	} {
 		if err := CheckFormats(out); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("CheckFormats(%q) = %v, want %q", out, err, want)
 		}
+	}
+}
+
+// TestReadsFormat1: the plain gob stream of format 1 (pmtr before the
+// state was compressed) is still read.
+func TestReadsFormat1(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString("pmtr-state 1\n")
+	want := State{From: "old", Mono: 7}
+	if err := gob.NewEncoder(&buf).Encode(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(buf.Bytes())
+	if err != nil || got.From != "old" || got.Mono != 7 {
+		t.Fatalf("format 1: %v %+v", err, got)
 	}
 }

@@ -53,6 +53,8 @@ func (b *backend) takeOver(do driver.Options, st *handover.State) (*driver.Drive
 	}
 	line := driver.Upgraded(st.From, b.o.Version, st.Driver.Kept())
 	b.log.Logf(core.Info, "%s", line)
+	b.log.Logf(core.Info, "pmtr upgrade: the jobs went unsupervised for %v (the state written, the exec, this binary's start)",
+		time.Duration(monotonic()-st.Mono).Round(100*time.Microsecond))
 	if st.Files.Reply >= 0 {
 		answerCaller(st.Files.Reply, st.Files.ReplyV, line)
 	}

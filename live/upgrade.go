@@ -184,7 +184,11 @@ func (b *backend) handOver(d *driver.Driver, req *upgradeReq) error {
 		return err
 	}
 	defer closeAll(files)
-	mem, err := writeMemfd("pmtr-state", func() ([]byte, error) { return handover.Encode(st) })
+	data, err := handover.Encode(st)
+	if err != nil {
+		return err
+	}
+	mem, err := writeMemfd("pmtr-state", data)
 	if err != nil {
 		return err
 	}
@@ -194,7 +198,9 @@ func (b *backend) handOver(d *driver.Driver, req *upgradeReq) error {
 		return err
 	}
 	b.cg.Flush()
-	b.log.Logf(core.Info, "pmtr upgrade: handing %d %s over to %s", st.Driver.Kept(), plural(st.Driver.Kept(), "job"), req.binary)
+	n := len(st.Driver.Core.Jobs)
+	b.log.Logf(core.Info, "pmtr upgrade: handing %d %s over to %s (state of %d bytes, %d a job)",
+		st.Driver.Kept(), plural(st.Driver.Kept(), "job"), req.binary, len(data), len(data)/max(n, 1))
 	b.log.Flush()
 	env := append(slices.DeleteFunc(os.Environ(), func(e string) bool { return hasKey(e, HandoverEnv) }),
 		fmt.Sprintf("%s=%d", HandoverEnv, fdOf(mem)))
@@ -268,8 +274,9 @@ func (b *backend) state(req *upgradeReq) (handover.State, []*os.File, error) {
 	if req.caller.Conn != nil {
 		st.Files.Reply, st.Files.ReplyV = keep(req.caller.Conn.File()), req.caller.Version
 	}
-	rings, err := writeMemfd("pmtr-rings", func() ([]byte, error) { return handover.EncodeRings(b.logs.Export()) })
-	st.Files.Rings = keep(rings, err)
+	if data, err := handover.EncodeRings(b.logs.Export()); err == nil {
+		st.Files.Rings = keep(writeMemfd("pmtr-rings", data))
+	}
 	mf, err := b.endpoints.Files()
 	if err != nil {
 		closeAll(files)
@@ -350,13 +357,9 @@ func inheritable(fds []int, on bool) error {
 	return nil
 }
 
-// writeMemfd makes a memfd holding what bytes gives (close-on-exec until
-// the exec asks otherwise).
-func writeMemfd(name string, bytes func() ([]byte, error)) (*os.File, error) {
-	data, err := bytes()
-	if err != nil {
-		return nil, err
-	}
+// writeMemfd makes a memfd holding data (close-on-exec until the exec
+// asks otherwise).
+func writeMemfd(name string, data []byte) (*os.File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("live: memfd for the state: %w", err)

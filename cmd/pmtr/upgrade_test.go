@@ -172,7 +172,7 @@ func hammer(what string, stop <-chan struct{}, ask func() error) (answers *atomi
 // keep their lines, pmtr's pid stays, and a job killed afterwards is
 // started again by the rules.
 func TestUpgradeKeepsEveryJob(t *testing.T) {
-	port := freePort(t)
+	port := freeTCPPort(t)
 	text, names := upgradeConf(20, fmt.Sprintf("job {\nname held\ncmd /bin/sleep 1000\n}\nmetrics on http://127.0.0.1:%d\n", port))
 	dir, conf := writeConf(t, text)
 	d := startForeground(t, dir, conf)
@@ -311,10 +311,10 @@ func TestUpgradeRefusesBadBinaries(t *testing.T) {
 	cases := []struct{ bin, why string }{
 		{write("not-executable", "#!/bin/sh\necho pmtr-state 1\n", 0o644), "refused: it cannot be run"},
 		{write("exits-1", "#!/bin/sh\nexit 1\n", 0o755), "--state-format ended with exit status 1"},
-		{write("old-format", "#!/bin/sh\necho pmtr-state 0\n", 0o755), "it reads state formats 0, this pmtr writes format 1"},
+		{write("old-format", "#!/bin/sh\necho pmtr-state 0\n", 0o755), "it reads state formats 0, this pmtr writes format 2"},
 		{write("no-format", "#!/bin/sh\necho usage: pmtr\n", 0o755), "it does not say which state formats it reads"},
 		// passes the check, then cannot be run: the exec fails, pmtr resumes
-		{write("gone-at-exec", "#!/bin/sh\n[ \"$1\" = --state-format ] && chmod -x \"$0\" && echo pmtr-state 1\n", 0o755),
+		{write("gone-at-exec", "#!/bin/sh\n[ \"$1\" = --state-format ] && chmod -x \"$0\" && echo pmtr-state 2\n", 0o755),
 			"can't run " + filepath.Join(dir, "gone-at-exec") + ": permission denied; this pmtr carries on"},
 	}
 	for _, c := range cases {
@@ -406,7 +406,7 @@ func TestUpgradeAsPID1(t *testing.T) {
 func TestUpgradeRebuildsWhenTheStateIsUnreadable(t *testing.T) {
 	for _, c := range []struct{ name, env, from string }{{"cgroups", "", "cgroups"}, {"records", "PMTR_NO_CGROUPS=1", "pid records"}} {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
+			port := freeTCPPort(t)
 			text, names := upgradeConf(4, fmt.Sprintf("job {\nname ticks\ncmd /bin/sh -c \"while :; do echo tick; sleep 0.2; done\"\n}\nmetrics on http://127.0.0.1:%d\n", port))
 			dir, conf := writeConf(t, text)
 			var env []string
