@@ -137,7 +137,33 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 	}()
 	t.Cleanup(r.stop)
 	r.waitWatched()
+	r.waitListening(conf)
 	return r
+}
+
+var listenRx = regexp.MustCompile(`listen on udp://(127)\.(\d+)\.(\d+)\.(\d+):(\d+)`)
+
+// waitListening waits until the config's loopback control listeners are
+// bound: they are set up after the jobs may have started, and a datagram
+// sent before is lost. (The kernel lists bound sockets in /proc/net/udp.)
+func (r *running) waitListening(conf string) {
+	r.t.Helper()
+	for _, m := range listenRx.FindAllStringSubmatch(conf, -1) {
+		var ip [4]int
+		for i := range ip {
+			ip[i], _ = strconv.Atoi(m[1+i])
+		}
+		port, _ := strconv.Atoi(m[5])
+		want := fmt.Sprintf(" %02X%02X%02X%02X:%04X ", ip[3], ip[2], ip[1], ip[0], port)
+		for deadline := time.Now().Add(eventWait); ; time.Sleep(5 * time.Millisecond) {
+			if b, _ := os.ReadFile("/proc/net/udp"); strings.Contains(string(b), want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				r.t.Fatalf("no socket bound to %s.%s.%s.%s:%d within %v; log:\n%s", m[1], m[2], m[3], m[4], port, eventWait, r.out)
+			}
+		}
+	}
 }
 
 // waitWatched waits until the daemon watches the config's directory: the
