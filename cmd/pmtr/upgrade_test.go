@@ -446,3 +446,49 @@ func TestUpgradeRebuildsWhenTheStateIsUnreadable(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeKeepsNotifySocketsAndPipes: a job that says READY=1 and then
+// WATCHDOG=1 every 200 ms on its notify socket (watchdog 1s), and one
+// that is ready by a newline on fd 3 written after the upgrade, are
+// handed over with their socket and pipe: the first stays ready with its
+// pid through several watchdog periods, the second becomes ready.
+func TestUpgradeKeepsNotifySocketsAndPipes(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	dir := t.TempDir()
+	sender := filepath.Join(dir, "notify.py")
+	os.WriteFile(sender, []byte("import os, socket, time\n"+
+		"s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.connect(os.environ['NOTIFY_SOCKET'])\ns.send(b'READY=1')\n"+
+		"while True:\n    time.sleep(0.2)\n    s.send(b'WATCHDOG=1')\n"), 0o644)
+	gate := filepath.Join(dir, "go")
+	conf := filepath.Join(dir, "pmtr.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("job {\nname told\ncmd %s %s\nready notify\nwatchdog 1s\n}\n"+
+		"job {\nname piped\ncmd /bin/sh -c \"while [ ! -e %s ]; do sleep 0.05; done; echo >&3; exec /bin/sleep 1000\"\nready fd 3\n}\n", py, sender, gate)), 0o644)
+	d := startForeground(t, dir, conf)
+	defer func() {
+		if t.Failed() {
+			t.Logf("pmtr's log:\n%s", d.log.String())
+		}
+	}()
+	waitLogRe(t, d.log, `job told is ready`, eventWait)
+	before := waitPIDs(t, conf, []string{"told", "piped"})
+	if out, errOut, code := pmtrIn(t, conf, "upgrade", "--binary", newPmtr(t)); code != 0 {
+		t.Fatalf("upgrade: exit %d, %q\n%s", code, out, errOut)
+	}
+	os.WriteFile(gate, nil, 0o644) // piped says it is ready, to the new pmtr
+	waitLogRe(t, d.log, `upgraded from (?s:.*)job piped is ready`, eventWait)
+	n := strings.Count(d.log.String(), "\n")
+	time.Sleep(3 * time.Second) // three watchdog periods: a missed WATCHDOG=1 would show
+	after, states := jobPIDs(t, conf)
+	if after["told"] != before["told"] || states["told"] != "ready" {
+		t.Errorf("told: %s [%d] after the upgrade, was [%d]", states["told"], after["told"], before["told"])
+	}
+	if after["piped"] != before["piped"] || states["piped"] != "ready" {
+		t.Errorf("piped: %s [%d] after the upgrade, was [%d]", states["piped"], after["piped"], before["piped"])
+	}
+	if late := strings.Join(strings.Split(d.log.String(), "\n")[n:], "\n"); strings.Contains(late, "watchdog") {
+		t.Errorf("the watchdog fired after the upgrade:\n%s", late)
+	}
+}
