@@ -106,7 +106,7 @@ func readLimited(path string, settled bool) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("is %s, not a regular file", hostfacts.FileKind(st.Mode()))
 	}
-	if settled && stillHeldForWriting(f) {
+	if settled && !readLease(f) { // the lease goes with f's close
 		return nil, errWriting
 	}
 	b, err := io.ReadAll(io.LimitReader(f, confgrammar.MaxSize+1))
@@ -125,36 +125,49 @@ func readLimited(path string, settled bool) ([]byte, error) {
 // file system without them, a file pmtr does not own and no CAP_LEASE) it
 // cannot tell, and says no: the file is read as before.
 func heldForWriting(f *os.File) bool {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return false
+	err := setLease(f, unix.F_RDLCK)
+	if err == nil {
+		setLease(f, unix.F_UNLCK)
 	}
-	held := false
-	rc.Control(func(fd uintptr) {
-		_, err := unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_RDLCK)
-		if err == nil {
-			unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_UNLCK)
-		}
-		held = errors.Is(err, unix.EAGAIN)
-	})
-	return held
+	return errors.Is(err, unix.EAGAIN)
 }
 
-// stillHeldForWriting is heldForWriting once the file's last close has
-// settled. The kernel tells a writer's close (IN_CLOSE_WRITE) a moment
-// before it stops counting the writer, so the read that close brings
-// could find the file still held, and the save was then never applied
-// (TestWatchInvalidSaveKeepsConfigThenValidApplies failed one run in six
-// on two cores). A file is held only if it still is after closeSettles.
-func stillHeldForWriting(f *os.File) bool {
+// readLease takes a read lease on f, to hold while pmtr reads it; false:
+// the file is held open for writing. While pmtr holds the lease a
+// writer's open waits for it (the kernel breaks the lease; pmtr gives it
+// back when it closes f, once read): a save begun just after the check is
+// never read half done. (Checked and let go at once, as heldForWriting
+// does, an in-place save right after another was read empty, and every
+// job stopped, in a run of two make tests at once.) The kernel tells a
+// writer's close (IN_CLOSE_WRITE) a moment before it stops counting the
+// writer, so the read that close brings could find the file still held
+// and the save was never applied: a file is held only if it still is
+// after closeSettles. Where leases cannot be had it cannot tell, and says
+// true: the file is read as before.
+func readLease(f *os.File) bool {
 	deadline := time.Now().Add(closeSettles)
-	for heldForWriting(f) {
-		if time.Now().After(deadline) {
+	for {
+		err := setLease(f, unix.F_RDLCK)
+		if !errors.Is(err, unix.EAGAIN) {
 			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return false
+}
+
+func setLease(f *os.File, kind int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { _, lerr = unix.FcntlInt(fd, unix.F_SETLEASE, kind) }); err != nil {
+		return err
+	}
+	return lerr
 }
 
 // closeSettles bounds the moment between a close's event and the drop of
