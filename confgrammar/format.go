@@ -106,7 +106,12 @@ func formatJob(b *strings.Builder, j *Job, comment func(key string) string) {
 	}
 	formatPolicy(line, j)
 	formatReadiness(line, j)
-	if len(j.Depends) > 0 {
+	switch {
+	case slices.ContainsFunc(j.Depends, func(d string) bool { return lineKeywords[d] }):
+		// A file named as an option (job, wait...) would read as that
+		// option at the start of a line: all go on one line.
+		emit("  depends { "+strings.Join(j.Depends, " ")+" }", "depends")
+	case len(j.Depends) > 0:
 		emit("  depends {", "depends")
 		for _, d := range j.Depends {
 			b.WriteString(fmt.Sprintf("    %s\n", d))
