@@ -68,12 +68,19 @@ type Driver struct {
 	waitWake core.Time // when a waiter is done without another input, or Never
 	paused   bool      // handed over (pmtr upgrade): Run returns until Resume
 	contain  ContainmentState
+	// The metrics' values as last published, and whether an input came
+	// since that may have changed them.
+	pub       Publisher // b, if it publishes the metrics' values; else nil
+	published Metrics
+	pubStale  bool
 }
 
 // New returns a driver; Start loads the first config.
 func New(b Backend, o Options) *Driver {
-	d := &Driver{o: o, b: b, m: core.NewSeeded(o.Seed), deps: map[string]core.DepState{}, deadline: core.Never, waitWake: core.Never}
+	d := &Driver{o: o, b: b, m: core.NewSeeded(o.Seed), deps: map[string]core.DepState{}, deadline: core.Never, waitWake: core.Never,
+		pubStale: true} // nothing published yet: the first publish copies the values
 	d.spawned, _ = b.(SpawnObserver)
+	d.pub, _ = b.(Publisher)
 	return d
 }
 
@@ -150,12 +157,14 @@ func (d *Driver) Handle(in Input) {
 		d.handover(e)
 	case Containment:
 		d.onContainment(e)
+	case MetricsWanted: // publish, below
 	default:
 		d.unknown(in)
 	}
 	if len(d.waiters) > 0 {
 		d.checkWaiters()
 	}
+	d.publish(in)
 }
 
 // unknown reports an input of no known type (a backend bug) and goes on.

@@ -19,6 +19,10 @@ var notInState = map[string]string{
 	"waiters":  "answered at the handover: their connections do not survive the exec",
 	"waitWake": "goes with the waiters",
 	"paused":   "the new driver runs",
+	// The metrics' values are published afresh by the new driver.
+	"pub":       "the new binary's backend",
+	"published": "the new driver copies the values at its first publish",
+	"pubStale":  "the new driver copies the values at its first publish",
 }
 
 // TestStateCoversEveryDriverField: a field added to Driver is in State

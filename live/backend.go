@@ -107,6 +107,7 @@ type backend struct {
 	logs    *joboutput.Rings
 	net     *udpnet.Worker
 	metrics *metrics.Exporter
+	latest  *metrics.Latest // the metrics' values the driver publishes
 	w       *watch.Watcher
 	health  *health
 	files   *files.Reader
@@ -215,9 +216,12 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: b.health})
 	b.health.procs = b.procs
 	b.watchSignals()
+	b.latest = metrics.NewLatest(func() bool { return b.q.TrySend(driver.MetricsWanted{}) })
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() },
 		Query: func() (driver.Metrics, bool) {
-			return inbox.Ask(b.q, 5*time.Second, func(r chan<- driver.Metrics) driver.Input { return driver.MetricsQuery{Reply: r} })
+			m, ok := b.latest.Get(5 * time.Second)
+			m.Now = max(m.Now, b.Now()) // unchanged values hold until now
+			return m, ok
 		}}
 	b.w = watch.New(b.clk, o.Log, b.q.Send)
 	b.files = files.NewReader(b.clk, o.Log, b.q.Send)
@@ -344,6 +348,18 @@ func (b *backend) Probe(e core.Probe) { b.health.Probe(e) }
 
 // Signal signals the job's process group, and its cgroup.
 func (b *backend) Signal(e core.Kill) { b.procs.Signal(e) }
+
+var _ driver.Publisher = (*backend)(nil)
+
+// Stale: an input may have changed the metrics' values.
+func (b *backend) Stale() { b.latest.Stale() }
+
+// Wanted: a scrape waits for the metrics' values (the driver asks after
+// each input).
+func (b *backend) Wanted() bool { return b.latest.Wanted() }
+
+// Publish hands the metrics' values to the scrapes.
+func (b *backend) Publish(m driver.Metrics) { b.latest.Publish(m) }
 
 var _ driver.SpawnObserver = (*backend)(nil)
 

@@ -33,6 +33,9 @@ var pmtrBin string
 const eventWait = 30 * time.Second
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv("PMTR_BENCH_SWARM"); spec != "" { // BenchmarkHostile's scrapers
+		os.Exit(swarm(spec))
+	}
 	// Each run in a PID namespace of its own (as root): it sees and
 	// signals only its own processes, and leaves none behind.
 	if code, done := proctest.Isolate(); done {

@@ -28,8 +28,11 @@ type Logger interface {
 type Options struct {
 	What  string // what listens, for the log: "the control socket /run/pmtr/status-HASH.sock"
 	Limit int    // connections answered at once
-	Log   Logger
-	Gate  *Gate // pmtr upgrade's pause, or nil
+	// PerSecond, if set, paces the accepts: at most Limit at once, then
+	// PerSecond a second; the others wait in the backlog.
+	PerSecond int
+	Log       Logger
+	Gate      *Gate // pmtr upgrade's pause, or nil
 }
 
 // The backoff after a failed accept, as net/http's.
@@ -45,9 +48,10 @@ const burst = 16
 // Loop accepts connections on ln and answers each on its own goroutine
 // until ln closes.
 func Loop(ln net.Listener, o Options, answer func(net.Conn)) {
-	l := &loop{o: o, slots: make(chan struct{}, max(o.Limit, 1))}
+	l := &loop{o: o, slots: make(chan struct{}, max(o.Limit, 1)), tokens: float64(o.Limit)}
 	for {
 		l.slots <- struct{}{} // wait while Limit connections are answered
+		l.pace()
 		c, err := ln.Accept()
 		if err != nil {
 			<-l.slots
@@ -76,6 +80,26 @@ type loop struct {
 	mu       sync.Mutex
 	open     int // connections being answered
 	peak     int // the most open at once since the last burst ended
+	// The pace: accepts that may be made at once, as of when.
+	tokens float64
+	filled time.Time
+}
+
+// pace waits until an accept is due at PerSecond, after a burst of
+// Limit.
+func (l *loop) pace() {
+	if l.o.PerSecond <= 0 {
+		return
+	}
+	now := time.Now()
+	l.tokens = min(l.tokens+now.Sub(l.filled).Seconds()*float64(l.o.PerSecond), float64(max(l.o.Limit, 1)))
+	l.filled = now
+	if l.tokens < 1 {
+		wait := time.Duration((1 - l.tokens) / float64(l.o.PerSecond) * float64(time.Second))
+		time.Sleep(wait)
+		l.tokens, l.filled = 1, now.Add(wait)
+	}
+	l.tokens--
 }
 
 // failed waits before the next accept, longer after each failure, and

@@ -160,3 +160,35 @@ func TestAcceptAnswersAtMostLimitAtOnce(t *testing.T) {
 		t.Fatalf("peak %d at once (limit %d), %d answered", peak, limit, total)
 	}
 }
+
+// TestAcceptPaces: with PerSecond, after a burst of Limit accepts the
+// loop accepts no faster than PerSecond (issue 28, item 9: 2000 scrapers
+// took a core of pmtr's and slowed restarts to a p99 of 130 ms).
+func TestAcceptPaces(t *testing.T) {
+	const limit, rate, n = 4, 50, 14
+	s := &script{conns: make(chan net.Conn, n)}
+	for range n {
+		a, b := net.Pipe()
+		defer b.Close()
+		s.conns <- a
+	}
+	answered := make(chan struct{}, n)
+	done := make(chan struct{})
+	go func() {
+		Loop(s, Options{What: "the test socket", Limit: limit, PerSecond: rate, Log: &logLines{}}, func(c net.Conn) { c.Close(); answered <- struct{}{} })
+		close(done)
+	}()
+	for range n {
+		<-answered
+	}
+	close(s.conns)
+	<-done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	step := time.Second / rate
+	for i := limit; i < n; i++ {
+		if gap := s.calls[i].Sub(s.calls[limit-1]); gap < time.Duration(i-limit+1)*step*9/10 {
+			t.Errorf("accept %d came %v after the burst of %d: want at least %v", i+1, gap, limit, time.Duration(i-limit+1)*step)
+		}
+	}
+}

@@ -4,7 +4,8 @@
 // the run: whoever waits to send gives up instead.
 //
 // It runs no goroutine. Send waits while the queue is full, until there is
-// room or the inbox is closed; Ask waits at most its timeout; the driver's
+// room or the inbox is closed; TrySend never waits; Ask waits at most its
+// timeout; the driver's
 // goroutine only receives (C).
 package inbox
 
@@ -31,6 +32,22 @@ func (q *Inbox) Send(in driver.Input) bool {
 	case q.c <- in:
 		return true
 	case <-q.done:
+		return false
+	}
+}
+
+// TrySend queues an input if there is room at once; false if not, or
+// once the run has ended.
+func (q *Inbox) TrySend(in driver.Input) bool {
+	select {
+	case <-q.done:
+		return false
+	default:
+	}
+	select {
+	case q.c <- in:
+		return true
+	default:
 		return false
 	}
 }

@@ -25,6 +25,11 @@ type server struct {
 // in the kernel's backlog until one ends.
 const MaxConns = 64
 
+// MaxPerSecond paces an endpoint's connections after a burst of MaxConns:
+// Prometheus scrapes each target every few seconds, and thousands of
+// scrapes a second would take the CPU that restarts need.
+const MaxPerSecond = 100
+
 // Pages are what an endpoint serves: /metrics, and /healthz and /livez
 // when set (the daemon's endpoints; pmtr rptserver's has none). A probe
 // page answers a status code and a short text.
@@ -46,7 +51,7 @@ func serve(addr string, log Logger, pages Pages) (*server, error) {
 // over by the pmtr before an upgrade.
 func serveOn(ln *net.TCPListener, addr string, log Logger, pages Pages) *server {
 	gate := accept.NewGate(ln)
-	o := accept.Options{What: "metrics on http://" + addr, Limit: MaxConns, Log: log, Gate: gate}
+	o := accept.Options{What: "metrics on http://" + addr, Limit: MaxConns, PerSecond: MaxPerSecond, Log: log, Gate: gate}
 	go accept.Loop(ln, o, func(c net.Conn) { answerHTTP(c, pages) })
 	return &server{ln: ln, gate: gate}
 }

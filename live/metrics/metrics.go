@@ -4,9 +4,12 @@
 // fleet view of pmtr rptserver --metrics.
 //
 // Each endpoint runs one accept goroutine, and one goroutine per
-// connection. A scrape waits (up to 5 s) for the driver's answer and reads
-// /proc; Servers.Configure binds sockets. Call neither on the driver's
-// goroutine: the live backend configures on its network worker.
+// connection (at most MaxConns at once, MaxPerSecond after a burst). A
+// scrape takes the values the driver published (Latest), waiting up to
+// 5 s for newer ones when an input changed them, and reads /proc;
+// Servers.Configure binds sockets. Call neither on the driver's goroutine:
+// the live backend configures on its network worker. Latest's driver side
+// (Stale, Wanted, Publish) never waits.
 package metrics
 
 import (
@@ -31,7 +34,7 @@ import (
 var Version = "devel"
 
 // Exporter writes the daemon's metrics. It holds no state: every value
-// comes from the driver at the scrape.
+// comes from the driver (Query: the values it published).
 type Exporter struct {
 	Query   func() (driver.Metrics, bool) // the driver's values; false: it did not answer in time
 	Wall    func(core.Time) time.Time     // a driver time as wall-clock time
