@@ -5,8 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"pmtr/handover"
 )
 
@@ -16,11 +14,9 @@ import (
 
 type pauseReq struct{ ack, resume chan struct{} }
 
-// woken: the reader's eventfd was written. It reports whether to finish
-// (Close); a pause (Pause) holds the reader here until Resume.
+// woken: the reader was woken. It reports whether to finish (Close); a
+// pause (Pause) holds the reader here until Resume.
 func (r *Reader) woken() bool {
-	var b [8]byte
-	unix.Read(r.wake, b[:]) // reset its count (non-blocking)
 	select {
 	case <-r.stopped:
 		return true
@@ -48,7 +44,7 @@ func (r *Reader) Pause(within time.Duration) bool {
 	r.pmu.Lock()
 	r.preq = p
 	r.pmu.Unlock()
-	unix.Write(r.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	r.set.Wake()
 	select {
 	case <-p.ack:
 		return true

@@ -13,15 +13,14 @@ package joboutput
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"pmtr/core"
+	"pmtr/live/epollset"
 )
 
 // maxLine is the longest job output line logged as one entry; longer lines
@@ -38,9 +37,7 @@ const maxLine = 1000
 type Reader struct {
 	log     Sink
 	logs    *Rings
-	epf     *os.File // epoll set of the pipes, as a file for Go's poller
-	ep      int      // its descriptor
-	wake    int      // eventfd: close asks the reader to finish
+	set     *epollset.Set // the pipes; its wake-up asks the reader to finish or pause
 	mu      sync.Mutex
 	pipes   map[int32]*Pipe // by fd; nil once the reader has finished
 	pendMu  sync.Mutex      // the driver waits only for this one, never for a system call
@@ -79,31 +76,13 @@ const readPerTurn = 64 << 10
 // NewReader starts the reader of the jobs' output, which logs each line to
 // log and keeps it in logs.
 func NewReader(log Sink, logs *Rings) (*Reader, error) {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New("live: job output")
 	if err != nil {
-		return nil, fmt.Errorf("live: epoll for job output: %w", err)
+		return nil, err
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err == nil {
-		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)})
-	}
-	if err != nil {
-		unix.Close(ep)
-		return nil, fmt.Errorf("live: eventfd for job output: %w", err)
-	}
-	// The reader waits in Go's poller, for the epoll set to have events,
-	// rather than in epoll_wait: a thread blocked there for good costs a
-	// thread's memory and makes the runtime start another.
-	unix.SetNonblock(ep, true)
-	r := &Reader{log: log, logs: logs, epf: os.NewFile(uintptr(ep), "epoll"), ep: ep, wake: wake,
+	r := &Reader{log: log, logs: logs, set: set,
 		pipes: map[int32]*Pipe{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{}), buf: make([]byte, 16<<10)}
-	rc, err := r.epf.SyscallConn()
-	if err != nil {
-		r.epf.Close()
-		unix.Close(wake)
-		return nil, fmt.Errorf("live: epoll for job output: %w", err)
-	}
-	go r.run(rc)
+	go r.run()
 	go r.register()
 	return r, nil
 }
@@ -172,7 +151,7 @@ func (r *Reader) add(p *Pipe) {
 	}
 	err := unix.SetNonblock(int(p.fd), true)
 	if err == nil {
-		err = unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, int(p.fd), &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.fd})
+		err = r.set.Add(int(p.fd))
 	}
 	if err != nil {
 		r.log.Logf(core.Error, "can't read the output of job %s: %v", p.name, err)
@@ -188,7 +167,7 @@ func (r *Reader) add(p *Pipe) {
 func (r *Reader) Close() {
 	r.closing.Do(func() {
 		close(r.stopped)
-		unix.Write(r.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		r.set.Wake()
 	})
 	select {
 	case <-r.done:
@@ -196,30 +175,22 @@ func (r *Reader) Close() {
 	}
 }
 
-func (r *Reader) run(rc syscall.RawConn) {
+func (r *Reader) run() {
 	defer close(r.done)
-	events := make([]unix.EpollEvent, 64)
+	ready := make([]int32, 0, 64)
 	for {
-		var n int
-		var werr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), events, 0)
-			return n > 0 || werr != nil && !errors.Is(werr, unix.EINTR)
-		})
-		if err = errors.Join(err, werr); err != nil {
+		fds, woken, err := r.set.Wait(ready)
+		if err != nil {
 			r.log.Logf(core.Error, "reading job output: %v", err)
 			time.Sleep(time.Second) // not seen: an epoll set that fails keeps failing, but slowly
 		}
-		for _, ev := range events[:max(n, 0)] {
-			if int(ev.Fd) == r.wake {
-				if r.woken() {
-					r.finish()
-					return
-				}
-				continue
-			}
+		if woken && r.woken() {
+			r.finish()
+			return
+		}
+		for _, fd := range fds {
 			r.mu.Lock()
-			p := r.pipes[ev.Fd]
+			p := r.pipes[fd]
 			r.mu.Unlock()
 			if p != nil && r.turn(p, readPerTurn) {
 				r.remove(p)
@@ -251,8 +222,7 @@ func (r *Reader) finish() {
 		r.flush(p)
 		p.f.Close()
 	}
-	r.epf.Close()
-	unix.Close(r.wake)
+	r.set.Close()
 }
 
 // turn reads p until it is empty or limit bytes are read; true once all
@@ -278,7 +248,7 @@ func (r *Reader) turn(p *Pipe, limit int) bool {
 func (r *Reader) remove(p *Pipe) {
 	r.mu.Lock()
 	delete(r.pipes, p.fd)
-	unix.EpollCtl(r.ep, unix.EPOLL_CTL_DEL, int(p.fd), nil)
+	r.set.Remove(int(p.fd))
 	r.mu.Unlock()
 	r.flush(p)
 	p.f.Close()

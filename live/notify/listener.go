@@ -1,16 +1,15 @@
 package notify
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/benbjohnson/clock"
 	"golang.org/x/sys/unix"
+
+	"pmtr/live/epollset"
 )
 
 // Notification is what a job said.
@@ -41,9 +40,7 @@ type Listener struct {
 	deliver func(Notification)
 	logf    func(string, ...any)
 	clock   clock.Clock
-	epf     *os.File // the epoll set, as a file for Go's poller
-	ep      int
-	wake    int // eventfd: Close asks the reader to stop
+	set     *epollset.Set // the sockets and pipes; its wake-up asks the reader to stop
 	done    chan struct{}
 	dropped atomic.Int64
 
@@ -71,26 +68,11 @@ type entry struct {
 
 // New starts the reader goroutine.
 func New(cfg Config) (*Listener, error) {
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New("notify")
 	if err != nil {
-		return nil, fmt.Errorf("notify: epoll: %w", err)
+		return nil, err
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err == nil {
-		err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)})
-		if err != nil {
-			unix.Close(wake)
-		}
-	}
-	if err != nil {
-		unix.Close(ep)
-		return nil, fmt.Errorf("notify: eventfd: %w", err)
-	}
-	// As live's output reader: wait in Go's poller for the set to have
-	// events, not in epoll_wait, where a thread would be held for good.
-	unix.SetNonblock(ep, true)
-	l := &Listener{dir: cfg.Dir, deliver: cfg.Deliver, logf: cfg.Logf, clock: cfg.Clock,
-		epf: os.NewFile(uintptr(ep), "notify-epoll"), ep: ep, wake: wake, done: make(chan struct{}),
+	l := &Listener{dir: cfg.Dir, deliver: cfg.Deliver, logf: cfg.Logf, clock: cfg.Clock, set: set, done: make(chan struct{}),
 		byFD: map[int32]*entry{}, sockets: map[string]*entry{}, pipes: map[string]*entry{},
 		drops: map[string]*dropLog{}, buf: make([]byte, maxMessage+1), oob: make([]byte, unix.CmsgSpace(unixCredsLen)+unix.CmsgSpace(4*maxFDs))}
 	if l.clock == nil {
@@ -102,19 +84,13 @@ func New(cfg Config) (*Listener, error) {
 	if l.logf == nil {
 		l.logf = func(string, ...any) {}
 	}
-	rc, err := l.epf.SyscallConn()
-	if err != nil {
-		l.epf.Close()
-		unix.Close(wake)
-		return nil, fmt.Errorf("notify: epoll: %w", err)
-	}
-	go l.run(rc)
+	go l.run()
 	return l, nil
 }
 
 // add puts e in the epoll set; l.mu is held.
 func (l *Listener) add(e *entry) error {
-	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, e.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(e.fd)}); err != nil {
+	if err := l.set.Add(e.fd); err != nil {
 		return err
 	}
 	l.byFD[int32(e.fd)] = e
@@ -124,7 +100,7 @@ func (l *Listener) add(e *entry) error {
 // drop takes e out of the set and closes it (and removes its socket
 // file); l.mu is held.
 func (l *Listener) drop(e *entry) {
-	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, e.fd, nil)
+	l.set.Remove(e.fd)
 	delete(l.byFD, int32(e.fd))
 	unix.Close(e.fd)
 	if e.path != "" {
@@ -152,34 +128,28 @@ func (l *Listener) Close() {
 		l.drop(e)
 	}
 	l.mu.Unlock()
-	unix.Write(l.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	l.set.Wake()
 	select {
 	case <-l.done:
-		l.epf.Close()
-		unix.Close(l.wake)
+		l.set.Close()
 	case <-time.After(time.Second): // left open: the reader may still use them
 	}
 }
 
-func (l *Listener) run(rc syscall.RawConn) {
+func (l *Listener) run() {
 	defer close(l.done)
-	events := make([]unix.EpollEvent, 64)
+	ready := make([]int32, 0, 64)
 	for {
-		var n int
-		var werr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), events, 0)
-			return n > 0 || werr != nil && !errors.Is(werr, unix.EINTR)
-		})
-		if err = errors.Join(err, werr); err != nil {
+		fds, woken, err := l.set.Wait(ready)
+		if err != nil {
 			l.logf("notify: can't wait for messages any more: %v", err)
 			return
 		}
-		for _, ev := range events[:n] {
-			if int(ev.Fd) == l.wake {
-				return
-			}
-			l.handle(ev.Fd)
+		if woken {
+			return
+		}
+		for _, fd := range fds {
+			l.handle(fd)
 		}
 	}
 }
