@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,8 +109,14 @@ func startDaemonStatus(t *testing.T, conf string) *running {
 func markJobs(t *testing.T) {
 	t.Helper()
 	proctest.Heavy(t)
+	if stuckDaemon != "" {
+		t.Fatalf("the daemon of %s did not stop: its reaper would take this test's exits", stuckDaemon)
+	}
 	t.Setenv(proctest.EnvMark, proctest.Mark(t))
 }
+
+// stuckDaemon names the test whose daemon did not stop, if one did.
+var stuckDaemon string
 
 func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *running {
 	t.Helper()
@@ -229,7 +236,12 @@ func (r *running) stop() {
 			r.t.Errorf("Run: %v", err)
 		}
 	case <-time.After(eventWait):
-		r.t.Errorf("daemon did not stop within %v\n%s", eventWait, r.out)
+		// Its reaper would take the exits of every later test's jobs: those
+		// fail at once (startDaemonWith), and the stacks say where it hangs.
+		stuckDaemon = r.t.Name()
+		stacks := make([]byte, 1<<20)
+		stacks = stacks[:runtime.Stack(stacks, true)]
+		r.t.Errorf("daemon did not stop within %v\n%s\ngoroutines:\n%s", eventWait, r.out, stacks)
 	}
 }
 
