@@ -241,7 +241,13 @@ func (r *running) stop() {
 		stuckDaemon = r.t.Name()
 		stacks := make([]byte, 1<<20)
 		stacks = stacks[:runtime.Stack(stacks, true)]
-		r.t.Errorf("daemon did not stop within %v\n%s\ngoroutines:\n%s", eventWait, r.out, stacks)
+		var procs strings.Builder
+		for _, pid := range proctest.Marked(r.t) {
+			if p, ok := procfs.Stat(pid); ok {
+				fmt.Fprintf(&procs, "%d ppid %d pgid %d %s %q\n", pid, p.PPID, p.PGID, p.State, procfs.Cmdline(pid))
+			}
+		}
+		r.t.Errorf("daemon did not stop within %v\n%s\nthe test's processes:\n%s\ngoroutines:\n%s", eventWait, r.out, procs.String(), stacks)
 	}
 }
 
