@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -219,7 +220,9 @@ func ParseScenario(file string, src []byte) (*Scenario, error) {
 	return &s, nil
 }
 
-var lineRx = regexp.MustCompile(`line (\d+): `)
+// The patterns are compiled when a scenario's error is worded, not at
+// start: pmtr's daemon links this package (for pmtr sim) and never uses them.
+var lineRx = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): `) })
 
 // positioned rewrites yaml's "line N: msg" errors as "FILE:N: msg".
 func positioned(file string, err error) error {
@@ -231,7 +234,7 @@ func positioned(file string, err error) error {
 	var out []string
 	for _, m := range msgs {
 		m = humanYAML(strings.TrimPrefix(m, "yaml: "))
-		if loc := lineRx.FindStringSubmatchIndex(m); loc != nil {
+		if loc := lineRx().FindStringSubmatchIndex(m); loc != nil {
 			m = fmt.Sprintf("%s:%s: %s", file, m[loc[2]:loc[3]], m[:loc[0]]+m[loc[1]:])
 		} else {
 			m = file + ": " + m
@@ -242,8 +245,12 @@ func positioned(file string, err error) error {
 }
 
 var (
-	unknownFieldRx = regexp.MustCompile(`field (\S+) not found in type sim\.(\w+)`)
-	intoTypeRx     = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
+	unknownFieldRx = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`field (\S+) not found in type sim\.(\w+)`)
+	})
+	intoTypeRx = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
+	})
 )
 
 // keysOf are the keys a scenario type takes, by its Go name.
@@ -257,7 +264,7 @@ var keysOf = map[string]reflect.Type{
 
 // humanYAML words the decoder's messages for people: no Go type names.
 func humanYAML(m string) string {
-	if g := unknownFieldRx.FindStringSubmatch(m); g != nil {
+	if g := unknownFieldRx().FindStringSubmatch(m); g != nil {
 		var keys []string
 		if t, ok := keysOf[g[2]]; ok {
 			for i := range t.NumField() {
@@ -272,7 +279,7 @@ func humanYAML(m string) string {
 		}
 		return strings.Replace(m, g[0], fmt.Sprintf("unknown key %q%s", g[1], hint), 1)
 	}
-	if g := intoTypeRx.FindStringSubmatch(m); g != nil {
+	if g := intoTypeRx().FindStringSubmatch(m); g != nil {
 		want := map[string]string{"sim.Duration": "a duration (e.g. 10s, 1m30s)", "int": "a whole number", "bool": "true or false",
 			"uint64": "a whole number", "string": "text", "core.State": "a state name"}[g[3]]
 		if want == "" {
