@@ -26,6 +26,7 @@ import (
 	"pmtr/handover"
 	"pmtr/live/contain"
 	"pmtr/live/ctlsock"
+	"pmtr/live/exepages"
 	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/inbox"
@@ -155,6 +156,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		d = driver.New(b, do)
 		d.Start()
 	}
+	exepages.KeepDropped(b.q.Done()) // the start touched most of the binary: its pages count in pmtr's memory until dropped
 	if o.Ready != nil {
 		o.Ready()
 	}
