@@ -288,6 +288,46 @@ func BenchmarkIdleWakeups(b *testing.B) {
 	}
 }
 
+// BenchmarkIdlePSS: PSS of pmtr with 10 jobs (output to /dev/null, as in
+// coldstart.py) 2 s after launch and 15 s after, once it has dropped the
+// pages of its binary (live/binarypages.go), and how much of the second is
+// the binary's pages. Target: <= 5 MB.
+func BenchmarkIdlePSS(b *testing.B) {
+	for b.Loop() {
+		d := startBenchDaemon(b, 10, "out /dev/null\nerr /dev/null\n")
+		start := time.Now()
+		d.waitCount(b, regexp.MustCompile(`started job j`), 10, 30*time.Second)
+		time.Sleep(time.Until(start.Add(2 * time.Second)))
+		pid := d.cmd.Process.Pid
+		b.ReportMetric(float64(procfs.PSSKB(pid))/1024, "MB-PSS-2s")
+		time.Sleep(time.Until(start.Add(15 * time.Second)))
+		b.ReportMetric(float64(procfs.PSSKB(pid))/1024, "MB-PSS-15s")
+		b.ReportMetric(float64(binaryPSSKB(pid, pmtrBin))/1024, "MB-binary-15s")
+	}
+}
+
+// binaryPSSKB sums the PSS of pid's mappings of the file bin.
+func binaryPSSKB(pid int, bin string) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	kb, ours := 0, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		switch {
+		case len(fs) >= 5 && strings.Contains(fs[0], "-"):
+			ours = len(fs) >= 6 && fs[5] == bin
+		case ours && len(fs) >= 2 && fs[0] == "Pss:":
+			n, _ := strconv.Atoi(fs[1])
+			kb += n
+		}
+	}
+	return kb
+}
+
 func percentile(lat []time.Duration, p int) float64 {
 	slices.Sort(lat)
 	return float64(lat[(len(lat)-1)*p/100].Microseconds()) / 1000
