@@ -138,9 +138,10 @@ func run(s supervisor, jobs []job, lo, hi, want int) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// settle: memory is read this long after every job runs; pmtr drops the
-// pages of its binary that its start touched 10 s after it starts
-// (live/exepages), so earlier its PSS counts them.
+// settle: memory and idle wake-ups are measured from this long after every
+// job runs. pmtr drops the pages of its binary that its start touched 10 s
+// after it starts (live/exepages): earlier its PSS counts them, and the drop
+// itself is a few wake-ups of the start, not of an idle pmtr.
 const settle = 12 * time.Second
 
 func measure(s supervisor, window time.Duration) result {
@@ -175,14 +176,12 @@ func measureHundred(s supervisor, r result, window time.Duration) {
 		return
 	}
 	defer s.stop()
-	time.Sleep(2 * time.Second)
+	time.Sleep(settle) // every job has now run > 10 s
 	procs := supervisorProcs(s.main())
+	r["memory (PSS), 100 jobs"] = fmt.Sprintf("%.1f MB", float64(sum(procs, procfs.PSSKB))/1024)
 	before := sum(procs, procfs.ContextSwitches)
 	time.Sleep(window)
 	r[metrics[4]] = fmt.Sprintf("%.0f", float64(sum(procs, procfs.ContextSwitches)-before)*float64(time.Minute)/float64(window))
-	time.Sleep(max(0, settle-2*time.Second-window))
-	r["memory (PSS), 100 jobs"] = fmt.Sprintf("%.1f MB", float64(sum(procs, procfs.PSSKB))/1024)
-	time.Sleep(max(0, 11*time.Second-window)) // every job has now run > 10 s
 	r[metrics[5]] = restartLatency(base)
 	r[metrics[6]] = saveToStart(s)
 }
