@@ -110,6 +110,32 @@ func (t *procTable) release(pid int) (driver.Event, bool) {
 func (t *procTable) exited(ev driver.Event, pid int, job string) (hold bool, stopped string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.exitedLocked(ev, pid, job)
+}
+
+// reaped is exited for the reaper, which first looks again, under the same
+// lock, whether pid is a watched process: its watch may have been
+// registered since the reaper last looked (its fork had just returned).
+// Looked up apart, such a probe's exit was held as an unknown child's and
+// then sent to the driver: the probe waited for it for good, and pmtr's
+// stop with it (TestLiveExecCheckKilledAtTimeout, in runs of the suite
+// side by side). A watched process's exit is told to its onExit, and hold
+// is true: nothing goes to the driver.
+func (t *procTable) reaped(ev driver.Event, ws unix.WaitStatus, pid int, job string) (hold bool, stopped string) {
+	t.mu.Lock()
+	if w := t.watched[pid]; w != nil {
+		delete(t.watched, pid)
+		w.reaped = true
+		unix.Kill(-pid, unix.SIGKILL)
+		t.mu.Unlock()
+		w.onExit(ws)
+		return true, ""
+	}
+	defer t.mu.Unlock()
+	return t.exitedLocked(ev, pid, job)
+}
+
+func (t *procTable) exitedLocked(ev driver.Event, pid int, job string) (hold bool, stopped string) {
 	if job == "" && t.forks > 0 {
 		t.early[pid] = ev
 		return true, ""
@@ -168,7 +194,7 @@ func (p *Processes) drain() bool {
 		}
 		ev := driver.Event{At: p.d.Now(), Ev: ex}
 		p.d.Contain.Ended(pid)
-		hold, stopped := p.procs.exited(ev, pid, job)
+		hold, stopped := p.procs.reaped(ev, ws, pid, job)
 		switch {
 		case hold:
 		case stopped != "" && p.d.Contain.Cgroups():
