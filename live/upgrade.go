@@ -74,7 +74,7 @@ func (b *backend) upgrade(binary string, c ctlsock.Caller) error {
 	if err != nil {
 		return b.refuse(fmt.Errorf("pmtr upgrade: %s refused: %v; nothing changed", binary, err))
 	}
-	spawns, err := b.procs.Pause(quietWait)
+	_, err = b.procs.Pause(quietWait)
 	if err != nil {
 		return b.refuse(fmt.Errorf("pmtr upgrade: not now: %v; nothing changed (try again)", err))
 	}
@@ -89,7 +89,9 @@ func (b *backend) upgrade(binary string, c ctlsock.Caller) error {
 		b.procs.Resume()
 		return b.refuse(fmt.Errorf("pmtr upgrade: %v; nothing changed", a.Err))
 	}
-	req := &upgradeReq{binary: binary, caller: c, spawns: spawns, state: a.State, result: make(chan error, 1)}
+	// The spawns not begun are taken now, not at Pause: the driver may
+	// have decided a start (a restart after an exit) since.
+	req := &upgradeReq{binary: binary, caller: c, spawns: b.procs.NotBegun(), state: a.State, result: make(chan error, 1)}
 	b.upgrades <- req
 	return <-req.result
 }

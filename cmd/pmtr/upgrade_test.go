@@ -266,9 +266,14 @@ func TestUpgradeRestartsAJobThatExitsDuringIt(t *testing.T) {
 	before := waitPIDs(t, conf, names)
 	wrapper := filepath.Join(dir, "pmtr-wrapper")
 	// setsid: the check's process group is killed once it has answered.
+	// setsid(1) forks when its caller leads a group, so the wrapper waits
+	// until the killer has left the group (it writes detached), lest the
+	// killer die with the check before it kills anything.
+	detached := filepath.Join(dir, "detached")
 	script := fmt.Sprintf("#!/bin/sh\nif [ \"$1\" = --state-format ]; then\n"+
-		"  setsid /bin/sh -c 'kill -9 %d; sleep 0.03; kill -9 %d; sleep 0.1; kill -9 %d' </dev/null >/dev/null 2>&1 &\nfi\nexec %s \"$@\"\n",
-		before["j00"], before["j01"], before["j02"], newPmtr(t))
+		"  setsid /bin/sh -c ': > %s; kill -9 %d; sleep 0.03; kill -9 %d; sleep 0.1; kill -9 %d' </dev/null >/dev/null 2>&1 &\n"+
+		"  while [ ! -e %s ]; do sleep 0.01; done\nfi\nexec %s \"$@\"\n",
+		detached, before["j00"], before["j01"], before["j02"], detached, newPmtr(t))
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

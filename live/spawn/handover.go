@@ -39,6 +39,11 @@ func (p *Processes) Pause(within time.Duration) ([]handover.Spawn, error) {
 	return p.pool.notBegun(), nil
 }
 
+// NotBegun is the spawns queued and not begun, for the new binary; call
+// it while paused, once the driver has stopped (a restart it decided
+// after Pause is queued too, and must not be lost).
+func (p *Processes) NotBegun() []handover.Spawn { return p.pool.notBegun() }
+
 // Resume starts and reaps again (the new binary did not take over).
 func (p *Processes) Resume() {
 	p.reaping.Unlock()
