@@ -111,6 +111,9 @@ func (s *startedPipes) take(sp core.Spawned) []*joboutput.Pipe {
 	defer s.mu.Unlock()
 	ps := s.m[sp]
 	delete(s.m, sp)
+	if len(s.m) == 0 {
+		s.m = nil // a map keeps its size: a burst's is let go once answered
+	}
 	return ps
 }
 
