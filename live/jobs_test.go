@@ -14,6 +14,7 @@ import (
 	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
+	"pmtr/live/logsink/logtest"
 )
 
 func TestLiveStartAndArgvIsExact(t *testing.T) {
@@ -256,7 +257,7 @@ func TestLiveStatusSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

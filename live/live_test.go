@@ -1,7 +1,6 @@
 package live
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
+	"pmtr/live/logsink/logtest"
 	"pmtr/live/spawn"
 	"pmtr/procfs"
 	"pmtr/proctest"
@@ -59,29 +58,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is one in-process daemon under test.
 type running struct {
 	t      *testing.T
 	dir    string
 	conf   string
-	out    *syncBuffer
+	out    *logtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -122,7 +104,7 @@ func startDaemonWith(t *testing.T, conf string, extra io.Writer, status bool) *r
 	t.Helper()
 	markJobs(t)
 	dir := t.TempDir()
-	r := &running{t: t, dir: dir, conf: filepath.Join(dir, "pmtr.conf"), out: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{t: t, dir: dir, conf: filepath.Join(dir, "pmtr.conf"), out: &logtest.Buffer{}, done: make(chan error, 1)}
 	var sink io.Writer = r.out
 	if extra != nil {
 		sink = io.MultiWriter(r.out, extra)

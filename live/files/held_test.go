@@ -1,11 +1,9 @@
 package files
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,24 +11,8 @@ import (
 
 	"pmtr/driver"
 	"pmtr/live/logsink"
+	"pmtr/live/logsink/logtest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestHeldForWritingSeesWriters(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "f")
@@ -68,7 +50,7 @@ func TestHeldFileIsLoggedOnceAfterTenSeconds(t *testing.T) {
 	os.WriteFile(p, nil, 0o644)
 	w, _ := os.OpenFile(p, os.O_WRONLY, 0)
 	defer w.Close()
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	clk := clock.NewMock()
 	lg := logsink.NewStderrLogger(out, 0)
 	h := newHeldFiles(clk, lg, func() {})
@@ -105,7 +87,7 @@ func TestHeldFileClosedIsReadAgain(t *testing.T) {
 		t.Skip("no read leases here: pmtr cannot tell a file held open for writing")
 	}
 	rereads := make(chan struct{}, len(rechecks))
-	h := newHeldFiles(clock.New(), logsink.NewStderrLogger(&syncBuffer{}, 0), func() { rereads <- struct{}{} })
+	h := newHeldFiles(clock.New(), logsink.NewStderrLogger(&logtest.Buffer{}, 0), func() { rereads <- struct{}{} })
 	defer h.close()
 	h.saw(driver.ReadRequest{Config: p}, driver.FilesRead{Writing: []string{p}})
 	w.Close()

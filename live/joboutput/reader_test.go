@@ -1,34 +1,16 @@
 package joboutput
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pmtr/live/logsink"
+	"pmtr/live/logsink/logtest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // ringTexts is what job's ring holds, without the times.
 func ringTexts(logs *Rings, job string) []string {
@@ -65,7 +47,7 @@ func TestOutputAcrossPauses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf syncBuffer
+	var buf logtest.Buffer
 	log, logs := logsink.NewStderrLogger(&buf, 0), NewRings()
 	r, err := NewReader(log, logs)
 	if err != nil {
@@ -102,7 +84,7 @@ func TestOutputAcrossPauses(t *testing.T) {
 // One goroutine reads every job's pipes: 300 jobs that each write a line
 // now and then add no goroutine, and every line comes out whole.
 func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
-	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), NewRings()
+	log, logs := logsink.NewStderrLogger(&logtest.Buffer{}, 0), NewRings()
 	r, err := NewReader(log, logs)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +129,7 @@ func TestOutputOfManyJobsOnOneGoroutine(t *testing.T) {
 // At close the reader takes what the pipes hold, and a pipe handed over
 // after that is closed.
 func TestOutputCloseTakesWhatIsLeft(t *testing.T) {
-	log, logs := logsink.NewStderrLogger(&syncBuffer{}, 0), NewRings()
+	log, logs := logsink.NewStderrLogger(&logtest.Buffer{}, 0), NewRings()
 	r, err := NewReader(log, logs)
 	if err != nil {
 		t.Fatal(err)

@@ -3,34 +3,16 @@ package logsink
 import (
 	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 
 	"pmtr/core"
+	"pmtr/live/logsink/logtest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // In the foreground pmtr writes C pmtr's form, its jobs' lines included;
 // debug lines only with -v.
 func TestStderrForm(t *testing.T) {
-	var buf syncBuffer
+	var buf logtest.Buffer
 	l := NewStderrLogger(&buf, 0)
 	l.Log(core.Info, "pmtr: starting")
 	l.Logf(core.Debug, "hidden %d", 1)
