@@ -16,30 +16,57 @@ func readyAfter(d float64) sim.Run {
 	return sim.Run{ReadyAfter: time.Duration(d * float64(time.Second))}
 }
 
-// Ready attempts come 100 ms after the start, then 200, 400, 800 ms and
-// 1 s apart; the first success makes the job ready and starts the job
-// after it.
+// Ready attempts come 100 ms after the start, then 100 ms plus 5% of the
+// time since the start apart, up to 1 s (from 18 s on); the first success
+// makes the job ready and starts the job after it.
 func TestReadyAttemptsGrowToOneSecond(t *testing.T) {
 	w := newWorld(t, "job {\nname db\ncmd /db\nready tcp 127.0.0.1:5432\n}\njob {\nname web\ncmd /web\nafter db\n}",
-		map[string]*sim.Script{"db": runs(readyAfter(3))})
-	w.RunUntil(sec(10))
-	var times []string
-	for _, l := range w.Lines() {
-		if strings.Contains(l, " < probe db ") {
-			times = append(times, l[:strings.Index(l, " ")])
-		}
+		map[string]*sim.Script{"db": runs(readyAfter(20.5))})
+	w.RunUntil(sec(25))
+	times := probeTimes(w, "db")
+	if len(times) < 5 {
+		t.Fatalf("ready attempts at %v", times)
 	}
-	want := "+0.100s +0.200s +0.400s +0.800s +1.600s +2.600s +3.600s"
-	if strings.Join(times, " ") != want {
-		t.Fatalf("ready attempts at %v, want %s", times, want)
+	if want := "+0.100s +0.205s +0.315s +0.430s +0.551s"; strings.Join(times[:5], " ") != want {
+		t.Fatalf("first ready attempts at %v, want %s", times[:5], want)
 	}
-	expectLogs(t, w, "+3.600s job db is ready: 127.0.0.1:5432 accepted a connection (3.6s after its start)", "+3.600s started job web [101]")
-	if st := status(t, w, "db"); st.State != core.ReadyState || !st.Ready || st.ReadyAt != sec(3.6) {
+	if want := "+17.731s +18.717s +19.717s +20.717s"; strings.Join(times[len(times)-4:], " ") != want {
+		t.Fatalf("last ready attempts at %v, want %s", times[len(times)-4:], want)
+	}
+	expectLogs(t, w, "+20.717s job db is ready: 127.0.0.1:5432 accepted a connection (21s after its start)", "+20.717s started job web [101]")
+	if st := status(t, w, "db"); st.State != core.ReadyState || !st.Ready || st.ReadyAt != sec(20.717) {
 		t.Fatalf("db: %+v", st)
 	}
 	if st := status(t, w, "web"); st.State != core.Running || st.HasReady {
 		t.Fatalf("web: %+v", st)
 	}
+}
+
+// The wait from the moment a port opens to the attempt that finds it open
+// stays within 100 ms plus 5% of the time the service took (at most 1 s):
+// a port opening at 3 s is found by 3.25 s, not at 3.6 s as with a
+// doubling gap.
+func TestReadyFoundSoonAfterThePortOpens(t *testing.T) {
+	for _, open := range []float64{0.05, 0.1, 0.3, 0.5, 1, 1.5, 2, 2.999, 3, 5, 8, 12, 17.9, 18, 30} {
+		w := newWorld(t, "job {\nname db\ncmd /db\nready tcp 127.0.0.1:5432\n}",
+			map[string]*sim.Script{"db": runs(readyAfter(open))})
+		w.RunUntil(sec(open + 2))
+		st := status(t, w, "db")
+		bound := min(sec(0.1)+sec(open)/20, sec(1))
+		if !st.Ready || st.ReadyAt < sec(open) || st.ReadyAt-sec(open) > bound {
+			t.Errorf("port open at %vs: ready at %v, want within %v of it", open, st.ReadyAt, time.Duration(bound))
+		}
+	}
+}
+
+func probeTimes(w *sim.World, job string) []string {
+	var times []string
+	for _, l := range w.Lines() {
+		if strings.Contains(l, " < probe "+job+" ") {
+			times = append(times, l[:strings.Index(l, " ")])
+		}
+	}
+	return times
 }
 
 // A job after another waits, gated, with the reason in status and why.
@@ -56,7 +83,7 @@ func TestAfterHoldsAndSaysWhy(t *testing.T) {
 		t.Fatalf("why web: %q", why)
 	}
 	why, _, _ = w.M.Why("db", core.Time.String)
-	if want := "not ready: h:1: connection refused at +4.600s (attempt 8); pid 100 started at +0.000s; not ready by +60.000s fails the run (ready timeout 1m)"; why != want {
+	if want := "not ready: h:1: connection refused at +4.751s (attempt 25); pid 100 started at +0.000s; not ready by +60.000s fails the run (ready timeout 1m)"; why != want {
 		t.Fatalf("why db:\n got %q\nwant %q", why, want)
 	}
 	if st := status(t, w, "db"); st.State != core.Starting || st.PID != 100 || st.Reason != "not ready" {
@@ -71,7 +98,7 @@ func TestNotReadyInTimeIsAFailedRun(t *testing.T) {
 	w := newWorld(t, "job {\nname db\ncmd /db\nready http http://h/x\nready timeout 20s\nbackoff 1s max 1m\nstop signal SIGINT\n}",
 		map[string]*sim.Script{"db": runs(sim.Run{ReadyNever: true})})
 	w.RunUntil(sec(20))
-	expectLogs(t, w, "+20.000s job db: not ready within 20s (the last of 23 attempts: http://h/x answered 503); stopping it (a failed run)",
+	expectLogs(t, w, "+20.000s job db: not ready within 20s (the last of 49 attempts: http://h/x answered 503); stopping it (a failed run)",
 		"+20.000s sending SIGINT to job db [100]", "+20.000s job db [100] exited after 20 sec: signal 2")
 	if st := status(t, w, "db"); st.FailedRuns != 1 || st.State != core.Waiting {
 		t.Fatalf("after the first run: %+v", st)
