@@ -432,3 +432,20 @@ func TestDegradedContainmentShows(t *testing.T) {
 		t.Fatalf("degraded containment still shows after it works again:\n%s\n%s", table, got)
 	}
 }
+
+// TestSetupNamesTheNotifyJobs: the setup names the jobs that use a notify
+// socket, so that the backend can let the sockets of the others go.
+func TestSetupNamesTheNotifyJobs(t *testing.T) {
+	conf := "job {\nname a\ncmd /bin/a\nready notify\n}\njob {\nname b\ncmd /bin/b\n}\njob {\nname c\ncmd /bin/c\nwatchdog 5s\n}\n"
+	w := sim.NewWorldWith(nil, driver.Options{ConfigPath: "pmtr.conf", Cwd: "/"})
+	w.B.SetFile("pmtr.conf", conf)
+	w.Start()
+	if got := strings.Join(w.B.Setup.Notify, " "); got != "a c" {
+		t.Fatalf("notify jobs %q, want a c", got)
+	}
+	w.B.SetFile("pmtr.conf", "job {\nname b\ncmd /bin/b\nready notify\n}\njob {\nname c\ncmd /bin/c\n}\n")
+	w.Input(driver.Reload{})
+	if got := strings.Join(w.B.Setup.Notify, " "); got != "b" {
+		t.Fatalf("after the reload, notify jobs %q, want b", got)
+	}
+}

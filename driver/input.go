@@ -171,6 +171,9 @@ type Setup struct {
 	// absolute: its directory is watched, and a file it matches counts as
 	// one of the config's).
 	Watch []string
+	// Notify names the jobs that use a notify socket (ready notify or
+	// watchdog), in config order: the sockets of the others can go.
+	Notify []string
 }
 
 func (Event) isInput()       {}

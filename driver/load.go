@@ -263,13 +263,25 @@ func (d *Driver) install(f FilesRead) {
 		d.deps[st.Path] = st
 		watch = append(watch, st.Path)
 	}
-	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Metrics: cfg.Metrics, Keys: keys, Watch: append(watch, d.ld.keys...)}
+	d.setup = Setup{Reports: cfg.Reports, Listens: cfg.Listens, Metrics: cfg.Metrics, Keys: keys, Watch: append(watch, d.ld.keys...),
+		Notify: notifyJobs(cfg)}
 	d.b.Apply(d.setup)
 	d.gen++
 	running := d.o.Running
 	d.o.Running = nil // the first load only
 	d.step(d.b.Now(), core.ConfigLoaded{Gen: d.gen, Config: cfg, Deps: f.Deps, Warnings: warnings(cfg, f.Warnings), Changes: d.ld.changes,
 		Running: running})
+}
+
+// notifyJobs names the jobs of cfg that use a notify socket.
+func notifyJobs(cfg *confgrammar.Config) []string {
+	var jobs []string
+	for i := range cfg.Jobs {
+		if cfg.Jobs[i].UsesNotify() {
+			jobs = append(jobs, cfg.Jobs[i].Name)
+		}
+	}
+	return jobs
 }
 
 // configWatch lists what to watch of the config itself: its main file, the

@@ -381,7 +381,11 @@ func (b *backend) Log(l core.Log) {
 
 // Apply hands the setup to the network worker: sockets may need DNS, and
 // watching a directory looks up its path (a hung file system would wait).
-func (b *backend) Apply(s driver.Setup) { b.net.Apply(s) }
+// The notify sockets of jobs that no longer use one go, on a goroutine.
+func (b *backend) Apply(s driver.Setup) {
+	b.net.Apply(s)
+	b.health.keepSockets(s.Notify)
+}
 
 // Read reads the config and hashes dependencies on a goroutine of its own.
 func (b *backend) Read(r driver.ReadRequest) { b.files.Read(r) }

@@ -45,11 +45,19 @@ type health struct {
 	pauses  chan holdReq // pmtr upgrade holds the forwarder (upgrade.go)
 	held    *holdReq
 
+	// sockMu orders the making and removing of notify sockets (calls on
+	// the file system, so never on the driver's goroutine): a socket let
+	// go for a removed job and one made for it again when it comes back
+	// do not cross. An upgrade holds it from pause to resume.
+	sockMu   sync.Mutex
+	sockHeld bool // by pause
+
 	mu      sync.Mutex
 	leaders map[string]int    // job -> its process leader, from Spawned
 	jobOf   map[int]string    // leader -> job, until its exit
 	paths   map[string]string // job -> its notify socket
 	owners  map[string][2]int // job -> uid, gid its notify socket was made for
+	wanted  map[string]bool   // the jobs that use a socket in the config in force; nil until the first setup
 }
 
 // fwdSize: outcomes waiting for room in the inbox before a probe worker
@@ -250,6 +258,8 @@ func (h *health) socket(j *confgrammar.Job) (string, error) {
 		owner = [2]int{int(cred.Uid), int(cred.Gid)}
 	}
 	name := j.Name
+	h.sockMu.Lock()
+	defer h.sockMu.Unlock()
 	h.mu.Lock()
 	path, had := h.paths[name]
 	prev := h.owners[name]
@@ -266,8 +276,57 @@ func (h *health) socket(j *confgrammar.Job) (string, error) {
 	}
 	h.mu.Lock()
 	h.paths[name], h.owners[name] = path, owner
+	stale := h.wanted != nil && !h.wanted[name] // a start decided under the config before: its job is gone
 	h.mu.Unlock()
+	if stale {
+		go h.prune()
+	}
 	return path, nil
+}
+
+// keepSockets takes the jobs that use a notify socket in the config now
+// in force (driver.Setup.Notify) and lets the others' sockets go, on a
+// goroutine of their own: it runs on the driver's. The first setup (of a
+// fresh pmtr, or of one that an upgrade from a pmtr that did not name
+// them started) only records them.
+func (h *health) keepSockets(jobs []string) {
+	if h.notes == nil {
+		return
+	}
+	wanted := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		wanted[j] = true
+	}
+	h.mu.Lock()
+	first := h.wanted == nil
+	h.wanted = wanted
+	stale := false
+	for job := range h.paths {
+		stale = stale || !wanted[job]
+	}
+	h.mu.Unlock()
+	if stale && !first {
+		go h.prune()
+	}
+}
+
+// prune closes and removes the sockets of the jobs not wanted.
+func (h *health) prune() {
+	h.sockMu.Lock()
+	defer h.sockMu.Unlock()
+	var gone []string
+	h.mu.Lock()
+	for job := range h.paths {
+		if h.wanted != nil && !h.wanted[job] {
+			gone = append(gone, job)
+			delete(h.paths, job)
+			delete(h.owners, job)
+		}
+	}
+	h.mu.Unlock()
+	for _, job := range gone {
+		h.notes.Remove(job)
+	}
 }
 
 // belongs: pid is a process of the job: in its cgroup, else in its

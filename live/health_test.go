@@ -149,6 +149,74 @@ func TestLiveNotifyFromAnotherJobIsDropped(t *testing.T) {
 	}
 }
 
+// The notify socket of a job removed from the config, or that no longer
+// uses ready notify or watchdog, is closed and its file removed at the
+// reload; a job that comes back gets a fresh one that works.
+func TestLiveNotifySocketGoesWithItsJob(t *testing.T) {
+	three := "job {\nname a\ncmd /bin/sleep 61\nready notify\n}\njob {\nname b\ncmd /bin/sleep 61\nwatchdog 30s\n}\njob {\nname c\ncmd /bin/sleep 61\nready notify\n}\n"
+	r := startDaemon(t, three)
+	r.waitLog(`started job a`, eventWait)
+	r.waitLog(`started job b`, eventWait)
+	r.waitLog(`started job c`, eventWait)
+	dir, err := hostfacts.NotifyDir(r.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := func(job string) string { return filepath.Join(dir, "notify."+job+".sock") }
+	for _, job := range []string{"a", "b", "c"} {
+		if !socketBound(t, sock(job)) {
+			t.Fatalf("no socket bound at %s", sock(job))
+		}
+	}
+	r.reload("job {\nname b\ncmd /bin/sleep 61\n}\njob {\nname c\ncmd /bin/sleep 61\nready notify\n}\n")
+	waitSocketGone(t, sock("a"))
+	waitSocketGone(t, sock("b"))
+	if !socketBound(t, sock("c")) {
+		t.Fatalf("the socket of c, still in the config, went")
+	}
+	r.reload(fmt.Sprintf("job {\nname a\ncmd %s %s READY=1\nready notify\n}\njob {\nname c\ncmd /bin/sleep 61\nready notify\n}\n",
+		testBinary(t), notifySenderArg))
+	r.waitLog(`job a is ready: it sent READY=1`, eventWait)
+}
+
+// socketBound: a unix socket is bound at path (in /proc/net/unix, which
+// lists a socket until it is closed, its file removed or not) and its
+// file is there.
+func socketBound(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 8 && f[7] == path {
+			bound = true
+		}
+	}
+	_, err = os.Lstat(path)
+	return bound && err == nil
+}
+
+// waitSocketGone waits until no socket is bound at path and its file is
+// gone.
+func waitSocketGone(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(eventWait)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile("/proc/self/net/unix")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, statErr := os.Lstat(path)
+		if !strings.Contains(string(b), " "+path+"\n") && os.IsNotExist(statErr) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the socket at %s is still open or its file still there after %v", path, eventWait)
+}
+
 // ready fd 3: a newline on the descriptor, as s6's notification-fd; the
 // same through the exec helper (nice), where the helper's own status pipe
 // moves out of the way.

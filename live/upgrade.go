@@ -429,6 +429,8 @@ type holdReq struct{ ack, resume chan struct{} }
 // reads and the forwarder between outcomes (what they had read waits in
 // the forwarder's queue for drainAll).
 func (h *health) pause() {
+	h.sockMu.Lock() // no notify socket is let go under the upgrade
+	h.sockHeld = true
 	if h.notes != nil {
 		h.notes.Pause()
 	}
@@ -448,6 +450,10 @@ func (h *health) resume() {
 	}
 	if h.notes != nil {
 		h.notes.Resume()
+	}
+	if h.sockHeld {
+		h.sockHeld = false
+		h.sockMu.Unlock()
 	}
 }
 
