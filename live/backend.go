@@ -28,6 +28,7 @@ import (
 	"pmtr/live/ctlsock"
 	"pmtr/live/exepages"
 	"pmtr/live/files"
+	"pmtr/live/health"
 	"pmtr/live/hostfacts"
 	"pmtr/live/inbox"
 	"pmtr/live/joboutput"
@@ -110,7 +111,7 @@ type backend struct {
 	metrics *metrics.Exporter
 	latest  *metrics.Latest // the metrics' values the driver publishes
 	w       *watch.Watcher
-	health  *health
+	health  *health.Health
 	files   *files.Reader
 
 	endpoints *metrics.Servers
@@ -212,11 +213,10 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	}
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
-	b.health = newHealth(o.ConfigPath, o.Log, o.Clock, b.cg, b.q.Send, b.Now, b.q.Done())
-	send := func(in driver.Input) bool { b.health.sent(in); return b.q.Send(in) }
+	b.health = b.newHealth()
+	send := func(in driver.Input) bool { b.health.Sent(in); return b.q.Send(in) }
 	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: send, Now: b.Now,
-		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: b.health})
-	b.health.procs = b.procs
+		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: notice{b.health}})
 	b.watchSignals()
 	b.latest = metrics.NewLatest(func() bool { return b.q.TrySend(driver.MetricsWanted{}) })
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() },
@@ -291,7 +291,7 @@ func (b *backend) importRings(fd int) {
 
 // close ends the run's goroutines and sockets.
 func (b *backend) close() {
-	b.health.close() // first: its exec probes are killed and reaped by the reaper, which stops with the queue
+	b.health.Close() // first: its exec probes are killed and reaped by the reaper, which stops with the queue
 	b.q.Close()
 	if b.ctl != nil { // before Run returns: no answer comes from a stopped pmtr
 		b.ctl.Close()
@@ -384,7 +384,7 @@ func (b *backend) Log(l core.Log) {
 // The notify sockets of jobs that no longer use one go, on a goroutine.
 func (b *backend) Apply(s driver.Setup) {
 	b.net.Apply(s)
-	b.health.keepSockets(s.Notify)
+	b.health.KeepSockets(s.Notify)
 }
 
 // Read reads the config and hashes dependencies on a goroutine of its own.

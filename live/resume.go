@@ -1,7 +1,6 @@
 package live
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -32,7 +31,7 @@ func (b *backend) takeOver(do driver.Options, st *handover.State) (*driver.Drive
 	if err != nil {
 		return nil, err
 	}
-	b.health.inherit(st)
+	b.health.Inherit(st)
 	ls := leaders(st.Driver.Core)
 	for _, l := range ls { // the pid records (without cgroups) the old pmtr had not saved yet
 		b.cg.Started(l.PID, l.Job)
@@ -40,7 +39,7 @@ func (b *backend) takeOver(do driver.Options, st *handover.State) (*driver.Drive
 	b.procs.Inherit(ls, st.Spawns)
 	for _, p := range st.Pending {
 		in := input(p)
-		b.health.sent(in)
+		b.health.Sent(in)
 		d.Handle(in)
 	}
 	// A probe attempt out at the handover answers nobody now: the core
@@ -91,34 +90,4 @@ func answerCaller(fd, version int, line string) {
 	defer f.Close()
 	f.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	f.WriteString(ctlsock.Answer(version, driver.CodeOK, line))
-}
-
-// inherit takes over the notify sockets and readiness pipes, and knows
-// the jobs' leaders again.
-func (h *health) inherit(st *handover.State) {
-	h.mu.Lock()
-	for _, j := range st.Driver.Core.Jobs {
-		if j.PID != 0 {
-			h.leaders[j.Spec.Name], h.jobOf[j.PID] = j.PID, j.Spec.Name
-		}
-	}
-	for _, s := range st.Files.Notify {
-		h.paths[s.Job], h.owners[s.Job] = s.Path, [2]int{s.UID, s.GID}
-	}
-	h.mu.Unlock()
-	if h.notes == nil {
-		for _, s := range st.Files.Notify {
-			os.NewFile(uintptr(s.FD), "notify").Close()
-		}
-		for _, p := range st.Files.Pipes {
-			os.NewFile(uintptr(p.FD), "readiness").Close()
-		}
-		return
-	}
-	err := h.notes.Inherit(st.Files.Notify, st.Files.Pipes, func(job string) func(pid int) bool {
-		return func(pid int) bool { return h.belongs(job, pid) }
-	})
-	if err != nil {
-		h.noteErr = fmt.Errorf("the notify sockets handed over: %w", err)
-	}
 }

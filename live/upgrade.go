@@ -78,14 +78,14 @@ func (b *backend) upgrade(binary string, c ctlsock.Caller) error {
 	if err != nil {
 		return b.refuse(fmt.Errorf("pmtr upgrade: not now: %v; nothing changed (try again)", err))
 	}
-	b.health.pause()
+	b.health.Pause()
 	reply := make(chan driver.HandoverAnswer, 1)
 	if !b.q.Send(driver.Handover{Reply: reply}) {
 		return errors.New("pmtr upgrade: pmtr is stopping")
 	}
 	a := <-reply
 	if a.Err != nil {
-		b.health.resume()
+		b.health.Resume()
 		b.procs.Resume()
 		return b.refuse(fmt.Errorf("pmtr upgrade: %v; nothing changed", a.Err))
 	}
@@ -232,7 +232,7 @@ func (b *backend) drainAll(d *driver.Driver) {
 			b.hold(d, in)
 		case m := <-b.net.Control():
 			b.hold(d, m)
-		case in := <-b.health.fwd:
+		case in := <-b.health.Queued():
 			b.hold(d, in)
 		default:
 			return
@@ -248,7 +248,7 @@ func (b *backend) resumeRooms() {
 	if b.ctl != nil {
 		b.ctl.Resume()
 	}
-	b.health.resume()
+	b.health.Resume()
 	b.procs.Resume()
 }
 
@@ -296,7 +296,7 @@ func (b *backend) state(req *upgradeReq) (handover.State, []*os.File, error) {
 		st.Files.UDP = append(st.Files.UDP, handover.Listener{ID: id, FD: keep(f, nil)})
 	}
 	st.Files.Outputs = b.out.Outputs()
-	st.Files.Notify, st.Files.Pipes = b.health.files()
+	st.Files.Notify, st.Files.Pipes = b.health.Files()
 	return st, files, nil
 }
 
@@ -420,57 +420,4 @@ func plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
-}
-
-// holdReq is a pause of the health forwarder.
-type holdReq struct{ ack, resume chan struct{} }
-
-// pause holds the readiness outcomes: the notify reader stops between
-// reads and the forwarder between outcomes (what they had read waits in
-// the forwarder's queue for drainAll).
-func (h *health) pause() {
-	h.sockMu.Lock() // no notify socket is let go under the upgrade
-	h.sockHeld = true
-	if h.notes != nil {
-		h.notes.Pause()
-	}
-	p := holdReq{ack: make(chan struct{}), resume: make(chan struct{})}
-	select {
-	case h.pauses <- p:
-		<-p.ack
-		h.held = &p
-	case <-h.stop:
-	}
-}
-
-func (h *health) resume() {
-	if h.held != nil {
-		close(h.held.resume)
-		h.held = nil
-	}
-	if h.notes != nil {
-		h.notes.Resume()
-	}
-	if h.sockHeld {
-		h.sockHeld = false
-		h.sockMu.Unlock()
-	}
-}
-
-// files are the notify sockets (with their owners) and readiness pipes.
-func (h *health) files() ([]handover.NotifySocket, []handover.ReadyPipe) {
-	if h.notes == nil {
-		return nil, nil
-	}
-	socks, pipes := h.notes.Files()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, s := range socks {
-		o, ok := h.owners[s.Job]
-		if !ok {
-			o = [2]int{-1, -1}
-		}
-		socks[i].UID, socks[i].GID = o[0], o[1]
-	}
-	return socks, pipes
 }
