@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 
@@ -36,6 +35,7 @@ import (
 	"pmtr/live/metrics"
 	"pmtr/live/spawn"
 	"pmtr/live/udpnet"
+	"pmtr/live/upgrade"
 	"pmtr/live/watch"
 )
 
@@ -58,7 +58,7 @@ type Options struct {
 	// Spawners is the number of goroutines that start jobs (0: spawn.DefaultSpawners).
 	Spawners int
 
-	// For pmtr upgrade (upgrade.go): the binary pmtr was started from (the
+	// For pmtr upgrade (live/upgrade): the binary pmtr was started from (the
 	// default new binary), the command line to exec it with, this
 	// binary's version, the config's lock and how the log was made (all
 	// handed to the new binary).
@@ -69,10 +69,10 @@ type Options struct {
 	LogSyslog bool
 	Verbose   int
 	// Resume, if set, is the state handed over by the pmtr before an
-	// upgrade: this run carries on from it (resume.go). Rebuild, if set,
-	// is an upgrade whose state could not be read (rebuild.go).
+	// upgrade: this run carries on from it. Rebuild, if set, is an upgrade
+	// whose state could not be read.
 	Resume  *handover.State
-	Rebuild *Rebuild
+	Rebuild *upgrade.Rebuild
 }
 
 // CatchSignals starts catching every signal pmtr handles or ignores. Call it
@@ -115,9 +115,7 @@ type backend struct {
 	files   *files.Reader
 
 	endpoints *metrics.Servers
-	upMu      sync.Mutex       // one pmtr upgrade at a time
-	upgrades  chan *upgradeReq // an upgrade whose driver has handed over, for the run's goroutine
-	kept      []driver.Input   // inputs that came while the driver was handed over
+	up        *upgrade.Upgrader
 }
 
 var _ driver.Backend = (*backend)(nil)
@@ -145,14 +143,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 	var d *driver.Driver
 	switch {
 	case o.Resume != nil:
-		if d, err = b.takeOver(do, o.Resume); err != nil {
+		if d, err = b.up.TakeOver(b, do, o.Resume); err != nil {
 			return 1, err
 		}
 	case o.Rebuild != nil && cfg != nil:
-		do.Running = b.rebuild(cfg)
+		do.Running = b.up.FindJobs(cfg)
 		d = driver.New(b, do)
 		d.Start()
-		b.rebuilt(o.Rebuild, len(do.Running))
+		b.up.Rebuilt(o.Rebuild, len(do.Running))
 	default:
 		d = driver.New(b, do)
 		d.Start()
@@ -162,7 +160,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Ready()
 	}
 	for !d.Run() { // paused: handed over for pmtr upgrade, which did not happen if we are here
-		b.runUpgrade(d)
+		b.up.CarryOut(d)
 	}
 	code, _ := d.ExitCode()
 	return code, nil
@@ -192,11 +190,15 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), q: inbox.New(inboxSize),
-		done: ctx.Done(), logs: joboutput.NewRings(), upgrades: make(chan *upgradeReq)}
+		done: ctx.Done(), logs: joboutput.NewRings()}
 	st := o.Resume
 	if st != nil {
-		b.boot = bootOf(o.Clock.Now(), st)
-		b.importRings(st.Files.Rings)
+		b.boot = upgrade.Boot(o.Clock.Now(), st)
+		if rings, err := upgrade.RingsOf(st); err == nil {
+			b.logs.Import(rings)
+		} else {
+			b.log.Logf(core.Error, "the jobs' log lines of before the upgrade are lost: %v", err)
+		}
 	}
 	o.Log.SetTee(b.logs.AddAll) // pmtr's own lines join the jobs' in pmtr logs without a job
 	if b.out, err = joboutput.NewReader(o.Log, b.logs); err != nil {
@@ -230,22 +232,42 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.endpoints = metrics.NewServers(o.Log, metrics.Pages{Metrics: b.metrics.Write, Healthz: b.metrics.Healthz, Livez: b.metrics.Livez})
 	var udp map[string]*os.File
 	if st != nil {
-		b.endpoints.Inherit(listenerFiles(st.Files.Metrics))
-		udp = listenerFiles(st.Files.UDP)
+		b.endpoints.Inherit(upgrade.ListenerFiles(st.Files.Metrics))
+		udp = upgrade.ListenerFiles(st.Files.UDP)
 	}
 	b.net = udpnet.NewWorker(udpnet.Deps{Clock: o.Clock, Log: o.Log, Stop: b.q.Done(), Watch: b.w.Set,
 		Endpoints: b.endpoints, Inherited: udp})
+	b.up = b.newUpgrader()
 	if o.StatusSocket != "" {
 		b.serveControl(st)
 	}
+	if b.ctl != nil { // not a nil *Server in the interface
+		b.up.SetControl(b.ctl)
+	}
 	return b, nil
+}
+
+// newUpgrader wires pmtr upgrade (live/upgrade) to the rooms it pauses
+// and hands over.
+func (b *backend) newUpgrader() *upgrade.Upgrader {
+	o := b.o
+	adopt := func(ls []upgrade.Leader, spawns []handover.Spawn) {
+		leaders := make([]spawn.Leader, len(ls))
+		for i, l := range ls {
+			leaders[i] = spawn.Leader(l)
+		}
+		b.procs.Inherit(leaders, spawns)
+	}
+	return upgrade.New(upgrade.Deps{Inbox: b.q, Log: b.log, Now: b.Now, Spawns: b.procs, Adopt: adopt, Health: b.health,
+		UDP: b.net, Endpoints: b.endpoints, Output: b.out, Jobs: b.cg, Rings: b.logs.Export, Answer: ctlsock.Answer,
+		Self: o.Self, Args: o.Args, Version: o.Version, Lock: o.Lock, LogSyslog: o.LogSyslog, Verbose: o.Verbose})
 }
 
 // serveControl serves the control socket: the one handed over by the
 // pmtr before an upgrade, or a new one.
 func (b *backend) serveControl(st *handover.State) {
 	d := ctlsock.Deps{Inbox: b.q, Log: b.log, Where: b.cg.Where, Rings: b.logs, Wall: b.wall, Metrics: b.metrics.Write,
-		Upgrade: b.upgrade}
+		Upgrade: func(binary string, c ctlsock.Caller) error { return b.up.Upgrade(binary, upgrade.Caller(c)) }}
 	control := -1
 	switch {
 	case st != nil:
@@ -262,31 +284,6 @@ func (b *backend) serveControl(st *handover.State) {
 		b.log.Logf(core.Error, "%v; listening again", err)
 	}
 	b.ctl = ctlsock.Serve(b.o.StatusSocket, d)
-}
-
-// listenerFiles are handed-over sockets by id.
-func listenerFiles(ls []handover.Listener) map[string]*os.File {
-	out := map[string]*os.File{}
-	for _, l := range ls {
-		out[l.ID] = os.NewFile(uintptr(l.FD), l.ID)
-	}
-	return out
-}
-
-// importRings puts back the log rings the pmtr before an upgrade kept.
-func (b *backend) importRings(fd int) {
-	if fd < 0 {
-		return
-	}
-	data, err := ReadMemfd(fd)
-	if err == nil {
-		var rings []handover.Ring
-		if rings, err = handover.DecodeRings(data); err == nil {
-			b.logs.Import(rings)
-			return
-		}
-	}
-	b.log.Logf(core.Error, "the jobs' log lines of before the upgrade are lost: %v", err)
 }
 
 // close ends the run's goroutines and sockets.

@@ -20,6 +20,7 @@ import (
 	"pmtr/live/files"
 	"pmtr/live/hostfacts"
 	"pmtr/live/logsink"
+	"pmtr/live/upgrade"
 )
 
 // readyEnv names the fd on which a detached daemon tells its launcher that
@@ -29,7 +30,7 @@ const readyEnv = "PMTR_READY_FD"
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
 	sigs := live.CatchSignals() // from now on a TERM or HUP is handled, not fatal
-	if fd := os.Getenv(live.HandoverEnv); fd != "" {
+	if fd := os.Getenv(upgrade.HandoverEnv); fd != "" {
 		return takeOver(o, args, fd, sigs, stderr)
 	}
 	cfg, src, err := readChecked(o.config, func(s string) { fmt.Fprintf(stderr, "pmtr[%d]: %s\n", os.Getpid(), s) })
@@ -187,7 +188,7 @@ func self() string {
 // takeOver is the daemon under the binary pmtr upgrade execs: the same
 // process, with the state the old binary left in the memfd at fd.
 func takeOver(o options, args []string, fd string, sigs chan os.Signal, stderr io.Writer) int {
-	os.Unsetenv(live.HandoverEnv) // the jobs started from now on must not see it
+	os.Unsetenv(upgrade.HandoverEnv) // the jobs started from now on must not see it
 	st, err := readHandover(fd)
 	if err != nil {
 		return rebuild(o, args, err, sigs, stderr)
@@ -211,9 +212,9 @@ func takeOver(o options, args []string, fd string, sigs chan os.Signal, stderr i
 func readHandover(fdText string) (handover.State, error) {
 	fd, err := strconv.Atoi(fdText)
 	if err != nil {
-		return handover.State{}, fmt.Errorf("%s=%q is not a descriptor", live.HandoverEnv, fdText)
+		return handover.State{}, fmt.Errorf("%s=%q is not a descriptor", upgrade.HandoverEnv, fdText)
 	}
-	data, err := live.ReadMemfd(fd)
+	data, err := upgrade.ReadMemfd(fd)
 	if err != nil {
 		return handover.State{}, err
 	}
@@ -238,7 +239,7 @@ func rebuild(o options, args []string, why error, sigs chan os.Signal, stderr io
 		}
 	}
 	defer lock.Release()
-	control, callers := live.InheritedSockets(ctlsock.Path(o.config))
+	control, callers := upgrade.InheritedSockets(ctlsock.Path(o.config))
 	closeInheritedFDs()
 	syslog := stderrIsNull() // a detached daemon's stdio is /dev/null
 	log := logsink.NewStderrLogger(stderr, o.verbose)
@@ -247,7 +248,7 @@ func rebuild(o options, args []string, why error, sigs chan os.Signal, stderr io
 	}
 	code := supervise(o, live.Options{ConfigPath: o.config, Config: cfg, Files: src, Log: log, Signals: sigs,
 		StatusSocket: ctlsock.Path(o.config), Lock: lock, LogSyslog: syslog, Verbose: o.verbose, Self: self(), Args: args,
-		Version: version(), Rebuild: &live.Rebuild{Why: why.Error(), Control: control, Callers: callers}}, "")
+		Version: version(), Rebuild: &upgrade.Rebuild{Why: why.Error(), Control: control, Callers: callers}}, "")
 	if code == 0 {
 		log.RemoveFile()
 	}

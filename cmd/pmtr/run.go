@@ -9,7 +9,7 @@ import (
 
 	"pmtr/ctlproto"
 	"pmtr/handover"
-	"pmtr/live"
+	"pmtr/live/upgrade"
 )
 
 // run is main without the exit: it returns the process exit status.
@@ -22,7 +22,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "--version", "version":
 			fmt.Fprintf(stdout, "pmtr %s\n", version())
 			return 0
-		case live.StateFormatFlag: // pmtr upgrade asks the new binary before it hands over
+		case upgrade.StateFormatFlag: // pmtr upgrade asks the new binary before it hands over
 			fmt.Fprint(stdout, handover.FormatLine())
 			return 0
 		case "sim":

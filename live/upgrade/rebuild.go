@@ -1,4 +1,4 @@
-package live
+package upgrade
 
 import (
 	"fmt"
@@ -11,7 +11,6 @@ import (
 	"pmtr/ctlproto"
 	"pmtr/handover"
 	"pmtr/live/hostfacts"
-	"pmtr/live/spawn"
 )
 
 // Rebuild is a pmtr upgrade whose state the new binary could not read:
@@ -26,26 +25,26 @@ type Rebuild struct {
 	Callers []int  // pmtr upgrade's connections, answered once it runs
 }
 
-// rebuild finds the jobs' processes and their output pipes; the first
+// FindJobs finds the jobs' processes and their output pipes; the first
 // config keeps them (driver.Options.Running).
-func (b *backend) rebuild(cfg *confgrammar.Config) map[string]int {
+func (u *Upgrader) FindJobs(cfg *confgrammar.Config) map[string]int {
 	var names []string
 	for _, j := range cfg.Jobs {
 		names = append(names, j.Name)
 	}
-	found := b.cg.Found(names)
-	var ls []spawn.Leader
+	found := u.d.Jobs.Found(names)
+	var ls []Leader
 	for _, name := range slices.Sorted(maps.Keys(found)) {
-		ls = append(ls, spawn.Leader{PID: found[name], Job: name})
+		ls = append(ls, Leader{PID: found[name], Job: name})
 	}
-	b.procs.Inherit(ls, nil)
-	b.out.Inherit(outputsOf(ls))
+	u.d.Adopt(ls, nil)
+	u.d.Output.Inherit(outputsOf(ls))
 	return found
 }
 
 // outputsOf are this process's descriptors that read the leaders' stdout
 // and stderr pipes.
-func outputsOf(ls []spawn.Leader) []handover.Output {
+func outputsOf(ls []Leader) []handover.Output {
 	ours := map[string]int{}
 	for _, f := range hostfacts.OpenFDs() {
 		ours[f.Link] = f.FD
@@ -65,13 +64,13 @@ func outputsOf(ls []spawn.Leader) []handover.Output {
 	return out
 }
 
-// rebuilt logs the rebuild and answers the upgrade's callers.
-func (b *backend) rebuilt(r *Rebuild, kept int) {
+// Rebuilt logs the rebuild and answers the upgrade's callers.
+func (u *Upgrader) Rebuilt(r *Rebuild, kept int) {
 	line := fmt.Sprintf("upgraded to %s, but the state handed over could not be read (%s): rebuilt from the jobs' %s; %d %s kept, their counts and readiness start afresh",
-		b.o.Version, r.Why, map[bool]string{true: "cgroups", false: "pid records"}[b.cg.Cgroups()], kept, plural(kept, "job"))
-	b.log.Logf(core.Error, "%s", line)
+		u.d.Version, r.Why, map[bool]string{true: "cgroups", false: "pid records"}[u.d.Jobs.Cgroups()], kept, plural(kept, "job"))
+	u.d.Log.Logf(core.Error, "%s", line)
 	for _, fd := range r.Callers {
-		answerCaller(fd, ctlproto.Version, line)
+		u.answerCaller(fd, ctlproto.Version, line)
 	}
 }
 
