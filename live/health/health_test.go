@@ -34,6 +34,7 @@ type fakeNotes struct {
 	opened  []string
 	closed  []string
 	belongs map[string]func(int) bool
+	removed chan string
 }
 
 func (n *fakeNotes) Open(job string, uid, gid int, belongs func(pid int) bool) (string, error) {
@@ -43,7 +44,7 @@ func (n *fakeNotes) Open(job string, uid, gid int, belongs func(pid int) bool) (
 	n.belongs[job] = belongs
 	return "/run/test/" + job, nil
 }
-func (n *fakeNotes) Remove(string)                      {}
+func (n *fakeNotes) Remove(job string)                  { n.removed <- job }
 func (n *fakeNotes) Pipe(string, int) (*os.File, error) { return nil, nil }
 func (n *fakeNotes) ClosePipe(job string) {
 	n.mu.Lock()
@@ -77,7 +78,7 @@ func newRig(t *testing.T) *rig {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
-	r := &rig{prober: &fakeProber{}, notes: &fakeNotes{belongs: map[string]func(int) bool{}}, sent: make(chan driver.Input, 16)}
+	r := &rig{prober: &fakeProber{}, notes: &fakeNotes{belongs: map[string]func(int) bool{}, removed: make(chan string, 4)}, sent: make(chan driver.Input, 16)}
 	r.h = New(Deps{ConfigPath: t.TempDir() + "/pmtr.conf", Jobs: noCgroups{}, Stop: stop,
 		Send:   func(in driver.Input) bool { r.sent <- in; return true },
 		Now:    func() core.Time { return 7 },
@@ -194,5 +195,31 @@ func TestPauseHoldsOutcomesInOrder(t *testing.T) {
 		if got := r.next(t).(core.ProbeResult); got.Seq != seq {
 			t.Fatalf("outcome %d came as %d", seq, got.Seq)
 		}
+	}
+}
+
+// A job the config in force no longer runs with a notify socket loses
+// it; the first setup only records which jobs use one.
+func TestKeepSocketsLetsTheOthersGo(t *testing.T) {
+	r := newRig(t)
+	job := &confgrammar.Job{Name: "web", Ready: confgrammar.Probe{Kind: confgrammar.ProbeNotify}}
+	if _, err := r.h.ForStart(core.Spawn{Job: "web", Spec: job}); err != nil {
+		t.Fatal(err)
+	}
+	r.h.KeepSockets(nil) // the first setup
+	r.h.KeepSockets([]string{"db"})
+	select {
+	case got := <-r.notes.removed:
+		if got != "web" {
+			t.Fatalf("removed %q, want web", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("web's socket was kept")
+	}
+	if _, err := r.h.ForStart(core.Spawn{Job: "web", Spec: job}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.notes.opened, []string{"web", "web"}) {
+		t.Fatalf("sockets made: %q, want web again after it went", r.notes.opened)
 	}
 }
