@@ -33,6 +33,7 @@ import (
 	"pmtr/live/joboutput"
 	"pmtr/live/logsink"
 	"pmtr/live/metrics"
+	"pmtr/live/notify"
 	"pmtr/live/spawn"
 	"pmtr/live/udpnet"
 	"pmtr/live/upgrade"
@@ -112,6 +113,7 @@ type backend struct {
 	latest  *metrics.Latest // the metrics' values the driver publishes
 	w       *watch.Watcher
 	health  *health.Health
+	notes   *notify.Listener // the health room's, for its counts; nil when it could not be made
 	files   *files.Reader
 
 	endpoints *metrics.Servers
@@ -221,7 +223,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: notice{b.health}})
 	b.watchSignals()
 	b.latest = metrics.NewLatest(func() bool { return b.q.TrySend(driver.MetricsWanted{}) })
-	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() },
+	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() }, NotifyDropped: b.notifyDropped,
 		Query: func() (driver.Metrics, bool) {
 			m, ok := b.latest.Get(5 * time.Second)
 			m.Now = max(m.Now, b.Now()) // unchanged values hold until now

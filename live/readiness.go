@@ -8,6 +8,7 @@ import (
 	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/live/health"
+	"pmtr/live/metrics"
 	"pmtr/live/notify"
 	"pmtr/live/probe"
 	"pmtr/live/spawn"
@@ -38,7 +39,22 @@ func (b *backend) newNotes(dir string, deliver func(core.Event)) (health.Notes, 
 	if err != nil {
 		return nil, err // not a nil *Listener in the interface
 	}
+	b.notes = l // made once, in newHealth, before the metrics can ask
 	return l, nil
+}
+
+// notifyDropped counts the notify messages credited to no job, by reason
+// (all 0 without a listener: the series stay the same).
+func (b *backend) notifyDropped() []metrics.Count {
+	var n [len(notify.DropReasons)]int64
+	if b.notes != nil {
+		n = b.notes.DroppedBy()
+	}
+	counts := make([]metrics.Count, len(n))
+	for i := range n {
+		counts[i] = metrics.Count{Label: notify.DropReasons[i], N: n[i]}
+	}
+	return counts
 }
 
 // probes runs the health room's attempts on live/probe's runner.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"pmtr/live/hostfacts"
 	"pmtr/live/metrics"
 	"pmtr/proctest"
 )
@@ -109,6 +110,42 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatalf("pmtr metrics: exit %d\n%s", code, out)
 	}
 	promtoolCheck(t, out)
+	d.terminate(eventWait)
+}
+
+// TestNotifyDroppedMetric: an sd_notify message to a job's socket from a
+// process not of the job is counted in pmtr_notify_dropped_total (here the
+// test sends it), and the exposition still passes promtool.
+func TestNotifyDroppedMetric(t *testing.T) {
+	port := freeTCPPort(t)
+	dir, conf := writeConf(t, fmt.Sprintf("metrics on http://127.0.0.1:%d\njob {\nname told\ncmd /bin/sleep 513\nready notify\n}\n", port))
+	d := startForeground(t, dir, conf)
+	waitLogRe(t, d.log, `started job told`, eventWait)
+	text := scrape(t, port)
+	if v, ok := sample(text, `pmtr_notify_dropped_total{reason="not_job"}`); !ok || v != 0 {
+		t.Fatalf("before any message: not_job = %v (%v)\n%s", v, ok, text)
+	}
+	notes, err := hostfacts.NotifyDir(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: filepath.Join(notes, "notify.told.sock"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("READY=1")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitLogRe(t, d.log, `job told: notify message dropped: from pid \d+, not a process of the job`, eventWait)
+	text = scrape(t, port)
+	promtoolCheck(t, text)
+	for series, want := range map[string]float64{`pmtr_notify_dropped_total{reason="not_job"}`: 1,
+		`pmtr_notify_dropped_total{reason="too_long"}`: 0, `pmtr_notify_dropped_total{reason="unknown_sender"}`: 0} {
+		if v, ok := sample(text, series); !ok || v != want {
+			t.Fatalf("%s = %v (%v), want %v\n%s", series, v, ok, want, text)
+		}
+	}
 	d.terminate(eventWait)
 }
 

@@ -39,6 +39,15 @@ type Exporter struct {
 	Query   func() (driver.Metrics, bool) // the driver's values; false: it did not answer in time
 	Wall    func(core.Time) time.Time     // a driver time as wall-clock time
 	Refused func() int64                  // control datagrams that keyed listeners refused (the core counts the ones it could not decode)
+	// NotifyDropped counts the sd_notify messages credited to no job, by
+	// reason (the label's values, in a fixed order); nil: none are heard.
+	NotifyDropped func() []Count
+}
+
+// Count is a counter's value for one value of its label.
+type Count struct {
+	Label string
+	N     int64
 }
 
 // Write writes pmtr's metrics: the core's values (times turned into
@@ -140,6 +149,12 @@ func (x *Exporter) daemonFamilies(e *expo, k core.Counters) {
 	e.family("pmtr_control_messages_total", "counter", "Control messages since pmtr started, by result.")
 	e.sample("pmtr_control_messages_total", float64(k.ControlAccepted), "result", "accepted")
 	e.sample("pmtr_control_messages_total", float64(k.ControlRejected+int(x.Refused())), "result", "rejected")
+	if x.NotifyDropped != nil {
+		e.family("pmtr_notify_dropped_total", "counter", "sd_notify messages credited to no job since pmtr started, by reason: too_long (over 4096 bytes), unknown_sender (no credentials), not_job (not from a process of the job).")
+		for _, c := range x.NotifyDropped() {
+			e.sample("pmtr_notify_dropped_total", float64(c.N), "reason", c.Label)
+		}
+	}
 	e.family("pmtr_build_info", "info", "pmtr's version; the value is always 1.")
 	e.sample("pmtr_build_info", 1, "version", Version)
 }

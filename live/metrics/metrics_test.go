@@ -39,8 +39,9 @@ func TestExporterWrite(t *testing.T) {
 		{Name: "db", State: core.Waiting, Starts: 3, FailedRuns: 3, RestartDelay: core.Time(4100 * time.Millisecond), NextStart: core.Time(8 * time.Second)},
 	}}}
 	x := &Exporter{Query: func() (driver.Metrics, bool) { return m, true },
-		Wall:    func(t core.Time) time.Time { return boot.Add(time.Duration(t)) },
-		Refused: func() int64 { return 3 }}
+		Wall:          func(t core.Time) time.Time { return boot.Add(time.Duration(t)) },
+		Refused:       func() int64 { return 3 },
+		NotifyDropped: func() []Count { return []Count{{"too_long", 0}, {"not_job", 7}} }}
 	var b strings.Builder
 	if err := x.Write(&b, true); err != nil {
 		t.Fatal(err)
@@ -58,6 +59,9 @@ func TestExporterWrite(t *testing.T) {
 		"pmtr_job_restart_pending_seconds{job=\"db\"} 3\n",
 		"# TYPE pmtr_control_messages counter\n",
 		"pmtr_control_messages_total{result=\"rejected\"} 3\n",
+		"# TYPE pmtr_notify_dropped counter\n",
+		"pmtr_notify_dropped_total{reason=\"too_long\"} 0\n",
+		"pmtr_notify_dropped_total{reason=\"not_job\"} 7\n",
 		"# EOF\n",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -42,7 +42,7 @@ type Listener struct {
 	clock   clock.Clock
 	set     *epollset.Set // the sockets and pipes; its wake-up asks the reader to stop
 	done    chan struct{}
-	dropped atomic.Int64
+	dropped [numDropReasons]atomic.Int64
 
 	// mu guards the entries and their descriptors: the reader reads one
 	// only while holding it, so Remove never closes a descriptor under it.
@@ -111,8 +111,37 @@ func (l *Listener) drop(e *entry) {
 	}
 }
 
+// DropReason says why a message was not credited to any job.
+type DropReason int
+
+// The reasons a message is dropped.
+const (
+	DropTooLong       DropReason = iota // longer than 4096 bytes
+	DropUnknownSender                   // no credentials: the kernel did not say who sent it
+	DropNotJob                          // its sender is not a process of the job
+	numDropReasons
+)
+
+// DropReasons are the reasons, in order, as a metric's label values.
+var DropReasons = [numDropReasons]string{"too_long", "unknown_sender", "not_job"}
+
 // Dropped counts the messages not credited to any job.
-func (l *Listener) Dropped() int64 { return l.dropped.Load() }
+func (l *Listener) Dropped() int64 {
+	var n int64
+	for _, c := range l.DroppedBy() {
+		n += c
+	}
+	return n
+}
+
+// DroppedBy counts them by reason (indexed by DropReason).
+func (l *Listener) DroppedBy() [numDropReasons]int64 {
+	var n [numDropReasons]int64
+	for i := range n {
+		n[i] = l.dropped[i].Load()
+	}
+	return n
+}
 
 // Close removes every socket and pipe, and stops the reader (waiting for
 // it up to a second: a Deliver that blocks must not keep pmtr from

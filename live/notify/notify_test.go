@@ -212,8 +212,8 @@ func TestOtherSenderDropped(t *testing.T) {
 	if n := h.next(t); n.Job != "a" || !n.Ready {
 		t.Fatalf("%+v", n)
 	}
-	if h.l.Dropped() != 2 {
-		t.Fatalf("dropped %d", h.l.Dropped())
+	if h.l.Dropped() != 2 || h.l.DroppedBy()[DropNotJob] != 2 {
+		t.Fatalf("dropped %d (by reason %v)", h.l.Dropped(), h.l.DroppedBy())
 	}
 	logs := h.logLines()
 	want := fmt.Sprintf("job b: notify message dropped: from pid %d, not a process of the job", os.Getpid())
@@ -237,8 +237,8 @@ func TestLongMessageDropped(t *testing.T) {
 	if n := h.next(t); !n.Watchdog || n.Ready {
 		t.Fatalf("%+v", n)
 	}
-	if h.l.Dropped() != 1 || !strings.Contains(h.logLines()[0], "longer than 4096 bytes") {
-		t.Fatalf("dropped %d, logs %q", h.l.Dropped(), h.logLines())
+	if h.l.Dropped() != 1 || h.l.DroppedBy()[DropTooLong] != 1 || !strings.Contains(h.logLines()[0], "longer than 4096 bytes") {
+		t.Fatalf("dropped %v, logs %q", h.l.DroppedBy(), h.logLines())
 	}
 }
 

@@ -151,11 +151,11 @@ func (l *Listener) readSocket(e *entry, b *batch) {
 		b.fds = append(b.fds, fds...)
 		switch {
 		case flags&unix.MSG_TRUNC != 0 || n > maxMessage:
-			l.refuse(e.job, "longer than "+strconv.Itoa(maxMessage)+" bytes", b)
+			l.refuse(e.job, DropTooLong, "longer than "+strconv.Itoa(maxMessage)+" bytes", b)
 		case pid <= 0:
-			l.refuse(e.job, "its sender is unknown", b)
+			l.refuse(e.job, DropUnknownSender, "its sender is unknown", b)
 		case e.belongs == nil || !e.belongs(pid):
-			l.refuse(e.job, "from pid "+strconv.Itoa(pid)+", not a process of the job", b)
+			l.refuse(e.job, DropNotJob, "from pid "+strconv.Itoa(pid)+", not a process of the job", b)
 		default:
 			if note, ok := parse(l.buf[:n]); ok {
 				note.Job, note.PID, note.At = e.job, pid, l.clock.Now()
@@ -220,8 +220,8 @@ type dropLog struct {
 
 // refuse counts a dropped message and logs it, at most once per job
 // every dropLogEvery; l.mu is held.
-func (l *Listener) refuse(job, why string, b *batch) {
-	l.dropped.Add(1)
+func (l *Listener) refuse(job string, reason DropReason, why string, b *batch) {
+	l.dropped[reason].Add(1)
 	d := l.drops[job]
 	if d == nil {
 		d = &dropLog{}
