@@ -17,9 +17,11 @@
 //
 // A timeout counts from the attempt's start, not from its queueing. tcp
 // only connects, and resets the connection (no TIME_WAIT left behind).
-// http sends GET, follows no redirect, ignores proxy variables, reads at
-// most 4 kB of the body and checks no certificate on https (as the
-// kubelet's probes). exec runs as the user, with the environment, dir and
+// http sends one GET on a new connection (Connection: close) with pmtr's
+// own small HTTP/1.1 client, not net/http's: it follows no redirect,
+// ignores proxy variables, reads at most 16 kB of headers and 4 kB of the
+// body and checks no certificate on https (as the kubelet's probes); an
+// answer that is not HTTP/1.x fails, quoting its start. exec runs as the user, with the environment, dir and
 // cgroup it is given (the job's), in a process group of its own that is
 // killed at the timeout, and keeps 200 bytes of output; once its process
 // has exited, the output is read for at most 100 ms more (only a process

@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -87,7 +86,6 @@ type Runner struct {
 	deliver func(Result)
 	clock   clock.Clock
 	spawn   Spawner
-	client  *http.Client
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
@@ -108,7 +106,7 @@ type lane struct {
 
 // New makes a runner; it starts no goroutine until asked for an attempt.
 func New(cfg Config) *Runner {
-	r := &Runner{deliver: cfg.Deliver, clock: cfg.Clock, spawn: cfg.Spawn, client: newClient(), busy: map[string]bool{}}
+	r := &Runner{deliver: cfg.Deliver, clock: cfg.Clock, spawn: cfg.Spawn, busy: map[string]bool{}}
 	if r.clock == nil {
 		r.clock = clock.New()
 	}
@@ -209,7 +207,6 @@ func (r *Runner) Close() {
 	r.mu.Unlock()
 	r.cancel()
 	r.workers.Wait()
-	r.client.CloseIdleConnections()
 }
 
 func (r *Runner) attempt(req Request) Result {
