@@ -9,15 +9,14 @@
 // what it reads (pmtr --state-format prints it, and the old pmtr refuses
 // a binary that does not read its Format). Change Format when a change of
 // State, driver.State or core.Snapshot would be misread by a binary that
-// reads the old one: gob fills a field that is new to the reader with its
-// zero value and skips one it does not know, so a new field whose zero is
-// a right default needs no new format.
+// reads the old one: the codec (codec.go) fills a field that is new to the
+// reader with its zero value and skips one it does not know, so a new
+// field whose zero is a right default needs no new format.
 package handover
 
 import (
 	"bytes"
 	"compress/flate"
-	"encoding/gob"
 	"fmt"
 	"io"
 	"slices"
@@ -28,13 +27,17 @@ import (
 	"pmtr/driver"
 )
 
-// Format is the version of the state this pmtr writes: 1 is a gob
-// stream, 2 the same stream compressed (flate: a job's flight recorder of
-// 20 log lines takes 1.3 kB as gob, about 110 bytes compressed).
-const Format = 2
+// Format is the version of the state this pmtr writes: 3 is pmtr's own
+// encoding (codec.go), compressed with flate. Formats 1 (a gob stream) and
+// 2 (the same compressed), written by pmtr before 2026-12-07, are no longer
+// read: encoding/gob made 300 kB of the binary. An older pmtr refuses to
+// hand over to this one (it checks pmtr --state-format first), and a state
+// of those formats that reaches this one anyway is refused with its
+// format named (the new pmtr then rebuilds from the jobs' cgroups).
+const Format = 3
 
 // Reads lists the formats this pmtr reads.
-var Reads = []int{1, 2}
+var Reads = []int{3}
 
 // header starts the bytes of a state: the format, then the stream.
 const header = "pmtr-state "
@@ -134,14 +137,11 @@ type Ring struct {
 	Out, Errf string
 }
 
-func init() {
-	// The core's events travel in Pending as an interface.
-	for _, ev := range []core.Event{core.Spawned{}, core.SpawnFailed{}, core.SpawnCancelled{}, core.ExecFailed{},
-		core.Exited{}, core.DepChanged{}, core.Control{}, core.Shutdown{}, core.ProbeResult{}, core.Notified{},
-		core.ConfigRejected{}, core.ConfigRestored{}} {
-		gob.Register(ev)
-	}
-}
+// wire encodes the state; the core's events travel in Pending as an
+// interface, by name.
+var wire = newCodec(core.Spawned{}, core.SpawnFailed{}, core.SpawnCancelled{}, core.ExecFailed{},
+	core.Exited{}, core.DepChanged{}, core.Control{}, core.Shutdown{}, core.ProbeResult{}, core.Notified{},
+	core.ConfigRejected{}, core.ConfigRestored{})
 
 // Encode is the state's bytes.
 func Encode(s State) ([]byte, error) { return encode(s) }
@@ -167,9 +167,13 @@ func DecodeRings(b []byte) ([]Ring, error) {
 func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString(header + strconv.Itoa(Format) + "\n")
+	raw, err := wire.marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("handover: %w", err)
+	}
 	z, err := flate.NewWriter(&buf, flate.BestSpeed) // fast: the jobs wait unsupervised meanwhile
 	if err == nil {
-		err = gob.NewEncoder(z).Encode(v)
+		_, err = z.Write(raw)
 	}
 	if err == nil {
 		err = z.Close()
@@ -188,13 +192,17 @@ func decode(b []byte, v any) error {
 	}
 	n, err := strconv.Atoi(f)
 	if err != nil || !slices.Contains(Reads, n) {
-		return fmt.Errorf("handover: state format %s, this pmtr reads %s", f, FormatsText(Reads))
+		old := ""
+		if n == 1 || n == 2 {
+			old = " (gob, written by a pmtr before 2026-12-07)"
+		}
+		return fmt.Errorf("handover: state format %s%s, this pmtr reads %s", f, old, FormatsText(Reads))
 	}
-	var r io.Reader = bytes.NewReader(rest)
-	if n >= 2 {
-		r = flate.NewReader(r)
+	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(rest)))
+	if err == nil {
+		err = wire.unmarshal(raw, v)
 	}
-	if err := gob.NewDecoder(r).Decode(v); err != nil {
+	if err != nil {
 		return fmt.Errorf("handover: state format %d: %w", n, err)
 	}
 	return nil

@@ -2,7 +2,10 @@ package handover
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/gob"
+	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -51,7 +54,7 @@ func TestStateRoundTrip(t *testing.T) {
 func TestDecodeRefusesOtherFormats(t *testing.T) {
 	b, _ := Encode(State{})
 	for _, bad := range [][]byte{
-		[]byte(strings.Replace(string(b), "pmtr-state 2\n", "pmtr-state 99\n", 1)),
+		[]byte(strings.Replace(string(b), "pmtr-state 3\n", "pmtr-state 99\n", 1)),
 		[]byte("garbage"),
 		b[:len(b)/2],
 	} {
@@ -60,7 +63,7 @@ func TestDecodeRefusesOtherFormats(t *testing.T) {
 		}
 	}
 	_, err := Decode([]byte("pmtr-state 99\n"))
-	if err == nil || !strings.Contains(err.Error(), "state format 99, this pmtr reads 1 2") {
+	if err == nil || !strings.Contains(err.Error(), "state format 99, this pmtr reads 3") {
 		t.Fatalf("error %v", err)
 	}
 }
@@ -69,11 +72,11 @@ func TestCheckFormats(t *testing.T) {
 	if err := CheckFormats(FormatLine()); err != nil {
 		t.Fatalf("our own line: %v", err)
 	}
-	if err := CheckFormats("pmtr-state 0 1 2\n"); err != nil {
+	if err := CheckFormats("pmtr-state 2 3 4\n"); err != nil {
 		t.Fatalf("a reader of several formats: %v", err)
 	}
 	for out, want := range map[string]string{
-		"pmtr-state 1\n":    "it reads state formats 1, this pmtr writes format 2",
+		"pmtr-state 1 2\n":  "it reads state formats 1 2, this pmtr writes format 3",
 		"usage: pmtr ...\n": "it does not say which state formats it reads",
 		"pmtr-state x\n":    "it says it reads state formats",
 	} {
@@ -83,17 +86,25 @@ func TestCheckFormats(t *testing.T) {
 	}
 }
 
-// TestReadsFormat1: the plain gob stream of format 1 (pmtr before the
-// state was compressed) is still read.
-func TestReadsFormat1(t *testing.T) {
-	var buf bytes.Buffer
-	buf.WriteString("pmtr-state 1\n")
-	want := State{From: "old", Mono: 7}
-	if err := gob.NewEncoder(&buf).Encode(want); err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(buf.Bytes())
-	if err != nil || got.From != "old" || got.Mono != 7 {
-		t.Fatalf("format 1: %v %+v", err, got)
+// TestRefusesGobFormats: the gob streams of formats 1 and 2 (pmtr before
+// 2026-12-07) are refused, saying what they are.
+func TestRefusesGobFormats(t *testing.T) {
+	for _, f := range []int{1, 2} {
+		var buf bytes.Buffer
+		fmt.Fprintf(&buf, "pmtr-state %d\n", f)
+		var w io.Writer = &buf
+		z, _ := flate.NewWriter(&buf, flate.BestSpeed)
+		if f == 2 {
+			w = z
+		}
+		if err := gob.NewEncoder(w).Encode(State{From: "old", Mono: 7}); err != nil {
+			t.Fatal(err)
+		}
+		z.Close()
+		_, err := Decode(buf.Bytes())
+		want := fmt.Sprintf("handover: state format %d (gob, written by a pmtr before 2026-12-07), this pmtr reads 3", f)
+		if err == nil || err.Error() != want {
+			t.Errorf("format %d: %v, want %q", f, err, want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"pmtr/ctlproto"
+	"pmtr/handover"
 	"pmtr/live/ctlsock"
 	"pmtr/proctest"
 )
@@ -316,10 +318,10 @@ func TestUpgradeRefusesBadBinaries(t *testing.T) {
 	cases := []struct{ bin, why string }{
 		{write("not-executable", "#!/bin/sh\necho pmtr-state 1\n", 0o644), "refused: it cannot be run"},
 		{write("exits-1", "#!/bin/sh\nexit 1\n", 0o755), "--state-format ended with exit status 1"},
-		{write("old-format", "#!/bin/sh\necho pmtr-state 0\n", 0o755), "it reads state formats 0, this pmtr writes format 2"},
+		{write("old-format", "#!/bin/sh\necho pmtr-state 0\n", 0o755), "it reads state formats 0, this pmtr writes format " + strconv.Itoa(handover.Format)},
 		{write("no-format", "#!/bin/sh\necho usage: pmtr\n", 0o755), "it does not say which state formats it reads"},
 		// passes the check, then cannot be run: the exec fails, pmtr resumes
-		{write("gone-at-exec", "#!/bin/sh\n[ \"$1\" = --state-format ] && chmod -x \"$0\" && echo pmtr-state 2\n", 0o755),
+		{write("gone-at-exec", "#!/bin/sh\n[ \"$1\" = --state-format ] && chmod -x \"$0\" && echo pmtr-state "+strconv.Itoa(handover.Format)+"\n", 0o755),
 			"can't run " + filepath.Join(dir, "gone-at-exec") + ": permission denied; this pmtr carries on"},
 	}
 	for _, c := range cases {
