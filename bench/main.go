@@ -139,9 +139,10 @@ func run(s supervisor, jobs []job, lo, hi, want int) (time.Duration, error) {
 }
 
 // settle: memory and idle wake-ups are measured from this long after every
-// job runs. pmtr drops the pages of its binary that its start touched 10 s
-// after it starts (live/exepages): earlier its PSS counts them, and the drop
-// itself is a few wake-ups of the start, not of an idle pmtr.
+// job runs. pmtr drops the pages of its binary that its start touched 1 s
+// after its last burst of starts, 10 s after it starts at the latest
+// (live/exepages): earlier its PSS counts them, and the drop itself is a
+// few wake-ups of the start, not of an idle pmtr.
 const settle = 12 * time.Second
 
 func measure(s supervisor, window time.Duration) result {

@@ -106,6 +106,7 @@ type backend struct {
 	out     *joboutput.Reader
 	procs   *spawn.Processes
 	cg      *contain.Jobs
+	settled chan struct{}   // a burst of starts is over (exepages drops the binary's pages 1 s after the last)
 	ctl     *ctlsock.Server // the control socket, or nil
 	logs    *joboutput.Rings
 	net     *udpnet.Worker
@@ -157,7 +158,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		d = driver.New(b, do)
 		d.Start()
 	}
-	exepages.KeepDropped(b.q.Done()) // the start touched most of the binary: its pages count in pmtr's memory until dropped
+	exepages.KeepDropped(b.q.Done(), b.settled) // the start touched most of the binary: its pages count in pmtr's memory until dropped
 	if o.Ready != nil {
 		o.Ready()
 	}
@@ -166,6 +167,21 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	code, _ := d.ExitCode()
 	return code, nil
+}
+
+// startsSettled is the containment as the spawners see it: a burst of
+// starts that is over also tells exepages, without waiting.
+type startsSettled struct {
+	*contain.Jobs
+	note chan<- struct{}
+}
+
+func (s startsSettled) Settled() {
+	s.Jobs.Settled()
+	select {
+	case s.note <- struct{}{}:
+	default:
+	}
 }
 
 // jitterSeed seeds the core's jitter of restart delays, so that pmtrs on
@@ -192,7 +208,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
 	b := &backend{o: o, log: o.Log, clk: o.Clock, boot: o.Clock.Now(), q: inbox.New(inboxSize),
-		done: ctx.Done(), logs: joboutput.NewRings()}
+		done: ctx.Done(), logs: joboutput.NewRings(), settled: make(chan struct{}, 1)}
 	st := o.Resume
 	if st != nil {
 		b.boot = upgrade.Boot(o.Clock.Now(), st)
@@ -220,7 +236,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.health = b.newHealth()
 	send := func(in driver.Input) bool { b.health.Sent(in); return b.q.Send(in) }
 	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: send, Now: b.Now,
-		Stop: b.q.Done(), Contain: b.cg, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: notice{b.health}})
+		Stop: b.q.Done(), Contain: startsSettled{b.cg, b.settled}, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: notice{b.health}})
 	b.watchSignals()
 	b.latest = metrics.NewLatest(func() bool { return b.q.TrySend(driver.MetricsWanted{}) })
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() }, NotifyDropped: b.notifyDropped,

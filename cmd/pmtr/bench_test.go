@@ -282,7 +282,8 @@ func BenchmarkIdleWakeups(b *testing.B) {
 		start := time.Now()
 		d := startBenchDaemon(b, 100, "")
 		d.waitCount(b, regexp.MustCompile(`started job j`), 100, 30*time.Second)
-		// From 12 s on: pmtr drops its binary's pages 10 s after its start
+		// From 12 s on: pmtr drops its binary's pages 1 s after its last
+		// burst of starts, 10 s after its start at the latest
 		// (live/exepages), a few wake-ups of the start, not of an idle pmtr.
 		time.Sleep(max(2*time.Second, time.Until(start.Add(12*time.Second))))
 		before := procfs.ContextSwitches(d.cmd.Process.Pid)
@@ -294,7 +295,7 @@ func BenchmarkIdleWakeups(b *testing.B) {
 
 // BenchmarkIdlePSS: PSS of pmtr with 10 jobs (output to /dev/null, as in
 // coldstart.py) 2 s after launch and 15 s after, once it has dropped the
-// pages of its binary (live/binarypages.go), and how much of the second is
+// pages of its binary (live/exepages), and how much of the second is
 // the binary's pages. Target: <= 5 MB.
 func BenchmarkIdlePSS(b *testing.B) {
 	for b.Loop() {

@@ -9,7 +9,9 @@
 // reads the function tables of every frame on every stack (about 2 MB of
 // pages back). Dropping those mappings costs nothing: the pages stay in the
 // page cache, and those pmtr still runs come back on their next use (about
-// 30 minor faults, 0.1 ms, at the next restart). Only read-only private
+// 30 minor faults, 0.1 ms, at the next restart). The first drop comes
+// once the start has settled: 1 s after the last burst of starts, 10 s
+// after the start at the latest. Only read-only private
 // mappings of the executable with no page of their own (Anonymous: 0) are
 // dropped, so no byte can change; data, bss and heap are never touched.
 // See docs/BENCHMARKS.md.
@@ -29,25 +31,24 @@ import (
 )
 
 const (
-	afterStart  = 10 * time.Second // the start burst is over
+	afterStart  = 10 * time.Second // at the latest: the start is over
+	settleQuiet = time.Second      // after the last burst of starts: the start is over
 	atMostEvery = time.Minute      // after GC cycles
 )
 
 // KeepDropped drops the executable's pages once the start is over, then
-// after a GC cycle (at most once a minute), until stop closes. No timer
-// runs after the first: an idle pmtr does not wake up for this. A cycle
-// within the minute is let be: once a process has had one, the runtime
-// forces another every 2 minutes. Errors are ignored (this only saves
-// memory).
-func KeepDropped(stop <-chan struct{}) {
+// after a GC cycle (at most once a minute), until stop closes. The start
+// is over settleQuiet after the last note on settled (a burst of starts
+// is done: the caller sends without waiting) or afterStart after the
+// call, whichever comes first. No timer runs after the first drop: an
+// idle pmtr does not wake up for this. A cycle within the minute is let
+// be: once a process has had one, the runtime forces another every 2
+// minutes. Errors are ignored (this only saves memory).
+func KeepDropped(stop, settled <-chan struct{}) {
 	gcs := make(chan struct{}, 1)
 	noteGCs(gcs, stop)
 	go func() {
-		t := time.NewTimer(afterStart)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-stop:
+		if !waitStartOver(stop, settled, afterStart, settleQuiet) {
 			return
 		}
 		Drop()
@@ -64,6 +65,25 @@ func KeepDropped(stop <-chan struct{}) {
 			}
 		}
 	}()
+}
+
+// waitStartOver returns once the start is over: quiet after the last
+// note on settled, or bound after the call, whichever comes first; false
+// when stop closed first.
+func waitStartOver(stop, settled <-chan struct{}, bound, quiet time.Duration) bool {
+	end := time.Now().Add(bound)
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	for {
+		select {
+		case <-settled:
+			t.Reset(min(time.Until(end), quiet))
+		case <-t.C:
+			return true
+		case <-stop:
+			return false
+		}
+	}
 }
 
 // gcSentinel holds a pointer so that it is not put in a tiny-allocator

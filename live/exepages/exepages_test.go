@@ -102,3 +102,54 @@ func TestNoteGCsSignalsAfterACycle(t *testing.T) {
 		runtime.Gosched() // the cleanup runs on its own goroutine
 	}
 }
+
+// waitResult runs waitStartOver and gives its answer, failing after far
+// longer than any wait asked for here.
+func waitResult(t *testing.T, stop, settled chan struct{}, bound, quiet time.Duration) bool {
+	t.Helper()
+	res := make(chan bool, 1)
+	go func() { res <- waitStartOver(stop, settled, bound, quiet) }()
+	select {
+	case ok := <-res:
+		return ok
+	case <-time.After(30 * time.Second):
+		t.Fatal("waitStartOver still waits after 30 s")
+	}
+	return false
+}
+
+// The start is over soon after a burst's note, not at the bound of an
+// hour.
+func TestStartOverQuietAfterANote(t *testing.T) {
+	settled := make(chan struct{}, 1)
+	settled <- struct{}{}
+	if !waitResult(t, nil, settled, time.Hour, 10*time.Millisecond) {
+		t.Fatal("stopped")
+	}
+}
+
+// Notes that keep coming do not put the drop off beyond the bound.
+func TestStartOverAtTheBound(t *testing.T) {
+	settled, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case settled <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	if !waitResult(t, nil, settled, 50*time.Millisecond, time.Hour) {
+		t.Fatal("stopped")
+	}
+}
+
+func TestStartOverStops(t *testing.T) {
+	stop := make(chan struct{})
+	close(stop)
+	if waitResult(t, stop, make(chan struct{}), time.Hour, time.Hour) {
+		t.Fatal("over, though stopped")
+	}
+}
