@@ -2,6 +2,7 @@ package contain
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -261,18 +262,37 @@ func (c *cgroups) open(job string) int {
 // frozen returns the job's cgroup when it is frozen (by an administrator,
 // or an ancestor's freeze), else "". A process forked into a frozen cgroup
 // stops before its exec, and Go's fork waits for that exec while holding
-// one of the runtime's processors: two such starts stop all of pmtr.
-func (c *cgroups) frozen(job string) string {
-	b, err := os.ReadFile(filepath.Join(c.dir(job), "cgroup.events"))
+// one of the runtime's processors: two such starts stop all of pmtr. fd is
+// the job's cgroup as open returned it: cgroup.events is read relative to
+// it, with plain system calls (os.ReadFile would put the file in Go's
+// poller and take 9 calls instead of 3 on every start of a burst).
+func (c *cgroups) frozen(job string, fd int) string {
+	ev, err := unix.Openat(fd, "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return ""
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if l == "frozen 1" {
-			return c.dir(job)
-		}
+	var buf [256]byte // "populated N\nfrozen N\n": the file is read whole at once
+	n, err := unix.Read(ev, buf[:])
+	unix.Close(ev)
+	if err != nil || n <= 0 {
+		return ""
+	}
+	if hasLine(buf[:n], "frozen 1") {
+		return c.dir(job)
 	}
 	return ""
+}
+
+// hasLine: b has line as one of its lines.
+func hasLine(b []byte, line string) bool {
+	for len(b) > 0 {
+		l, rest, _ := bytes.Cut(b, []byte{'\n'})
+		if string(l) == line {
+			return true
+		}
+		b = rest
+	}
+	return false
 }
 
 // signalLater signals the job's cgroup on a goroutine of its own, since

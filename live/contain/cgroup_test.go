@@ -1,6 +1,8 @@
 package contain
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,5 +54,40 @@ func TestSignalLaterWithoutCgroups(t *testing.T) {
 	c.signalLater("web", unix.SIGTERM)
 	if len(c.busy) != 0 || c.open("web") != -1 {
 		t.Fatal("without cgroups a signalling was counted or a cgroup opened")
+	}
+}
+
+// frozen reads the cgroup.events of the cgroup open returned, and finds
+// "frozen 1" among its lines only.
+func TestFrozenReadsCgroupEventsOfTheOpenCgroup(t *testing.T) {
+	c := newCgroups(nil)
+	c.base = t.TempDir() // a plain directory with a cgroup.events written by the test
+	for _, tc := range []struct {
+		events string
+		frozen bool
+	}{
+		{"populated 0\nfrozen 0\n", false},
+		{"populated 1\nfrozen 1\n", true},
+		{"frozen 1\npopulated 0\n", true},
+		{"populated 0\nfrozen 10\n", false},
+		{"", false},
+	} {
+		fd := c.open("web")
+		if fd < 0 {
+			t.Fatal("web's cgroup directory could not be made or opened")
+		}
+		if err := os.WriteFile(filepath.Join(c.dir("web"), "cgroup.events"), []byte(tc.events), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := c.frozen("web", fd)
+		unix.Close(fd)
+		if want := map[bool]string{true: c.dir("web")}[tc.frozen]; got != want {
+			t.Errorf("cgroup.events %q: frozen says %q, want %q", tc.events, got, want)
+		}
+	}
+	fd := c.open("db") // no cgroup.events: not frozen
+	defer unix.Close(fd)
+	if got := c.frozen("db", fd); got != "" {
+		t.Errorf("a cgroup without cgroup.events: frozen says %q", got)
 	}
 }

@@ -71,8 +71,9 @@ func (j *Jobs) Cgroups() bool { return j.cg.base != "" }
 // the job in it; -1 when there is none. The caller closes it after the fork.
 func (j *Jobs) Open(job string) int { return j.cg.open(job) }
 
-// Frozen returns the job's cgroup when it is frozen, else "".
-func (j *Jobs) Frozen(job string) string { return j.cg.frozen(job) }
+// Frozen returns the job's cgroup when it is frozen, else ""; fd is the
+// job's cgroup as Open returned it.
+func (j *Jobs) Frozen(job string, fd int) string { return j.cg.frozen(job, fd) }
 
 // Started records a job's new process leader (without cgroups, so that a
 // later pmtr can find it).
