@@ -27,6 +27,7 @@ type Launcher struct {
 	log    Logger
 	split  bool     // the log keeps priorities: a job's stderr gets a pipe of its own
 	env    []string // pmtr's environment, read once: jobs share it unless they set variables
+	null   nullFiles
 }
 
 // NewLauncher finds pmtr's own binary (the exec helper) and the kernel's
@@ -37,7 +38,7 @@ func NewLauncher() (*Launcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: find own binary for the exec helper: %w", err)
 	}
-	s := &Launcher{self: self, nrOpen: 1 << 20, env: os.Environ()}
+	s := &Launcher{self: self, nrOpen: 1 << 20, env: os.Environ(), null: openNull()}
 	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
 		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
 			s.nrOpen = n
@@ -88,11 +89,11 @@ func needsHelper(j *confgrammar.Job) bool {
 // out or err also goes through the helper, so that the open that waits for
 // the other end happens in the job's process, never in pmtr.
 func (s *Launcher) prepare(j *confgrammar.Job, n StartNotice) (*launch, error) {
-	fifos := fifoFiles(j)
+	fifos := s.fifoFiles(j)
 	for _, f := range fifos {
 		s.log.Log(core.Log{Level: core.Info, Text: fmt.Sprintf("job %s: %s; the job waits until its other end is opened", j.Name, f)})
 	}
-	if needsHelper(j) || len(fifos) > 0 || onNetworkFS(j) {
+	if needsHelper(j) || len(fifos) > 0 || s.onNetworkFS(j) {
 		return s.prepareHelper(j, n)
 	}
 	return s.prepareDirect(j, n)
@@ -117,13 +118,13 @@ func withNotice(files []*os.File, n StartNotice) []*os.File {
 // an exec that hangs on a server that does not answer would stop pmtr; the
 // helper, a local program, returns at once, then opens the job's files and
 // execs its program in the job's own process, where a hang stops only it.
-func onNetworkFS(j *confgrammar.Job) bool {
+func (s *Launcher) onNetworkFS(j *confgrammar.Job) bool {
 	paths := []string{hostfacts.InDir(j.Dir, j.Cmd[0])}
 	if j.Dir != "" {
 		paths = append(paths, j.Dir)
 	}
 	for _, f := range []string{j.In, j.OutFile(), j.ErrFile()} {
-		if f != "" {
+		if f != "" && !s.null.is(hostfacts.InDir(j.Dir, f)) {
 			paths = append(paths, filepath.Dir(hostfacts.InDir(j.Dir, f))) // out and err may not exist yet
 		}
 	}
@@ -142,10 +143,10 @@ var networkFS = map[uint32]bool{unix.NFS_SUPER_MAGIC: true, unix.SMB_SUPER_MAGIC
 	unix.OCFS2_SUPER_MAGIC: true}
 
 // fifoFiles names the job's in, out and err files that are FIFOs.
-func fifoFiles(j *confgrammar.Job) []string {
+func (s *Launcher) fifoFiles(j *confgrammar.Job) []string {
 	var out []string
 	for _, f := range []struct{ what, path string }{{"in", j.In}, {"out", j.OutFile()}, {"err", j.ErrFile()}} {
-		if f.path == "" {
+		if f.path == "" || s.null.is(hostfacts.InDir(j.Dir, f.path)) {
 			continue
 		}
 		var st unix.Stat_t // not os.Stat: no garbage per start in a burst of thousands
@@ -177,7 +178,7 @@ func (s *Launcher) prepareDirect(j *confgrammar.Job, n StartNotice) (*launch, er
 	}
 	errR, err := s.splitStderr(j, files)
 	if err != nil {
-		closeAll(append(files, outR))
+		closeAll(s.null.owned(append(files, outR)))
 		return nil, err
 	}
 	env := s.env // StartProcess only reads it
@@ -189,13 +190,14 @@ func (s *Launcher) prepareDirect(j *confgrammar.Job, n StartNotice) (*launch, er
 	}
 	files = withNotice(files, n)
 	attr := &os.ProcAttr{Dir: j.Dir, Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}}
-	return &launch{path: j.Cmd[0], argv: j.Cmd, attr: attr, child: files, out: outR, errOut: errR,
+	return &launch{path: j.Cmd[0], argv: j.Cmd, attr: attr, child: s.null.owned(files), out: outR, errOut: errR,
 		errf: func(err error) error { return execError(j, err) }}, nil
 }
 
 // directFiles opens stdin, stdout and stderr for a direct start: files
 // relative to the job's dir, appended and created 0644; the log pipe else.
-// Opens never wait (O_NONBLOCK), whatever the file turned out to be.
+// Opens never wait (O_NONBLOCK), whatever the file turned out to be. The
+// null device is the one pmtr holds (nullFiles), not opened again.
 func (s *Launcher) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error) {
 	files := []*os.File{nil, nil, nil}
 	var outR *os.File
@@ -217,9 +219,14 @@ func (s *Launcher) directFiles(j *confgrammar.Job) ([]*os.File, *os.File, error)
 		if sp.path == "" {
 			continue
 		}
-		f, err := openNoWait(hostfacts.InDir(j.Dir, sp.path), sp.flags)
+		path := hostfacts.InDir(j.Dir, sp.path)
+		if f := s.null.file(path, i > 0); f != nil {
+			files[i] = f
+			continue
+		}
+		f, err := openNoWait(path, sp.flags)
 		if err != nil {
-			closeAll(append(files, outR))
+			closeAll(s.null.owned(append(files, outR)))
 			return nil, nil, fmt.Errorf("can't open/dup %s: %w", sp.path, hostfacts.Worded(err))
 		}
 		files[i] = f
@@ -251,6 +258,53 @@ func outputPipe() (r, w *os.File, err error) {
 		return nil, nil, err
 	}
 	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
+}
+
+// nullFiles is the null device, opened once by pmtr for reading and once
+// for appending, and given to every direct start that has it as stdin
+// (pmtr's default), out or err: opening it for each start cost up to seven
+// system calls a file (a stat for a FIFO, a statfs for a network file
+// system, the open, two fcntl, the poller's try and the close). The jobs
+// share its open file description, which changes nothing they can see of
+// the null device: it has no offset or data, and its flags change nothing.
+// Both are nil when /dev/null is not the null device: each start opens it.
+type nullFiles struct{ r, w *os.File }
+
+func openNull() nullFiles {
+	r, errR := os.OpenFile(os.DevNull, os.O_RDONLY, 0)
+	w, errW := os.OpenFile(os.DevNull, os.O_WRONLY|os.O_APPEND, 0)
+	var st unix.Stat_t
+	if errR != nil || errW != nil || unix.Fstat(int(w.Fd()), &st) != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		closeAll([]*os.File{r, w})
+		return nullFiles{}
+	}
+	return nullFiles{r: r, w: w}
+}
+
+// is: path is the null device pmtr holds.
+func (n nullFiles) is(path string) bool { return n.r != nil && path == os.DevNull }
+
+// file is pmtr's null device for path (write: for out or err), or nil.
+func (n nullFiles) file(path string, write bool) *os.File {
+	switch {
+	case !n.is(path):
+		return nil
+	case write:
+		return n.w
+	}
+	return n.r
+}
+
+// owned drops the null device from a start's files: pmtr keeps it open.
+func (n nullFiles) owned(files []*os.File) []*os.File {
+	out := make([]*os.File, 0, len(files))
+	for _, f := range files {
+		if f != n.r && f != n.w || f == nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // openNoWait opens without waiting for a FIFO's other end or a device,
