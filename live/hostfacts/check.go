@@ -27,10 +27,30 @@ func HostWarnings(file string, cfg *confgrammar.Config, cwd string) []confgramma
 			out = append(out, confgrammar.Warning{File: file, Pos: confgrammar.Pos{Line: 1, Col: 1}, Msg: err.Error()})
 		}
 	}
+	st := stats{}
 	for i := range cfg.Jobs {
-		out = append(out, jobWarnings(file, &cfg.Jobs[i], cwd)...)
+		out = append(out, jobWarnings(file, &cfg.Jobs[i], cwd, st)...)
 	}
 	return out
+}
+
+// stats remembers the answers of one check's stats: 1000 jobs of one
+// program writing to one directory asked for the same two paths 4000
+// times, before the first job could start.
+type stats map[string]statAnswer
+
+type statAnswer struct {
+	fi  os.FileInfo
+	err error
+}
+
+func (s stats) stat(path string) (os.FileInfo, error) {
+	if a, ok := s[path]; ok {
+		return a.fi, a.err
+	}
+	fi, err := os.Stat(path)
+	s[path] = statAnswer{fi, err}
+	return fi, err
 }
 
 // OrFile is the file a line of the config is in: its own, or, for a line
@@ -43,7 +63,7 @@ func OrFile(own, file string) string {
 }
 
 // jobWarnings are j's host warnings, each at the option it is about.
-func jobWarnings(file string, j *confgrammar.Job, cwd string) []confgrammar.Warning {
+func jobWarnings(file string, j *confgrammar.Job, cwd string, st stats) []confgrammar.Warning {
 	var out []confgrammar.Warning
 	at := func(key, format string, args ...any) {
 		w := confgrammar.Warning{File: OrFile(j.File, file), Pos: j.Pos, Msg: "job " + j.Name + ": " + fmt.Sprintf(format, args...)}
@@ -55,12 +75,12 @@ func jobWarnings(file string, j *confgrammar.Job, cwd string) []confgrammar.Warn
 	dir := cwd
 	if j.Dir != "" {
 		dir = InDir(cwd, j.Dir)
-		if msg := kindProblem(dir, true); msg != "" {
+		if msg := kindProblem(st, dir, true); msg != "" {
 			at("dir", "dir %s %s", j.Dir, msg)
 		}
 	}
 	if len(j.Cmd) > 0 {
-		if msg := programWarning(j.Cmd[0], dir); msg != "" {
+		if msg := programWarning(st, j.Cmd[0], dir); msg != "" {
 			at("cmd", "%s", msg)
 		}
 	}
@@ -71,13 +91,13 @@ func jobWarnings(file string, j *confgrammar.Job, cwd string) []confgrammar.Warn
 	}
 	for _, f := range []struct{ what, path string }{{"out", j.OutFile()}, {"err", j.ErrFile()}} {
 		if f.path != "" {
-			if msg := kindProblem(filepath.Dir(InDir(dir, f.path)), true); msg != "" {
+			if msg := kindProblem(st, filepath.Dir(InDir(dir, f.path)), true); msg != "" {
 				at(f.what, "%s %s: its directory %s", f.what, f.path, msg)
 			}
 		}
 	}
 	for _, d := range j.DependPaths(cwd) {
-		if _, err := os.Stat(d); err != nil {
+		if _, err := st.stat(d); err != nil {
 			at("depends", "depends %s does not exist: the job is held until it does", d)
 		}
 	}
@@ -100,15 +120,15 @@ func origin(j *confgrammar.Job, key string) (confgrammar.Origin, bool) {
 
 // programWarning: pmtr execs the program as written, relative to the
 // job's dir, and never searches PATH.
-func programWarning(prog, dir string) string {
+func programWarning(st stats, prog, dir string) string {
 	if !strings.Contains(prog, "/") {
 		return fmt.Sprintf("cmd %s is not a path: pmtr does not search PATH (%s)", prog, pathHint(prog, os.Getenv("PATH")))
 	}
 	path := InDir(dir, prog)
-	if msg := kindProblem(path, false); msg != "" {
+	if msg := kindProblem(st, path, false); msg != "" {
 		return fmt.Sprintf("cmd %s %s", prog, msg)
 	}
-	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o111 == 0 {
+	if fi, err := st.stat(path); err == nil && fi.Mode().Perm()&0o111 == 0 {
 		return fmt.Sprintf("cmd %s is not executable (chmod +x %s)", prog, prog)
 	}
 	return ""
@@ -164,8 +184,8 @@ func resolved(p string) string {
 
 // kindProblem says what is wrong with path as a directory (dir) or a
 // regular file, or "" when nothing is.
-func kindProblem(path string, dir bool) string {
-	st, err := os.Stat(path)
+func kindProblem(s stats, path string, dir bool) string {
+	st, err := s.stat(path)
 	switch {
 	case err != nil && os.IsNotExist(err):
 		return "does not exist"

@@ -45,12 +45,18 @@ func TestHostWarnings(t *testing.T) {
 		{Name: "a", Cmd: []string{"sleep"}},
 		{Name: "b", Cmd: []string{"./prog"}, Dir: dir, Out: "syslog"},
 		{Name: "c", Cmd: []string{"/bin/true"}, Err: "/no/such/dir/err"},
+		// The same paths again: a check stats each path once, and says it for every job.
+		{Name: "d", Cmd: []string{"./prog"}, Dir: dir, Err: "/no/such/dir/err2"},
+		{Name: "e", Cmd: []string{"/bin/true"}, Out: "/no/such/dir/out"},
 	}}
 	got := HostWarnings("f.conf", cfg, "/")
 	want := []string{
 		"job a: cmd sleep is not a path: pmtr does not search PATH",
 		"job b: cmd ./prog is not executable (chmod +x ./prog)",
 		"job c: err /no/such/dir/err: its directory does not exist",
+		"job d: cmd ./prog is not executable (chmod +x ./prog)",
+		"job d: err /no/such/dir/err2: its directory does not exist",
+		"job e: out /no/such/dir/out: its directory does not exist",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("warnings %v, want %d", got, len(want))
