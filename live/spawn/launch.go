@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,18 +64,33 @@ type launch struct {
 // start forks; the caller counts it in procTable.forking. A fork into a cgroup that
 // fails (a kernel without clone3) is tried again without.
 func (l *launch) start() (int, error) {
-	p, err := os.StartProcess(l.path, l.argv, l.attr)
+	pid, err := l.fork()
 	if err != nil && l.attr.Sys.UseCgroupFD && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL)) {
 		l.attr.Sys.UseCgroupFD = false
-		p, err = os.StartProcess(l.path, l.argv, l.attr)
+		pid, err = l.fork()
 	}
 	closeAll(l.child)
 	if err != nil {
 		closeAll([]*os.File{l.out, l.errOut, l.status})
 		return 0, l.errf(err)
 	}
-	pid := p.Pid
-	p.Release() // pmtr's reaper owns every wait; signals go to the group by number
+	return pid, nil
+}
+
+// fork is os.StartProcess without the process handle: pmtr's reaper owns
+// every wait and signals go to the group by number, so the pidfd that
+// os.StartProcess asks the clone for (and its copy of the attributes, and
+// the Process) would only be made and closed again on every start.
+func (l *launch) fork() (int, error) {
+	fds := make([]uintptr, len(l.attr.Files))
+	for i, f := range l.attr.Files {
+		fds[i] = f.Fd() // ^0 for a nil file: closed in the child
+	}
+	pid, _, err := syscall.StartProcess(l.path, l.argv, &syscall.ProcAttr{Dir: l.attr.Dir, Env: l.attr.Env, Files: fds, Sys: l.attr.Sys})
+	runtime.KeepAlive(l.attr) // its files stay open until the fork is done
+	if err != nil {
+		return 0, &os.PathError{Op: "fork/exec", Path: l.path, Err: err} // worded as os.StartProcess does
+	}
 	return pid, nil
 }
 
