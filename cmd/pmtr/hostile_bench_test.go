@@ -122,7 +122,9 @@ func scrapersAttack(b *testing.B, pid int, conf, dir string, port, canaries int)
 	}
 	time.Sleep(2 * time.Second) // the scrapers are at full speed
 	cpu0, t0 := procfs.CPUTicks(pid), time.Now()
+	stopProbes := probeLivez(b, fmt.Sprintf("127.0.0.1:%d", port), "scrapers")
 	restart, status := restartsAndStatus(b, dir, conf, canaries, 23*time.Second)
+	stopProbes()
 	b.ReportMetric(float64(procfs.CPUTicks(pid)-cpu0)/100/time.Since(t0).Seconds()*100, "pmtr-cpu-%")
 	if err := swarm.Wait(); err != nil {
 		b.Fatalf("the scrapers: %v\n%s", err, out.String())
@@ -289,6 +291,59 @@ func scrapeOnce(addr string) bool {
 	return err == nil && n > 1000
 }
 
+// probeLivez asks addr for /livez every second, as a kubelet does (a
+// timeout of 10 s here, to see how long it takes, where a kubelet's is 1
+// s), until the returned function is called, which reports the times and
+// how many took over 1 s.
+func probeLivez(b *testing.B, addr, attack string) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var lat []time.Duration
+	go func() {
+		defer close(done)
+		for {
+			t0 := time.Now()
+			if !getLivez(addr) {
+				lat = append(lat, 10*time.Second)
+			} else {
+				lat = append(lat, time.Since(t0))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		over := 0
+		for _, l := range lat {
+			if l > time.Second {
+				over++
+			}
+		}
+		b.ReportMetric(percentile(lat, 50), "livez-ms-p50-"+attack)
+		b.ReportMetric(percentile(lat, 100), "livez-ms-max-"+attack)
+		b.ReportMetric(float64(over)/float64(len(lat))*100, "livez-over-1s-%-"+attack)
+	}
+}
+
+// getLivez is one GET /livez that answers 200 within 10 s.
+func getLivez(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /livez HTTP/1.1\r\nHost: pmtr\r\n\r\n"); err != nil {
+		return false
+	}
+	body, err := io.ReadAll(c)
+	return err == nil && strings.HasPrefix(string(body), "HTTP/1.1 200 ")
+}
+
 func killPid(pid int) bool {
 	p, err := os.FindProcess(pid)
 	return err == nil && p.Kill() == nil
@@ -315,7 +370,9 @@ func idleConnsAttack(b *testing.B, port, n int, hold time.Duration) {
 	wg.Wait()
 	close(conns)
 	b.ReportMetric(float64(len(conns)), "idle-conns-open")
+	stopProbes := probeLivez(b, addr, "idleconns")
 	time.Sleep(hold)
+	stopProbes()
 	for c := range conns {
 		c.Close()
 	}

@@ -4,10 +4,11 @@
 // fleet view of pmtr rptserver --metrics.
 //
 // Each endpoint runs one accept goroutine, and one goroutine per
-// connection (at most MaxConns at once, MaxPerSecond after a burst). A
-// scrape takes the values the driver published (Latest), waiting up to
-// 5 s for newer ones when an input changed them, and reads /proc;
-// Servers.Configure binds sockets. Call neither on the driver's goroutine:
+// connection (at most MaxConns at once), which reads the request and
+// waits for its turn: scrapes MaxScrapes at once then MaxPerSecond,
+// /healthz and /livez on a pace of their own. A scrape takes the values
+// the driver published (Latest), waiting up to 5 s for newer ones when an
+// input changed them, and reads /proc; Servers.Configure binds sockets. Call neither on the driver's goroutine:
 // the live backend configures on its network worker. Latest's driver side
 // (Stale, Wanted, Publish) never waits.
 package metrics
