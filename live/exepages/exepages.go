@@ -11,7 +11,8 @@
 // page cache, and those pmtr still runs come back on their next use (about
 // 30 minor faults, 0.1 ms, at the next restart). The first drop comes
 // once the start has settled: 1 s after the last burst of starts, 10 s
-// after the start at the latest. Only read-only private
+// after the start at the latest; then 1 s after a burst of restarts (at
+// most every 10 s) and after a GC cycle (at most once a minute). Only read-only private
 // mappings of the executable with no page of their own (Anonymous: 0) are
 // dropped, so no byte can change; data, bss and heap are never touched.
 // See docs/BENCHMARKS.md.
@@ -32,39 +33,65 @@ import (
 
 const (
 	afterStart  = 10 * time.Second // at the latest: the start is over
-	settleQuiet = time.Second      // after the last burst of starts: the start is over
-	atMostEvery = time.Minute      // after GC cycles
+	settleQuiet = time.Second      // after the last burst of starts: the start, or the restarts, are over
+	afterBurst  = 10 * time.Second // at most this often after bursts of restarts
+	afterGC     = time.Minute      // at most this often after GC cycles
 )
 
 // KeepDropped drops the executable's pages once the start is over, then
-// after a GC cycle (at most once a minute), until stop closes. The start
-// is over settleQuiet after the last note on settled (a burst of starts
-// is done: the caller sends without waiting) or afterStart after the
-// call, whichever comes first. No timer runs after the first drop: an
-// idle pmtr does not wake up for this. A cycle within the minute is let
-// be: once a process has had one, the runtime forces another every 2
-// minutes. Errors are ignored (this only saves memory).
+// after bursts of restarts and after GC cycles, until stop closes. The
+// start is over settleQuiet after the last note on settled (a burst of
+// starts is done: the caller sends without waiting) or afterStart after
+// the call, whichever comes first. Errors are ignored (this only saves
+// memory).
 func KeepDropped(stop, settled <-chan struct{}) {
 	gcs := make(chan struct{}, 1)
 	noteGCs(gcs, stop)
 	go func() {
-		if !waitStartOver(stop, settled, afterStart, settleQuiet) {
-			return
-		}
-		Drop()
-		last := time.Now()
-		for {
-			select {
-			case <-gcs:
-				if time.Since(last) >= atMostEvery {
-					Drop()
-					last = time.Now()
-				}
-			case <-stop:
-				return
-			}
+		if waitStartOver(stop, settled, afterStart, settleQuiet) {
+			keepDropping(stop, settled, gcs, func() { Drop() }, pace{settleQuiet, afterBurst, afterGC})
 		}
 	}()
+}
+
+// pace is how often keepDropping drops: quiet after a burst of starts,
+// but not within burst of the last drop; after a GC cycle, but not within
+// gc of the last drop.
+type pace struct{ quiet, burst, gc time.Duration }
+
+// keepDropping drops at once, then after bursts of restarts (their code
+// came back: about 2 MB in 64 kB chunks, though a restart runs far less)
+// and after GC cycles (which read the function tables of every stack's
+// frames), as p allows. A burst's drop within p.burst of the last one
+// waits until then. With no starts and no GC cycles, no timer runs: an
+// idle pmtr does not wake up for this. A GC cycle within p.gc is let be:
+// once a process has had one, the runtime forces another every 2 minutes.
+func keepDropping(stop, settled, gcs <-chan struct{}, drop func(), p pace) {
+	drop()
+	last := time.Now()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-gcs:
+			if time.Since(last) >= p.gc {
+				drop()
+				last = time.Now()
+			}
+		case <-settled:
+			t.Reset(p.quiet)
+		case <-t.C:
+			if wait := p.burst - time.Since(last); wait > 0 {
+				t.Reset(wait)
+				continue
+			}
+			drop()
+			last = time.Now()
+		case <-stop:
+			t.Stop()
+			return
+		}
+	}
 }
 
 // waitStartOver returns once the start is over: quiet after the last

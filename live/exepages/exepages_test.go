@@ -153,3 +153,41 @@ func TestStartOverStops(t *testing.T) {
 		t.Fatal("over, though stopped")
 	}
 }
+
+// dropLog records keepDropping's drops.
+type dropLog struct{ at chan time.Time }
+
+func (d dropLog) drop() { d.at <- time.Now() }
+
+func (d dropLog) next(t *testing.T) time.Time {
+	t.Helper()
+	select {
+	case at := <-d.at:
+		return at
+	case <-time.After(30 * time.Second):
+		t.Fatal("no drop within 30 s")
+	}
+	return time.Time{}
+}
+
+// After the first drop, a burst of restarts is dropped once quiet, but
+// not within the pace of the last drop; a GC cycle beyond its pace is
+// dropped at once.
+func TestKeepDroppingAfterBurstsAndGCs(t *testing.T) {
+	stop, settled, gcs := make(chan struct{}), make(chan struct{}, 1), make(chan struct{}, 1)
+	d := dropLog{at: make(chan time.Time, 8)}
+	done := make(chan struct{})
+	go func() {
+		keepDropping(stop, settled, gcs, d.drop, pace{quiet: time.Millisecond, burst: 200 * time.Millisecond, gc: 0})
+		close(done)
+	}()
+	first := d.next(t)
+	settled <- struct{}{}
+	if second := d.next(t); second.Sub(first) < 200*time.Millisecond {
+		t.Fatalf("a burst's drop %v after the last, within the pace of 200ms", second.Sub(first))
+	}
+	gcs <- struct{}{}
+	d.next(t)
+	close(stop)
+	<-done
+}
