@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,6 +90,33 @@ func CatchSignals() chan os.Signal {
 // gcPercent: pmtr's heap is small and steady, so a tighter GC target
 // costs little CPU and keeps its memory near what it uses (GOGC overrides).
 const gcPercent = 50
+
+// startGCPercent is the GC target from the daemon's start (StartGC) until
+// its first burst of 32 starts or more is over, or startGCFor at the
+// latest: parsing and loading the config and starting every job make
+// garbage fast, and at gcPercent the collections took CPU from the starts
+// (1000 jobs: 14 ms of pmtr's 186 ms; docs/BENCHMARKS.md).
+const (
+	startGCPercent = 200
+	startGCFor     = 10 * time.Second
+)
+
+// StartGC sets the GC target for the daemon's start (startGCPercent); the
+// daemon calls it before it reads its config. GOGC overrides.
+func StartGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(startGCPercent)
+	}
+}
+
+// steadyGC sets pmtr's GC target once its start is over.
+func steadyGC(once *sync.Once) {
+	once.Do(func() {
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(gcPercent)
+		}
+	})
+}
 
 // inboxSize bounds the queue to the driver; senders wait (or give up at
 // shutdown) when it is full, and control datagrams have their own queue.
@@ -200,10 +228,9 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	unix.Umask(0o022) // jobs inherit it (C pmtr gave them 0)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
+	unix.Umask(0o022)  // jobs inherit it (C pmtr gave them 0)
+	gc := &sync.Once{} // the start's GC target (StartGC) until the first burst is over
+	time.AfterFunc(startGCFor, func() { steadyGC(gc) })
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		o.Log.Logf(core.Error, "can't become child subreaper: %v", err)
 	}
@@ -236,7 +263,8 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	b.health = b.newHealth()
 	send := func(in driver.Input) bool { b.health.Sent(in); return b.q.Send(in) }
 	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: send, Now: b.Now,
-		Stop: b.q.Done(), Contain: startsSettled{b.cg, b.settled}, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: notice{b.health}})
+		Stop: b.q.Done(), Contain: startsSettled{b.cg, b.settled},
+		BurstOver: func() { steadyGC(gc) }, Output: b.out, Rings: b.logs, Spawners: o.Spawners, Notice: notice{b.health}})
 	b.watchSignals()
 	b.latest = metrics.NewLatest(func() bool { return b.q.TrySend(driver.MetricsWanted{}) })
 	b.metrics = &metrics.Exporter{Wall: b.wall, Refused: func() int64 { return b.net.Refused() }, NotifyDropped: b.notifyDropped,

@@ -30,6 +30,7 @@ const readyEnv = "PMTR_READY_FD"
 // daemon runs pmtr: parse, detach unless -F, write the pidfile, supervise.
 func daemon(o options, args []string, stderr io.Writer) int {
 	sigs := live.CatchSignals() // from now on a TERM or HUP is handled, not fatal
+	live.StartGC()
 	if fd := os.Getenv(upgrade.HandoverEnv); fd != "" {
 		return takeOver(o, args, fd, sigs, stderr)
 	}

@@ -143,3 +143,37 @@ func exhaust(t *testing.T) []*os.File {
 	t.Fatal("never ran out of descriptors")
 	return nil
 }
+
+// A burst of trimAfter starts or more tells BurstOver once it is over.
+func TestBurstOverIsToldAfterABurst(t *testing.T) {
+	l, err := NewLauncher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &transcript{sent: make(chan core.Event, 2*trimAfter)}
+	stop := make(chan struct{})
+	defer close(stop)
+	over := make(chan struct{}, 4)
+	p := New(l, Deps{Log: tr, Send: tr.send, Now: func() core.Time { return 0 }, Stop: stop,
+		Contain: noContainment{}, Output: noContainment{}, Rings: noContainment{}, Spawners: 2,
+		BurstOver: func() { over <- struct{}{} }})
+	defer p.Close()
+	job := &confgrammar.Job{Name: "b", Cmd: []string{"/bin/true"}, Out: os.DevNull, Err: os.DevNull}
+	for i := range trimAfter {
+		p.Start(core.Spawn{Job: job.Name, Attempt: uint64(i + 1), Spec: job})
+	}
+	for spawned := 0; spawned < trimAfter; {
+		switch ev := (<-tr.sent).(type) {
+		case core.Spawned:
+			spawned++
+		case core.Exited:
+		default:
+			t.Fatalf("a start of /bin/true: %v", ev)
+		}
+	}
+	select {
+	case <-over:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a burst of starts ended without BurstOver")
+	}
+}

@@ -86,6 +86,7 @@ type Deps struct {
 	Rings        Rings
 	Spawners     int    // goroutines that start jobs (0: DefaultSpawners)
 	Notice       Notice // nil: no job may say it is ready (tests)
+	BurstOver    func() // nil, or called when a burst of starts is over, before its garbage goes back to the kernel
 }
 
 // Processes are the jobs' processes of one run.
@@ -107,7 +108,12 @@ func New(l *Launcher, d Deps) *Processes {
 	p := &Processes{d: d, launcher: l, procs: newProcTable(), kick: make(chan struct{}, 1)}
 	go p.reap()
 	p.pool = newPool(p.spawn, d.Spawners)
-	p.pool.idle = debug.FreeOSMemory // a start burst's garbage goes back to the kernel at once
+	p.pool.idle = func() {
+		if d.BurstOver != nil {
+			d.BurstOver()
+		}
+		debug.FreeOSMemory() // a start burst's garbage goes back to the kernel at once
+	}
 	p.pool.slow = p.slowStart
 	p.pool.drained = d.Contain.Settled
 	return p
