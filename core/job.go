@@ -116,7 +116,7 @@ func (j *job) deadline(now Time) Time {
 		if j.depPending && !j.stopRequested && (at == Never || j.depRestarted+DepRestartGap < at) {
 			at = j.depRestarted + DepRestartGap
 		}
-		return j.h.deadline(at)
+		return j.h.deadline(at, j.checkSlot())
 	case stopping:
 		return j.killAt
 	}
@@ -125,8 +125,8 @@ func (j *job) deadline(now Time) Time {
 
 // deadline is the earlier of at and the run's next readiness or health
 // time (a ready attempt waits while an earlier one is out: its result
-// sends it).
-func (h *health) deadline(at Time) Time {
+// sends it). A check comes at the slot boundary at or after its time.
+func (h *health) deadline(at Time, slot Time) Time {
 	earlier := func(t Time) {
 		if t != Never && (at == Never || t < at) {
 			at = t
@@ -134,7 +134,9 @@ func (h *health) deadline(at Time) Time {
 	}
 	earlier(h.readyBy)
 	earlier(h.watchdogBy)
-	if h.checking || h.inflight == 0 {
+	if h.checking {
+		earlier(slotUp(h.probeAt, slot))
+	} else if h.inflight == 0 {
 		earlier(h.probeAt)
 	}
 	return at

@@ -144,11 +144,12 @@ func TestChecksCountInARow(t *testing.T) {
 	if st := status(t, w, "a"); st.CheckFails != 0 || st.CheckFailures != 2 || st.State != core.Running || st.Starts != 1 {
 		t.Fatalf("two failures then a success: %+v", st)
 	}
-	expectLogs(t, w, "+5.996s job a: check failed (1 of 3): /bin/probe exited 1", "+6.996s job a: check failed (2 of 3): /bin/probe exited 1",
-		"+7.996s job a: check passing again: /bin/probe exited 0")
+	// a's checks are 996 ms into each second, on the 25 ms slot at 1 s.
+	expectLogs(t, w, "+5.000s job a: check failed (1 of 3): /bin/probe exited 1", "+6.000s job a: check failed (2 of 3): /bin/probe exited 1",
+		"+7.000s job a: check passing again: /bin/probe exited 0")
 	w2 := newWorld(t, conf, map[string]*sim.Script{"a": runs(sim.Run{CheckFails: sim.Window{On: true, From: 5 * time.Second}}, forever())})
 	w2.RunUntil(sec(10))
-	expectLogs(t, w2, "+7.996s job a: 3 checks failed in a row; restarting it (on-check-fail restart)", "+7.996s sending SIGTERM to job a [100]", "+7.996s started job a [101]")
+	expectLogs(t, w2, "+7.000s job a: 3 checks failed in a row; restarting it (on-check-fail restart)", "+7.000s sending SIGTERM to job a [100]", "+7.000s started job a [101]")
 	if st := status(t, w2, "a"); st.CheckFails != 0 || st.CheckFailures != 3 || st.Starts != 2 {
 		t.Fatalf("after the restart: %+v", st)
 	}
@@ -179,22 +180,31 @@ func TestChecksNeverOverlap(t *testing.T) {
 	}
 }
 
-// Checks of many jobs started together are spread over the period.
+// Checks of many jobs started together are spread over the period, on
+// its slots: each first check on a slot boundary, most of the 40 slots of
+// the second used, none crowded.
 func TestChecksAreSpread(t *testing.T) {
 	var conf strings.Builder
 	for i := range 200 {
 		conf.WriteString("job {\nname j" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "\ncmd /j\ncheck tcp h:1 every 1s\n}\n")
 	}
 	w := newWorld(t, conf.String(), nil)
-	at := map[string]bool{}
+	at := map[core.Time]int{}
 	w.OnEffect = func(now core.Time, e core.Effect) {
-		if _, ok := e.(core.Probe); ok && now < sec(1) {
-			at[now.String()] = true
+		if _, ok := e.(core.Probe); ok && now <= sec(1) {
+			at[now]++
 		}
 	}
 	w.RunUntil(sec(1))
-	if len(at) < 150 {
-		t.Fatalf("200 jobs' first checks fell on %d distinct instants, want them spread", len(at))
+	most := 0
+	for t0, n := range at {
+		if t0%core.CheckSlot != 0 {
+			t.Fatalf("%d first checks at %v, not on a slot of %v", n, t0, time.Duration(core.CheckSlot))
+		}
+		most = max(most, n)
+	}
+	if len(at) < 30 || most > 20 {
+		t.Fatalf("200 jobs' first checks fell on %d slots, at most %d on one: want them spread over the 40", len(at), most)
 	}
 }
 
@@ -294,4 +304,35 @@ func TestCheckOutputInWhy(t *testing.T) {
 		t.Fatalf("why: %q", why)
 	}
 	expectLogs(t, w, `+1.000s job a: check failed (1 of 3): /bin/probe exited 2: disk full\n`)
+}
+
+// Checks come on slots but keep their period on average: a period that is
+// not a multiple of the slot moves over the slots rather than drifting.
+func TestChecksKeepThePeriod(t *testing.T) {
+	for _, c := range []struct {
+		every string
+		d     time.Duration
+		slot  core.Time
+	}{{"1030ms", 1030 * time.Millisecond, core.CheckSlot}, {"200ms", 200 * time.Millisecond, core.Time(5 * time.Millisecond)}} {
+		w := newWorld(t, "job {\nname a\ncmd /a\ncheck tcp h:1 every "+c.every+"\n}", nil)
+		var at []core.Time
+		w.OnEffect = func(now core.Time, e core.Effect) {
+			if _, ok := e.(core.Probe); ok {
+				at = append(at, now)
+			}
+		}
+		span := 100 * c.d
+		w.RunUntil(core.Time(span))
+		if len(at) < 99 || len(at) > 101 {
+			t.Fatalf("every %s: %d checks in %v, want 100", c.every, len(at), span)
+		}
+		for i, t0 := range at {
+			if t0%c.slot != 0 {
+				t.Fatalf("every %s: a check at %v, not on a slot of %v", c.every, t0, time.Duration(c.slot))
+			}
+			if gap := t0 - at[max(i-1, 0)]; i > 0 && (gap <= core.Time(c.d)-c.slot || gap >= core.Time(c.d)+c.slot) {
+				t.Fatalf("every %s: checks at %v and %v", c.every, at[i-1], t0)
+			}
+		}
+	}
 }
