@@ -61,6 +61,12 @@ func add(ep, fd int) error {
 // Add has Wait report fd when it has input (or its writers are gone).
 func (s *Set) Add(fd int) error { return add(s.ep, fd) }
 
+// AddWritable has Wait report fd when it can be written to, or has an
+// error or hang-up: a non-blocking connect that has completed or failed.
+func (s *Set) AddWritable(fd int) error {
+	return unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)})
+}
+
 // Remove takes fd out of the set; call it before closing fd.
 func (s *Set) Remove(fd int) { unix.EpollCtl(s.ep, unix.EPOLL_CTL_DEL, fd, nil) }
 

@@ -44,3 +44,26 @@ func TestWaitReportsInputAndWake(t *testing.T) {
 		t.Fatalf("after remove: %v %v %v", fds, woken, err)
 	}
 }
+
+// A descriptor added for writing is reported while it can be written to.
+func TestWaitReportsWritable(t *testing.T) {
+	s, err := New("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	fd := int32(w.Fd())
+	if err := s.AddWritable(int(fd)); err != nil {
+		t.Fatal(err)
+	}
+	fds, woken, err := s.Wait(make([]int32, 0, 8))
+	if err != nil || woken || !slices.Equal(fds, []int32{fd}) {
+		t.Fatalf("writable: %v %v %v", fds, woken, err)
+	}
+}
