@@ -10,8 +10,10 @@
 // probes never overlap. Attempts run on goroutines the runner starts when
 // work is queued and that end when none is left (nothing runs while idle),
 // at most Config.Net tcp and http attempts at once, Config.Exec exec and
-// Config.File file attempts; the others wait in order. tcp and http wait
-// in Go's poller, not in a thread. Results go to Config.Deliver, called on
+// Config.File file attempts; the others wait in order. tcp attempts to an
+// IP address are not bound by Config.Net: one goroutine connects them all
+// with non-blocking sockets in one epoll set (connect.go). tcp attempts
+// to a host name and http wait in Go's poller, not in a thread. Results go to Config.Deliver, called on
 // those goroutines: it must not block. Close cancels what runs, drops what
 // waits and returns once nothing runs; Deliver is not called after it.
 //

@@ -93,6 +93,7 @@ type Runner struct {
 	mu     sync.Mutex
 	busy   map[string]bool // jobs with an attempt queued or running
 	lanes  [File + 1]lane  // by kind (see laneOf): tcp and http share one
+	conn   connector       // tcp attempts to IP addresses
 	closed bool
 }
 
@@ -149,6 +150,11 @@ func (r *Runner) Start(req Request) bool {
 		return false
 	}
 	r.busy[req.ID.Job] = true
+	if req.Kind == TCP {
+		if addr, ok := ipTarget(req.Target); ok && r.startConnect(req, addr) {
+			return true
+		}
+	}
 	l := r.laneOf(req.Kind)
 	l.queue = append(l.queue, req)
 	if l.workers < l.limit {
@@ -204,9 +210,16 @@ func (r *Runner) Close() {
 		r.lanes[i].queue, r.lanes[i].head = nil, 0
 	}
 	r.busy = map[string]bool{}
+	r.conn.queue = nil
+	if r.conn.set != nil {
+		r.conn.set.Wake()
+	}
 	r.mu.Unlock()
 	r.cancel()
 	r.workers.Wait()
+	if r.conn.set != nil {
+		r.conn.set.Close()
+	}
 }
 
 func (r *Runner) attempt(req Request) Result {
