@@ -126,11 +126,11 @@ func (r *Runner) begin(a *connect) {
 	fd, err := connectTo(a.addr)
 	switch err {
 	case nil:
-		unix.Close(fd)
+		rawClose(fd)
 		c.done = append(c.done, r.outcome(a, nil))
 	case unix.EINPROGRESS:
 		if err = c.set.AddWritable(fd); err != nil {
-			unix.Close(fd)
+			rawClose(fd)
 			c.done = append(c.done, r.outcome(a, err))
 			return
 		}
@@ -142,25 +142,29 @@ func (r *Runner) begin(a *connect) {
 	}
 }
 
-// connectTo makes a non-blocking socket that resets its connection when closed
-// (SO_LINGER 0, as Runner.tcp) and connects it to addr.
+// connectTo makes a non-blocking socket that resets its connection when
+// closed (SO_LINGER 0, as Runner.tcp) and connects it to addr: nil when
+// connected (a connect on loopback has mostly completed by the time the
+// call returns: a second call says so, and spares the epoll set),
+// EINPROGRESS while it goes on, or why it failed.
 func connectTo(addr netip.AddrPort) (int, error) {
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if addr.Addr().Is6() {
-		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(addr.Port()), Addr: addr.Addr().As16()}
-	} else {
-		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
-	}
+	family, sa := toSockaddr(addr)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
-	if err = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err == nil {
-		err = unix.Connect(fd, sa)
+	if err = rawLingerZero(fd); err == nil {
+		if err = rawConnect(fd, &sa); err == unix.EINPROGRESS {
+			switch err = rawConnect(fd, &sa); err {
+			case unix.EISCONN:
+				err = nil
+			case unix.EALREADY:
+				err = unix.EINPROGRESS
+			}
+		}
 	}
 	if err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
+		rawClose(fd)
 		return -1, err
 	}
 	return fd, err
@@ -193,25 +197,19 @@ func (r *Runner) await() {
 	c.ready = fds
 	for _, fd := range fds {
 		if a := c.pending[fd]; a != nil {
-			c.end(a)
+			delete(c.pending, fd) // closing it takes it out of the set
 			c.done = append(c.done, r.outcome(a, soError(a.fd)))
-			unix.Close(a.fd)
+			rawClose(a.fd)
 		}
 	}
 	now := r.clock.Now()
 	for _, a := range c.pending {
 		if !now.Before(a.by) {
-			c.end(a)
-			unix.Close(a.fd)
+			delete(c.pending, int32(a.fd))
+			rawClose(a.fd)
 			c.done = append(c.done, r.outcome(a, errNoAnswer))
 		}
 	}
-}
-
-// end takes the attempt out of the set.
-func (c *connector) end(a *connect) {
-	c.set.Remove(a.fd)
-	delete(c.pending, int32(a.fd))
 }
 
 // soError is how the socket's connect ended: nil, or its errno.
@@ -267,8 +265,7 @@ func (r *Runner) finish(done []Result) {
 // runner is closed, or none is left).
 func (c *connector) dropPending() {
 	for fd, a := range c.pending {
-		c.set.Remove(a.fd)
-		unix.Close(a.fd)
+		rawClose(a.fd)
 		delete(c.pending, fd)
 	}
 }

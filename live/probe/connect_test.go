@@ -9,9 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// silentTarget is a loopback address whose listener never accepts and
-// whose queue is full: a connect to it gets no answer.
+// silentTarget is a loopback address whose listener does not accept and
+// whose queue is full: a connect to it gets no answer. Accepting on fd
+// makes room.
 func silentTarget(t *testing.T) string {
+	addr, _ := silentListener(t)
+	return addr
+}
+
+func silentListener(t *testing.T) (string, int) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -34,7 +40,7 @@ func silentTarget(t *testing.T) string {
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
-			return addr
+			return addr, fd
 		}
 		t.Cleanup(func() { c.Close() })
 		if i == 100 {
@@ -86,6 +92,35 @@ func acceptAll(ln net.Listener) {
 			return
 		}
 		c.Close()
+	}
+}
+
+// A connect that waits for its answer (the listener's queue was full,
+// then had room when the SYN was sent again) succeeds once it comes.
+func TestConnectAnsweredLater(t *testing.T) {
+	addr, fd := silentListener(t)
+	r, c := newRunner(t, Config{})
+	if !r.Start(Request{ID: ID{"late", 1}, Kind: TCP, Target: addr, Timeout: quiet}) {
+		t.Fatal("refused")
+	}
+	for deadline := time.Now().Add(quiet); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		n := len(r.conn.queue)
+		r.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt was not taken")
+		}
+	}
+	nfd, _, err := unix.Accept(fd) // room for the SYN sent again (after 1 s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(nfd)
+	if res := c.next(t); !res.OK || res.Outcome != addr+" accepted a connection" {
+		t.Fatalf("%+v", res)
 	}
 }
 
