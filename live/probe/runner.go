@@ -75,7 +75,7 @@ const DefaultTimeout = time.Second
 type Config struct {
 	Deliver func(Result) // called once per attempt started, on the runner's goroutines; must not block
 	Clock   clock.Clock  // stamps and timeouts; nil: the real clock
-	Net     int          // tcp and http attempts at once; 0: 64
+	Net     int          // http and tcp-to-a-host-name attempts at once (tcp to an IP address: unbounded, one goroutine); 0: 64
 	Exec    int          // exec attempts at once (each forks); 0: 4
 	File    int          // file attempts at once (a stat may hang on a network file system); 0: 4
 	Spawn   Spawner      // starts exec probes; nil: ForkAndWait
