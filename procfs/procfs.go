@@ -106,6 +106,11 @@ func field(path, name string) int {
 // RSSKB is the resident set size in KiB.
 func RSSKB(pid int) int { return field(fmt.Sprintf("/proc/%d/status", pid), "VmRSS") }
 
+// AnonKB is the anonymous part of the resident set in KiB (heap, stacks):
+// without the pages of the binary and libraries, which a process that runs
+// more of its code has more of whatever its data.
+func AnonKB(pid int) int { return field(fmt.Sprintf("/proc/%d/status", pid), "RssAnon") }
+
 // PSSKB is the proportional set size in KiB: pages shared with other
 // processes count in proportion.
 func PSSKB(pid int) int { return field(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss") }
