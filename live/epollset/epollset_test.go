@@ -9,17 +9,7 @@ import (
 // TestWaitReportsInputAndWake: a pipe with input is reported, a Wake is
 // reported once, and a removed pipe is not reported again.
 func TestWaitReportsInputAndWake(t *testing.T) {
-	s, err := New("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
+	s, r, w := setAndPipe(t)
 	fd := int32(r.Fd())
 	if err := s.Add(int(fd)); err != nil {
 		t.Fatal(err)
@@ -47,17 +37,7 @@ func TestWaitReportsInputAndWake(t *testing.T) {
 
 // A descriptor added for writing is reported while it can be written to.
 func TestWaitReportsWritable(t *testing.T) {
-	s, err := New("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
+	s, _, w := setAndPipe(t)
 	fd := int32(w.Fd())
 	if err := s.AddWritable(int(fd)); err != nil {
 		t.Fatal(err)
@@ -66,4 +46,20 @@ func TestWaitReportsWritable(t *testing.T) {
 	if err != nil || woken || !slices.Equal(fds, []int32{fd}) {
 		t.Fatalf("writable: %v %v %v", fds, woken, err)
 	}
+}
+
+// setAndPipe is an empty set and a pipe, closed when the test ends.
+func setAndPipe(t *testing.T) (*Set, *os.File, *os.File) {
+	t.Helper()
+	s, err := New("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return s, r, w
 }
