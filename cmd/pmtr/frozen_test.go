@@ -15,7 +15,9 @@ import (
 // the runtime's processors: two such starts stopped all of pmtr (no exit
 // handled, status unanswered). A job whose cgroup is frozen now fails to
 // start, with the reason, and starts once the cgroup is thawed; the other
-// jobs, status and SIGTERM are not held up meanwhile.
+// jobs, status and SIGTERM are not held up meanwhile. A job whose cgroup
+// pmtr makes below a frozen subtree is told frozen the same way (pmtr
+// reads the subtree's cgroup.events for a cgroup it has just made).
 func TestFrozenCgroupStallsNothing(t *testing.T) {
 	needCgroups(t)
 	var conf strings.Builder
@@ -50,13 +52,20 @@ func TestFrozenCgroupStallsNothing(t *testing.T) {
 	for i := range 4 {
 		waitLogRe(t, d.log, fmt.Sprintf(`job f%d: can't start: its cgroup \S+ is frozen`, i), 10*time.Second+eventWait)
 	}
-	if _, errOut, code := pmtrIn(t, path, "start", "late"); code != 0 {
-		t.Fatalf("pmtr start late with four cgroups frozen: exit %d, %s\n%s", code, errOut, d.log.String())
+	base := filepath.Join(m[1], "cgroup.freeze") // pmtr is not in it: it shares the test's cgroup
+	if err := os.WriteFile(base, []byte("1"), 0); err != nil {
+		t.Skipf("can't freeze pmtr's subtree: %v", err)
+	}
+	t.Cleanup(func() { os.WriteFile(base, []byte("0"), 0) })
+	if _, errOut, code := pmtrIn(t, path, "start", "late"); code == 0 || !regexp.MustCompile(`its cgroup \S+/job-late is frozen`).MatchString(errOut) {
+		t.Fatalf("pmtr start late with pmtr's subtree frozen: exit %d, %s\n%s", code, errOut, d.log.String())
 	}
 	d.status(eventWait)
+	os.WriteFile(base, []byte("0"), 0)
 	freeze("0")
 	for i := range 4 {
 		waitLogRe(t, d.log, fmt.Sprintf(`(?s)is frozen.*started job f%d \[`, i), 10*time.Second+eventWait)
 	}
+	waitLogRe(t, d.log, `(?s)job-late is frozen.*started job late \[`, 10*time.Second+eventWait)
 	d.terminate(eventWait)
 }

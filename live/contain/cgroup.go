@@ -39,6 +39,10 @@ type cgroups struct {
 	busyMu sync.Mutex
 	busy   map[string]int // signallings in flight, by job name
 	calm   *sync.Cond     // on busyMu: a job's signallings are all done
+	// base and its cgroup.events, opened at the first start (baseFDs),
+	// under mu.
+	baseOpened          bool
+	baseDir, baseEvents int
 }
 
 func newCgroups(log Logger) *cgroups {
@@ -210,7 +214,14 @@ func cgroup2Mount() (string, error) {
 
 // dir is a job's cgroup: "job-" and its name, escaped to a safe file name.
 func (c *cgroups) dir(job string) string {
+	return filepath.Join(c.base, leaf(job))
+}
+
+// leaf is the name of a job's cgroup in base: "job-" and the job's name,
+// escaped to a safe file name.
+func leaf(job string) string {
 	var b strings.Builder
+	b.WriteString("job-")
 	for i := 0; i < len(job); i++ {
 		ch := job[i]
 		if ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.' && i > 0 {
@@ -220,60 +231,99 @@ func (c *cgroups) dir(job string) string {
 		}
 	}
 	name := b.String()
-	if len(name) > 200 {
-		name = name[:180] + "~" + hostfacts.ConfigHash(job)
+	if len(name) > 204 {
+		name = name[:184] + "~" + hostfacts.ConfigHash(job)
 	}
-	return filepath.Join(c.base, "job-"+name)
+	return name
+}
+
+// baseFDs opens base, and its cgroup.events, once: a start makes and
+// opens its job's cgroup relative to base (a shorter path walk than from
+// /), and a freshly made cgroup is frozen exactly when base is, which one
+// pread of base's cgroup.events tells (1 call instead of 3 to open, read
+// and close the job's own). Both are closed by close. -1 where they
+// cannot be opened; callers then use paths.
+func (c *cgroups) baseFDs() (dir, events int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.baseOpened {
+		c.baseOpened = true
+		c.baseDir, c.baseEvents = -1, -1
+		if fd, err := unix.Open(c.base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			c.baseDir = fd
+			if ev, err := unix.Openat(fd, "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				c.baseEvents = ev
+			}
+		}
+	}
+	return c.baseDir, c.baseEvents
 }
 
 // open opens (making it if needed) a job's cgroup, for the fork to start
-// the job in it; -1 when there is none. The caller closes it after the
-// fork: a running job costs pmtr no descriptor (10 000 jobs must fit a
-// limit of 4096 open files when their output goes to files).
-func (c *cgroups) open(job string) int {
+// the job in it; -1 when there is none. made says this call made it. The
+// caller closes it after the fork: a running job costs pmtr no descriptor
+// (10 000 jobs must fit a limit of 4096 open files when their output goes
+// to files).
+func (c *cgroups) open(job string) (fd int, made bool) {
 	if c.base == "" {
-		return -1
+		return -1, false
 	}
 	c.busyMu.Lock()
 	for c.busy[job] > 0 {
 		c.calm.Wait()
 	}
 	c.busyMu.Unlock()
-	dir := c.dir(job)
+	at, _ := c.baseFDs()
+	name := leaf(job)
+	if at < 0 {
+		at, name = unix.AT_FDCWD, c.dir(job)
+	}
 	c.mu.Lock()
-	made := c.made[job]
+	had := c.made[job]
 	c.mu.Unlock()
-	if !made {
-		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			c.log.Logf(core.Error, "job %s: can't make its cgroup %s: %v; contained by process group only", job, dir, err)
-			return -1
+	if !had {
+		err := unix.Mkdirat(at, name, 0o755)
+		if err != nil && err != unix.EEXIST {
+			c.log.Logf(core.Error, "job %s: can't make its cgroup %s: %v; contained by process group only", job, c.dir(job), err)
+			return -1, false
 		}
+		made = err == nil
 		c.mu.Lock()
 		c.made[job] = true
 		c.mu.Unlock()
 	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1
+		return -1, false
 	}
-	return fd
+	return fd, made
 }
 
 // frozen returns the job's cgroup when it is frozen (by an administrator,
 // or an ancestor's freeze), else "". A process forked into a frozen cgroup
 // stops before its exec, and Go's fork waits for that exec while holding
 // one of the runtime's processors: two such starts stop all of pmtr. fd is
-// the job's cgroup as open returned it: cgroup.events is read relative to
-// it, with plain system calls (os.ReadFile would put the file in Go's
-// poller and take 9 calls instead of 3 on every start of a burst).
-func (c *cgroups) frozen(job string, fd int) string {
-	ev, err := unix.Openat(fd, "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return ""
-	}
+// the job's cgroup as open returned it, made whether open made it: a new
+// cgroup can only be frozen through base, so base's cgroup.events is read
+// (one pread); else the job's own, relative to fd, with plain system calls
+// (os.ReadFile would put the file in Go's poller and take 9 calls instead
+// of 3 on every start of a burst). Either is a look just before the fork:
+// a freeze that lands after it still stops that start (the stuck-start
+// watch of the spawn pool then logs it).
+func (c *cgroups) frozen(job string, fd int, made bool) string {
 	var buf [256]byte // "populated N\nfrozen N\n": the file is read whole at once
-	n, err := unix.Read(ev, buf[:])
-	unix.Close(ev)
+	var n int
+	var err error
+	if _, events := c.baseFDs(); made && events >= 0 {
+		n, err = unix.Pread(events, buf[:], 0)
+	} else {
+		ev, oerr := unix.Openat(fd, "cgroup.events", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if oerr != nil {
+			return ""
+		}
+		n, err = unix.Read(ev, buf[:])
+		unix.Close(ev)
+	}
 	if err != nil || n <= 0 {
 		return ""
 	}
@@ -403,6 +453,14 @@ func (c *cgroups) close() {
 		}
 		os.Remove(dir)
 	}
+	c.mu.Lock()
+	for _, fd := range []int{c.baseEvents, c.baseDir} {
+		if c.baseOpened && fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	c.baseOpened = false
+	c.mu.Unlock()
 	os.Remove(c.base)
 }
 

@@ -68,12 +68,16 @@ func (j *Jobs) Flush() {
 func (j *Jobs) Cgroups() bool { return j.cg.base != "" }
 
 // Open opens (making it if needed) the job's cgroup, for the fork to start
-// the job in it; -1 when there is none. The caller closes it after the fork.
-func (j *Jobs) Open(job string) int { return j.cg.open(job) }
-
-// Frozen returns the job's cgroup when it is frozen, else ""; fd is the
-// job's cgroup as Open returned it.
-func (j *Jobs) Frozen(job string, fd int) string { return j.cg.frozen(job, fd) }
+// the job in it; -1 when there is none. The caller closes it after the
+// fork. frozen is the cgroup when it is frozen (the fork would wait
+// there), else "".
+func (j *Jobs) Open(job string) (fd int, frozen string) {
+	fd, made := j.cg.open(job)
+	if fd < 0 {
+		return fd, ""
+	}
+	return fd, j.cg.frozen(job, fd, made)
+}
 
 // Started records a job's new process leader (without cgroups, so that a
 // later pmtr can find it).

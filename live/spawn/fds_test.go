@@ -47,8 +47,7 @@ func (tr *transcript) send(in driver.Input) bool {
 
 type noContainment struct{}
 
-func (noContainment) Open(string) int                                     { return -1 }
-func (noContainment) Frozen(string, int) string                           { return "" }
+func (noContainment) Open(string) (int, string)                           { return -1, "" }
 func (noContainment) Started(int, string)                                 {}
 func (noContainment) Ended(int)                                           {}
 func (noContainment) Settled()                                            {}

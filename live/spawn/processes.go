@@ -37,8 +37,7 @@ type Logger interface{ Log(core.Log) }
 
 // Containment is where a job's processes are kept (contain.Jobs).
 type Containment interface {
-	Open(job string) int
-	Frozen(job string, fd int) string
+	Open(job string) (fd int, frozen string)
 	Started(pid int, job string)
 	Settled() // a burst of starts is over: record what started now
 	Ended(pid int)

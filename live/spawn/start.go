@@ -25,11 +25,11 @@ func (p *Processes) spawn(e core.Spawn, cancelled bool) {
 		return
 	}
 	p.d.Rings.SetOutput(e.Job, e.Spec.OutFile(), e.Spec.ErrFile())
-	fd := p.d.Contain.Open(e.Job)
+	fd, frozen := p.d.Contain.Open(e.Job)
 	if fd >= 0 {
 		defer unix.Close(fd)
-		if dir := p.d.Contain.Frozen(e.Job, fd); dir != "" { // the fork would wait there, holding one of Go's Ps
-			p.failed(e, fmt.Errorf("can't start: its cgroup %s is frozen; thaw it (cgroup.freeze) to let it start", dir))
+		if frozen != "" { // the fork would wait there, holding one of Go's Ps
+			p.failed(e, fmt.Errorf("can't start: its cgroup %s is frozen; thaw it (cgroup.freeze) to let it start", frozen))
 			return
 		}
 	}
