@@ -95,9 +95,11 @@ const gcPercent = 50
 // its first burst of 32 starts or more is over, or startGCFor at the
 // latest: parsing and loading the config and starting every job make
 // garbage fast, and at gcPercent the collections took CPU from the starts
-// (1000 jobs: 14 ms of pmtr's 186 ms; docs/BENCHMARKS.md).
+// (1000 jobs: 14 ms of pmtr's 186 ms; at 200 one collection was left, about
+// 5 ms; at 400 none: the heap then peaks near 10 MB, and the burst's end
+// returns it; docs/BENCHMARKS.md).
 const (
-	startGCPercent = 200
+	startGCPercent = 400
 	startGCFor     = 10 * time.Second
 )
 
