@@ -133,6 +133,7 @@ type backend struct {
 	q       *inbox.Inbox // to the driver; closed when the run ends: every sender gives up
 	done    <-chan struct{}
 	timer   *clock.Timer
+	armed   core.Time // the deadline timer is set for and has not yet delivered; core.Never: none
 	out     *joboutput.Reader
 	procs   *spawn.Processes
 	cg      *contain.Jobs
@@ -262,6 +263,7 @@ func newBackend(ctx context.Context, o Options) (*backend, error) {
 	}
 	b.timer = b.clk.Timer(time.Hour)
 	b.timer.Stop()
+	b.armed = core.Never
 	b.health = b.newHealth()
 	send := func(in driver.Input) bool { b.health.Sent(in); return b.q.Send(in) }
 	b.procs = spawn.New(launcher, spawn.Deps{Log: b, SplitStreams: o.Log.SplitsStreams(), Send: send, Now: b.Now,
@@ -365,6 +367,7 @@ func (b *backend) Next(deadline core.Time) driver.Input {
 	case m := <-b.net.Control():
 		return m
 	case <-b.timer.C:
+		b.armed = core.Never
 		return driver.Tick{}
 	case <-b.done:
 		b.done = nil
@@ -372,13 +375,19 @@ func (b *backend) Next(deadline core.Time) driver.Input {
 	}
 }
 
-// arm sets the timer to the core's deadline; no deadline, no wake-up.
+// arm sets the timer to the core's deadline; no deadline, no wake-up. Most
+// inputs leave the deadline as it was: the timer is then left alone (a
+// fire it has already delivered to its channel is still there to take).
 func (b *backend) arm(at core.Time) {
+	if at == b.armed {
+		return
+	}
 	b.timer.Stop()
 	select {
 	case <-b.timer.C:
 	default:
 	}
+	b.armed = at
 	if at != core.Never {
 		b.timer.Reset(max(time.Duration(at-b.Now()), 0))
 	}
