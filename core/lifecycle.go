@@ -47,7 +47,7 @@ func (m *Machine) spawn(j *job) {
 	j.attempt = m.attempts
 	j.stopRequested = false
 	j.depPending = false // the new process reads the dependencies as they are now
-	j.h.early, j.h.stopFree = false, false
+	j.h.early, j.h.earlyEnd, j.h.stopFree = false, false, false
 	m.setPhase(j, starting)
 	spec := j.spec
 	m.spawning[spawnKey{j.spec.Name, j.attempt}] = j

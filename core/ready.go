@@ -50,6 +50,7 @@ type health struct {
 	notReady   bool // the run was stopped for not being ready in time: a failed run
 	stopping   bool // the job said STOPPING=1
 	early      bool // READY=1 came before its start was known
+	earlyEnd   bool // its readiness pipe ended, without a newline, before its start was known
 	skipLogged bool // a check was skipped while this attempt runs (logged once)
 	status     string
 
@@ -79,10 +80,10 @@ func probed(p confgrammar.Probe) bool {
 // beginRun sets up readiness for a run that just started.
 func (m *Machine) beginRun(j *job) {
 	h := &j.h
-	early := h.early
+	early, earlyEnd := h.early, h.earlyEnd
 	h.ready, h.readyAt, h.readyHow, h.tries, h.checking, h.fails = false, 0, "", 0, false, 0
 	h.readyBy, h.probeAt, h.watchdogBy = Never, Never, Never
-	h.notReady, h.stopping, h.early, h.status = false, false, false, ""
+	h.notReady, h.stopping, h.early, h.earlyEnd, h.status = false, false, false, false, ""
 	r := j.spec.Ready
 	switch {
 	case r.Kind == confgrammar.NoProbe:
@@ -91,6 +92,8 @@ func (m *Machine) beginRun(j *job) {
 	case early:
 		h.readyBy = m.now + Time(j.spec.ReadyTimeoutOf())
 		m.becomeReady(j, readyWords(r))
+	case earlyEnd:
+		m.notReadyNow(j, pipeClosedWords(r))
 	default:
 		h.readyBy = m.now + Time(j.spec.ReadyTimeoutOf())
 		if probed(r) {
@@ -105,6 +108,11 @@ func readyWords(r confgrammar.Probe) string {
 		return fmt.Sprintf("it wrote a newline to fd %d", r.FD)
 	}
 	return "it sent READY=1"
+}
+
+// pipeClosedWords: why a fd job cannot become ready.
+func pipeClosedWords(r confgrammar.Probe) string {
+	return fmt.Sprintf("it closed fd %d without writing a newline, so it cannot become ready", r.FD)
 }
 
 // endRun stops the run's probes and timers (the job is being stopped, or
@@ -240,11 +248,13 @@ func (m *Machine) onNotified(e Notified) {
 	switch {
 	case j.phase == starting && e.Ready && told:
 		h.early = true // its Spawned is still on its way
+	case j.phase == starting && e.PipeClosed && told:
+		h.earlyEnd = true
 	case j.phase != running || j.stopRequested:
 	case e.Ready && told && !h.ready:
 		m.becomeReady(j, readyWords(j.spec.Ready))
 	case e.PipeClosed && told && !h.ready:
-		m.notReadyNow(j, fmt.Sprintf("it closed fd %d without writing a newline, so it cannot become ready", j.spec.Ready.FD))
+		m.notReadyNow(j, pipeClosedWords(j.spec.Ready))
 	}
 	if j.phase == running && !fromPipe {
 		m.watchdogTold(j, e)

@@ -1,10 +1,12 @@
 package core_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"pmtr/confgrammar"
 	"pmtr/core"
 	"pmtr/sim"
 )
@@ -334,5 +336,43 @@ func TestChecksKeepThePeriod(t *testing.T) {
 				t.Fatalf("every %s: checks at %v and %v", c.every, at[i-1], t0)
 			}
 		}
+	}
+}
+
+// A readiness pipe that ends before the job's start is known (the job
+// closed fd 3 at once, and the listener's note came before Spawned) stops
+// the run once it is known, as a pipe that ends later does. (It was
+// dropped: the job then ran never ready, and never stopped for it.)
+func TestReadyPipeEndedBeforeTheStartWasKnown(t *testing.T) {
+	cfg, err := confgrammar.Parse("t.conf", []byte("job {\nname c\ncmd /c\nready fd 3\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := core.New()
+	m.Step(0, core.ConfigLoaded{Gen: 1, Config: cfg})
+	var sp core.Spawn
+	for _, e := range m.Ready().Effects {
+		if s, ok := e.(core.Spawn); ok {
+			sp = s
+		}
+	}
+	if sp.Job != "c" {
+		t.Fatal("no spawn of c")
+	}
+	m.Step(0, core.Notified{Job: "c", Attempt: sp.Attempt, PipeClosed: true})
+	m.Step(0, core.Spawned{Job: "c", Attempt: sp.Attempt, PID: 100})
+	var logs []string
+	killed := false
+	for _, e := range m.Ready().Effects {
+		switch e := e.(type) {
+		case core.Log:
+			logs = append(logs, e.Text)
+		case core.Kill:
+			killed = killed || e.PID == 100
+		}
+	}
+	want := "job c: it closed fd 3 without writing a newline, so it cannot become ready; stopping it (a failed run)"
+	if !slices.Contains(logs, want) || !killed {
+		t.Fatalf("logs %q, killed %v; want %q and a signal to 100", logs, killed, want)
 	}
 }

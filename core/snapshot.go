@@ -122,6 +122,7 @@ type HealthState struct {
 	NotReady    bool
 	Stopping    bool
 	Early       bool
+	EarlyEnd    bool
 	SkipLogged  bool
 	Status      string
 	Inflight    uint64
@@ -189,7 +190,7 @@ func (j *job) state() JobState {
 func (h *health) state() HealthState {
 	return HealthState{Ready: h.ready, ReadyAt: h.readyAt, ReadyBy: h.readyBy, ReadyHow: h.readyHow,
 		Tries: h.tries, Gap: h.gap, ProbeAt: h.probeAt, Checking: h.checking, Fails: h.fails,
-		WatchdogBy: h.watchdogBy, NotReady: h.notReady, Stopping: h.stopping, Early: h.early,
+		WatchdogBy: h.watchdogBy, NotReady: h.notReady, Stopping: h.stopping, Early: h.early, EarlyEnd: h.earlyEnd,
 		SkipLogged: h.skipLogged, Status: h.status, Inflight: h.inflight, InflightRun: h.inflightRun,
 		SentAt: h.sentAt, Last: h.last, LastAt: h.lastAt, LastOK: h.lastOK, LastOut: h.lastOut,
 		Failures: h.failures, RanOK: h.ranOK, RanBad: h.ranBad, CheckStop: h.checkStop,
@@ -259,7 +260,7 @@ func restoreJob(s JobState) (*job, error) {
 func restoreHealth(s HealthState) health {
 	return health{ready: s.Ready, readyAt: s.ReadyAt, readyBy: s.ReadyBy, readyHow: s.ReadyHow,
 		tries: s.Tries, gap: s.Gap, probeAt: s.ProbeAt, checking: s.Checking, fails: s.Fails,
-		watchdogBy: s.WatchdogBy, notReady: s.NotReady, stopping: s.Stopping, early: s.Early,
+		watchdogBy: s.WatchdogBy, notReady: s.NotReady, stopping: s.Stopping, early: s.Early, earlyEnd: s.EarlyEnd,
 		skipLogged: s.SkipLogged, status: s.Status, inflight: s.Inflight, inflightRun: s.InflightRun,
 		sentAt: s.SentAt, last: s.Last, lastAt: s.LastAt, lastOK: s.LastOK, lastOut: s.LastOut,
 		failures: s.Failures, ranOK: s.RanOK, ranBad: s.RanBad, checkStop: s.CheckStop,
