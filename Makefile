@@ -13,8 +13,14 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 
 .PHONY: build test vet fuzz fuzz-short bench install uninstall run clean
 
+# The binary is linked to a scratch name and copied: a cgo build is linked
+# by the C linker, whose large writes leave the file's pages in the page
+# cache as large folios, and a fault maps a whole folio, so a pmtr run
+# from the fresh file kept ~3 MB more of its binary in memory than one run
+# from a copy (docs/BENCHMARKS.md). install copies too.
 build:
-	$(GO) build -ldflags "-X main.buildStamp=$(VERSION)" -o $(BIN) ./cmd/pmtr
+	$(GO) build -ldflags "-X main.buildStamp=$(VERSION)" -o $(BIN).link ./cmd/pmtr
+	cp $(BIN).link $(BIN) && rm -f $(BIN).link
 
 vet:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -80,13 +80,17 @@ func (l *launch) start() (int, error) {
 // fork is os.StartProcess without the process handle: pmtr's reaper owns
 // every wait and signals go to the group by number, so the pidfd that
 // os.StartProcess asks the clone for (and its copy of the attributes, and
-// the Process) would only be made and closed again on every start.
+// the Process) would only be made and closed again on every start. Where
+// it can, the fork is pmtr's own (cloneStart), else Go's.
 func (l *launch) fork() (int, error) {
 	fds := make([]uintptr, len(l.attr.Files))
 	for i, f := range l.attr.Files {
 		fds[i] = f.Fd() // ^0 for a nil file: closed in the child
 	}
-	pid, _, err := syscall.StartProcess(l.path, l.argv, &syscall.ProcAttr{Dir: l.attr.Dir, Env: l.attr.Env, Files: fds, Sys: l.attr.Sys})
+	pid, ok, err := l.cloneStart(fds)
+	if !ok {
+		pid, _, err = syscall.StartProcess(l.path, l.argv, &syscall.ProcAttr{Dir: l.attr.Dir, Env: l.attr.Env, Files: fds, Sys: l.attr.Sys})
+	}
 	runtime.KeepAlive(l.attr) // its files stay open until the fork is done
 	if err != nil {
 		return 0, &os.PathError{Op: "fork/exec", Path: l.path, Err: err} // worded as os.StartProcess does

@@ -1,7 +1,8 @@
 // Package spawn starts, signals and reaps the jobs' processes: a pool of
 // spawner goroutines forks each job (directly, or through pmtr's re-exec
 // helper when it needs settings made between fork and exec: user, nice,
-// CPUs, ulimits, a FIFO or a network file system), one reaper goroutine
+// CPUs, ulimits, a FIFO or a network file system; the fork is pmtr's own
+// clone3 in cgo builds on amd64, clone_cgo.go, else Go's), one reaper goroutine
 // waits for every child (pmtr is a subreaper), and a process table keeps
 // what the driver hears in order: Spawned before its exit, a helper's exec
 // failure before its exit.
