@@ -101,7 +101,7 @@ func childState(t *testing.T, pid int) map[string]string {
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		k, v, _ := strings.Cut(line, ":")
-		if strings.HasPrefix(k, "Sig") || k == "ShdPnd" || k == "NoNewPrivs" {
+		if k == "SigBlk" || k == "SigIgn" || k == "SigCgt" || k == "NoNewPrivs" { // not SigQ: the user's, machine-wide
 			m[k] = strings.TrimSpace(v)
 		}
 	}
