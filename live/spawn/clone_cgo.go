@@ -33,14 +33,19 @@ struct pmtr_start {
 	volatile int err;    // set by the child when it cannot exec
 };
 
-// The soft limit on open files pmtr was started with: taken before the Go
-// runtime raises it (a constructor runs before Go's initialisation), and
-// given back to each job, as Go's own fork does.
+// The limit on open files pmtr was started with, taken before the Go
+// runtime raises it (a constructor runs before Go's initialisation; a cgo
+// package makes Go link externally, which runs it). Go raises a soft limit
+// below hard-1 to hard-1, and its fork gives a job the limit back unless
+// the limit is no longer the one it set (someone used prlimit on pmtr):
+// pmtr_restore_nofile does the same. (Go also skips it once the program
+// calls syscall.Setrlimit on it; pmtr's daemon never does.)
 static struct rlimit pmtr_nofile;
-static int pmtr_nofile_ok;
+static int pmtr_nofile_raised;
 
 __attribute__((constructor)) static void pmtr_take_nofile(void) {
-	pmtr_nofile_ok = getrlimit(RLIMIT_NOFILE, &pmtr_nofile) == 0;
+	pmtr_nofile_raised = getrlimit(RLIMIT_NOFILE, &pmtr_nofile) == 0 && pmtr_nofile.rlim_max > 0 &&
+		pmtr_nofile.rlim_cur < pmtr_nofile.rlim_max - 1;
 }
 
 // Raw system calls only: the child runs on its own stack but shares the
@@ -78,12 +83,17 @@ static int pmtr_child_main(void *arg) {
 		else if ((e = pmtr_sys(SYS_dup3, s->fds[i], i, 0, 0)) < 0) goto fail;
 	}
 	if (s->dir && (e = pmtr_sys(SYS_chdir, (long)s->dir, 0, 0, 0)) < 0) goto fail;
-	if (pmtr_nofile_ok) pmtr_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)&pmtr_nofile, 0);
+	if (pmtr_nofile_raised) {
+		struct rlimit now;
+		if (pmtr_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&now) < 0 ||
+		    (now.rlim_cur == pmtr_nofile.rlim_max - 1 && now.rlim_max == pmtr_nofile.rlim_max))
+			pmtr_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)&pmtr_nofile, 0);
+	}
 	pmtr_sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&c->mask, 0, 8);
 	e = pmtr_sys(SYS_execve, (long)s->path, (long)s->argv, (long)s->envp, 0);
 fail:
 	s->err = (int)-e;
-	pmtr_sys(SYS_exit, 127, 0, 0, 0);
+	pmtr_sys(SYS_exit, 253, 0, 0, 0); // as Go's child
 	return 0;
 }
 
@@ -104,7 +114,7 @@ static long pmtr_clone3(struct pmtr_clone_args *a, int (*fn)(void *), void *arg)
 		"xor %%ebp, %%ebp\n\t"
 		"mov %%r9, %%rdi\n\t"
 		"call *%%r8\n\t"
-		"mov $127, %%edi\n\t"
+		"mov $253, %%edi\n\t"
 		"mov $60, %%eax\n\t"
 		"syscall\n\t"
 		"1:\n\t"
@@ -147,7 +157,6 @@ static long pmtr_start_job(struct pmtr_start *s) {
 import "C"
 
 import (
-	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -164,7 +173,8 @@ var cloneOff atomic.Bool
 // cloneStart starts l as Go's fork would; ok is false when it did not (the
 // start asks for more than this path does, or the fork itself failed), and
 // the caller then uses Go's fork, whose errors are the ones pmtr reports.
-// An exec failure is the job's: ok, with the error worded as Go's.
+// An exec failure is the job's: ok, with its errno, as syscall.StartProcess
+// returns it.
 func (l *launch) cloneStart(fds []uintptr) (pid int, ok bool, err error) {
 	if cloneOff.Load() || !plainAttr(l.attr.Sys) {
 		return 0, false, nil
@@ -182,9 +192,13 @@ func (l *launch) cloneStart(fds []uintptr) (pid int, ok bool, err error) {
 		}
 		return 0, false, nil
 	case s.err != 0:
-		var ws unix.WaitStatus // the child exited 127: reap it (the reaper may have)
-		unix.Wait4(int(r), &ws, 0, nil)
-		return 0, true, &os.PathError{Op: "fork/exec", Path: l.path, Err: syscall.Errno(s.err)}
+		var ws unix.WaitStatus // the child exited: reap it (the reaper may have)
+		for {
+			if _, err := unix.Wait4(int(r), &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		return 0, true, syscall.Errno(s.err) // fork words it, as it does Go's
 	}
 	return int(r), true, nil
 }

@@ -3,7 +3,9 @@
 package spawn
 
 import (
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -126,34 +128,96 @@ func childState(t *testing.T, pid int) map[string]string {
 	return m
 }
 
-// An exec that fails is an error worded as Go's fork words it, and leaves
-// no child behind.
+// An exec that fails is the job's errno, worded by fork as Go's fork's
+// is, and leaves no child behind.
 func TestCloneStartExecFailure(t *testing.T) {
 	l, err := NewLauncher()
 	if err != nil {
 		t.Fatal(err)
 	}
 	j := confgrammar.Job{Name: "c", Cmd: []string{filepath.Join(t.TempDir(), "missing")}}
-	ln, err := l.prepare(&j, StartNotice{})
+	before := children(t)
+	for _, through := range []string{"cloneStart", "fork"} {
+		ln, err := l.prepare(&j, StartNotice{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds := make([]uintptr, len(ln.attr.Files))
+		for i, f := range ln.attr.Files {
+			fds[i] = f.Fd()
+		}
+		var pid int
+		if through == "cloneStart" {
+			var ok bool
+			if pid, ok, err = ln.cloneStart(fds); !ok {
+				t.Skip("this kernel has no clone3")
+			}
+			if err != syscall.ENOENT {
+				t.Errorf("cloneStart: pid %d, err %v; want ENOENT", pid, err)
+			}
+		} else if pid, err = ln.fork(); err == nil || err.Error() != "fork/exec "+j.Cmd[0]+": no such file or directory" {
+			t.Errorf("fork: pid %d, err %v", pid, err)
+		}
+		closeAll(ln.child)
+	}
+	if after := children(t); after != before {
+		t.Errorf("children before the failed execs: %q, after: %q", before, after)
+	}
+}
+
+// A job gets back the limit on open files pmtr was started with, which
+// the Go runtime raised for pmtr, as from Go's fork; and keeps pmtr's when
+// someone has changed pmtr's since. (Run in a copy of the test binary
+// started with a low soft limit: the limit is taken when pmtr starts.)
+func TestCloneStartGivesBackTheOpenFilesLimit(t *testing.T) {
+	if os.Getenv("PMTR_NOFILE_TEST") == "" {
+		prlimit, err := exec.LookPath("prlimit")
+		if err != nil {
+			t.Skip("no prlimit (util-linux) to start the test with a low limit")
+		}
+		cmd := exec.Command(prlimit, "--nofile=1024:4096", os.Args[0], "-test.run=^TestCloneStartGivesBackTheOpenFilesLimit$", "-test.v")
+		cmd.Env = append(os.Environ(), "PMTR_NOFILE_TEST=1")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); lim.Cur != 4095 || lim.Max != 4096 {
+		t.Fatalf("the Go runtime left the limit at %d:%d, want 4095:4096", lim.Cur, lim.Max)
+	}
+	if got := childLimit(t); got != "1024 4096" {
+		t.Errorf("the job's limit is %q, want pmtr's first 1024 4096", got)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 2048, Max: 4096}); err != nil { // as prlimit from outside would
+		t.Fatal(err)
+	}
+	if got := childLimit(t); got != "2048 4096" {
+		t.Errorf("after a change of pmtr's limit the job's is %q, want 2048 4096", got)
+	}
+}
+
+// childLimit starts /bin/sh through cloneStart and returns its soft and
+// hard limits on open files.
+func childLimit(t *testing.T) string {
+	t.Helper()
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeAll(ln.child)
-	fds := make([]uintptr, len(ln.attr.Files))
-	for i, f := range ln.attr.Files {
-		fds[i] = f.Fd()
-	}
-	before := children(t)
+	defer r.Close()
+	ln := &launch{path: "/bin/sh", argv: []string{"sh", "-c", "echo $(ulimit -Sn) $(ulimit -Hn)"},
+		attr: &os.ProcAttr{Env: os.Environ(), Sys: &syscall.SysProcAttr{Setpgid: true}}}
+	fds := []uintptr{^uintptr(0), w.Fd(), w.Fd()}
 	pid, ok, err := ln.cloneStart(fds)
-	if !ok {
-		t.Skip("this kernel has no clone3")
+	w.Close()
+	if !ok || err != nil {
+		t.Fatalf("cloneStart: ok %v, err %v", ok, err)
 	}
-	if pid != 0 || err == nil || err.Error() != "fork/exec "+j.Cmd[0]+": no such file or directory" {
-		t.Fatalf("pid %d, err %v", pid, err)
-	}
-	if after := children(t); after != before {
-		t.Errorf("children before the failed exec: %q, after: %q", before, after)
-	}
+	out, _ := io.ReadAll(r)
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+	return strings.TrimSpace(string(out))
 }
 
 // children lists this process's children, zombies included.
