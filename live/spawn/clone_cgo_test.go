@@ -40,10 +40,7 @@ func TestCloneStartIsGoFork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fds := make([]uintptr, len(ln.attr.Files))
-		for i, f := range ln.attr.Files {
-			fds[i] = f.Fd()
-		}
+		fds := ln.fds()
 		var pid int
 		if path == "clone" {
 			var ok bool
@@ -142,10 +139,7 @@ func TestCloneStartExecFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fds := make([]uintptr, len(ln.attr.Files))
-		for i, f := range ln.attr.Files {
-			fds[i] = f.Fd()
-		}
+		fds := ln.fds()
 		var pid int
 		if through == "cloneStart" {
 			var ok bool
@@ -256,10 +250,7 @@ func TestCloneStartLeavesForkFailuresToGo(t *testing.T) {
 	}
 	defer f.Close()
 	ln.attr.Sys.UseCgroupFD, ln.attr.Sys.CgroupFD = true, int(f.Fd())
-	fds := make([]uintptr, len(ln.attr.Files))
-	for i, f := range ln.attr.Files {
-		fds[i] = f.Fd()
-	}
+	fds := ln.fds()
 	if pid, ok, err := ln.cloneStart(fds); ok || pid != 0 || err != nil {
 		t.Fatalf("a failed fork: pid %d, ok %v, err %v; want it left to Go's fork", pid, ok, err)
 	}

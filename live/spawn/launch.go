@@ -83,10 +83,7 @@ func (l *launch) start() (int, error) {
 // the Process) would only be made and closed again on every start. Where
 // it can, the fork is pmtr's own (cloneStart), else Go's.
 func (l *launch) fork() (int, error) {
-	fds := make([]uintptr, len(l.attr.Files))
-	for i, f := range l.attr.Files {
-		fds[i] = f.Fd() // ^0 for a nil file: closed in the child
-	}
+	fds := l.fds()
 	pid, ok, err := l.cloneStart(fds)
 	if !ok {
 		pid, _, err = syscall.StartProcess(l.path, l.argv, &syscall.ProcAttr{Dir: l.attr.Dir, Env: l.attr.Env, Files: fds, Sys: l.attr.Sys})
@@ -96,6 +93,16 @@ func (l *launch) fork() (int, error) {
 		return 0, &os.PathError{Op: "fork/exec", Path: l.path, Err: err} // worded as os.StartProcess does
 	}
 	return pid, nil
+}
+
+// fds is the child's descriptors by number, as the fork takes them: ^0
+// for a nil file, closed in the child.
+func (l *launch) fds() []uintptr {
+	fds := make([]uintptr, len(l.attr.Files))
+	for i, f := range l.attr.Files {
+		fds[i] = f.Fd()
+	}
+	return fds
 }
 
 // needsHelper: the job asks for settings that must be made between fork
