@@ -204,3 +204,29 @@ func TestIncludePatternsAgreeWithTheParser(t *testing.T) {
 		t.Errorf("look %q, parser %q", got, parsed)
 	}
 }
+
+// nulFS is a file system that refuses a name with a NUL byte, as the
+// kernel does (EINVAL).
+type nulFS struct{ MapFS }
+
+func (f nulFS) Glob(pattern string) ([]string, error) {
+	if strings.IndexByte(pattern, 0) >= 0 {
+		return nil, errors.New("invalid argument")
+	}
+	return f.MapFS.Glob(pattern)
+}
+
+// An include whose pattern has a NUL byte is reported once, as the NUL
+// byte, whatever the file system would say of the name (the real files
+// said "invalid argument" and a snapshot nothing, so a config loaded
+// differently from its snapshot; FuzzInclude found it).
+func TestIncludeWithANulByte(t *testing.T) {
+	text := "include \x00/0\n"
+	m := MapFS{"/c/pmtr.conf": text}
+	_, errMem := Load("/c/pmtr.conf", m)
+	_, errDisk := Load("/c/pmtr.conf", nulFS{m})
+	want := "/c/pmtr.conf:1:9: NUL byte in config file (remove it; pmtr.conf is text)"
+	if fmt.Sprint(errMem) != want || fmt.Sprint(errDisk) != want {
+		t.Fatalf("snapshot: %v\nfile system: %v\nwant: %s", errMem, errDisk, want)
+	}
+}

@@ -162,6 +162,9 @@ func (a *assembler) include(file string, inc include, depth int) {
 		a.errAt(file, inc.pos, "include nested deeper than %d levels (a file included by the main file is level 1; include these files from a file nearer the main one)", MaxIncludeDepth)
 		return
 	}
+	if strings.IndexByte(inc.pattern, 0) >= 0 {
+		return // the lexer has said where the NUL byte is; no file system has such a name
+	}
 	glob := IncludeGlob(file, inc.pattern)
 	rec := len(a.cfg.Includes)
 	a.cfg.Includes = append(a.cfg.Includes, Include{File: file, Pos: inc.pos, Pattern: inc.pattern, Glob: glob})
