@@ -85,11 +85,13 @@ func (c *controller) configure(specs []confgrammar.Listen, keys map[string][]byt
 			if l = c.listen(s); l == nil {
 				continue
 			}
-			c.open[id] = l
-			go c.read(l)
 		}
 		if s.KeyFile != "" {
 			l.ver.Store(c.verifier(keys[s.KeyFile]))
+		}
+		if !ok { // read only once the key is set: a keyed listener never takes a datagram as unsigned
+			c.open[id] = l
+			go c.read(l)
 		}
 	}
 	c.dropInherited()
