@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,18 @@ func keyedConf(t *testing.T, key string, ports ...int) (conf, keyFile string) {
 
 var nonce int
 
+// testKeys makes each test's keys its own: a verifier's record of what it
+// accepted is kept in the runtime directory by key, and another run of the
+// test (go test -count, or another copy of the suite at the same time) must
+// not find this one's there and take its datagrams for replays.
+var testKeys sync.Map // *testing.T -> its mark
+
+// testKey is the key named name, for this test.
+func testKey(t *testing.T, name string) string {
+	mark, _ := testKeys.LoadOrStore(t, fmt.Sprint(time.Now().UnixNano()))
+	return name + " " + mark.(string)
+}
+
 // signed signs msg for the listener on 127.0.0.1:port.
 func signed(key, msg string, port int) []byte {
 	return signedTo(key, msg, fmt.Sprintf("127.0.0.1:%d", port))
@@ -41,24 +54,24 @@ func signedTo(key, msg, to string) []byte {
 // with its position, and the listener keeps the key it had.
 func TestKeyRotation(t *testing.T) {
 	port := freeUDPPort(t)
-	conf, keyFile := keyedConf(t, "old secret", port)
+	conf, keyFile := keyedConf(t, testKey(t, "old secret"), port)
 	r := startDaemon(t, conf)
 	r.waitLog(`started job b `, eventWait)
-	sendUDP(t, port, signed("old secret", "disable a", port))
+	sendUDP(t, port, signed(testKey(t, "old secret"), "disable a", port))
 	r.waitLog(`disabling a\n`, eventWait)
-	os.WriteFile(keyFile, []byte("new secret\n"), 0o600) // a plain save
+	os.WriteFile(keyFile, []byte(testKey(t, "new secret")+"\n"), 0o600) // a plain save
 	r.waitLog(`key file .*pmtr.key changed; control datagrams need the new key`, eventWait)
-	sendUDP(t, port, signed("old secret", "enable a", port))
+	sendUDP(t, port, signed(testKey(t, "old secret"), "enable a", port))
 	r.waitLog(`refused control datagram from 127\.0\.0\.1:\d+: bad signature`, eventWait)
-	sendUDP(t, port, signed("new secret", "enable a", port))
+	sendUDP(t, port, signed(testKey(t, "new secret"), "enable a", port))
 	r.waitLog(`enabling a\n`, eventWait)
 	// Mode first, then the save: whichever pmtr reads, it finds the mode.
 	// (The other way round, a read between the save and the chmod took the
 	// new key, on a busy machine.)
 	os.Chmod(keyFile, 0o644)
-	os.WriteFile(keyFile, []byte("leaked\n"), 0o600)
+	os.WriteFile(keyFile, []byte(testKey(t, "leaked")+"\n"), 0o600)
 	r.waitLog(`ERROR: .*pmtr.conf:1:\d+: key file .*pmtr.key: is readable by others \(mode 0644\); chmod 600`, eventWait)
-	sendUDP(t, port, signed("new secret", "disable b", port))
+	sendUDP(t, port, signed(testKey(t, "new secret"), "disable b", port))
 	r.waitLog(`disabling b\n`, eventWait)
 }
 
@@ -68,26 +81,26 @@ func TestKeyRotationBySIGHUP(t *testing.T) {
 	port := freeUDPPort(t)
 	secrets := t.TempDir()
 	target := filepath.Join(secrets, "key")
-	os.WriteFile(target, []byte("first\n"), 0o600)
+	os.WriteFile(target, []byte(testKey(t, "first")+"\n"), 0o600)
 	link := filepath.Join(t.TempDir(), "pmtr.key")
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
 	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d key %s\njob {\nname a\ncmd /bin/sleep 87\n}\njob {\nname b\ncmd /bin/sleep 86\n}\n", port, link))
 	r.waitLog(`started job a `, eventWait)
-	os.WriteFile(target, []byte("second\n"), 0o600)
+	os.WriteFile(target, []byte(testKey(t, "second")+"\n"), 0o600)
 	// Without SIGHUP the old key is still the one: a datagram signed with
 	// it is taken (and tells that the daemon has been busy since the write).
-	sendUDP(t, port, signed("first", "disable b", port))
+	sendUDP(t, port, signed(testKey(t, "first"), "disable b", port))
 	r.waitLog(`disabling b\n`, eventWait)
 	if r.count(`key file .* changed`) != 0 {
 		t.Fatalf("the test's key change was seen without SIGHUP\n%s", r.out)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	r.waitLog(`key file .*pmtr.key changed; control datagrams need the new key`, eventWait)
-	sendUDP(t, port, signed("first", "disable a", port))
+	sendUDP(t, port, signed(testKey(t, "first"), "disable a", port))
 	r.waitLog(`refused control datagram from .*: bad signature`, eventWait)
-	sendUDP(t, port, signed("second", "disable a", port))
+	sendUDP(t, port, signed(testKey(t, "second"), "disable a", port))
 	r.waitLog(`disabling a\n`, eventWait)
 }
 
@@ -97,12 +110,12 @@ func TestKeyRotationBySIGHUP(t *testing.T) {
 func TestReplayToASecondListenerIsRefused(t *testing.T) {
 	port := freeUDPPort(t)
 	keyFile := filepath.Join(t.TempDir(), "pmtr.key")
-	os.WriteFile(keyFile, []byte("shared\n"), 0o600)
+	os.WriteFile(keyFile, []byte(testKey(t, "shared")+"\n"), 0o600)
 	r := startDaemon(t, fmt.Sprintf("listen on udp://127.0.0.1:%d key %s\nlisten on udp://127.0.0.2:%d key %s\n"+
 		"job {\nname a\ncmd /bin/sleep 93\n}\njob {\nname b\ncmd /bin/sleep 92\n}\n", port, keyFile, port, keyFile))
 	r.waitLog(`started job b `, eventWait)
 	host, _ := os.Hostname()
-	d := signedTo("shared", "disable a", fmt.Sprintf("%s:%d", host, port))
+	d := signedTo(testKey(t, "shared"), "disable a", fmt.Sprintf("%s:%d", host, port))
 	sendUDP(t, port, d)
 	r.waitLog(`disabling a\n`, eventWait)
 	sendUDPTo(t, "127.0.0.2", port, d)
@@ -115,29 +128,31 @@ func TestReplayToASecondListenerIsRefused(t *testing.T) {
 // the old format that named no destination.
 func TestDatagramForAnotherListenerIsRefused(t *testing.T) {
 	p1, p2 := freeUDPPort(t), freeUDPPort(t)
-	conf, _ := keyedConf(t, "shared", p1, p2)
+	conf, _ := keyedConf(t, testKey(t, "shared"), p1, p2)
 	r := startDaemon(t, conf)
 	r.waitLog(`started job b `, eventWait)
-	sendUDP(t, p2, signed("shared", "disable a", p1))
+	sendUDP(t, p2, signed(testKey(t, "shared"), "disable a", p1))
 	r.waitLog(fmt.Sprintf(`refused control datagram from .*: addressed to 127\.0\.0\.1:%d, not to this listener`, p1), eventWait)
-	r.sendUntilLogged(p1, func() []byte { return signedTo("shared", "disable a", fmt.Sprintf("pmtr-elsewhere.invalid:%d", p1)) },
+	r.sendUntilLogged(p1, func() []byte {
+		return signedTo(testKey(t, "shared"), "disable a", fmt.Sprintf("pmtr-elsewhere.invalid:%d", p1))
+	},
 		`addressed to pmtr-elsewhere\.invalid:\d+, not to this listener`)
 	r.sendUntilLogged(p2, again([]byte("pmtr-auth1 1800000000 n1 5d5b8dd1986a1fdf04711a26bcd3b86313902c809c28213c86e23e44fde8bbf2\ndisable a")),
 		`refused control datagram from .*: signed in the old format \(pmtr-auth1`)
 	// The key's floor (the latest second accepted) is kept in the runtime
 	// directory across runs: an earlier test's daemon with this key may
 	// have taken one in this second. A fresh one in a new second is taken.
-	r.sendUntilLogged(p1, func() []byte { return signedTo("shared", "disable a", fmt.Sprintf("localhost:%d", p1)) }, `disabling a\n`)
+	r.sendUntilLogged(p1, func() []byte { return signedTo(testKey(t, "shared"), "disable a", fmt.Sprintf("localhost:%d", p1)) }, `disabling a\n`)
 }
 
 // TestReplayAfterRestartIsRefused: what a run accepted is refused by the
 // next run on the same key.
 func TestReplayAfterRestartIsRefused(t *testing.T) {
 	port := freeUDPPort(t)
-	conf, _ := keyedConf(t, "kept", port)
+	conf, _ := keyedConf(t, testKey(t, "kept"), port)
 	r := startDaemon(t, conf)
 	r.waitLog(`started job b `, eventWait)
-	d := signed("kept", "disable a", port)
+	d := signed(testKey(t, "kept"), "disable a", port)
 	sendUDP(t, port, d)
 	r.waitLog(`disabling a\n`, eventWait)
 	r.stop()
@@ -147,7 +162,7 @@ func TestReplayAfterRestartIsRefused(t *testing.T) {
 	r2.waitLog(`refused control datagram from .*: replayed`, eventWait)
 	// Within the second of the last accepted one (the floor) it is
 	// refused; in a new second it is taken.
-	r2.sendUntilLogged(port, func() []byte { return signed("kept", "disable b", port) }, `disabling b\n`)
+	r2.sendUntilLogged(port, func() []byte { return signed(testKey(t, "kept"), "disable b", port) }, `disabling b\n`)
 }
 
 // TestHostileDatagramsMakeFewEscapedLines: control bytes are escaped, and
