@@ -7,7 +7,8 @@ package spawn
 // status pipe whose write end every child forked meanwhile by another
 // spawner has a copy of: on 2 cores a burst of starts left the cores idle
 // 5 to 9% of the time, waiting on those (docs/BENCHMARKS.md). This path
-// is a cgo call, during which the goroutine holds no P, and the child
+// is a cgo call, during which the goroutine is in a system call's state
+// (its P goes to other goroutines when the call lasts), and the child
 // tells an exec failure through the memory it shares with its parent
 // until its exec. It does what Go's child does for pmtr's direct and
 // helper starts: signal handlers back to default (ignored signals stay
